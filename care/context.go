@@ -1,0 +1,68 @@
+package care
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// Actor is who is making a request, as established by authentication. Team
+// memberships are not carried: they are care relationships, looked up when needed.
+type Actor struct {
+	// PractitionerID is the practitioner behind the token; uuid.Nil for
+	// integration and system actors.
+	PractitionerID uuid.UUID
+	OrganizationID uuid.UUID
+	Role           Role
+	// Scopes are what an integration token grants, e.g. "patients:read".
+	Scopes []string
+	// Subject is the token's subject, kept for the audit trail.
+	Subject string
+	// ClientID names the integration or device the token was issued to.
+	ClientID string
+}
+
+// HasScope reports whether the actor's token grants scope.
+func (a *Actor) HasScope(scope string) bool {
+	for _, s := range a.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// Integration scopes.
+const (
+	ScopePatientsRead  = "patients:read"
+	ScopeAnalyticsRead = "analytics:read"
+)
+
+type ctxKey int
+
+const (
+	actorKey ctxKey = iota
+	requestIDKey
+)
+
+// NewContextWithActor returns a copy of ctx carrying the actor.
+func NewContextWithActor(ctx context.Context, a *Actor) context.Context {
+	return context.WithValue(ctx, actorKey, a)
+}
+
+// ActorFromContext returns the actor in ctx, or nil if the request is unauthenticated.
+func ActorFromContext(ctx context.Context) *Actor {
+	a, _ := ctx.Value(actorKey).(*Actor)
+	return a
+}
+
+// NewContextWithRequestID returns a copy of ctx carrying the request id.
+func NewContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestIDFromContext returns the request id in ctx, or "".
+func RequestIDFromContext(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}

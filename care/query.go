@@ -1,0 +1,93 @@
+package care
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Page sizes for every list.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// PageArgs asks for a page of a list: up to First items after the opaque cursor After.
+type PageArgs struct {
+	First *int
+	After *string
+}
+
+// Limit returns the page size asked for, or an ELIMIT error when it is out of range.
+func (p PageArgs) Limit() (int, error) {
+	if p.First == nil {
+		return DefaultPageSize, nil
+	}
+	if *p.First < 0 || *p.First > MaxPageSize {
+		return 0, Errorf(ELIMIT, "first must be between 0 and %d", MaxPageSize)
+	}
+	return *p.First, nil
+}
+
+// Edge is one item of a page with the cursor that resumes after it.
+type Edge[T any] struct {
+	Node   *T
+	Cursor string
+}
+
+// Page is one page of a list in a stable order.
+type Page[T any] struct {
+	Edges       []Edge[T]
+	HasNextPage bool
+	TotalCount  int
+}
+
+// OrganizationFilter narrows a list of organisations.
+type OrganizationFilter struct {
+	Kind *OrganizationKind
+	Name *string // case-insensitive substring
+}
+
+// TeamFilter narrows a list of teams.
+type TeamFilter struct {
+	OrganizationID *uuid.UUID
+	Name           *string
+}
+
+// PractitionerFilter narrows a list of practitioners.
+type PractitionerFilter struct {
+	OrganizationID *uuid.UUID
+	Profession     *Profession
+	Name           *string
+	TeamID         *uuid.UUID // active members of this team
+}
+
+// PatientFilter narrows a list of patients to those the caller may see.
+type PatientFilter struct {
+	Name                 *string // case-insensitive match on given or family name
+	NHSNumber            *string // exact, after normalisation
+	RegisteredPracticeID *uuid.UUID
+	// PractitionerID/TeamID: patients with an active relationship to them.
+	PractitionerID *uuid.UUID
+	TeamID         *uuid.UUID
+}
+
+// InteractionFilter narrows a list of interactions to those the caller may see.
+type InteractionFilter struct {
+	PatientID      *uuid.UUID
+	PractitionerID *uuid.UUID
+	From           *time.Time // occurredAt >= From
+	To             *time.Time // occurredAt < To
+	Mode           *InteractionMode
+	Status         *InteractionStatus
+}
+
+// RelationshipFilter narrows a list of care relationships to those the caller may see.
+type RelationshipFilter struct {
+	PatientID      *uuid.UUID
+	PractitionerID *uuid.UUID
+	TeamID         *uuid.UUID
+	OrganizationID *uuid.UUID
+	Kind           *RelationshipKind
+	Active         *bool // in force now (or not)
+}
