@@ -20,6 +20,21 @@ type Actor struct {
 	Subject string
 	// ClientID names the integration or device the token was issued to.
 	ClientID string
+	// Access is which patients the actor may see. auth decides it from the
+	// token (auth.AccessFor); postgres applies it in SQL on every path.
+	Access PatientAccess
+}
+
+// PatientAccess describes the patients an actor may see. A patient is visible
+// when any clause admits them; the zero value admits nobody.
+type PatientAccess struct {
+	// All admits every patient (the operator's command line only).
+	All bool
+	// RegisteredAt admits patients registered at these organisations.
+	RegisteredAt []uuid.UUID
+	// ViaRelationshipsOf admits patients with an active care relationship to
+	// this practitioner, or to a team she is an active member of; uuid.Nil for none.
+	ViaRelationshipsOf uuid.UUID
 }
 
 // HasScope reports whether the actor's token grants scope.
