@@ -147,6 +147,7 @@ type AuditEntry struct {
 	Entity         string // "Patient", "Interaction", "CareRelationship"
 	EntityID       uuid.UUID
 	RequestID      string
+	Operation      string // e.g. the GraphQL operation name
 }
 
 // AuditAction says what was done to a patient's data.

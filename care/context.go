@@ -81,3 +81,23 @@ func RequestIDFromContext(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey).(string)
 	return s
 }
+
+// SystemActor returns the operator's own actor, used by the command line
+// (migrate, seed) and test fixtures. No token can carry it.
+func SystemActor() *Actor {
+	return &Actor{Role: RoleSystem, Subject: "system", Access: PatientAccess{All: true}}
+}
+
+const operationKey ctxKey = 100
+
+// NewContextWithOperation returns a copy of ctx naming the operation being
+// served (e.g. the GraphQL operation name), for the audit trail.
+func NewContextWithOperation(ctx context.Context, op string) context.Context {
+	return context.WithValue(ctx, operationKey, op)
+}
+
+// OperationFromContext returns the operation name in ctx, or "".
+func OperationFromContext(ctx context.Context) string {
+	s, _ := ctx.Value(operationKey).(string)
+	return s
+}

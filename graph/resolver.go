@@ -1,8 +1,11 @@
+// Package graph serves Rapport's GraphQL schema (schema.graphql) with gqlgen:
+// generated execution code, thin resolvers that authorise through the store
+// and delegate to it, per-request dataloaders, limits and the error presenter.
 package graph
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import "github.com/rapportcare/rapport/postgres"
 
-type Resolver struct{}
+// Resolver is the root resolver: the dependencies every resolver shares.
+type Resolver struct {
+	DB *postgres.DB
+}
