@@ -5,29 +5,161 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rapportcare/rapport/care"
 )
+
+// StatementTimeout bounds every statement the pool runs, unless the URL sets
+// statement_timeout itself.
+const StatementTimeout = 15 * time.Second
+
+// querier is what a pool and a transaction have in common, so every method
+// works the same inside and outside InTx.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error)
+}
 
 // DB is a handle on the database: a pool, or (inside InTx) one transaction.
 type DB struct {
-	pool *pgxpool.Pool
-	// Now is the clock; tests replace it.
+	pool    *pgxpool.Pool
+	q       querier // the pool, or the transaction
+	inTx    bool
+	counter *queryCounter
+	// Now is the clock used for validation and defaults; tests replace it.
+	// Row timestamps (created_at, updated_at, audit) come from the database.
 	Now func() time.Time
 }
 
-// Open connects to the database at url.
-func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	return &DB{pool: pool, Now: time.Now}, nil
+// queryCounter is a pgx tracer that counts the statements sent, so tests can
+// prove that nested GraphQL requests make a bounded number of queries.
+type queryCounter struct{ n atomic.Int64 }
+
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
 }
 
-// Close closes the pool.
-func (db *DB) Close() { db.pool.Close() }
+func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// Ping checks the database answers.
+// Open connects a pool to the database at url, with a statement timeout and
+// query counting. It returns an error if the URL is malformed or the database
+// does not answer a ping.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(StatementTimeout.Milliseconds())
+	}
+	counter := &queryCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping database: %w", err)
+	}
+	return &DB{pool: pool, q: pool, counter: counter, Now: time.Now}, nil
+}
+
+// Close closes the pool. Calling it on a transaction-bound DB does nothing.
+func (db *DB) Close() {
+	if !db.inTx {
+		db.pool.Close()
+	}
+}
+
+// Ping checks the database answers; it returns the driver's error if not.
 func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// QueryCount returns how many statements this DB's pool has sent since Open
+// (including those of transactions begun from it).
+func (db *DB) QueryCount() int64 { return db.counter.n.Load() }
+
+// now returns the DB clock's time.
+func (db *DB) now() time.Time {
+	if db.Now == nil {
+		return time.Now()
+	}
+	return db.Now()
+}
+
+// translate turns a driver error into a care error where one applies; other
+// errors are returned unchanged (they become EINTERNAL upstream).
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return care.Errorf(care.ENOTFOUND, "not found")
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case pe.Code == "23505":
+		return care.Errorf(care.ECONFLICT, "%s", uniqueMessage(pe.ConstraintName))
+	case pe.Code == "23503":
+		return care.Errorf(care.ENOTFOUND, "%s", foreignKeyMessage(pe.ConstraintName))
+	case pe.Code == "23514" || pe.Code == "23502" || strings.HasPrefix(pe.Code, "22"):
+		return care.Errorf(care.EINVALID, "the input breaks a rule of the data (%s)", orDefault(pe.ConstraintName, pe.Code))
+	case pe.Code == "P0001":
+		return care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
+	}
+	return err
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func uniqueMessage(constraint string) string {
+	switch {
+	case constraint == "patients_nhs_number_key":
+		return "a patient with this NHS number is already registered"
+	case constraint == "care_relationships_one_usual_gp":
+		return "the patient already has an active usual GP"
+	case constraint == "care_relationships_one_named_nurse":
+		return "the patient already has an active named nurse"
+	case constraint == "organizations_ods_code_key":
+		return "an organization with this ODS code already exists"
+	case strings.HasSuffix(constraint, "_pkey"):
+		return "a different record already has this id"
+	}
+	return "the change conflicts with an existing record"
+}
+
+func foreignKeyMessage(constraint string) string {
+	switch {
+	case strings.Contains(constraint, "practitioner_id"), strings.Contains(constraint, "signed_by_id"), strings.Contains(constraint, "amended_by_id"):
+		return "no such practitioner"
+	case strings.Contains(constraint, "patient_id"):
+		return "no such patient"
+	case strings.Contains(constraint, "team_id"):
+		return "no such team"
+	case strings.Contains(constraint, "interaction_id"):
+		return "no such interaction"
+	case strings.Contains(constraint, "organization_id"), strings.Contains(constraint, "registered_practice_id"):
+		return "no such organization"
+	}
+	return "a record it refers to does not exist"
+}

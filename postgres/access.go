@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
+)
+
+// The access rule, in one place. care.Actor.Access (decided by auth) becomes a
+// SQL predicate over a patients row; every read and write of a patient, of a
+// relationship with a patient and of an interaction goes through it.
+// Directory data (organisations, teams, practitioners) is readable by ID by
+// any authenticated actor, like the public NHS service directory; lists of it
+// are limited to the actor's organisation and its active partners.
+
+// args collects bound parameters while a query is built.
+type args []any
+
+// add appends v and returns its placeholder.
+func (a *args) add(v any) string {
+	*a = append(*a, v)
+	return fmt.Sprintf("$%d", len(*a))
+}
+
+// activeSQL is the "in force now" test for a care_relationships alias.
+func activeSQL(r string) string {
+	return fmt.Sprintf("(%[1]s.status = 'active' AND %[1]s.period_start <= now() AND (%[1]s.period_end IS NULL OR %[1]s.period_end > now()))", r)
+}
+
+// viaRelationshipsSQL admits the patients row p when it has an active
+// relationship to the practitioner prac (an SQL expression), or to a team of
+// which prac is an active member.
+func viaRelationshipsSQL(p, prac string) string {
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM care_relationships vr
+		WHERE vr.patient_id = %[1]s.id AND %[3]s
+		  AND (vr.practitioner_id = %[2]s
+		       OR vr.team_id IN (SELECT vm.team_id FROM care_relationships vm
+		                         WHERE vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND %[4]s)))`,
+		p, prac, activeSQL("vr"), activeSQL("vm"))
+}
+
+// patientAccessSQL turns the actor's access into a predicate over the patients
+// alias p, binding its parameters in q. The zero access admits nobody.
+func patientAccessSQL(a *care.Actor, p string, q *args) string {
+	acc := a.Access
+	if acc.All {
+		return "true"
+	}
+	var ors []string
+	if len(acc.RegisteredAt) > 0 {
+		ors = append(ors, fmt.Sprintf("%s.registered_practice_id = ANY(%s::uuid[])", p, q.add(acc.RegisteredAt)))
+	}
+	if acc.ViaRelationshipsOf != uuid.Nil {
+		ors = append(ors, viaRelationshipsSQL(p, q.add(acc.ViaRelationshipsOf)+"::uuid"))
+	}
+	if len(ors) == 0 {
+		return "false"
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
+}
+
+// orgVisibleSQL admits the organisation whose id is the SQL expression col
+// when it is the actor's own or in an active partnership with it (any for system).
+func orgVisibleSQL(a *care.Actor, col string, q *args) string {
+	if a.Role == care.RoleSystem {
+		return "true"
+	}
+	o := q.add(a.OrganizationID) + "::uuid"
+	return fmt.Sprintf(`(%[1]s = %[2]s OR EXISTS (SELECT 1 FROM care_relationships po
+		WHERE po.kind = 'partnership' AND %[3]s
+		  AND ((po.organization_id = %[2]s AND po.partner_organization_id = %[1]s)
+		    OR (po.partner_organization_id = %[2]s AND po.organization_id = %[1]s))))`, col, o, activeSQL("po"))
+}
+
+// relationshipVisibleSQL admits the care_relationships alias r: a patient's
+// relationship when the patient is visible, TEAM_MEMBER when the team's
+// organisation (the owner) is visible, PARTNERSHIP to both organisations.
+func relationshipVisibleSQL(a *care.Actor, r string, q *args) string {
+	if a.Role == care.RoleSystem {
+		return "true"
+	}
+	pat := patientAccessSQL(a, "rp", q)
+	org := orgVisibleSQL(a, r+".organization_id", q)
+	own := q.add(a.OrganizationID) + "::uuid"
+	return fmt.Sprintf(`(CASE WHEN %[1]s.patient_id IS NOT NULL
+			THEN EXISTS (SELECT 1 FROM patients rp WHERE rp.id = %[1]s.patient_id AND %[2]s)
+		WHEN %[1]s.kind = 'team_member' THEN %[3]s
+		ELSE (%[1]s.organization_id = %[4]s OR %[1]s.partner_organization_id = %[4]s) END)`, r, pat, org, own)
+}
+
+// actorOf returns the actor in ctx, or EUNAUTHENTICATED.
+func actorOf(ctx context.Context) (*care.Actor, error) {
+	a := care.ActorFromContext(ctx)
+	if a == nil {
+		return nil, care.Errorf(care.EUNAUTHENTICATED, "authentication required")
+	}
+	return a, nil
+}
+
+// writerOf returns the actor in ctx if it may write at all: EUNAUTHENTICATED
+// without one, EFORBIDDEN for integrations (read-only by design).
+func writerOf(ctx context.Context) (*care.Actor, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.Role == care.RoleIntegration || !a.Role.Valid() {
+		return nil, care.Errorf(care.EFORBIDDEN, "this token may not change data")
+	}
+	return a, nil
+}
+
+// hasRole reports whether the actor has one of roles.
+func hasRole(a *care.Actor, roles ...care.Role) bool {
+	for _, r := range roles {
+		if a.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// adminOf reports whether the actor administers org (or is the system).
+func adminOf(a *care.Actor, org uuid.UUID) bool {
+	return a.Role == care.RoleSystem || (a.Role == care.RolePracticeAdmin && a.OrganizationID == org)
+}
+
+func forbidden(what string) error {
+	return care.Errorf(care.EFORBIDDEN, "you may not %s", what)
+}

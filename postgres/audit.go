@@ -1,0 +1,141 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
+)
+
+// Audited entity names.
+const (
+	entityPatient      = "Patient"
+	entityRelationship = "CareRelationship"
+	entityInteraction  = "Interaction"
+	entityAmendment    = "InteractionAmendment"
+)
+
+// auditRec is one patient-data row to record.
+type auditRec struct {
+	patientID uuid.UUID
+	entity    string
+	entityID  uuid.UUID
+}
+
+const insertAuditSQL = `
+INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
+                          action, entity, entity_id, request_id, operation)
+SELECT $1, $2, $3, $4, u.patient_id, $5, u.entity, u.entity_id, $6, $7
+FROM unnest($8::uuid[], $9::text[], $10::uuid[]) AS u(patient_id, entity, entity_id)`
+
+// audit records recs in access_audit with one multi-row INSERT; nothing is
+// written for no rows. It returns the database's error.
+func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction, recs []auditRec) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	pids := make([]uuid.UUID, len(recs))
+	entities := make([]string, len(recs))
+	eids := make([]uuid.UUID, len(recs))
+	for i, r := range recs {
+		pids[i], entities[i], eids[i] = r.patientID, r.entity, r.entityID
+	}
+	_, err := db.q.Exec(ctx, insertAuditSQL,
+		nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(action),
+		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx), pids, entities, eids)
+	if err != nil {
+		return fmt.Errorf("write audit: %w", err)
+	}
+	return nil
+}
+
+// nilIfZero maps uuid.Nil to SQL NULL.
+func nilIfZero(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
+func patientRecs(ps []*care.Patient) []auditRec {
+	out := make([]auditRec, 0, len(ps))
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, auditRec{p.ID, entityPatient, p.ID})
+		}
+	}
+	return out
+}
+
+func interactionRecs(is []*care.Interaction) []auditRec {
+	out := make([]auditRec, 0, len(is))
+	for _, i := range is {
+		if i != nil {
+			out = append(out, auditRec{i.PatientID, entityInteraction, i.ID})
+		}
+	}
+	return out
+}
+
+// relationshipRecs records only relationships with a patient.
+func relationshipRecs(rs []*care.CareRelationship) []auditRec {
+	out := make([]auditRec, 0, len(rs))
+	for _, r := range rs {
+		if r != nil && r.PatientID != nil {
+			out = append(out, auditRec{*r.PatientID, entityRelationship, r.ID})
+		}
+	}
+	return out
+}
+
+const auditEntriesSQL = `
+SELECT id, at, actor_id, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation
+FROM access_audit WHERE patient_id = $1 ORDER BY at, id`
+
+// AuditEntries returns the audit trail for a patient, oldest first. Only the
+// system and practice admins of the patient's registered practice may read it:
+// EFORBIDDEN for other roles, ENOTFOUND for an unknown patient or another
+// practice's patient.
+func (db *DB) AuditEntries(ctx context.Context, patientID uuid.UUID) ([]*care.AuditEntry, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !hasRole(a, care.RoleSystem, care.RolePracticeAdmin) {
+		return nil, forbidden("read the audit trail")
+	}
+	var practice uuid.UUID
+	err = db.q.QueryRow(ctx, `SELECT registered_practice_id FROM patients WHERE id = $1`, patientID).Scan(&practice)
+	if err != nil {
+		return nil, fmt.Errorf("audit entries: %w", translate(err))
+	}
+	if !adminOf(a, practice) {
+		return nil, care.Errorf(care.ENOTFOUND, "no such patient")
+	}
+	rows, err := db.q.Query(ctx, auditEntriesSQL, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("audit entries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.AuditEntry, error) {
+		var e care.AuditEntry
+		var actor, org *uuid.UUID
+		var role, action string
+		if err := r.Scan(&e.ID, &e.At, &actor, &role, &org, &e.PatientID, &action, &e.Entity, &e.EntityID, &e.RequestID, &e.Operation); err != nil {
+			return nil, err
+		}
+		if actor != nil {
+			e.ActorID = *actor
+		}
+		if org != nil {
+			e.OrganizationID = *org
+		}
+		e.ActorRole, e.Action = care.Role(role), care.AuditAction(action)
+		return &e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit entries: %w", err)
+	}
+	return out, nil
+}

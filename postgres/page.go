@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
+)
+
+// Lists use keyset pagination: the opaque cursor is the base64url JSON of the
+// last row's sort key, and the next page starts strictly after it.
+
+// encodeCursor returns the opaque cursor for a sort key.
+func encodeCursor(key []string) string {
+	b, _ := json.Marshal(key) // a []string always marshals
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeCursor returns the sort key in cursor, EINVALID if it is not one of ours.
+func decodeCursor(cursor string, n int) ([]string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	var key []string
+	if err == nil {
+		err = json.Unmarshal(b, &key)
+	}
+	if err != nil || len(key) != n {
+		return nil, care.Errorf(care.EINVALID, "the cursor is not valid for this list")
+	}
+	return key, nil
+}
+
+// timeKey formats a time for a cursor, exactly enough to round-trip microseconds.
+func timeKey(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// row is what a single-row or multi-row result can be scanned from.
+type row interface{ Scan(dest ...any) error }
+
+// scanner reads one row whose first columns are pre (e.g. a parent id).
+type scanner[T any] func(r row, pre ...any) (*T, error)
+
+// listSpec describes one list: rows, visibility and filters, and sort key.
+type listSpec[T any] struct {
+	from    string   // FROM clause, e.g. "patients p"
+	cols    string   // selected columns, in scan order
+	where   []string // predicates, ANDed (visibility and filters)
+	q       args
+	keyCols []string // sort key columns, e.g. p.family_name, p.given_name, p.id
+	keyCast []string // the SQL type of each, for cursor parameters
+	desc    bool
+	scan    scanner[T]
+	key     func(*T) []string // a row's sort key, for its cursor
+}
+
+func (s *listSpec[T]) order() string {
+	dir := ""
+	if s.desc {
+		dir = " DESC"
+	}
+	parts := make([]string, len(s.keyCols))
+	for i, c := range s.keyCols {
+		parts[i] = c + dir
+	}
+	return strings.Join(parts, ", ")
+}
+
+// after returns the keyset predicate for the cursor, or "true" without one.
+func (s *listSpec[T]) after(cursor *string) (string, error) {
+	if cursor == nil || *cursor == "" {
+		return "true", nil
+	}
+	key, err := decodeCursor(*cursor, len(s.keyCols))
+	if err != nil {
+		return "", err
+	}
+	ph := make([]string, len(key))
+	for i, k := range key {
+		if s.keyCast[i] == "uuid" {
+			if _, err := uuid.Parse(k); err != nil {
+				return "", care.Errorf(care.EINVALID, "the cursor is not valid for this list")
+			}
+		}
+		if s.keyCast[i] == "timestamptz" {
+			if _, err := time.Parse(time.RFC3339Nano, k); err != nil {
+				return "", care.Errorf(care.EINVALID, "the cursor is not valid for this list")
+			}
+		}
+		ph[i] = s.q.add(k) + "::" + s.keyCast[i]
+	}
+	op := ">"
+	if s.desc {
+		op = "<"
+	}
+	return fmt.Sprintf("(%s) %s (%s)", strings.Join(s.keyCols, ", "), op, strings.Join(ph, ", ")), nil
+}
+
+func (s *listSpec[T]) whereSQL() string {
+	if len(s.where) == 0 {
+		return "true"
+	}
+	return strings.Join(s.where, " AND ")
+}
+
+// makePage turns up to limit+1 rows into a page.
+func makePage[T any](rows []*T, limit, total int, key func(*T) []string) *care.Page[T] {
+	page := &care.Page[T]{TotalCount: total, Edges: []care.Edge[T]{}}
+	if len(rows) > limit {
+		page.HasNextPage = true
+		rows = rows[:limit]
+	}
+	for _, r := range rows {
+		page.Edges = append(page.Edges, care.Edge[T]{Node: r, Cursor: encodeCursor(key(r))})
+	}
+	return page
+}
+
+// list runs one page of the spec and its total count: two queries.
+func list[T any](ctx context.Context, db *DB, s *listSpec[T], p care.PageArgs) (*care.Page[T], []*T, error) {
+	limit, err := p.Limit()
+	if err != nil {
+		return nil, nil, err
+	}
+	var total int
+	countSQL := "SELECT count(*) FROM " + s.from + " WHERE " + s.whereSQL()
+	if err := db.q.QueryRow(ctx, countSQL, s.q...).Scan(&total); err != nil {
+		return nil, nil, fmt.Errorf("count: %w", translate(err))
+	}
+	after, err := s.after(p.After)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim := s.q.add(limit + 1)
+	pageSQL := "SELECT " + s.cols + " FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + after +
+		" ORDER BY " + s.order() + " LIMIT " + lim
+	rows, err := db.q.Query(ctx, pageSQL, s.q...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list: %w", translate(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*T, error) { return s.scan(r) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("list: %w", translate(err))
+	}
+	page := makePage(items, limit, total, s.key)
+	return page, nodes(page), nil
+}
+
+// listFor runs one page per parent in one query (LATERAL join per parent)
+// plus one count query. parentCond gives the predicate tying a row to the
+// parent id expression it is given.
+func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parentCond func(parent string) string, p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
+	limit, err := p.Limit()
+	if err != nil {
+		return nil, nil, err
+	}
+	parents = uniqueIDs(parents)
+	out := make(map[uuid.UUID]*care.Page[T], len(parents))
+	if len(parents) == 0 {
+		return out, nil, nil
+	}
+	ids := s.q.add(parents) + "::uuid[]"
+	countSQL := "SELECT x.parent_id, (SELECT count(*) FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + parentCond("x.parent_id") +
+		") FROM unnest(" + ids + ") AS x(parent_id)"
+	rows, err := db.q.Query(ctx, countSQL, s.q...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("count per parent: %w", translate(err))
+	}
+	totals := map[uuid.UUID]int{}
+	var pid uuid.UUID
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&pid, &n}, func() error { totals[pid] = n; return nil })
+	if err != nil {
+		return nil, nil, fmt.Errorf("count per parent: %w", translate(err))
+	}
+	after, err := s.after(p.After)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim := s.q.add(limit + 1)
+	pageSQL := "SELECT x.parent_id, t.* FROM unnest(" + ids + ") AS x(parent_id) CROSS JOIN LATERAL (SELECT " + s.cols +
+		" FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + parentCond("x.parent_id") + " AND " + after +
+		" ORDER BY " + s.order() + " LIMIT " + lim + ") t"
+	rows, err = db.q.Query(ctx, pageSQL, s.q...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list per parent: %w", translate(err))
+	}
+	byParent := map[uuid.UUID][]*T{}
+	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var parent uuid.UUID
+		item, err := s.scan(r, &parent)
+		if err == nil {
+			byParent[parent] = append(byParent[parent], item)
+		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list per parent: %w", translate(err))
+	}
+	var all []*T
+	for _, parent := range parents {
+		page := makePage(byParent[parent], limit, totals[parent], s.key)
+		out[parent] = page
+		all = append(all, nodes(page)...)
+	}
+	return out, all, nil
+}
+
+// nodes returns the items of a page.
+func nodes[T any](p *care.Page[T]) []*T {
+	out := make([]*T, len(p.Edges))
+	for i, e := range p.Edges {
+		out[i] = e.Node
+	}
+	return out
+}
+
+// align orders items by ids (nil where absent).
+func align[T any](ids []uuid.UUID, items []*T, id func(*T) uuid.UUID) []*T {
+	by := make(map[uuid.UUID]*T, len(items))
+	for _, it := range items {
+		by[id(it)] = it
+	}
+	out := make([]*T, len(ids))
+	for i, x := range ids {
+		out[i] = by[x]
+	}
+	return out
+}
+
+// likePattern returns a case-insensitive substring pattern for ILIKE.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.TrimSpace(s)) + "%"
+}
+
+// newID returns the client's ID or a fresh UUIDv7.
+func newID(id *uuid.UUID) (uuid.UUID, error) {
+	if id != nil && *id != uuid.Nil {
+		return *id, nil
+	}
+	v, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("new id: %w", err)
+	}
+	return v, nil
+}
+
+// idConflict is the error for a client ID already used by a different record.
+func idConflict() error {
+	return care.Errorf(care.ECONFLICT, "a different record already has this id")
+}
+
+// uniqueIDs returns ids without repeats, in first-seen order.
+func uniqueIDs(ids []uuid.UUID) []uuid.UUID {
+	seen := make(map[uuid.UUID]bool, len(ids))
+	out := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

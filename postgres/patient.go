@@ -1,0 +1,252 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
+)
+
+const patientCols = "p.id, p.nhs_number, p.given_name, p.family_name, p.birth_date, p.registered_practice_id, p.created_at, p.updated_at, p.version"
+
+func scanPatient(r row, pre ...any) (*care.Patient, error) {
+	var p care.Patient
+	err := r.Scan(append(pre, &p.ID, &p.NHSNumber, &p.GivenName, &p.FamilyName, &p.BirthDate, &p.RegisteredPracticeID, &p.CreatedAt, &p.UpdatedAt, &p.Version)...)
+	return &p, err
+}
+
+func patientSpec(a *care.Actor) *listSpec[care.Patient] {
+	s := &listSpec[care.Patient]{
+		from: "patients p", cols: patientCols,
+		keyCols: []string{"p.family_name", "p.given_name", "p.id"}, keyCast: []string{"text", "text", "uuid"},
+		scan: scanPatient,
+		key:  func(p *care.Patient) []string { return []string{p.FamilyName, p.GivenName, p.ID.String()} },
+	}
+	s.where = append(s.where, patientAccessSQL(a, "p", &s.q))
+	return s
+}
+
+// visiblePatients loads the patients among ids the actor may see, aligned with
+// ids (nil where missing or invisible), optionally locking them. It does not audit.
+func (db *DB) visiblePatients(ctx context.Context, a *care.Actor, ids []uuid.UUID, lock bool) ([]*care.Patient, error) {
+	q := args{ids}
+	sql := "SELECT " + patientCols + " FROM patients p WHERE p.id = ANY($1::uuid[]) AND " + patientAccessSQL(a, "p", &q)
+	if lock {
+		sql += " FOR UPDATE OF p"
+	}
+	rows, err := db.q.Query(ctx, sql, q...)
+	if err != nil {
+		return nil, fmt.Errorf("load patients: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.Patient, error) { return scanPatient(r) })
+	if err != nil {
+		return nil, fmt.Errorf("load patients: %w", err)
+	}
+	return align(ids, items, func(p *care.Patient) uuid.UUID { return p.ID }), nil
+}
+
+// visiblePatient loads one patient the actor may see, or ENOTFOUND.
+func (db *DB) visiblePatient(ctx context.Context, a *care.Actor, id uuid.UUID, lock bool) (*care.Patient, error) {
+	ps, err := db.visiblePatients(ctx, a, []uuid.UUID{id}, lock)
+	if err != nil {
+		return nil, err
+	}
+	if ps[0] == nil {
+		return nil, care.Errorf(care.ENOTFOUND, "no such patient")
+	}
+	return ps[0], nil
+}
+
+// Patient returns one patient the actor may see, and audits the read.
+// ENOTFOUND when missing or not visible.
+func (db *DB) Patient(ctx context.Context, id uuid.UUID) (*care.Patient, error) {
+	out, err := db.PatientsByID(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	if out[0] == nil {
+		return nil, care.Errorf(care.ENOTFOUND, "no such patient")
+	}
+	return out[0], nil
+}
+
+// PatientsByID returns patients aligned with ids (nil where missing or not
+// visible), and audits the reads.
+func (db *DB) PatientsByID(ctx context.Context, ids []uuid.UUID) ([]*care.Patient, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := db.visiblePatients(ctx, a, ids, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.audit(ctx, a, care.AuditRead, patientRecs(out)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// patientFilterSQL adds the filter's predicates to s.
+func patientFilterSQL(s *listSpec[care.Patient], f care.PatientFilter) error {
+	if f.Name != nil {
+		n := s.q.add(likePattern(*f.Name))
+		s.where = append(s.where, "(p.given_name ILIKE "+n+" OR p.family_name ILIKE "+n+")")
+	}
+	if f.NHSNumber != nil {
+		nhs, err := care.NormalizeNHSNumber(*f.NHSNumber)
+		if err != nil {
+			return err
+		}
+		s.where = append(s.where, "p.nhs_number = "+s.q.add(nhs))
+	}
+	if f.RegisteredPracticeID != nil {
+		s.where = append(s.where, "p.registered_practice_id = "+s.q.add(*f.RegisteredPracticeID))
+	}
+	if f.PractitionerID != nil {
+		s.where = append(s.where, "EXISTS (SELECT 1 FROM care_relationships fr WHERE fr.patient_id = p.id AND fr.practitioner_id = "+
+			s.q.add(*f.PractitionerID)+" AND "+activeSQL("fr")+")")
+	}
+	if f.TeamID != nil {
+		s.where = append(s.where, "EXISTS (SELECT 1 FROM care_relationships fr WHERE fr.patient_id = p.id AND fr.team_id = "+
+			s.q.add(*f.TeamID)+" AND "+activeSQL("fr")+")")
+	}
+	return nil
+}
+
+// Patients lists the patients the actor may see, by family name, given name,
+// id, and audits the reads. EINVALID for a bad cursor or NHS number, ELIMIT
+// for a bad page size.
+func (db *DB) Patients(ctx context.Context, f care.PatientFilter, p care.PageArgs) (*care.Page[care.Patient], error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := patientSpec(a)
+	if err := patientFilterSQL(s, f); err != nil {
+		return nil, err
+	}
+	page, items, err := list(ctx, db, s, p)
+	if err != nil {
+		return nil, fmt.Errorf("list patients: %w", err)
+	}
+	if err := db.audit(ctx, a, care.AuditRead, patientRecs(items)); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// CaseloadsFor returns, per practitioner, a page of the visible patients with
+// an active relationship to them or to a team they are an active member of;
+// two queries whatever the number of practitioners. Reads are audited.
+func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := patientSpec(a)
+	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return viaRelationshipsSQL("p", parent) }, p)
+	if err != nil {
+		return nil, fmt.Errorf("caseloads: %w", err)
+	}
+	if err := db.audit(ctx, a, care.AuditRead, patientRecs(items)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const insertPatientSQL = `
+INSERT INTO patients AS p (id, nhs_number, given_name, family_name, birth_date, registered_practice_id)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + patientCols
+
+// CreatePatient registers a patient (gp or practice_admin of the registered
+// practice, system) and audits it. Creating again with the same ID and NHS
+// number returns the existing patient. Errors: EINVALID (e.g. NHS number),
+// EFORBIDDEN, ENOTFOUND (no such practice, or an existing ID not visible),
+// ECONFLICT (NHS number already registered, ID used by another patient).
+func (db *DB) CreatePatient(ctx context.Context, in care.CreatePatientInput) (*care.Patient, error) {
+	a, err := writerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(db.now()); err != nil {
+		return nil, err
+	}
+	if !(a.Role == care.RoleSystem || (hasRole(a, care.RoleGP, care.RolePracticeAdmin) && a.OrganizationID == in.RegisteredPracticeID)) {
+		return nil, forbidden("register patients at this practice")
+	}
+	id, err := newID(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out *care.Patient
+	err = db.InTx(ctx, func(tx *DB) error {
+		p, err := scanPatient(tx.q.QueryRow(ctx, insertPatientSQL, id, in.NHSNumber, in.GivenName, in.FamilyName, in.BirthDate, in.RegisteredPracticeID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			ex, err := tx.visiblePatient(ctx, a, id, false)
+			if err != nil {
+				return err
+			}
+			if ex.NHSNumber != in.NHSNumber {
+				return idConflict()
+			}
+			out = ex
+			return tx.audit(ctx, a, care.AuditRead, patientRecs([]*care.Patient{ex}))
+		}
+		if err != nil {
+			return translate(err)
+		}
+		out = p
+		return tx.audit(ctx, a, care.AuditCreate, patientRecs([]*care.Patient{p}))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create patient: %w", err)
+	}
+	return out, nil
+}
+
+const updatePatientSQL = `
+UPDATE patients p SET given_name = COALESCE($2, p.given_name), family_name = COALESCE($3, p.family_name),
+       birth_date = COALESCE($4, p.birth_date), registered_practice_id = COALESCE($5, p.registered_practice_id),
+       version = p.version + 1, updated_at = now()
+WHERE p.id = $1
+RETURNING ` + patientCols
+
+// UpdatePatient changes a visible patient (any role but integration; moving
+// the registration only gp, practice_admin, system) and audits it. Errors:
+// EINVALID, EFORBIDDEN, ENOTFOUND (missing or not visible, or no such practice).
+func (db *DB) UpdatePatient(ctx context.Context, in care.UpdatePatientInput) (*care.Patient, error) {
+	a, err := writerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(db.now()); err != nil {
+		return nil, err
+	}
+	var out *care.Patient
+	err = db.InTx(ctx, func(tx *DB) error {
+		ex, err := tx.visiblePatient(ctx, a, in.ID, true)
+		if err != nil {
+			return err
+		}
+		if in.RegisteredPracticeID != nil && *in.RegisteredPracticeID != ex.RegisteredPracticeID &&
+			!hasRole(a, care.RoleGP, care.RolePracticeAdmin, care.RoleSystem) {
+			return forbidden("change a patient's registered practice")
+		}
+		p, err := scanPatient(tx.q.QueryRow(ctx, updatePatientSQL, in.ID, in.GivenName, in.FamilyName, in.BirthDate, in.RegisteredPracticeID))
+		if err != nil {
+			return translate(err)
+		}
+		out = p
+		return tx.audit(ctx, a, care.AuditUpdate, patientRecs([]*care.Patient{p}))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update patient: %w", err)
+	}
+	return out, nil
+}

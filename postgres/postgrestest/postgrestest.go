@@ -1,0 +1,133 @@
+// Package postgrestest gives each test its own PostgreSQL database, cloned
+// from a template migrated with Rapport's migrations, and a fixture of
+// realistic data written through the store's own write path.
+package postgrestest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for pgtestdb
+	"github.com/peterldowns/pgtestdb"
+	"github.com/rapportcare/rapport/migrations"
+	"github.com/rapportcare/rapport/postgres"
+)
+
+// DefaultURL is the server used when neither TEST_DATABASE_URL nor DATABASE_URL is set.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// baseURL returns the server to create test databases on.
+func baseURL() string {
+	for _, k := range []string{"TEST_DATABASE_URL", "DATABASE_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return DefaultURL
+}
+
+// migrator hashes and applies migrations.FS for pgtestdb.
+type migrator struct{}
+
+// Hash returns a digest of every migration file's name and contents, so a
+// changed migration gets a fresh template.
+func (migrator) Hash() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.FS, path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash migrations: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// Migrate applies the migrations with postgres.Migrate, the production path.
+func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) error {
+	return postgres.Migrate(ctx, conf.URL())
+}
+
+// config turns the base URL into a pgtestdb configuration, failing (CI=true)
+// or skipping the test when the server is unreachable.
+func config(t testing.TB) pgtestdb.Config {
+	t.Helper()
+	raw := baseURL()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("postgrestest: bad database URL: %v", err)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == "" {
+		port = "5432"
+	}
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 2*time.Second)
+	if err != nil {
+		msg := fmt.Sprintf("postgrestest: PostgreSQL at %s:%s is unreachable (%v); set TEST_DATABASE_URL", host, port, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s", msg)
+		}
+		t.Skip(msg + " (skipping: CI is not true)")
+	}
+	_ = conn.Close()
+	pw, _ := u.User.Password()
+	return pgtestdb.Config{
+		DriverName: "pgx",
+		Host:       host,
+		Port:       port,
+		User:       orDefault(u.User.Username(), "postgres"),
+		Password:   pw,
+		Database:   orDefault(strings.TrimPrefix(u.Path, "/"), "postgres"),
+		Options:    orDefault(u.RawQuery, "sslmode=disable"),
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// URL returns the connection URL of a fresh, migrated database of the test's
+// own, dropped when the test passes. It fails the test if the database
+// cannot be made (skips when Postgres is unreachable and CI is not true).
+func URL(t testing.TB) string {
+	t.Helper()
+	conf := pgtestdb.Custom(t, config(t), migrator{})
+	return conf.URL()
+}
+
+// New returns a store over a fresh, migrated database of the test's own; the
+// pool is closed when the test ends. It fails the test if the database cannot
+// be made (skips when Postgres is unreachable and CI is not true).
+func New(t testing.TB) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), URL(t))
+	if err != nil {
+		t.Fatalf("postgrestest: open: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}

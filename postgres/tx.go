@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// maxTxAttempts bounds how often InTx runs a transaction that keeps failing
+// with a serialization failure or deadlock.
+const maxTxAttempts = 3
+
+// InTx runs fn in a transaction, handing it a DB bound to that transaction.
+// It commits if fn returns nil and rolls back if fn returns an error or
+// panics (the panic is re-raised after the rollback). Serialization failures
+// (40001) and deadlocks (40P01) are retried up to maxTxAttempts times, so fn
+// must be safe to run again. Called on a DB already inside a transaction, it
+// runs fn in that transaction. It returns fn's error, or the error of begin
+// or commit.
+func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
+	if db.inTx {
+		return fn(db)
+	}
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = db.runTx(ctx, fn)
+		if !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) runTx(ctx context.Context, fn func(tx *DB) error) (err error) {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, Now: db.Now}
+	if err = fn(txdb); err != nil {
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit transaction: %w", translate(err))
+	}
+	return nil
+}
+
+// retryable reports whether err is a serialization failure or deadlock.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
