@@ -7,310 +7,419 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/model"
+	"github.com/rapportcare/rapport/graph/scalar"
 )
 
 // ID is the resolver for the id field.
 func (r *careRelationshipResolver) ID(ctx context.Context, obj *care.CareRelationship) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("CareRelationship", obj.ID), nil
 }
 
 // Active is the resolver for the active field.
 func (r *careRelationshipResolver) Active(ctx context.Context, obj *care.CareRelationship) (bool, error) {
-	panic(fmt.Errorf("not implemented: Active - active"))
+	return obj.ActiveAt(r.now()), nil
 }
 
 // Organization is the resolver for the organization field.
 func (r *careRelationshipResolver) Organization(ctx context.Context, obj *care.CareRelationship) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.OrganizationID, "organization")
 }
 
 // Patient is the resolver for the patient field.
 func (r *careRelationshipResolver) Patient(ctx context.Context, obj *care.CareRelationship) (*care.Patient, error) {
-	panic(fmt.Errorf("not implemented: Patient - patient"))
+	return loadOpt(ctx, r.loaders(ctx).Patient, obj.PatientID)
 }
 
 // Practitioner is the resolver for the practitioner field.
 func (r *careRelationshipResolver) Practitioner(ctx context.Context, obj *care.CareRelationship) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, obj.PractitionerID)
 }
 
 // Team is the resolver for the team field.
 func (r *careRelationshipResolver) Team(ctx context.Context, obj *care.CareRelationship) (*care.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	return loadOpt(ctx, r.loaders(ctx).Team, obj.TeamID)
 }
 
 // PartnerOrganization is the resolver for the partnerOrganization field.
 func (r *careRelationshipResolver) PartnerOrganization(ctx context.Context, obj *care.CareRelationship) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: PartnerOrganization - partnerOrganization"))
+	return loadOpt(ctx, r.loaders(ctx).Organization, obj.PartnerOrganizationID)
 }
 
 // ID is the resolver for the id field.
 func (r *interactionResolver) ID(ctx context.Context, obj *care.Interaction) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("Interaction", obj.ID), nil
 }
 
 // Patient is the resolver for the patient field.
 func (r *interactionResolver) Patient(ctx context.Context, obj *care.Interaction) (*care.Patient, error) {
-	panic(fmt.Errorf("not implemented: Patient - patient"))
+	return loadReq(ctx, r.loaders(ctx).Patient, obj.PatientID, "patient")
 }
 
 // Practitioner is the resolver for the practitioner field.
 func (r *interactionResolver) Practitioner(ctx context.Context, obj *care.Interaction) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+	return loadReq(ctx, r.loaders(ctx).Practitioner, obj.PractitionerID, "practitioner")
 }
 
 // Organization is the resolver for the organization field.
 func (r *interactionResolver) Organization(ctx context.Context, obj *care.Interaction) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.OrganizationID, "organization")
 }
 
 // Participants is the resolver for the participants field.
 func (r *interactionResolver) Participants(ctx context.Context, obj *care.Interaction) ([]care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Participants - participants"))
+	ps, err := r.loaders(ctx).Practitioner.LoadAll(ctx, obj.ParticipantIDs)
+	if err != nil {
+		return nil, err
+	}
+	return values(ps), nil
 }
 
 // SignedBy is the resolver for the signedBy field.
 func (r *interactionResolver) SignedBy(ctx context.Context, obj *care.Interaction) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: SignedBy - signedBy"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, obj.SignedByID)
 }
 
 // Amendments is the resolver for the amendments field.
 func (r *interactionResolver) Amendments(ctx context.Context, obj *care.Interaction) ([]care.InteractionAmendment, error) {
-	panic(fmt.Errorf("not implemented: Amendments - amendments"))
+	as, err := r.loaders(ctx).Amendments.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return values(as), nil
 }
 
 // ID is the resolver for the id field.
 func (r *interactionAmendmentResolver) ID(ctx context.Context, obj *care.InteractionAmendment) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("InteractionAmendment", obj.ID), nil
 }
 
 // AmendedBy is the resolver for the amendedBy field.
 func (r *interactionAmendmentResolver) AmendedBy(ctx context.Context, obj *care.InteractionAmendment) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: AmendedBy - amendedBy"))
+	return loadReq(ctx, r.loaders(ctx).Practitioner, obj.AmendedByID, "practitioner")
 }
 
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input care.CreateOrganizationInput) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: CreateOrganization - createOrganization"))
+	return r.DB.CreateOrganization(ctx, input)
 }
 
 // UpdateOrganization is the resolver for the updateOrganization field.
 func (r *mutationResolver) UpdateOrganization(ctx context.Context, input care.UpdateOrganizationInput) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: UpdateOrganization - updateOrganization"))
+	return r.DB.UpdateOrganization(ctx, input)
 }
 
 // CreateTeam is the resolver for the createTeam field.
 func (r *mutationResolver) CreateTeam(ctx context.Context, input care.CreateTeamInput) (*care.Team, error) {
-	panic(fmt.Errorf("not implemented: CreateTeam - createTeam"))
+	return r.DB.CreateTeam(ctx, input)
 }
 
 // UpdateTeam is the resolver for the updateTeam field.
 func (r *mutationResolver) UpdateTeam(ctx context.Context, input care.UpdateTeamInput) (*care.Team, error) {
-	panic(fmt.Errorf("not implemented: UpdateTeam - updateTeam"))
+	return r.DB.UpdateTeam(ctx, input)
 }
 
 // CreatePractitioner is the resolver for the createPractitioner field.
 func (r *mutationResolver) CreatePractitioner(ctx context.Context, input care.CreatePractitionerInput) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: CreatePractitioner - createPractitioner"))
+	return r.DB.CreatePractitioner(ctx, input)
 }
 
 // UpdatePractitioner is the resolver for the updatePractitioner field.
 func (r *mutationResolver) UpdatePractitioner(ctx context.Context, input care.UpdatePractitionerInput) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: UpdatePractitioner - updatePractitioner"))
+	return r.DB.UpdatePractitioner(ctx, input)
 }
 
 // CreatePatient is the resolver for the createPatient field.
 func (r *mutationResolver) CreatePatient(ctx context.Context, input care.CreatePatientInput) (*care.Patient, error) {
-	panic(fmt.Errorf("not implemented: CreatePatient - createPatient"))
+	return r.DB.CreatePatient(ctx, input)
 }
 
 // UpdatePatient is the resolver for the updatePatient field.
 func (r *mutationResolver) UpdatePatient(ctx context.Context, input care.UpdatePatientInput) (*care.Patient, error) {
-	panic(fmt.Errorf("not implemented: UpdatePatient - updatePatient"))
+	return r.DB.UpdatePatient(ctx, input)
 }
 
 // StartRelationship is the resolver for the startRelationship field.
 func (r *mutationResolver) StartRelationship(ctx context.Context, input care.StartRelationshipInput) (*care.CareRelationship, error) {
-	panic(fmt.Errorf("not implemented: StartRelationship - startRelationship"))
+	return r.DB.StartRelationship(ctx, input)
 }
 
 // UpdateRelationship is the resolver for the updateRelationship field.
 func (r *mutationResolver) UpdateRelationship(ctx context.Context, input care.UpdateRelationshipInput) (*care.CareRelationship, error) {
-	panic(fmt.Errorf("not implemented: UpdateRelationship - updateRelationship"))
+	return r.DB.UpdateRelationship(ctx, input)
 }
 
 // EndRelationship is the resolver for the endRelationship field.
 func (r *mutationResolver) EndRelationship(ctx context.Context, input care.EndRelationshipInput) (*care.CareRelationship, error) {
-	panic(fmt.Errorf("not implemented: EndRelationship - endRelationship"))
+	return r.DB.EndRelationship(ctx, input)
 }
 
 // CreateInteraction is the resolver for the createInteraction field.
 func (r *mutationResolver) CreateInteraction(ctx context.Context, input care.CreateInteractionInput) (*care.Interaction, error) {
-	panic(fmt.Errorf("not implemented: CreateInteraction - createInteraction"))
+	return r.DB.CreateInteraction(ctx, input)
 }
 
 // UpdateInteraction is the resolver for the updateInteraction field.
 func (r *mutationResolver) UpdateInteraction(ctx context.Context, input care.UpdateInteractionInput) (*care.Interaction, error) {
-	panic(fmt.Errorf("not implemented: UpdateInteraction - updateInteraction"))
+	return r.DB.UpdateInteraction(ctx, input)
 }
 
 // SignInteraction is the resolver for the signInteraction field.
 func (r *mutationResolver) SignInteraction(ctx context.Context, input care.SignInteractionInput) (*care.Interaction, error) {
-	panic(fmt.Errorf("not implemented: SignInteraction - signInteraction"))
+	return r.DB.SignInteraction(ctx, input)
 }
 
 // AmendInteraction is the resolver for the amendInteraction field.
 func (r *mutationResolver) AmendInteraction(ctx context.Context, input care.AmendInteractionInput) (*care.Interaction, error) {
-	panic(fmt.Errorf("not implemented: AmendInteraction - amendInteraction"))
+	return r.DB.AmendInteraction(ctx, input)
 }
 
 // ID is the resolver for the id field.
 func (r *organizationResolver) ID(ctx context.Context, obj *care.Organization) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("Organization", obj.ID), nil
 }
 
 // Teams is the resolver for the teams field.
 func (r *organizationResolver) Teams(ctx context.Context, obj *care.Organization, first *int, after *string) (*model.TeamConnection, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	p, err := r.DB.Teams(ctx, care.TeamFilter{OrganizationID: &obj.ID}, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return teamConnection(p), nil
 }
 
 // Practitioners is the resolver for the practitioners field.
 func (r *organizationResolver) Practitioners(ctx context.Context, obj *care.Organization, first *int, after *string) (*model.PractitionerConnection, error) {
-	panic(fmt.Errorf("not implemented: Practitioners - practitioners"))
+	p, err := r.DB.Practitioners(ctx, care.PractitionerFilter{OrganizationID: &obj.ID}, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return practitionerConnection(p), nil
 }
 
 // Partners is the resolver for the partners field.
 func (r *organizationResolver) Partners(ctx context.Context, obj *care.Organization) ([]care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Partners - partners"))
+	os, err := r.loaders(ctx).Partners.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return values(os), nil
 }
 
 // ID is the resolver for the id field.
 func (r *patientResolver) ID(ctx context.Context, obj *care.Patient) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("Patient", obj.ID), nil
 }
 
 // RegisteredPractice is the resolver for the registeredPractice field.
 func (r *patientResolver) RegisteredPractice(ctx context.Context, obj *care.Patient) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: RegisteredPractice - registeredPractice"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.RegisteredPracticeID, "organization")
 }
 
 // UsualGp is the resolver for the usualGP field.
 func (r *patientResolver) UsualGp(ctx context.Context, obj *care.Patient) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: UsualGp - usualGP"))
+	l := r.loaders(ctx)
+	id, err := l.UsualGP.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return loadOpt(ctx, l.Practitioner, &id)
 }
 
 // NamedNurse is the resolver for the namedNurse field.
 func (r *patientResolver) NamedNurse(ctx context.Context, obj *care.Patient) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: NamedNurse - namedNurse"))
+	l := r.loaders(ctx)
+	id, err := l.NamedNurse.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return loadOpt(ctx, l.Practitioner, &id)
 }
 
 // Relationships is the resolver for the relationships field.
 func (r *patientResolver) Relationships(ctx context.Context, obj *care.Patient, active *bool, kind *care.RelationshipKind, first *int, after *string) (*model.CareRelationshipConnection, error) {
-	panic(fmt.Errorf("not implemented: Relationships - relationships"))
+	key, err := newPageKey(obj.ID, care.RelationshipFilter{Active: active, Kind: kind}, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.loaders(ctx).PatientRels.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return relationshipConnection(p), nil
 }
 
 // Interactions is the resolver for the interactions field.
 func (r *patientResolver) Interactions(ctx context.Context, obj *care.Patient, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
-	panic(fmt.Errorf("not implemented: Interactions - interactions"))
+	f := orZero(filter)
+	f.PatientID = nil // the parent is the patient
+	key, err := newPageKey(obj.ID, f, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.loaders(ctx).PatientInts.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return interactionConnection(p), nil
 }
 
 // ID is the resolver for the id field.
 func (r *practitionerResolver) ID(ctx context.Context, obj *care.Practitioner) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("Practitioner", obj.ID), nil
 }
 
 // Organization is the resolver for the organization field.
 func (r *practitionerResolver) Organization(ctx context.Context, obj *care.Practitioner) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.OrganizationID, "organization")
 }
 
 // Teams is the resolver for the teams field.
 func (r *practitionerResolver) Teams(ctx context.Context, obj *care.Practitioner) ([]care.Team, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	ts, err := r.loaders(ctx).TeamsOf.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return values(ts), nil
 }
 
 // Caseload is the resolver for the caseload field.
 func (r *practitionerResolver) Caseload(ctx context.Context, obj *care.Practitioner, first *int, after *string) (*model.PatientConnection, error) {
-	panic(fmt.Errorf("not implemented: Caseload - caseload"))
+	key, err := newPageKey(obj.ID, struct{}{}, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.loaders(ctx).Caseload.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return patientConnection(p), nil
 }
 
 // Interactions is the resolver for the interactions field.
 func (r *practitionerResolver) Interactions(ctx context.Context, obj *care.Practitioner, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
-	panic(fmt.Errorf("not implemented: Interactions - interactions"))
+	f := orZero(filter)
+	f.PractitionerID = nil // the parent is the practitioner
+	key, err := newPageKey(obj.ID, f, care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.loaders(ctx).PractitionerInt.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return interactionConnection(p), nil
 }
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	nodes, errs := r.loadNodes(ctx, []string{id})
+	return nodes[0], errs[0]
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	nodes, errs := r.loadNodes(ctx, ids)
+	for i, err := range errs {
+		if err != nil {
+			addIndexedError(ctx, i, err)
+		}
+	}
+	return nodes, nil
 }
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*care.Actor, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	a := care.ActorFromContext(ctx)
+	if a == nil {
+		return nil, care.Errorf(care.EUNAUTHENTICATED, "authentication required")
+	}
+	return a, nil
 }
 
 // Organizations is the resolver for the organizations field.
 func (r *queryResolver) Organizations(ctx context.Context, filter *care.OrganizationFilter, first *int, after *string) (*model.OrganizationConnection, error) {
-	panic(fmt.Errorf("not implemented: Organizations - organizations"))
+	p, err := r.DB.Organizations(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return organizationConnection(p), nil
 }
 
 // Teams is the resolver for the teams field.
 func (r *queryResolver) Teams(ctx context.Context, filter *care.TeamFilter, first *int, after *string) (*model.TeamConnection, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	p, err := r.DB.Teams(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return teamConnection(p), nil
 }
 
 // Practitioners is the resolver for the practitioners field.
 func (r *queryResolver) Practitioners(ctx context.Context, filter *care.PractitionerFilter, first *int, after *string) (*model.PractitionerConnection, error) {
-	panic(fmt.Errorf("not implemented: Practitioners - practitioners"))
+	p, err := r.DB.Practitioners(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return practitionerConnection(p), nil
 }
 
 // Patients is the resolver for the patients field.
 func (r *queryResolver) Patients(ctx context.Context, filter *care.PatientFilter, first *int, after *string) (*model.PatientConnection, error) {
-	panic(fmt.Errorf("not implemented: Patients - patients"))
+	p, err := r.DB.Patients(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return patientConnection(p), nil
 }
 
 // Interactions is the resolver for the interactions field.
 func (r *queryResolver) Interactions(ctx context.Context, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
-	panic(fmt.Errorf("not implemented: Interactions - interactions"))
+	p, err := r.DB.Interactions(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return interactionConnection(p), nil
 }
 
 // CareRelationships is the resolver for the careRelationships field.
 func (r *queryResolver) CareRelationships(ctx context.Context, filter *care.RelationshipFilter, first *int, after *string) (*model.CareRelationshipConnection, error) {
-	panic(fmt.Errorf("not implemented: CareRelationships - careRelationships"))
+	p, err := r.DB.CareRelationships(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return relationshipConnection(p), nil
 }
 
 // ID is the resolver for the id field.
 func (r *teamResolver) ID(ctx context.Context, obj *care.Team) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("Team", obj.ID), nil
 }
 
 // Organization is the resolver for the organization field.
 func (r *teamResolver) Organization(ctx context.Context, obj *care.Team) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.OrganizationID, "organization")
 }
 
 // Members is the resolver for the members field.
 func (r *teamResolver) Members(ctx context.Context, obj *care.Team) ([]care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	ps, err := r.loaders(ctx).TeamMembers.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return values(ps), nil
 }
 
 // Practitioner is the resolver for the practitioner field.
 func (r *viewerResolver) Practitioner(ctx context.Context, obj *care.Actor) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, &obj.PractitionerID)
 }
 
 // Organization is the resolver for the organization field.
 func (r *viewerResolver) Organization(ctx context.Context, obj *care.Actor) (*care.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.OrganizationID, "organization")
 }
 
 // CareRelationship returns CareRelationshipResolver implementation.

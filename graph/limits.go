@@ -1,0 +1,126 @@
+package graph
+
+import (
+	"context"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/rapportcare/rapport/care"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Limits bounds what one GraphQL request may ask.
+type Limits struct {
+	MaxDepth      int // deepest selection allowed (default 12)
+	MaxComplexity int // largest complexity allowed (default 5000)
+}
+
+// Default limits.
+const (
+	DefaultMaxDepth      = 12
+	DefaultMaxComplexity = 5000
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxComplexity <= 0 {
+		l.MaxComplexity = DefaultMaxComplexity
+	}
+	return l
+}
+
+// depthLimit refuses operations whose selections nest deeper than Max fields.
+// A root field is depth 1; fragments and inline fragments add no depth of
+// their own; introspection fields (__schema, __type) are not counted, so
+// tools can still load the schema.
+type depthLimit struct {
+	Max int
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+// ExtensionName names the extension in gqlgen's registry.
+func (depthLimit) ExtensionName() string { return "DepthLimit" }
+
+// Validate accepts any schema.
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext measures the operation's depth and returns a
+// BAD_USER_INPUT error when it exceeds the limit.
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	m := depthMeter{doc: oc.Doc, frags: map[string]int{}, max: d.Max}
+	if depth := m.selectionSet(oc.Operation.SelectionSet); depth > d.Max {
+		err := gqlerror.Errorf("query depth %d exceeds the limit of %d", depth, d.Max)
+		setCode(err, CodeBadUserInput)
+		return err
+	}
+	return nil
+}
+
+// depthMeter measures selection depth. Each fragment's depth is computed once
+// (so fragments spreading fragments cannot make it exponential); a fragment
+// met again while being measured is a cycle and adds nothing (validation
+// rejects cycles before this runs, but the meter must not loop on its own).
+type depthMeter struct {
+	doc   *ast.QueryDocument
+	frags map[string]int // fragment name -> depth; -1 while being measured
+	max   int
+}
+
+func (m *depthMeter) selectionSet(ss ast.SelectionSet) int {
+	deepest := 0
+	for _, sel := range ss {
+		d := 0
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				d = 1
+			} else {
+				d = 1 + m.selectionSet(s.SelectionSet)
+			}
+		case *ast.InlineFragment:
+			d = m.selectionSet(s.SelectionSet)
+		case *ast.FragmentSpread:
+			d = m.fragment(s.Name)
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
+
+func (m *depthMeter) fragment(name string) int {
+	if d, ok := m.frags[name]; ok {
+		return max(d, 0) // -1: a cycle
+	}
+	var def *ast.FragmentDefinition
+	if m.doc != nil {
+		def = m.doc.Fragments.ForName(name)
+	}
+	if def == nil {
+		return 0
+	}
+	m.frags[name] = -1
+	d := m.selectionSet(def.SelectionSet)
+	m.frags[name] = d
+	return d
+}
+
+// pageCost is the complexity of a connection field: each of up to first
+// items (the default page when unset; at most the largest page, since a
+// larger first is refused with its own error) costs what its selection costs.
+func pageCost(child int, first *int) int {
+	n := care.DefaultPageSize
+	if first != nil {
+		n = min(max(*first, 0), care.MaxPageSize)
+	}
+	return 1 + n*child
+}
