@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
+)
+
+// TestGraphQLOverHTTPAudit runs the graphql-http package's server audits
+// (test/graphql-http/audit.mjs) against the real handler, database and
+// authentication. Every MUST and SHOULD audit must pass.
+func TestGraphQLOverHTTPAudit(t *testing.T) {
+	t.Parallel()
+	dir, err := filepath.Abs(filepath.Join("..", "test", "graphql-http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(dir, "node_modules", "graphql-http"))
+	}
+	if err != nil {
+		msg := "graphql-http audit needs node and its package: run `npm ci --prefix test/graphql-http` (" + err.Error() + ")"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+
+	db := postgrestest.New(t)
+	f := newFixture(t, db)
+	e := newEnv(t, db, Config{})
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	token := e.token(t, care.RoleGP, f.gp, f.org)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "audit.mjs"), srv.URL+"/graphql", token)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	t.Logf("graphql-http audit:\n%s", out)
+	if err != nil {
+		t.Fatalf("audit failed: %v", err)
+	}
+	if !strings.Contains(string(out), "0 MUST/SHOULD failed") {
+		t.Fatalf("audit summary missing")
+	}
+	if strings.Contains(e.logs.String(), token) {
+		t.Errorf("the token was logged")
+	}
+}

@@ -1,0 +1,179 @@
+// Package server is Rapport's HTTP front: routes (/graphql, /graphiql,
+// /healthz, /readyz, /metrics), the middleware every request passes through
+// (request id, access log, recover, body limit, timeout, bearer-token
+// authentication on /graphql), configuration from the environment, and Run,
+// which serves until its context is cancelled and then shuts down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rapportcare/rapport/auth"
+	"github.com/rapportcare/rapport/graph"
+	"github.com/rapportcare/rapport/postgres"
+)
+
+// readyTimeout bounds the database ping behind /readyz.
+const readyTimeout = 2 * time.Second
+
+// Deps are what the server is built on; cmd makes them.
+type Deps struct {
+	// DB is the store; /readyz pings it.
+	DB *postgres.DB
+	// Verifier checks the bearer tokens on /graphql.
+	Verifier *auth.Verifier
+	// Log is the base logger; each request gets a child carrying its id.
+	Log zerolog.Logger
+	// Ready, if set, is called with the address actually listened on, once
+	// the listener is open (useful with port 0).
+	Ready func(addr string)
+}
+
+// Handler returns the server's routes wrapped in its middleware. Zero fields
+// of cfg take their defaults.
+func Handler(cfg Config, deps Deps) http.Handler {
+	cfg = cfg.withDefaults()
+	m := newMetrics()
+
+	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
+	m.instrument(gql)
+
+	page := graphiqlPage()
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", graphqlRoute(page, withAuth(deps.Verifier, gql)))
+	mux.Handle("/graphiql", onlyGet(page))
+	mux.Handle("/graphiql/", onlyGet(graphiqlAssets()))
+	mux.Handle("/healthz", onlyGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})))
+	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
+	mux.Handle("/metrics", onlyGet(m.handler()))
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
+	}))
+
+	return chain(cfg, deps.Log, m, mux)
+}
+
+// chain wraps h in the middleware, outermost first: request id and logger,
+// access log and metrics, recover, timeout, body limit.
+func chain(cfg Config, log zerolog.Logger, m *metrics, h http.Handler) http.Handler {
+	h = withBodyLimit(cfg.MaxBodyBytes, h)
+	h = withTimeout(cfg.RequestTimeout, h)
+	h = withRecover(h)
+	h = withAccessLog(m, h)
+	return withRequest(log, h)
+}
+
+// graphqlRoute serves GraphQL on POST and GET, and the GraphiQL page to a
+// browser that navigates to /graphql (GET, Accept with text/html, no query).
+func graphqlRoute(page, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			if strings.Contains(r.Header.Get("Accept"), "text/html") && !r.URL.Query().Has("query") {
+				page.ServeHTTP(w, r)
+				return
+			}
+		case http.MethodPost:
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			writeError(w, http.StatusMethodNotAllowed, codeBadUserInput, "method not allowed; use POST or GET")
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// onlyGet refuses methods other than GET and HEAD with 405.
+func onlyGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, codeBadUserInput, "method not allowed; use GET")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// readyz answers 200 when the database answers a ping within readyTimeout.
+func readyz(db *postgres.DB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if db == nil {
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("readiness: database ping failed")
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable")
+			return
+		}
+		writeStatus(w, http.StatusOK, "ok")
+	})
+}
+
+func writeStatus(w http.ResponseWriter, code int, status string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+// Run listens on cfg.Addr and serves Handler(cfg, deps) until ctx is
+// cancelled, then shuts down gracefully, waiting at most cfg.ShutdownTimeout
+// for requests in flight. It calls deps.Ready with the address listened on
+// and logs it. It returns an error if it cannot listen, if serving fails, or
+// if the shutdown does not finish in time; nil after a clean shutdown.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	cfg = cfg.withDefaults()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
+	}
+	addr := ln.Addr().String()
+	srv := &http.Server{
+		Handler:           Handler(cfg, deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          newStdLogger(deps.Log),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	deps.Log.Info().Str("addr", addr).Msg("listening")
+	if deps.Ready != nil {
+		deps.Ready(addr)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server: serve: %w", err)
+	case <-ctx.Done():
+	}
+	deps.Log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: serve: %w", err)
+	}
+	deps.Log.Info().Msg("stopped")
+	return nil
+}
