@@ -147,9 +147,10 @@ var (
 	roles               = values(RoleNurse, RoleGP, RolePracticeAdmin, RoleIntegration, RoleSystem)
 )
 
-// parseEnum accepts either the stored value ("home_visit") or the GraphQL name
-// ("HOME_VISIT") and returns the stored value.
-func parseEnum[T ~string](all []T, what string, v any) (T, error) {
+// ParseEnum accepts either the stored value ("home_visit") or the GraphQL name
+// ("HOME_VISIT") of one of all and returns the stored value; EINVALID naming
+// what otherwise.
+func ParseEnum[T ~string](all []T, what string, v any) (T, error) {
 	s, ok := v.(string)
 	if !ok {
 		return "", Errorf(EINVALID, "%s must be a string", what)
@@ -172,7 +173,8 @@ func validEnum[T ~string](all []T, v T) bool {
 	return false
 }
 
-func marshalEnum[T ~string](w io.Writer, v T) {
+// MarshalEnum writes v as its quoted upper-case GraphQL enum name.
+func MarshalEnum[T ~string](w io.Writer, v T) {
 	_, _ = io.WriteString(w, strconv.Quote(strings.ToUpper(string(v))))
 }
 
@@ -180,11 +182,11 @@ func marshalEnum[T ~string](w io.Writer, v T) {
 func (k OrganizationKind) Valid() bool { return validEnum(organizationKinds, k) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (k OrganizationKind) MarshalGQL(w io.Writer) { marshalEnum(w, k) }
+func (k OrganizationKind) MarshalGQL(w io.Writer) { MarshalEnum(w, k) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (k *OrganizationKind) UnmarshalGQL(v any) (err error) {
-	*k, err = parseEnum(organizationKinds, "organization kind", v)
+	*k, err = ParseEnum(organizationKinds, "organization kind", v)
 	return err
 }
 
@@ -192,11 +194,11 @@ func (k *OrganizationKind) UnmarshalGQL(v any) (err error) {
 func (p Profession) Valid() bool { return validEnum(professions, p) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (p Profession) MarshalGQL(w io.Writer) { marshalEnum(w, p) }
+func (p Profession) MarshalGQL(w io.Writer) { MarshalEnum(w, p) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (p *Profession) UnmarshalGQL(v any) (err error) {
-	*p, err = parseEnum(professions, "profession", v)
+	*p, err = ParseEnum(professions, "profession", v)
 	return err
 }
 
@@ -204,11 +206,11 @@ func (p *Profession) UnmarshalGQL(v any) (err error) {
 func (k RelationshipKind) Valid() bool { return validEnum(relationshipKinds, k) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (k RelationshipKind) MarshalGQL(w io.Writer) { marshalEnum(w, k) }
+func (k RelationshipKind) MarshalGQL(w io.Writer) { MarshalEnum(w, k) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (k *RelationshipKind) UnmarshalGQL(v any) (err error) {
-	*k, err = parseEnum(relationshipKinds, "relationship kind", v)
+	*k, err = ParseEnum(relationshipKinds, "relationship kind", v)
 	return err
 }
 
@@ -216,11 +218,11 @@ func (k *RelationshipKind) UnmarshalGQL(v any) (err error) {
 func (s RelationshipStatus) Valid() bool { return validEnum(relationshipStatus, s) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s RelationshipStatus) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
+func (s RelationshipStatus) MarshalGQL(w io.Writer) { MarshalEnum(w, s) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (s *RelationshipStatus) UnmarshalGQL(v any) (err error) {
-	*s, err = parseEnum(relationshipStatus, "relationship status", v)
+	*s, err = ParseEnum(relationshipStatus, "relationship status", v)
 	return err
 }
 
@@ -228,11 +230,11 @@ func (s *RelationshipStatus) UnmarshalGQL(v any) (err error) {
 func (c Consent) Valid() bool { return validEnum(consents, c) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (c Consent) MarshalGQL(w io.Writer) { marshalEnum(w, c) }
+func (c Consent) MarshalGQL(w io.Writer) { MarshalEnum(w, c) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (c *Consent) UnmarshalGQL(v any) (err error) {
-	*c, err = parseEnum(consents, "consent", v)
+	*c, err = ParseEnum(consents, "consent", v)
 	return err
 }
 
@@ -240,11 +242,11 @@ func (c *Consent) UnmarshalGQL(v any) (err error) {
 func (p PatientPreference) Valid() bool { return validEnum(patientPreferences, p) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (p PatientPreference) MarshalGQL(w io.Writer) { marshalEnum(w, p) }
+func (p PatientPreference) MarshalGQL(w io.Writer) { MarshalEnum(w, p) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (p *PatientPreference) UnmarshalGQL(v any) (err error) {
-	*p, err = parseEnum(patientPreferences, "patient preference", v)
+	*p, err = ParseEnum(patientPreferences, "patient preference", v)
 	return err
 }
 
@@ -252,11 +254,11 @@ func (p *PatientPreference) UnmarshalGQL(v any) (err error) {
 func (m InteractionMode) Valid() bool { return validEnum(interactionModes, m) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (m InteractionMode) MarshalGQL(w io.Writer) { marshalEnum(w, m) }
+func (m InteractionMode) MarshalGQL(w io.Writer) { MarshalEnum(w, m) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (m *InteractionMode) UnmarshalGQL(v any) (err error) {
-	*m, err = parseEnum(interactionModes, "interaction mode", v)
+	*m, err = ParseEnum(interactionModes, "interaction mode", v)
 	return err
 }
 
@@ -264,11 +266,11 @@ func (m *InteractionMode) UnmarshalGQL(v any) (err error) {
 func (s InteractionStatus) Valid() bool { return validEnum(interactionStatuses, s) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s InteractionStatus) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
+func (s InteractionStatus) MarshalGQL(w io.Writer) { MarshalEnum(w, s) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (s *InteractionStatus) UnmarshalGQL(v any) (err error) {
-	*s, err = parseEnum(interactionStatuses, "interaction status", v)
+	*s, err = ParseEnum(interactionStatuses, "interaction status", v)
 	return err
 }
 
@@ -276,10 +278,10 @@ func (s *InteractionStatus) UnmarshalGQL(v any) (err error) {
 func (r Role) Valid() bool { return validEnum(roles, r) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (r Role) MarshalGQL(w io.Writer) { marshalEnum(w, r) }
+func (r Role) MarshalGQL(w io.Writer) { MarshalEnum(w, r) }
 
 // UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
 func (r *Role) UnmarshalGQL(v any) (err error) {
-	*r, err = parseEnum(roles, "role", v)
+	*r, err = ParseEnum(roles, "role", v)
 	return err
 }

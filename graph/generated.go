@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
+	sync1 "github.com/rapportcare/rapport/sync"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -33,6 +34,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	CareRelationship() CareRelationshipResolver
+	Device() DeviceResolver
 	Interaction() InteractionResolver
 	InteractionAmendment() InteractionAmendmentResolver
 	Mutation() MutationResolver
@@ -40,6 +42,8 @@ type ResolverRoot interface {
 	Patient() PatientResolver
 	Practitioner() PractitionerResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
+	SyncConflict() SyncConflictResolver
 	Team() TeamResolver
 	Viewer() ViewerResolver
 }
@@ -76,6 +80,14 @@ type ComplexityRoot struct {
 	CareRelationshipEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Device struct {
+		ID           func(childComplexity int) int
+		LastSeenAt   func(childComplexity int) int
+		Practitioner func(childComplexity int) int
+		RegisteredAt func(childComplexity int) int
+		RevokedAt    func(childComplexity int) int
 	}
 
 	Interaction struct {
@@ -132,8 +144,11 @@ type ComplexityRoot struct {
 		CreatePractitioner func(childComplexity int, input care.CreatePractitionerInput) int
 		CreateTeam         func(childComplexity int, input care.CreateTeamInput) int
 		EndRelationship    func(childComplexity int, input care.EndRelationshipInput) int
+		ResolveConflict    func(childComplexity int, input sync1.ResolveConflictInput) int
+		RevokeDevice       func(childComplexity int, input sync1.RevokeDeviceInput) int
 		SignInteraction    func(childComplexity int, input care.SignInteractionInput) int
 		StartRelationship  func(childComplexity int, input care.StartRelationshipInput) int
+		SyncPush           func(childComplexity int, input sync1.PushInput) int
 		UpdateInteraction  func(childComplexity int, input care.UpdateInteractionInput) int
 		UpdateOrganization func(childComplexity int, input care.UpdateOrganizationInput) int
 		UpdatePatient      func(childComplexity int, input care.UpdatePatientInput) int
@@ -225,14 +240,92 @@ type ComplexityRoot struct {
 
 	Query struct {
 		CareRelationships func(childComplexity int, filter *care.RelationshipFilter, first *int, after *string) int
+		Conflicts         func(childComplexity int, filter *sync1.ConflictFilter, first *int, after *string) int
+		Devices           func(childComplexity int) int
 		Interactions      func(childComplexity int, filter *care.InteractionFilter, first *int, after *string) int
 		Node              func(childComplexity int, id string) int
 		Nodes             func(childComplexity int, ids []string) int
 		Organizations     func(childComplexity int, filter *care.OrganizationFilter, first *int, after *string) int
 		Patients          func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
 		Practitioners     func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
+		SyncPull          func(childComplexity int, input sync1.PullInput) int
 		Teams             func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
 		Viewer            func(childComplexity int) int
+	}
+
+	Subscription struct {
+		SyncChanges func(childComplexity int, protocolVersion int) int
+	}
+
+	SyncChangeResult struct {
+		Code        func(childComplexity int) int
+		Conflicts   func(childComplexity int) int
+		Message     func(childComplexity int) int
+		MutationSeq func(childComplexity int) int
+		Record      func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	SyncChangesEvent struct {
+		ChangesWaiting func(childComplexity int) int
+	}
+
+	SyncConflict struct {
+		CreatedAt     func(childComplexity int) int
+		DeviceID      func(childComplexity int) int
+		DeviceValue   func(childComplexity int) int
+		Entity        func(childComplexity int) int
+		Field         func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Outcome       func(childComplexity int) int
+		Patient       func(childComplexity int) int
+		Policy        func(childComplexity int) int
+		Practitioner  func(childComplexity int) int
+		RecordID      func(childComplexity int) int
+		ResolvedAt    func(childComplexity int) int
+		ResolvedBy    func(childComplexity int) int
+		ResolvedValue func(childComplexity int) int
+		ServerValue   func(childComplexity int) int
+	}
+
+	SyncConflictConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SyncConflictEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SyncPullPayload struct {
+		Checkpoint        func(childComplexity int) int
+		HasMore           func(childComplexity int) int
+		ResetReason       func(childComplexity int) int
+		ResetRequired     func(childComplexity int) int
+		RevokedPatientIDs func(childComplexity int) int
+		Tombstones        func(childComplexity int) int
+		Upserts           func(childComplexity int) int
+		Wipe              func(childComplexity int) int
+	}
+
+	SyncPushPayload struct {
+		Results   func(childComplexity int) int
+		ServerHlc func(childComplexity int) int
+	}
+
+	SyncRecord struct {
+		Data    func(childComplexity int) int
+		Entity  func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
+	SyncTombstone struct {
+		Entity func(childComplexity int) int
+		ID     func(childComplexity int) int
 	}
 
 	Team struct {
@@ -277,6 +370,9 @@ type CareRelationshipResolver interface {
 	Team(ctx context.Context, obj *care.CareRelationship) (*care.Team, error)
 	PartnerOrganization(ctx context.Context, obj *care.CareRelationship) (*care.Organization, error)
 }
+type DeviceResolver interface {
+	Practitioner(ctx context.Context, obj *sync1.Device) (*care.Practitioner, error)
+}
 type InteractionResolver interface {
 	ID(ctx context.Context, obj *care.Interaction) (string, error)
 	Patient(ctx context.Context, obj *care.Interaction) (*care.Patient, error)
@@ -308,6 +404,9 @@ type MutationResolver interface {
 	UpdateInteraction(ctx context.Context, input care.UpdateInteractionInput) (*care.Interaction, error)
 	SignInteraction(ctx context.Context, input care.SignInteractionInput) (*care.Interaction, error)
 	AmendInteraction(ctx context.Context, input care.AmendInteractionInput) (*care.Interaction, error)
+	SyncPush(ctx context.Context, input sync1.PushInput) (*sync1.PushPayload, error)
+	ResolveConflict(ctx context.Context, input sync1.ResolveConflictInput) (*sync1.Conflict, error)
+	RevokeDevice(ctx context.Context, input sync1.RevokeDeviceInput) (*sync1.Device, error)
 }
 type OrganizationResolver interface {
 	ID(ctx context.Context, obj *care.Organization) (string, error)
@@ -343,6 +442,21 @@ type QueryResolver interface {
 	Patients(ctx context.Context, filter *care.PatientFilter, first *int, after *string) (*model.PatientConnection, error)
 	Interactions(ctx context.Context, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error)
 	CareRelationships(ctx context.Context, filter *care.RelationshipFilter, first *int, after *string) (*model.CareRelationshipConnection, error)
+	SyncPull(ctx context.Context, input sync1.PullInput) (*sync1.PullPayload, error)
+	Conflicts(ctx context.Context, filter *sync1.ConflictFilter, first *int, after *string) (*model.SyncConflictConnection, error)
+	Devices(ctx context.Context) ([]sync1.Device, error)
+}
+type SubscriptionResolver interface {
+	SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error)
+}
+type SyncConflictResolver interface {
+	ID(ctx context.Context, obj *sync1.Conflict) (string, error)
+
+	Patient(ctx context.Context, obj *sync1.Conflict) (*care.Patient, error)
+
+	Practitioner(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error)
+
+	ResolvedBy(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error)
 }
 type TeamResolver interface {
 	ID(ctx context.Context, obj *care.Team) (string, error)
@@ -501,6 +615,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CareRelationshipEdge.Node(childComplexity), true
+
+	case "Device.id":
+		if e.ComplexityRoot.Device.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.ID(childComplexity), true
+	case "Device.lastSeenAt":
+		if e.ComplexityRoot.Device.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.LastSeenAt(childComplexity), true
+	case "Device.practitioner":
+		if e.ComplexityRoot.Device.Practitioner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.Practitioner(childComplexity), true
+	case "Device.registeredAt":
+		if e.ComplexityRoot.Device.RegisteredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.RegisteredAt(childComplexity), true
+	case "Device.revokedAt":
+		if e.ComplexityRoot.Device.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.RevokedAt(childComplexity), true
 
 	case "Interaction.amendments":
 		if e.ComplexityRoot.Interaction.Amendments == nil {
@@ -770,6 +915,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EndRelationship(childComplexity, args["input"].(care.EndRelationshipInput)), true
+	case "Mutation.resolveConflict":
+		if e.ComplexityRoot.Mutation.ResolveConflict == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resolveConflict_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResolveConflict(childComplexity, args["input"].(sync1.ResolveConflictInput)), true
+	case "Mutation.revokeDevice":
+		if e.ComplexityRoot.Mutation.RevokeDevice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeDevice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeDevice(childComplexity, args["input"].(sync1.RevokeDeviceInput)), true
 	case "Mutation.signInteraction":
 		if e.ComplexityRoot.Mutation.SignInteraction == nil {
 			break
@@ -792,6 +959,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartRelationship(childComplexity, args["input"].(care.StartRelationshipInput)), true
+	case "Mutation.syncPush":
+		if e.ComplexityRoot.Mutation.SyncPush == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncPush_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncPush(childComplexity, args["input"].(sync1.PushInput)), true
 	case "Mutation.updateInteraction":
 		if e.ComplexityRoot.Mutation.UpdateInteraction == nil {
 			break
@@ -1216,6 +1394,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CareRelationships(childComplexity, args["filter"].(*care.RelationshipFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.conflicts":
+		if e.ComplexityRoot.Query.Conflicts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_conflicts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Conflicts(childComplexity, args["filter"].(*sync1.ConflictFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.devices":
+		if e.ComplexityRoot.Query.Devices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Devices(childComplexity), true
 	case "Query.interactions":
 		if e.ComplexityRoot.Query.Interactions == nil {
 			break
@@ -1283,6 +1478,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Practitioners(childComplexity, args["filter"].(*care.PractitionerFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.syncPull":
+		if e.ComplexityRoot.Query.SyncPull == nil {
+			break
+		}
+
+		args, err := ec.field_Query_syncPull_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SyncPull(childComplexity, args["input"].(sync1.PullInput)), true
 	case "Query.teams":
 		if e.ComplexityRoot.Query.Teams == nil {
 			break
@@ -1300,6 +1506,291 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "Subscription.syncChanges":
+		if e.ComplexityRoot.Subscription.SyncChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_syncChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SyncChanges(childComplexity, args["protocolVersion"].(int)), true
+
+	case "SyncChangeResult.code":
+		if e.ComplexityRoot.SyncChangeResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Code(childComplexity), true
+	case "SyncChangeResult.conflicts":
+		if e.ComplexityRoot.SyncChangeResult.Conflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Conflicts(childComplexity), true
+	case "SyncChangeResult.message":
+		if e.ComplexityRoot.SyncChangeResult.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Message(childComplexity), true
+	case "SyncChangeResult.mutationSeq":
+		if e.ComplexityRoot.SyncChangeResult.MutationSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.MutationSeq(childComplexity), true
+	case "SyncChangeResult.record":
+		if e.ComplexityRoot.SyncChangeResult.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Record(childComplexity), true
+	case "SyncChangeResult.status":
+		if e.ComplexityRoot.SyncChangeResult.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Status(childComplexity), true
+	case "SyncChangeResult.version":
+		if e.ComplexityRoot.SyncChangeResult.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangeResult.Version(childComplexity), true
+
+	case "SyncChangesEvent.changesWaiting":
+		if e.ComplexityRoot.SyncChangesEvent.ChangesWaiting == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncChangesEvent.ChangesWaiting(childComplexity), true
+
+	case "SyncConflict.createdAt":
+		if e.ComplexityRoot.SyncConflict.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.CreatedAt(childComplexity), true
+	case "SyncConflict.deviceId":
+		if e.ComplexityRoot.SyncConflict.DeviceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.DeviceID(childComplexity), true
+	case "SyncConflict.deviceValue":
+		if e.ComplexityRoot.SyncConflict.DeviceValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.DeviceValue(childComplexity), true
+	case "SyncConflict.entity":
+		if e.ComplexityRoot.SyncConflict.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Entity(childComplexity), true
+	case "SyncConflict.field":
+		if e.ComplexityRoot.SyncConflict.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Field(childComplexity), true
+	case "SyncConflict.id":
+		if e.ComplexityRoot.SyncConflict.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.ID(childComplexity), true
+	case "SyncConflict.outcome":
+		if e.ComplexityRoot.SyncConflict.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Outcome(childComplexity), true
+	case "SyncConflict.patient":
+		if e.ComplexityRoot.SyncConflict.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Patient(childComplexity), true
+	case "SyncConflict.policy":
+		if e.ComplexityRoot.SyncConflict.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Policy(childComplexity), true
+	case "SyncConflict.practitioner":
+		if e.ComplexityRoot.SyncConflict.Practitioner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.Practitioner(childComplexity), true
+	case "SyncConflict.recordId":
+		if e.ComplexityRoot.SyncConflict.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.RecordID(childComplexity), true
+	case "SyncConflict.resolvedAt":
+		if e.ComplexityRoot.SyncConflict.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.ResolvedAt(childComplexity), true
+	case "SyncConflict.resolvedBy":
+		if e.ComplexityRoot.SyncConflict.ResolvedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.ResolvedBy(childComplexity), true
+	case "SyncConflict.resolvedValue":
+		if e.ComplexityRoot.SyncConflict.ResolvedValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.ResolvedValue(childComplexity), true
+	case "SyncConflict.serverValue":
+		if e.ComplexityRoot.SyncConflict.ServerValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.ServerValue(childComplexity), true
+
+	case "SyncConflictConnection.edges":
+		if e.ComplexityRoot.SyncConflictConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflictConnection.Edges(childComplexity), true
+	case "SyncConflictConnection.pageInfo":
+		if e.ComplexityRoot.SyncConflictConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflictConnection.PageInfo(childComplexity), true
+	case "SyncConflictConnection.totalCount":
+		if e.ComplexityRoot.SyncConflictConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflictConnection.TotalCount(childComplexity), true
+
+	case "SyncConflictEdge.cursor":
+		if e.ComplexityRoot.SyncConflictEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflictEdge.Cursor(childComplexity), true
+	case "SyncConflictEdge.node":
+		if e.ComplexityRoot.SyncConflictEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflictEdge.Node(childComplexity), true
+
+	case "SyncPullPayload.checkpoint":
+		if e.ComplexityRoot.SyncPullPayload.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.Checkpoint(childComplexity), true
+	case "SyncPullPayload.hasMore":
+		if e.ComplexityRoot.SyncPullPayload.HasMore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.HasMore(childComplexity), true
+	case "SyncPullPayload.resetReason":
+		if e.ComplexityRoot.SyncPullPayload.ResetReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.ResetReason(childComplexity), true
+	case "SyncPullPayload.resetRequired":
+		if e.ComplexityRoot.SyncPullPayload.ResetRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.ResetRequired(childComplexity), true
+	case "SyncPullPayload.revokedPatientIds":
+		if e.ComplexityRoot.SyncPullPayload.RevokedPatientIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.RevokedPatientIDs(childComplexity), true
+	case "SyncPullPayload.tombstones":
+		if e.ComplexityRoot.SyncPullPayload.Tombstones == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.Tombstones(childComplexity), true
+	case "SyncPullPayload.upserts":
+		if e.ComplexityRoot.SyncPullPayload.Upserts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.Upserts(childComplexity), true
+	case "SyncPullPayload.wipe":
+		if e.ComplexityRoot.SyncPullPayload.Wipe == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPullPayload.Wipe(childComplexity), true
+
+	case "SyncPushPayload.results":
+		if e.ComplexityRoot.SyncPushPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPushPayload.Results(childComplexity), true
+	case "SyncPushPayload.serverHlc":
+		if e.ComplexityRoot.SyncPushPayload.ServerHlc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPushPayload.ServerHlc(childComplexity), true
+
+	case "SyncRecord.data":
+		if e.ComplexityRoot.SyncRecord.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncRecord.Data(childComplexity), true
+	case "SyncRecord.entity":
+		if e.ComplexityRoot.SyncRecord.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncRecord.Entity(childComplexity), true
+	case "SyncRecord.id":
+		if e.ComplexityRoot.SyncRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncRecord.ID(childComplexity), true
+	case "SyncRecord.version":
+		if e.ComplexityRoot.SyncRecord.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncRecord.Version(childComplexity), true
+
+	case "SyncTombstone.entity":
+		if e.ComplexityRoot.SyncTombstone.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncTombstone.Entity(childComplexity), true
+	case "SyncTombstone.id":
+		if e.ComplexityRoot.SyncTombstone.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncTombstone.ID(childComplexity), true
 
 	case "Team.createdAt":
 		if e.ComplexityRoot.Team.CreatedAt == nil {
@@ -1404,6 +1895,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAmendInteractionInput,
+		ec.unmarshalInputConflictFilter,
 		ec.unmarshalInputCreateInteractionInput,
 		ec.unmarshalInputCreateOrganizationInput,
 		ec.unmarshalInputCreatePatientInput,
@@ -1415,8 +1907,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputPatientFilter,
 		ec.unmarshalInputPractitionerFilter,
 		ec.unmarshalInputRelationshipFilter,
+		ec.unmarshalInputResolveConflictInput,
+		ec.unmarshalInputRevokeDeviceInput,
 		ec.unmarshalInputSignInteractionInput,
 		ec.unmarshalInputStartRelationshipInput,
+		ec.unmarshalInputSyncChangeInput,
+		ec.unmarshalInputSyncPullInput,
+		ec.unmarshalInputSyncPushInput,
 		ec.unmarshalInputTeamFilter,
 		ec.unmarshalInputUpdateInteractionInput,
 		ec.unmarshalInputUpdateOrganizationInput,
@@ -1473,6 +1970,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1509,6 +2023,7 @@ BAD_USER_INPUT, NOT_FOUND, CONFLICT or INTERNAL.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "An instant in RFC 3339 form, e.g. ` + "`" + `2026-11-21T09:30:00Z` + "`" + `."
@@ -2378,6 +2893,322 @@ input AmendInteractionInput {
   "Corrected duration."
   durationMinutes: Int
 }
+
+# ---------------------------------------------------------------------------
+# Offline sync (docs/sync-protocol.md explains it for mobile developers)
+# ---------------------------------------------------------------------------
+
+"Any JSON value. Records and change fields are JSON objects whose keys are camelCase field names and whose ids are bare UUIDs."
+scalar JSON
+
+"Kinds of record that travel through sync."
+enum SyncEntity {
+  "A patient (pull only; demographics are changed online)."
+  PATIENT
+  "A care relationship (pull; push for kinds the device's user may start)."
+  CARE_RELATIONSHIP
+  "An interaction; its amendments travel inside it."
+  INTERACTION
+  "A practitioner (directory; pull only)."
+  PRACTITIONER
+  "A team (directory; pull only)."
+  TEAM
+  "An organisation (directory; pull only)."
+  ORGANIZATION
+}
+
+"What a pushed change does."
+enum SyncOp {
+  "Create the record with the client's id (idempotent)."
+  CREATE
+  "Change the fields listed in ` + "`" + `fields` + "`" + `."
+  UPDATE
+  "Delete the record (draft interactions only); leaves a tombstone."
+  DELETE
+  "Sign a draft interaction off."
+  SIGN
+  "Amend a signed interaction; ` + "`" + `fields` + "`" + ` holds ` + "`" + `reason` + "`" + ` and the corrected content."
+  AMEND
+}
+
+"The outcome of one pushed change."
+enum SyncResultStatus {
+  "Applied as sent."
+  APPLIED
+  "Applied, merged field by field with changes the device had not seen; nothing was lost."
+  MERGED
+  "Some or all fields collided with changes the device had not seen; see ` + "`" + `conflicts` + "`" + `. Plain fields were settled by the clock; clinical content was kept on both sides for a person to resolve."
+  CONFLICT
+  "Not applied; see ` + "`" + `code` + "`" + ` and ` + "`" + `message` + "`" + `. Retrying the same change will not help."
+  REJECTED
+}
+
+"One change made on a device."
+input SyncChangeInput {
+  "The device's mutation number: strictly increasing per device, never reused. A change pushed again with the same number is not applied twice."
+  mutationSeq: Int!
+  "Which kind of record."
+  entity: SyncEntity!
+  "The record's id (a bare UUID; the device chooses it on CREATE, UUIDv7 recommended)."
+  id: ID!
+  "What the change does."
+  op: SyncOp!
+  "The record version the device last saw (required except for CREATE)."
+  baseVersion: Int
+  "The fields set or changed, named as in the GraphQL input types (e.g. ` + "`" + `notes` + "`" + `, ` + "`" + `occurredAt` + "`" + `, ` + "`" + `patientId` + "`" + `)."
+  fields: JSON
+  "The device's hybrid logical clock when the change was made: ` + "`" + `<unix ms, 13 digits>-<counter, 4 hex digits>-<node>` + "`" + `."
+  hlc: String!
+}
+
+"A batch of changes from one device, applied change by change, each all-or-nothing."
+input SyncPushInput {
+  "Sync protocol version the client speaks (currently 1)."
+  protocolVersion: Int!
+  "The device's id (a bare UUID chosen at install); bound to the first user who syncs with it."
+  deviceId: ID!
+  "Changes in mutation order; at most 500."
+  changes: [SyncChangeInput!]!
+}
+
+"The result of one pushed change."
+type SyncChangeResult {
+  "The change's mutation number."
+  mutationSeq: Int!
+  "What happened."
+  status: SyncResultStatus!
+  "For REJECTED: BAD_USER_INPUT, NOT_FOUND, FORBIDDEN, CONFLICT or OUT_OF_SCOPE."
+  code: String
+  "For REJECTED: why, in words a person can act on."
+  message: String
+  "The record's version after the change (absent when rejected)."
+  version: Int
+  "The server's current state of the record, so the device can replace its copy."
+  record: JSON
+  "Conflicts this change raised."
+  conflicts: [SyncConflict!]!
+}
+
+"The answer to a push."
+type SyncPushPayload {
+  "One result per change, in the order sent."
+  results: [SyncChangeResult!]!
+  "The server's hybrid logical clock after the push; the device merges it into its own."
+  serverHlc: String!
+}
+
+"Asks for changes since a checkpoint."
+input SyncPullInput {
+  "Sync protocol version the client speaks (currently 1)."
+  protocolVersion: Int!
+  "The device's id."
+  deviceId: ID!
+  "The opaque checkpoint from the previous pull; omit on a fresh device."
+  checkpoint: String
+  "Most records in this page, 1 to 1000 (default 500)."
+  limit: Int
+}
+
+"A record's current state."
+type SyncRecord {
+  "Which kind of record."
+  entity: SyncEntity!
+  "The record's id (bare UUID)."
+  id: ID!
+  "Its version; apply only if newer than the device's copy."
+  version: Int!
+  "All its fields."
+  data: JSON!
+}
+
+"A record deleted on the server; the device removes it."
+type SyncTombstone {
+  "Which kind of record."
+  entity: SyncEntity!
+  "The record's id (bare UUID)."
+  id: ID!
+}
+
+"Why a device must start again from an empty checkpoint."
+enum SyncResetReason {
+  "The checkpoint is older than tombstone retention: deletions may have been missed."
+  CHECKPOINT_EXPIRED
+  "The checkpoint is malformed or from another device."
+  CHECKPOINT_INVALID
+  "The device was revoked (e.g. reported lost): wipe all local data."
+  DEVICE_REVOKED
+}
+
+"One page of changes."
+type SyncPullPayload {
+  "Records created or changed since the checkpoint, in commit order (or, for patients new to the device's scope, their current records)."
+  upserts: [SyncRecord!]!
+  "Records deleted since the checkpoint."
+  tombstones: [SyncTombstone!]!
+  "Patients who left the device's scope: purge them and all their records from the device."
+  revokedPatientIds: [ID!]!
+  "Pass this to the next pull. Store it only after applying the whole page."
+  checkpoint: String!
+  "More pages are waiting: pull again at once."
+  hasMore: Boolean!
+  "The device must discard its checkpoint (keeping its unpushed changes, unless ` + "`" + `wipe` + "`" + `) and pull from scratch."
+  resetRequired: Boolean!
+  "Why a reset is required."
+  resetReason: SyncResetReason
+  "The device must erase all local data, including unpushed changes (revoked device)."
+  wipe: Boolean!
+}
+
+"How a conflict was settled."
+enum ConflictOutcome {
+  "The server's value stayed (a later clock, or clinical content kept)."
+  SERVER_KEPT
+  "The device's value replaced the server's (a later clock on a plain field)."
+  DEVICE_APPLIED
+  "Awaiting a person's decision (clinical content)."
+  OPEN
+  "Settled by a person through resolveConflict."
+  RESOLVED
+}
+
+"The policy that applied to a conflicting field."
+enum ConflictPolicy {
+  "Plain field: the later hybrid logical clock wins; the loser is kept here."
+  LAST_WRITER_WINS
+  "Clinical content: never overwritten; both kept for a person to resolve."
+  KEEP_BOTH
+}
+
+"A collision between a device's change and one it had not seen. The losing value is always kept here."
+type SyncConflict implements Node {
+  "Opaque global identifier."
+  id: ID!
+  "Which kind of record."
+  entity: SyncEntity!
+  "The record's id (bare UUID)."
+  recordId: ID!
+  "The field that collided."
+  field: String!
+  "The patient the record belongs to, if any."
+  patient: Patient
+  "The server's value when the change arrived."
+  serverValue: JSON
+  "The device's value."
+  deviceValue: JSON
+  "The policy applied."
+  policy: ConflictPolicy!
+  "How it was settled."
+  outcome: ConflictOutcome!
+  "The device that sent the change."
+  deviceId: ID!
+  "Who made the device's change."
+  practitioner: Practitioner
+  "When the conflict was recorded."
+  createdAt: DateTime!
+  "Who resolved it."
+  resolvedBy: Practitioner
+  "When it was resolved."
+  resolvedAt: DateTime
+  "The value chosen by the resolver."
+  resolvedValue: JSON
+}
+
+"A page of conflicts."
+type SyncConflictConnection {
+  "The items with their cursors."
+  edges: [SyncConflictEdge!]!
+  "Where the page sits."
+  pageInfo: PageInfo!
+  "How many items match in all."
+  totalCount: Int!
+}
+
+"A conflict in a page."
+type SyncConflictEdge {
+  "The item."
+  node: SyncConflict!
+  "Cursor that resumes after this item."
+  cursor: String!
+}
+
+"Narrows a list of conflicts."
+input ConflictFilter {
+  "Only conflicts about this patient's records."
+  patientId: ID
+  "Only conflicts raised by this practitioner's changes."
+  practitionerId: ID
+  "Only open ones (true) or settled ones (false)."
+  open: Boolean
+}
+
+"Settles an open conflict."
+input ResolveConflictInput {
+  "Which conflict."
+  id: ID!
+  "The value to keep: the server's, the device's, or a new one (e.g. both notes combined)."
+  value: JSON!
+  "Why, for the record."
+  reason: String
+}
+
+"A device that syncs."
+type Device {
+  "The device's id (bare UUID)."
+  id: ID!
+  "The practitioner it is bound to."
+  practitioner: Practitioner
+  "When it first synced."
+  registeredAt: DateTime!
+  "When it last pulled."
+  lastSeenAt: DateTime
+  "When it was revoked, if it was."
+  revokedAt: DateTime
+}
+
+"Revokes a device (lost or stolen): it receives nothing more and is told to wipe."
+input RevokeDeviceInput {
+  "Which device."
+  id: ID!
+}
+
+"Something changed that a subscriber may want to pull."
+type SyncChangesEvent {
+  "Records in the subscriber's scope changed; pull to get them."
+  changesWaiting: Boolean!
+}
+
+extend type Query {
+  "One page of changes for a device since its checkpoint (nurses and GPs on their devices)."
+  syncPull("The device and its checkpoint." input: SyncPullInput!): SyncPullPayload!
+  "Conflicts about records the caller may see, newest first."
+  conflicts(
+    "Narrows the list."
+    filter: ConflictFilter
+    "Page size, 0 to 100 (default 20)."
+    first: Int
+    "Cursor to continue after."
+    after: String
+  ): SyncConflictConnection!
+  "Devices of the caller (or, for a practice admin, of the organisation's practitioners)."
+  devices: [Device!]!
+}
+
+extend type Mutation {
+  "Applies a batch of changes from a device. Safe to retry: changes already applied return their recorded results."
+  syncPush("The device and its changes." input: SyncPushInput!): SyncPushPayload!
+  "Settles an open conflict; the chosen value is written and syncs out."
+  resolveConflict("Which conflict and the value to keep." input: ResolveConflictInput!): SyncConflict!
+  "Revokes a device (the owner, or a practice admin of the owner's organisation)."
+  revokeDevice("Which device." input: RevokeDeviceInput!): Device!
+}
+
+type Subscription {
+  "Tells an online device or frontend that changes in its scope are waiting (graphql-transport-ws). Fires across server instances."
+  syncChanges(
+    "Sync protocol version the client speaks (currently 1)."
+    protocolVersion: Int!
+  ): SyncChangesEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2444,6 +3275,22 @@ func (ec *executionContext) childFields_CareRelationshipEdge(ctx context.Context
 		return ec.fieldContext_CareRelationshipEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CareRelationshipEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Device(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Device_id(ctx, field)
+	case "practitioner":
+		return ec.fieldContext_Device_practitioner(ctx, field)
+	case "registeredAt":
+		return ec.fieldContext_Device_registeredAt(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_Device_lastSeenAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_Device_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Device", field.Name)
 }
 
 func (ec *executionContext) childFields_Interaction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2698,6 +3545,148 @@ func (ec *executionContext) childFields_PractitionerEdge(ctx context.Context, fi
 		return ec.fieldContext_PractitionerEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PractitionerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncChangeResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mutationSeq":
+		return ec.fieldContext_SyncChangeResult_mutationSeq(ctx, field)
+	case "status":
+		return ec.fieldContext_SyncChangeResult_status(ctx, field)
+	case "code":
+		return ec.fieldContext_SyncChangeResult_code(ctx, field)
+	case "message":
+		return ec.fieldContext_SyncChangeResult_message(ctx, field)
+	case "version":
+		return ec.fieldContext_SyncChangeResult_version(ctx, field)
+	case "record":
+		return ec.fieldContext_SyncChangeResult_record(ctx, field)
+	case "conflicts":
+		return ec.fieldContext_SyncChangeResult_conflicts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncChangeResult", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncChangesEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changesWaiting":
+		return ec.fieldContext_SyncChangesEvent_changesWaiting(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncChangesEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncConflict(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SyncConflict_id(ctx, field)
+	case "entity":
+		return ec.fieldContext_SyncConflict_entity(ctx, field)
+	case "recordId":
+		return ec.fieldContext_SyncConflict_recordId(ctx, field)
+	case "field":
+		return ec.fieldContext_SyncConflict_field(ctx, field)
+	case "patient":
+		return ec.fieldContext_SyncConflict_patient(ctx, field)
+	case "serverValue":
+		return ec.fieldContext_SyncConflict_serverValue(ctx, field)
+	case "deviceValue":
+		return ec.fieldContext_SyncConflict_deviceValue(ctx, field)
+	case "policy":
+		return ec.fieldContext_SyncConflict_policy(ctx, field)
+	case "outcome":
+		return ec.fieldContext_SyncConflict_outcome(ctx, field)
+	case "deviceId":
+		return ec.fieldContext_SyncConflict_deviceId(ctx, field)
+	case "practitioner":
+		return ec.fieldContext_SyncConflict_practitioner(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SyncConflict_createdAt(ctx, field)
+	case "resolvedBy":
+		return ec.fieldContext_SyncConflict_resolvedBy(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_SyncConflict_resolvedAt(ctx, field)
+	case "resolvedValue":
+		return ec.fieldContext_SyncConflict_resolvedValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncConflict", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncConflictConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SyncConflictConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SyncConflictConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SyncConflictConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncConflictConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncConflictEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_SyncConflictEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_SyncConflictEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncConflictEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncPullPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "upserts":
+		return ec.fieldContext_SyncPullPayload_upserts(ctx, field)
+	case "tombstones":
+		return ec.fieldContext_SyncPullPayload_tombstones(ctx, field)
+	case "revokedPatientIds":
+		return ec.fieldContext_SyncPullPayload_revokedPatientIds(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_SyncPullPayload_checkpoint(ctx, field)
+	case "hasMore":
+		return ec.fieldContext_SyncPullPayload_hasMore(ctx, field)
+	case "resetRequired":
+		return ec.fieldContext_SyncPullPayload_resetRequired(ctx, field)
+	case "resetReason":
+		return ec.fieldContext_SyncPullPayload_resetReason(ctx, field)
+	case "wipe":
+		return ec.fieldContext_SyncPullPayload_wipe(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncPullPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncPushPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_SyncPushPayload_results(ctx, field)
+	case "serverHlc":
+		return ec.fieldContext_SyncPushPayload_serverHlc(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncPushPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entity":
+		return ec.fieldContext_SyncRecord_entity(ctx, field)
+	case "id":
+		return ec.fieldContext_SyncRecord_id(ctx, field)
+	case "version":
+		return ec.fieldContext_SyncRecord_version(ctx, field)
+	case "data":
+		return ec.fieldContext_SyncRecord_data(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncTombstone(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entity":
+		return ec.fieldContext_SyncTombstone_entity(ctx, field)
+	case "id":
+		return ec.fieldContext_SyncTombstone_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncTombstone", field.Name)
 }
 
 func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2968,6 +3957,34 @@ func (ec *executionContext) field_Mutation_endRelationship_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resolveConflict_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (sync1.ResolveConflictInput, error) {
+			return ec.unmarshalNResolveConflictInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResolveConflictInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeDevice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (sync1.RevokeDeviceInput, error) {
+			return ec.unmarshalNRevokeDeviceInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRevokeDeviceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_signInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2988,6 +4005,20 @@ func (ec *executionContext) field_Mutation_startRelationship_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (care.StartRelationshipInput, error) {
 			return ec.unmarshalNStartRelationshipInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐStartRelationshipInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_syncPush_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (sync1.PushInput, error) {
+			return ec.unmarshalNSyncPushInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPushInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3288,6 +4319,36 @@ func (ec *executionContext) field_Query_careRelationships_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_conflicts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*sync1.ConflictFilter, error) {
+			return ec.unmarshalOConflictFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_interactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3436,6 +4497,20 @@ func (ec *executionContext) field_Query_practitioners_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_syncPull_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (sync1.PullInput, error) {
+			return ec.unmarshalNSyncPullInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPullInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_teams_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3463,6 +4538,20 @@ func (ec *executionContext) field_Query_teams_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_syncChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "protocolVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["protocolVersion"] = arg0
 	return args, nil
 }
 
@@ -4079,6 +5168,130 @@ func (ec *executionContext) _CareRelationshipEdge_cursor(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_CareRelationshipEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CareRelationshipEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Device_id(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Device_practitioner(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_practitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Device().Practitioner(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalOPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Device_practitioner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Device",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Device_registeredAt(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_registeredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegisteredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_registeredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Device_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Device_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Device_revokedAt(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Device_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
 func (ec *executionContext) _Interaction_id(ctx context.Context, field graphql.CollectedField, obj *care.Interaction) (ret graphql.Marshaler) {
@@ -5556,6 +6769,138 @@ func (ec *executionContext) fieldContext_Mutation_amendInteraction(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_amendInteraction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_syncPush(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncPush(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncPush(ctx, fc.Args["input"].(sync1.PushInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.PushPayload) graphql.Marshaler {
+			return ec.marshalNSyncPushPayload2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPushPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncPush(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncPushPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncPush_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resolveConflict(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resolveConflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResolveConflict(ctx, fc.Args["input"].(sync1.ResolveConflictInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.Conflict) graphql.Marshaler {
+			return ec.marshalNSyncConflict2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflict(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resolveConflict(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncConflict(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resolveConflict_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeDevice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeDevice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeDevice(ctx, fc.Args["input"].(sync1.RevokeDeviceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.Device) graphql.Marshaler {
+			return ec.marshalNDevice2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDevice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeDevice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Device(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeDevice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7380,6 +8725,126 @@ func (ec *executionContext) fieldContext_Query_careRelationships(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_syncPull(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_syncPull(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SyncPull(ctx, fc.Args["input"].(sync1.PullInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.PullPayload) graphql.Marshaler {
+			return ec.marshalNSyncPullPayload2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPullPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_syncPull(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncPullPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_syncPull_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_conflicts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_conflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Conflicts(ctx, fc.Args["filter"].(*sync1.ConflictFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SyncConflictConnection) graphql.Marshaler {
+			return ec.marshalNSyncConflictConnection2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_conflicts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncConflictConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_conflicts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_devices(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_devices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Devices(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []sync1.Device) graphql.Marshaler {
+			return ec.marshalNDevice2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDeviceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_devices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Device(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7454,6 +8919,1152 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_syncChanges(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_syncChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SyncChanges(ctx, fc.Args["protocolVersion"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.ChangesEvent) graphql.Marshaler {
+			return ec.marshalNSyncChangesEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangesEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_syncChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncChangesEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_syncChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncChangeResult_mutationSeq(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_mutationSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MutationSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_mutationSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_status(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.ResultStatus) graphql.Marshaler {
+			return ec.marshalNSyncResultStatus2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResultStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type SyncResultStatus does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_code(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_message(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_version(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_record(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_record(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Record, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSON2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SyncChangeResult_conflicts(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangeResult_conflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*sync1.Conflict) graphql.Marshaler {
+			return ec.marshalNSyncConflict2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangeResult_conflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncChangeResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncConflict(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncChangesEvent_changesWaiting(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangesEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncChangesEvent_changesWaiting(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangesWaiting, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncChangesEvent_changesWaiting(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncChangesEvent", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_id(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SyncConflict().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_entity(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.Entity) graphql.Marshaler {
+			return ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type SyncEntity does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_recordId(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_field(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_patient(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SyncConflict().Patient(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatient(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflict",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflict_serverValue(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_serverValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServerValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_serverValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_deviceValue(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_deviceValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeviceValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_deviceValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_policy(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.ConflictPolicy) graphql.Marshaler {
+			return ec.marshalNConflictPolicy2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type ConflictPolicy does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_outcome(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.ConflictOutcome) graphql.Marshaler {
+			return ec.marshalNConflictOutcome2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type ConflictOutcome does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_deviceId(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_deviceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeviceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_deviceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_practitioner(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_practitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SyncConflict().Practitioner(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalOPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_practitioner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflict",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflict_createdAt(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_resolvedBy(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_resolvedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SyncConflict().ResolvedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalOPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_resolvedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflict",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflict_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflict_resolvedValue(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_resolvedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_resolvedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflictConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflictConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.SyncConflictEdge) graphql.Marshaler {
+			return ec.marshalNSyncConflictEdge2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflictConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflictConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncConflictEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflictConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflictConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflictConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflictConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflictConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflictConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflictConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflictConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SyncConflictEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflictEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.Conflict) graphql.Marshaler {
+			return ec.marshalNSyncConflict2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflict(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflictEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncConflictEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncConflict(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncConflictEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflictEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflictEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflictEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_upserts(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_upserts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Upserts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*sync1.Record) graphql.Marshaler {
+			return ec.marshalNSyncRecord2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_upserts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncPullPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncPullPayload_tombstones(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_tombstones(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tombstones, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*sync1.Tombstone) graphql.Marshaler {
+			return ec.marshalNSyncTombstone2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstoneᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_tombstones(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncPullPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncTombstone(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncPullPayload_revokedPatientIds(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_revokedPatientIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedPatientIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_revokedPatientIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_checkpoint(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_hasMore(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_hasMore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasMore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_hasMore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_resetRequired(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_resetRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResetRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_resetRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_resetReason(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_resetReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResetReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *sync1.ResetReason) graphql.Marshaler {
+			return ec.marshalOSyncResetReason2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResetReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_resetReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type SyncResetReason does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPullPayload_wipe(ctx context.Context, field graphql.CollectedField, obj *sync1.PullPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPullPayload_wipe(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Wipe, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPullPayload_wipe(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPullPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SyncPushPayload_results(ctx context.Context, field graphql.CollectedField, obj *sync1.PushPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPushPayload_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*sync1.ChangeResult) graphql.Marshaler {
+			return ec.marshalNSyncChangeResult2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPushPayload_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncPushPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncChangeResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncPushPayload_serverHlc(ctx context.Context, field graphql.CollectedField, obj *sync1.PushPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPushPayload_serverHlc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServerHlc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPushPayload_serverHlc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPushPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SyncRecord_entity(ctx context.Context, field graphql.CollectedField, obj *sync1.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncRecord_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.Entity) graphql.Marshaler {
+			return ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncRecord_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncRecord", field, false, false, errors.New("field of type SyncEntity does not have child fields"))
+}
+
+func (ec *executionContext) _SyncRecord_id(ctx context.Context, field graphql.CollectedField, obj *sync1.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncRecord", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SyncRecord_version(ctx context.Context, field graphql.CollectedField, obj *sync1.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncRecord_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncRecord_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncRecord", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SyncRecord_data(ctx context.Context, field graphql.CollectedField, obj *sync1.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncRecord_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncRecord_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncRecord", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SyncTombstone_entity(ctx context.Context, field graphql.CollectedField, obj *sync1.Tombstone) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncTombstone_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.Entity) graphql.Marshaler {
+			return ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncTombstone_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncTombstone", field, false, false, errors.New("field of type SyncEntity does not have child fields"))
+}
+
+func (ec *executionContext) _SyncTombstone_id(ctx context.Context, field graphql.CollectedField, obj *sync1.Tombstone) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncTombstone_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncTombstone_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncTombstone", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Team_id(ctx context.Context, field graphql.CollectedField, obj *care.Team) (ret graphql.Marshaler) {
@@ -8981,6 +11592,50 @@ func (ec *executionContext) unmarshalInputAmendInteractionInput(ctx context.Cont
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputConflictFilter(ctx context.Context, obj any) (sync1.ConflictFilter, error) {
+	var it sync1.ConflictFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "practitionerId", "open"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "practitionerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("practitionerId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PractitionerID = data
+		case "open":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("open"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Open = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateInteractionInput(ctx context.Context, obj any) (care.CreateInteractionInput, error) {
 	var it care.CreateInteractionInput
 	if obj == nil {
@@ -9605,6 +12260,80 @@ func (ec *executionContext) unmarshalInputRelationshipFilter(ctx context.Context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputResolveConflictInput(ctx context.Context, obj any) (sync1.ResolveConflictInput, error) {
+	var it sync1.ResolveConflictInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "value", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRevokeDeviceInput(ctx context.Context, obj any) (sync1.RevokeDeviceInput, error) {
+	var it sync1.RevokeDeviceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSignInteractionInput(ctx context.Context, obj any) (care.SignInteractionInput, error) {
 	var it care.SignInteractionInput
 	if obj == nil {
@@ -9737,6 +12466,173 @@ func (ec *executionContext) unmarshalInputStartRelationshipInput(ctx context.Con
 				return it, err
 			}
 			it.PatientPreference = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSyncChangeInput(ctx context.Context, obj any) (sync1.ChangeInput, error) {
+	var it sync1.ChangeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mutationSeq", "entity", "id", "op", "baseVersion", "fields", "hlc"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mutationSeq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mutationSeq"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MutationSeq = data
+		case "entity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entity"))
+			data, err := ec.unmarshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Entity = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "op":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("op"))
+			data, err := ec.unmarshalNSyncOp2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐOp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Op = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
+		case "fields":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fields"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fields = data
+		case "hlc":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hlc"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hlc = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSyncPullInput(ctx context.Context, obj any) (sync1.PullInput, error) {
+	var it sync1.PullInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"protocolVersion", "deviceId", "checkpoint", "limit"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "protocolVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("protocolVersion"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProtocolVersion = data
+		case "deviceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeviceID = data
+		case "checkpoint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkpoint"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Checkpoint = data
+		case "limit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("limit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Limit = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSyncPushInput(ctx context.Context, obj any) (sync1.PushInput, error) {
+	var it sync1.PushInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"protocolVersion", "deviceId", "changes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "protocolVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("protocolVersion"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProtocolVersion = data
+		case "deviceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeviceID = data
+		case "changes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("changes"))
+			data, err := ec.unmarshalNSyncChangeInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Changes = data
 		}
 	}
 	return it, nil
@@ -10121,6 +13017,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Team(ctx, sel, obj)
+	case sync1.Conflict:
+		return ec._SyncConflict(ctx, sel, &obj)
+	case *sync1.Conflict:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SyncConflict(ctx, sel, obj)
 	case care.Practitioner:
 		return ec._Practitioner(ctx, sel, &obj)
 	case *care.Practitioner:
@@ -10582,6 +13485,97 @@ func (ec *executionContext) _CareRelationshipEdge(ctx context.Context, sel ast.S
 			out.Values[i] = ec._CareRelationshipEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var deviceImplementors = []string{"Device"}
+
+func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, obj *sync1.Device) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deviceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Device")
+		case "id":
+			out.Values[i] = ec._Device_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "practitioner":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Device_practitioner(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "registeredAt":
+			out.Values[i] = ec._Device_registeredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._Device_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._Device_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11342,6 +14336,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "amendInteraction":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_amendInteraction(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncPush":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncPush(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolveConflict":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resolveConflict(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeDevice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeDevice(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -12665,6 +15680,72 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "syncPull":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_syncPull(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "conflicts":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_conflicts(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "devices":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_devices(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -12678,6 +15759,675 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "syncChanges":
+		return ec._Subscription_syncChanges(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var syncChangeResultImplementors = []string{"SyncChangeResult"}
+
+func (ec *executionContext) _SyncChangeResult(ctx context.Context, sel ast.SelectionSet, obj *sync1.ChangeResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncChangeResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncChangeResult")
+		case "mutationSeq":
+			out.Values[i] = ec._SyncChangeResult_mutationSeq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._SyncChangeResult_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._SyncChangeResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._SyncChangeResult_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._SyncChangeResult_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "record":
+			out.Values[i] = ec._SyncChangeResult_record(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "conflicts":
+			out.Values[i] = ec._SyncChangeResult_conflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncChangesEventImplementors = []string{"SyncChangesEvent"}
+
+func (ec *executionContext) _SyncChangesEvent(ctx context.Context, sel ast.SelectionSet, obj *sync1.ChangesEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncChangesEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncChangesEvent")
+		case "changesWaiting":
+			out.Values[i] = ec._SyncChangesEvent_changesWaiting(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncConflictImplementors = []string{"SyncConflict", "Node"}
+
+func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.SelectionSet, obj *sync1.Conflict) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncConflictImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncConflict")
+		case "id":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SyncConflict_id(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "entity":
+			out.Values[i] = ec._SyncConflict_entity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordId":
+			out.Values[i] = ec._SyncConflict_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "field":
+			out.Values[i] = ec._SyncConflict_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SyncConflict_patient(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "serverValue":
+			out.Values[i] = ec._SyncConflict_serverValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deviceValue":
+			out.Values[i] = ec._SyncConflict_deviceValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policy":
+			out.Values[i] = ec._SyncConflict_policy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "outcome":
+			out.Values[i] = ec._SyncConflict_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deviceId":
+			out.Values[i] = ec._SyncConflict_deviceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "practitioner":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SyncConflict_practitioner(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "createdAt":
+			out.Values[i] = ec._SyncConflict_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SyncConflict_resolvedBy(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "resolvedAt":
+			out.Values[i] = ec._SyncConflict_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedValue":
+			out.Values[i] = ec._SyncConflict_resolvedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncConflictConnectionImplementors = []string{"SyncConflictConnection"}
+
+func (ec *executionContext) _SyncConflictConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SyncConflictConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncConflictConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncConflictConnection")
+		case "edges":
+			out.Values[i] = ec._SyncConflictConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SyncConflictConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SyncConflictConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncConflictEdgeImplementors = []string{"SyncConflictEdge"}
+
+func (ec *executionContext) _SyncConflictEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SyncConflictEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncConflictEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncConflictEdge")
+		case "node":
+			out.Values[i] = ec._SyncConflictEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._SyncConflictEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncPullPayloadImplementors = []string{"SyncPullPayload"}
+
+func (ec *executionContext) _SyncPullPayload(ctx context.Context, sel ast.SelectionSet, obj *sync1.PullPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncPullPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncPullPayload")
+		case "upserts":
+			out.Values[i] = ec._SyncPullPayload_upserts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tombstones":
+			out.Values[i] = ec._SyncPullPayload_tombstones(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokedPatientIds":
+			out.Values[i] = ec._SyncPullPayload_revokedPatientIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._SyncPullPayload_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hasMore":
+			out.Values[i] = ec._SyncPullPayload_hasMore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetRequired":
+			out.Values[i] = ec._SyncPullPayload_resetRequired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetReason":
+			out.Values[i] = ec._SyncPullPayload_resetReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "wipe":
+			out.Values[i] = ec._SyncPullPayload_wipe(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncPushPayloadImplementors = []string{"SyncPushPayload"}
+
+func (ec *executionContext) _SyncPushPayload(ctx context.Context, sel ast.SelectionSet, obj *sync1.PushPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncPushPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncPushPayload")
+		case "results":
+			out.Values[i] = ec._SyncPushPayload_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "serverHlc":
+			out.Values[i] = ec._SyncPushPayload_serverHlc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncRecordImplementors = []string{"SyncRecord"}
+
+func (ec *executionContext) _SyncRecord(ctx context.Context, sel ast.SelectionSet, obj *sync1.Record) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncRecord")
+		case "entity":
+			out.Values[i] = ec._SyncRecord_entity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._SyncRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._SyncRecord_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._SyncRecord_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var syncTombstoneImplementors = []string{"SyncTombstone"}
+
+func (ec *executionContext) _SyncTombstone(ctx context.Context, sel ast.SelectionSet, obj *sync1.Tombstone) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncTombstoneImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncTombstone")
+		case "entity":
+			out.Values[i] = ec._SyncTombstone_entity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._SyncTombstone_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13533,6 +17283,26 @@ func (ec *executionContext) marshalNCareRelationshipEdge2ᚕgithubᚗcomᚋrappo
 	return ret
 }
 
+func (ec *executionContext) unmarshalNConflictOutcome2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictOutcome(ctx context.Context, v any) (sync1.ConflictOutcome, error) {
+	var res sync1.ConflictOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConflictOutcome2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictOutcome(ctx context.Context, sel ast.SelectionSet, v sync1.ConflictOutcome) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNConflictPolicy2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictPolicy(ctx context.Context, v any) (sync1.ConflictPolicy, error) {
+	var res sync1.ConflictPolicy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConflictPolicy2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictPolicy(ctx context.Context, sel ast.SelectionSet, v sync1.ConflictPolicy) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNConsent2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐConsent(ctx context.Context, v any) (care.Consent, error) {
 	var res care.Consent
 	err := res.UnmarshalGQL(v)
@@ -13600,6 +17370,36 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) marshalNDevice2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDevice(ctx context.Context, sel ast.SelectionSet, v sync1.Device) graphql.Marshaler {
+	return ec._Device(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDevice2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDeviceᚄ(ctx context.Context, sel ast.SelectionSet, v []sync1.Device) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDevice2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDevice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDevice2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDevice(ctx context.Context, sel ast.SelectionSet, v *sync1.Device) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Device(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEndRelationshipInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐEndRelationshipInput(ctx context.Context, v any) (care.EndRelationshipInput, error) {
 	res, err := ec.unmarshalInputEndRelationshipInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13635,6 +17435,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]uuid.UUID, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, sel ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
@@ -13674,6 +17503,22 @@ func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalInt(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
 	if res == graphql.Null {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
@@ -13772,6 +17617,50 @@ func (ec *executionContext) unmarshalNInteractionStatus2githubᚗcomᚋrapportca
 
 func (ec *executionContext) marshalNInteractionStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionStatus(ctx context.Context, sel ast.SelectionSet, v care.InteractionStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalAny(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNJSON2map(ctx context.Context, v any) (map[string]any, error) {
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalMap(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
@@ -14020,6 +17909,16 @@ func (ec *executionContext) marshalNRelationshipStatus2githubᚗcomᚋrapportcar
 	return v
 }
 
+func (ec *executionContext) unmarshalNResolveConflictInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResolveConflictInput(ctx context.Context, v any) (sync1.ResolveConflictInput, error) {
+	res, err := ec.unmarshalInputResolveConflictInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRevokeDeviceInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRevokeDeviceInput(ctx context.Context, v any) (sync1.RevokeDeviceInput, error) {
+	res, err := ec.unmarshalInputRevokeDeviceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRole(ctx context.Context, v any) (care.Role, error) {
 	var res care.Role
 	err := res.UnmarshalGQL(v)
@@ -14083,6 +17982,249 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNSyncChangeInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeInput(ctx context.Context, v any) (sync1.ChangeInput, error) {
+	res, err := ec.unmarshalInputSyncChangeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSyncChangeInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeInputᚄ(ctx context.Context, v any) ([]sync1.ChangeInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]sync1.ChangeInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSyncChangeInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNSyncChangeResult2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.ChangeResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncChangeResult2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSyncChangeResult2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeResult(ctx context.Context, sel ast.SelectionSet, v *sync1.ChangeResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncChangeResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSyncChangesEvent2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangesEvent(ctx context.Context, sel ast.SelectionSet, v sync1.ChangesEvent) graphql.Marshaler {
+	return ec._SyncChangesEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncChangesEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangesEvent(ctx context.Context, sel ast.SelectionSet, v *sync1.ChangesEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncChangesEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSyncConflict2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflict(ctx context.Context, sel ast.SelectionSet, v sync1.Conflict) graphql.Marshaler {
+	return ec._SyncConflict(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncConflict2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.Conflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncConflict2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSyncConflict2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflict(ctx context.Context, sel ast.SelectionSet, v *sync1.Conflict) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncConflict(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSyncConflictConnection2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictConnection(ctx context.Context, sel ast.SelectionSet, v model.SyncConflictConnection) graphql.Marshaler {
+	return ec._SyncConflictConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncConflictConnection2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictConnection(ctx context.Context, sel ast.SelectionSet, v *model.SyncConflictConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncConflictConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSyncConflictEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictEdge(ctx context.Context, sel ast.SelectionSet, v model.SyncConflictEdge) graphql.Marshaler {
+	return ec._SyncConflictEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncConflictEdge2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SyncConflictEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncConflictEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSyncConflictEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx context.Context, v any) (sync1.Entity, error) {
+	var res sync1.Entity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx context.Context, sel ast.SelectionSet, v sync1.Entity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSyncOp2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐOp(ctx context.Context, v any) (sync1.Op, error) {
+	var res sync1.Op
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncOp2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐOp(ctx context.Context, sel ast.SelectionSet, v sync1.Op) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSyncPullInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPullInput(ctx context.Context, v any) (sync1.PullInput, error) {
+	res, err := ec.unmarshalInputSyncPullInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncPullPayload2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPullPayload(ctx context.Context, sel ast.SelectionSet, v sync1.PullPayload) graphql.Marshaler {
+	return ec._SyncPullPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncPullPayload2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPullPayload(ctx context.Context, sel ast.SelectionSet, v *sync1.PullPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncPullPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSyncPushInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPushInput(ctx context.Context, v any) (sync1.PushInput, error) {
+	res, err := ec.unmarshalInputSyncPushInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncPushPayload2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPushPayload(ctx context.Context, sel ast.SelectionSet, v sync1.PushPayload) graphql.Marshaler {
+	return ec._SyncPushPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSyncPushPayload2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐPushPayload(ctx context.Context, sel ast.SelectionSet, v *sync1.PushPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncPushPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSyncRecord2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.Record) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncRecord2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSyncRecord2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecord(ctx context.Context, sel ast.SelectionSet, v *sync1.Record) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSyncResultStatus2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResultStatus(ctx context.Context, v any) (sync1.ResultStatus, error) {
+	var res sync1.ResultStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncResultStatus2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResultStatus(ctx context.Context, sel ast.SelectionSet, v sync1.ResultStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSyncTombstone2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstoneᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.Tombstone) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncTombstone2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstone(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSyncTombstone2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstone(ctx context.Context, sel ast.SelectionSet, v *sync1.Tombstone) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SyncTombstone(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTeam2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐTeam(ctx context.Context, sel ast.SelectionSet, v care.Team) graphql.Marshaler {
@@ -14363,6 +18505,14 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOConflictFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictFilter(ctx context.Context, v any) (*sync1.ConflictFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputConflictFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOConsent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐConsent(ctx context.Context, v any) (*care.Consent, error) {
 	if v == nil {
 		return nil, nil
@@ -14486,6 +18636,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInteractionFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionFilter(ctx context.Context, v any) (*care.InteractionFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -14524,6 +18692,42 @@ func (ec *executionContext) marshalOInteractionStatus2ᚖgithubᚗcomᚋrapportc
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalAny(v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2map(ctx context.Context, v any) (map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalMap(v)
+	return res
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
@@ -14701,6 +18905,22 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOSyncResetReason2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResetReason(ctx context.Context, v any) (*sync1.ResetReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(sync1.ResetReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSyncResetReason2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResetReason(ctx context.Context, sel ast.SelectionSet, v *sync1.ResetReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOTeam2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐTeam(ctx context.Context, sel ast.SelectionSet, v *care.Team) graphql.Marshaler {

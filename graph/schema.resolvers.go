@@ -7,10 +7,12 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
+	sync1 "github.com/rapportcare/rapport/sync"
 )
 
 // ID is the resolver for the id field.
@@ -46,6 +48,11 @@ func (r *careRelationshipResolver) Team(ctx context.Context, obj *care.CareRelat
 // PartnerOrganization is the resolver for the partnerOrganization field.
 func (r *careRelationshipResolver) PartnerOrganization(ctx context.Context, obj *care.CareRelationship) (*care.Organization, error) {
 	return loadOpt(ctx, r.loaders(ctx).Organization, obj.PartnerOrganizationID)
+}
+
+// Practitioner is the resolver for the practitioner field.
+func (r *deviceResolver) Practitioner(ctx context.Context, obj *sync1.Device) (*care.Practitioner, error) {
+	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
 }
 
 // ID is the resolver for the id field.
@@ -174,6 +181,21 @@ func (r *mutationResolver) SignInteraction(ctx context.Context, input care.SignI
 // AmendInteraction is the resolver for the amendInteraction field.
 func (r *mutationResolver) AmendInteraction(ctx context.Context, input care.AmendInteractionInput) (*care.Interaction, error) {
 	return r.DB.AmendInteraction(ctx, input)
+}
+
+// SyncPush is the resolver for the syncPush field.
+func (r *mutationResolver) SyncPush(ctx context.Context, input sync1.PushInput) (*sync1.PushPayload, error) {
+	panic(fmt.Errorf("not implemented: SyncPush - syncPush"))
+}
+
+// ResolveConflict is the resolver for the resolveConflict field.
+func (r *mutationResolver) ResolveConflict(ctx context.Context, input sync1.ResolveConflictInput) (*sync1.Conflict, error) {
+	panic(fmt.Errorf("not implemented: ResolveConflict - resolveConflict"))
+}
+
+// RevokeDevice is the resolver for the revokeDevice field.
+func (r *mutationResolver) RevokeDevice(ctx context.Context, input sync1.RevokeDeviceInput) (*sync1.Device, error) {
+	panic(fmt.Errorf("not implemented: RevokeDevice - revokeDevice"))
 }
 
 // ID is the resolver for the id field.
@@ -393,6 +415,46 @@ func (r *queryResolver) CareRelationships(ctx context.Context, filter *care.Rela
 	return relationshipConnection(p), nil
 }
 
+// SyncPull is the resolver for the syncPull field.
+func (r *queryResolver) SyncPull(ctx context.Context, input sync1.PullInput) (*sync1.PullPayload, error) {
+	panic(fmt.Errorf("not implemented: SyncPull - syncPull"))
+}
+
+// Conflicts is the resolver for the conflicts field.
+func (r *queryResolver) Conflicts(ctx context.Context, filter *sync1.ConflictFilter, first *int, after *string) (*model.SyncConflictConnection, error) {
+	panic(fmt.Errorf("not implemented: Conflicts - conflicts"))
+}
+
+// Devices is the resolver for the devices field.
+func (r *queryResolver) Devices(ctx context.Context) ([]sync1.Device, error) {
+	panic(fmt.Errorf("not implemented: Devices - devices"))
+}
+
+// SyncChanges is the resolver for the syncChanges field.
+func (r *subscriptionResolver) SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error) {
+	panic(fmt.Errorf("not implemented: SyncChanges - syncChanges"))
+}
+
+// ID is the resolver for the id field.
+func (r *syncConflictResolver) ID(ctx context.Context, obj *sync1.Conflict) (string, error) {
+	panic(fmt.Errorf("not implemented: ID - id"))
+}
+
+// Patient is the resolver for the patient field.
+func (r *syncConflictResolver) Patient(ctx context.Context, obj *sync1.Conflict) (*care.Patient, error) {
+	panic(fmt.Errorf("not implemented: Patient - patient"))
+}
+
+// Practitioner is the resolver for the practitioner field.
+func (r *syncConflictResolver) Practitioner(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error) {
+	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+}
+
+// ResolvedBy is the resolver for the resolvedBy field.
+func (r *syncConflictResolver) ResolvedBy(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error) {
+	panic(fmt.Errorf("not implemented: ResolvedBy - resolvedBy"))
+}
+
 // ID is the resolver for the id field.
 func (r *teamResolver) ID(ctx context.Context, obj *care.Team) (string, error) {
 	return scalar.GlobalID("Team", obj.ID), nil
@@ -425,6 +487,9 @@ func (r *viewerResolver) Organization(ctx context.Context, obj *care.Actor) (*ca
 // CareRelationship returns CareRelationshipResolver implementation.
 func (r *Resolver) CareRelationship() CareRelationshipResolver { return &careRelationshipResolver{r} }
 
+// Device returns DeviceResolver implementation.
+func (r *Resolver) Device() DeviceResolver { return &deviceResolver{r} }
+
 // Interaction returns InteractionResolver implementation.
 func (r *Resolver) Interaction() InteractionResolver { return &interactionResolver{r} }
 
@@ -448,6 +513,12 @@ func (r *Resolver) Practitioner() PractitionerResolver { return &practitionerRes
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+// SyncConflict returns SyncConflictResolver implementation.
+func (r *Resolver) SyncConflict() SyncConflictResolver { return &syncConflictResolver{r} }
+
 // Team returns TeamResolver implementation.
 func (r *Resolver) Team() TeamResolver { return &teamResolver{r} }
 
@@ -456,6 +527,7 @@ func (r *Resolver) Viewer() ViewerResolver { return &viewerResolver{r} }
 
 type (
 	careRelationshipResolver     struct{ *Resolver }
+	deviceResolver               struct{ *Resolver }
 	interactionResolver          struct{ *Resolver }
 	interactionAmendmentResolver struct{ *Resolver }
 	mutationResolver             struct{ *Resolver }
@@ -463,6 +535,8 @@ type (
 	patientResolver              struct{ *Resolver }
 	practitionerResolver         struct{ *Resolver }
 	queryResolver                struct{ *Resolver }
+	subscriptionResolver         struct{ *Resolver }
+	syncConflictResolver         struct{ *Resolver }
 	teamResolver                 struct{ *Resolver }
 	viewerResolver               struct{ *Resolver }
 )

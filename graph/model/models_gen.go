@@ -4,6 +4,7 @@ package model
 
 import (
 	"github.com/rapportcare/rapport/care"
+	sync1 "github.com/rapportcare/rapport/sync"
 )
 
 // A page of care relationships.
@@ -112,6 +113,27 @@ type PractitionerEdge struct {
 }
 
 type Query struct {
+}
+
+type Subscription struct {
+}
+
+// A page of conflicts.
+type SyncConflictConnection struct {
+	// The items with their cursors.
+	Edges []SyncConflictEdge `json:"edges"`
+	// Where the page sits.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many items match in all.
+	TotalCount int `json:"totalCount"`
+}
+
+// A conflict in a page.
+type SyncConflictEdge struct {
+	// The item.
+	Node *sync1.Conflict `json:"node"`
+	// Cursor that resumes after this item.
+	Cursor string `json:"cursor"`
 }
 
 // A page of teams.
