@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/rapportcare/rapport/auth"
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/demo"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
+)
+
+const testSecret = "smoke-test-secret-0123456789abcdef"
+
+// env returns a getenv over vars only: the tests never read the real
+// environment.
+func env(vars ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(vars); i += 2 {
+		m[vars[i]] = vars[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func runArgs(t *testing.T, getenv func(string) string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, getenv, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestRunArgumentErrors(t *testing.T) {
+	withSecret := env("RAPPORT_JWT_HMAC_SECRET", testSecret)
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		usage  bool   // a usageError (exit 2) rather than a failure (exit 1)
+		want   string // in the error message
+	}{
+		{"unknown command", withSecret, []string{"frobnicate"}, true, `unknown command "frobnicate"`},
+		{"help for unknown command", withSecret, []string{"help", "frobnicate"}, true, "frobnicate"},
+		{"unknown flag", withSecret, []string{"serve", "--no-such-flag"}, true, "no-such-flag"},
+		{"stray argument", withSecret, []string{"migrate", "now"}, true, `unexpected argument "now"`},
+		{"unknown seed size", withSecret, []string{"seed", "--size", "huge"}, true, `"huge"`},
+		{"seed number not a number", withSecret, []string{"seed", "--seed", "x"}, true, "seed"},
+		{"token without role", withSecret, []string{"token"}, true, "--role is required"},
+		{"token for the system role", withSecret, []string{"token", "--role", "system"}, true, `"system"`},
+		{"token with a bad practitioner", withSecret, []string{"token", "--role", "nurse", "--practitioner", "bob"}, true, `"bob"`},
+		{"token with a bad organisation", withSecret, []string{"token", "--role", "gp", "--org", "nil"}, true, `"nil"`},
+		{"integration token for a practitioner", withSecret, []string{"token", "--role", "integration", "--practitioner", uuid.NewString()}, true, "no practitioner"},
+		{"scopes on a person's token", withSecret, []string{"token", "--role", "nurse", "--scope", "patients:read"}, true, "integration tokens only"},
+		{"demo with a role", withSecret, []string{"token", "--demo", "--role", "gp"}, true, "--demo"},
+		{"non-positive ttl", withSecret, []string{"token", "--role", "gp", "--ttl", "-1h"}, true, "must be positive"},
+		{"token without a secret", env(), []string{"token", "--role", "gp"}, false, "RAPPORT_JWT_HMAC_SECRET is not set"},
+		{"short secret", env("RAPPORT_JWT_HMAC_SECRET", "short"), []string{"token", "--role", "gp"}, false, "RAPPORT_JWT_HMAC_SECRET"},
+		{"serve without a database", withSecret, []string{"serve"}, false, "DATABASE_URL is not set"},
+		{"default command is serve", withSecret, nil, false, "DATABASE_URL is not set"},
+		{"migrate without a database", withSecret, []string{"migrate"}, false, "DATABASE_URL is not set"},
+		{"seed without a database", withSecret, []string{"seed"}, false, "DATABASE_URL is not set"},
+		{"malformed configuration", env("RAPPORT_ADDR", "8080", "DATABASE_URL", "postgres://x"), []string{"serve"}, false, "RAPPORT_ADDR"},
+		{"serve without any key", env("DATABASE_URL", "postgres://127.0.0.1:1/x"), []string{"serve"}, false, "RAPPORT_JWT_HMAC_SECRET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runArgs(t, tt.getenv, tt.args...)
+			if err == nil {
+				t.Fatalf("run(%q) succeeded; want an error containing %q", tt.args, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) = %q; want it to contain %q", tt.args, err, tt.want)
+			}
+			var u usageError
+			if got := errors.As(err, &u); got != tt.usage {
+				t.Errorf("run(%q): usage error = %v, want %v (err %q)", tt.args, got, tt.usage, err)
+			}
+		})
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, _, err := runArgs(t, env(), args...)
+			if err != nil {
+				t.Fatalf("run(%q): %v", args, err)
+			}
+			for _, c := range []string{"serve", "migrate", "seed", "token", "DATABASE_URL"} {
+				if !strings.Contains(out, c) {
+					t.Errorf("help does not mention %q:\n%s", c, out)
+				}
+			}
+		})
+	}
+	t.Run("help token", func(t *testing.T) {
+		out, _, err := runArgs(t, env(), "help", "token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "-role") || !strings.Contains(out, "-demo") {
+			t.Errorf("help token lists no flags:\n%s", out)
+		}
+	})
+	t.Run("command -h succeeds", func(t *testing.T) {
+		_, errOut, err := runArgs(t, env(), "seed", "-h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(errOut, "-size") {
+			t.Errorf("seed -h shows no flags:\n%s", errOut)
+		}
+	})
+}
+
+func verifier(t *testing.T) *auth.Verifier {
+	t.Helper()
+	v, err := auth.NewVerifier(auth.Config{Issuer: "rapport-dev", Audience: "rapport", HMACSecret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestToken(t *testing.T) {
+	getenv := env("RAPPORT_JWT_HMAC_SECRET", testSecret)
+	v := verifier(t)
+	mint := func(t *testing.T, args ...string) *care.Actor {
+		t.Helper()
+		out, _, err := runArgs(t, getenv, append([]string{"token"}, args...)...)
+		if err != nil {
+			t.Fatalf("token %q: %v", args, err)
+		}
+		a, err := v.Verify(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("token %q printed %q, which does not verify: %v", args, out, err)
+		}
+		return a
+	}
+
+	t.Run("nurse defaults to the demo nurse", func(t *testing.T) {
+		a := mint(t, "--role", "nurse")
+		if a.Role != care.RoleNurse || a.PractitionerID != demo.NurseID || a.OrganizationID != demo.NursingOrgID {
+			t.Errorf("actor = %+v; want the demo nurse", a)
+		}
+	})
+	t.Run("explicit practitioner and organisation", func(t *testing.T) {
+		p, o := uuid.New(), uuid.New()
+		a := mint(t, "--role", "gp", "--practitioner", p.String(), "--org", o.String())
+		if a.Role != care.RoleGP || a.PractitionerID != p || a.OrganizationID != o {
+			t.Errorf("actor = %+v; want gp %s at %s", a, p, o)
+		}
+	})
+	t.Run("integration with scopes", func(t *testing.T) {
+		a := mint(t, "--role", "integration", "--scope", "patients:read, analytics:read", "--client", "dashboard")
+		if a.Role != care.RoleIntegration || a.ClientID != "dashboard" || a.OrganizationID != demo.PracticeID {
+			t.Errorf("actor = %+v; want the dashboard integration at the demo practice", a)
+		}
+		if !a.HasScope(care.ScopePatientsRead) || !a.HasScope(care.ScopeAnalyticsRead) {
+			t.Errorf("scopes = %q; want patients:read and analytics:read", a.Scopes)
+		}
+	})
+	t.Run("another issuer's verifier rejects it", func(t *testing.T) {
+		out, _, err := runArgs(t, env("RAPPORT_JWT_HMAC_SECRET", testSecret, "RAPPORT_JWT_ISSUER", "elsewhere"), "token", "--role", "gp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(strings.TrimSpace(out)); err == nil {
+			t.Error("a token minted for issuer elsewhere verified against rapport-dev")
+		}
+	})
+	t.Run("demo prints one export per persona", func(t *testing.T) {
+		out, _, err := runArgs(t, getenv, "token", "--demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]care.Role{
+			"RAPPORT_TOKEN_NURSE": care.RoleNurse, "RAPPORT_TOKEN_GP": care.RoleGP,
+			"RAPPORT_TOKEN_PRACTICE_ADMIN": care.RolePracticeAdmin, "RAPPORT_TOKEN_INTEGRATION": care.RoleIntegration,
+		}
+		seen := 0
+		for _, line := range strings.Split(out, "\n") {
+			name, tok, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+			if !ok || !strings.HasPrefix(line, "export ") {
+				continue
+			}
+			role, known := want[name]
+			if !known {
+				t.Errorf("unexpected export %s", name)
+				continue
+			}
+			a, err := v.Verify(tok)
+			if err != nil {
+				t.Errorf("%s does not verify: %v", name, err)
+				continue
+			}
+			if a.Role != role {
+				t.Errorf("%s has role %s, want %s", name, a.Role, role)
+			}
+			if role == care.RoleIntegration && !a.HasScope(care.ScopePatientsRead) {
+				t.Errorf("%s lacks patients:read", name)
+			}
+			seen++
+		}
+		if seen != len(want) {
+			t.Errorf("found %d verified exports, want %d:\n%s", seen, len(want), out)
+		}
+		if !strings.Contains(out, "curl -s http://localhost:8080/graphql") {
+			t.Errorf("no curl example for the default address:\n%s", out)
+		}
+	})
+}
+
+func TestMigrateAndSeed(t *testing.T) {
+	getenv := env("DATABASE_URL", postgrestest.URL(t), "RAPPORT_LOG_LEVEL", "warn")
+
+	t.Run("migrate is idempotent", func(t *testing.T) {
+		out, _, err := runArgs(t, getenv, "migrate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "migrations applied") {
+			t.Errorf("migrate printed %q", out)
+		}
+	})
+	t.Run("seed loads the small dataset", func(t *testing.T) {
+		out, _, err := runArgs(t, getenv, "seed", "--size", "small", "--seed", "7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"seeded small dataset (seed 7)", "patients       600"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("seed summary lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("seed refuses a seeded database", func(t *testing.T) {
+		_, _, err := runArgs(t, getenv, "seed")
+		if err == nil || !strings.Contains(err.Error(), "already holds") {
+			t.Errorf("second seed: err = %v; want already holds", err)
+		}
+	})
+}
+
+func TestBaseURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080",
+		"0.0.0.0:9":      "http://localhost:9",
+		":8080":          "http://localhost:8080",
+		"127.0.0.1:4000": "http://127.0.0.1:4000",
+		"example:1":      "http://example:1",
+	} {
+		t.Run(addr, func(t *testing.T) {
+			if got := baseURL(addr); got != want {
+				t.Errorf("baseURL(%q) = %q, want %q", addr, got, want)
+			}
+		})
+	}
+}
