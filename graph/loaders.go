@@ -15,7 +15,7 @@ import (
 // loaderWait is how long a loader gathers keys before it runs its batch.
 // gqlgen resolves sibling fields and list elements concurrently, so a few
 // milliseconds collect a whole level of the query into one SQL query.
-const loaderWait = 4 * time.Millisecond
+const loaderWait = 1 * time.Millisecond
 
 // pageKey identifies one paged nested list: the parent's ID and the list's
 // arguments (filter and page), encoded as JSON so the key stays comparable.
