@@ -88,13 +88,7 @@ func (db *DB) visibleInteraction(ctx context.Context, a *care.Actor, id uuid.UUI
 // ENOTFOUND when missing or not visible.
 func (db *DB) Interaction(ctx context.Context, id uuid.UUID) (*care.Interaction, error) {
 	out, err := db.InteractionsByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such interaction")
-	}
-	return out[0], nil
+	return one(out, err, "no such interaction")
 }
 
 // InteractionsByID returns interactions aligned with ids (nil where missing or

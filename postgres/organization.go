@@ -47,13 +47,7 @@ func (db *DB) orgsByID(ctx context.Context, ids []uuid.UUID) ([]*care.Organizati
 // directory by ID. ENOTFOUND if there is none.
 func (db *DB) Organization(ctx context.Context, id uuid.UUID) (*care.Organization, error) {
 	out, err := db.OrganizationsByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such organization")
-	}
-	return out[0], nil
+	return one(out, err, "no such organization")
 }
 
 // OrganizationsByID returns organisations aligned with ids (nil where missing).

@@ -218,6 +218,18 @@ func nodes[T any](p *care.Page[T]) []*T {
 	return out
 }
 
+// one returns the single record of a by-ID batch read, ENOTFOUND (with msg)
+// when it is missing or not visible, or err.
+func one[T any](out []*T, err error, msg string) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 || out[0] == nil {
+		return nil, care.Errorf(care.ENOTFOUND, "%s", msg)
+	}
+	return out[0], nil
+}
+
 // align orders items by ids (nil where absent).
 func align[T any](ids []uuid.UUID, items []*T, id func(*T) uuid.UUID) []*T {
 	by := make(map[uuid.UUID]*T, len(items))

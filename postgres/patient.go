@@ -64,13 +64,7 @@ func (db *DB) visiblePatient(ctx context.Context, a *care.Actor, id uuid.UUID, l
 // ENOTFOUND when missing or not visible.
 func (db *DB) Patient(ctx context.Context, id uuid.UUID) (*care.Patient, error) {
 	out, err := db.PatientsByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such patient")
-	}
-	return out[0], nil
+	return one(out, err, "no such patient")
 }
 
 // PatientsByID returns patients aligned with ids (nil where missing or not

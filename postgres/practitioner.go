@@ -40,13 +40,7 @@ func (db *DB) practitionersByID(ctx context.Context, ids []uuid.UUID, lock bool)
 // directory by ID. ENOTFOUND if there is none.
 func (db *DB) Practitioner(ctx context.Context, id uuid.UUID) (*care.Practitioner, error) {
 	out, err := db.PractitionersByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such practitioner")
-	}
-	return out[0], nil
+	return one(out, err, "no such practitioner")
 }
 
 // PractitionersByID returns practitioners aligned with ids (nil where missing).

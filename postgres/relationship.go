@@ -82,13 +82,7 @@ func (db *DB) visibleRels(ctx context.Context, a *care.Actor, ids []uuid.UUID, l
 // patient's relationship. ENOTFOUND when missing or not visible.
 func (db *DB) CareRelationship(ctx context.Context, id uuid.UUID) (*care.CareRelationship, error) {
 	out, err := db.CareRelationshipsByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such care relationship")
-	}
-	return out[0], nil
+	return one(out, err, "no such care relationship")
 }
 
 // CareRelationshipsByID returns relationships aligned with ids (nil where

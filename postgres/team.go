@@ -40,13 +40,7 @@ func (db *DB) teamsByID(ctx context.Context, ids []uuid.UUID, lock bool) ([]*car
 // ID. ENOTFOUND if there is none.
 func (db *DB) Team(ctx context.Context, id uuid.UUID) (*care.Team, error) {
 	out, err := db.TeamsByID(ctx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if out[0] == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such team")
-	}
-	return out[0], nil
+	return one(out, err, "no such team")
 }
 
 // TeamsByID returns teams aligned with ids (nil where missing).
