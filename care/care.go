@@ -161,4 +161,5 @@ const (
 	AuditSign   AuditAction = "sign"
 	AuditAmend  AuditAction = "amend"
 	AuditEnd    AuditAction = "end"
+	AuditDelete AuditAction = "delete" // a draft deleted (sync DELETE)
 )

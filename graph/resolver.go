@@ -5,6 +5,7 @@ package graph
 
 import (
 	"context"
+	gosync "sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -13,6 +14,7 @@ import (
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	"github.com/rapportcare/rapport/postgres"
+	offline "github.com/rapportcare/rapport/sync"
 	"github.com/vikstrous/dataloadgen"
 )
 
@@ -21,6 +23,9 @@ import (
 // Resolver is the root resolver: the dependencies every resolver shares.
 type Resolver struct {
 	DB *postgres.DB
+	// Sync is the offline sync engine behind the sync fields and the
+	// syncChanges subscription.
+	Sync *offline.Engine
 }
 
 func (r *Resolver) now() time.Time {
@@ -124,6 +129,13 @@ func interactionConnection(p *care.Page[care.Interaction]) *model.InteractionCon
 	return &model.InteractionConnection{Edges: edges, PageInfo: info, TotalCount: total}
 }
 
+func conflictConnection(p *care.Page[offline.Conflict]) *model.SyncConflictConnection {
+	edges, info, total := connection(p, func(n *offline.Conflict, c string) model.SyncConflictEdge {
+		return model.SyncConflictEdge{Node: n, Cursor: c}
+	})
+	return &model.SyncConflictConnection{Edges: edges, PageInfo: info, TotalCount: total}
+}
+
 // orZero returns *p, or T's zero value for nil: an absent filter filters nothing.
 func orZero[T any](p *T) T {
 	var zero T
@@ -137,9 +149,10 @@ func orZero[T any](p *T) T {
 // batch), then collects them; each entry is the record or an error.
 func (r *Resolver) loadNodes(ctx context.Context, ids []string) ([]model.Node, []error) {
 	l := r.loaders(ctx)
+	conflicts := &conflictBatch{engine: r.Sync}
 	thunks := make([]func() (model.Node, error), len(ids))
 	for i, gid := range ids {
-		thunks[i] = r.nodeThunk(ctx, l, gid)
+		thunks[i] = r.nodeThunk(ctx, l, conflicts, gid)
 	}
 	nodes := make([]model.Node, len(ids))
 	errs := make([]error, len(ids))
@@ -149,7 +162,7 @@ func (r *Resolver) loadNodes(ctx context.Context, ids []string) ([]model.Node, [
 	return nodes, errs
 }
 
-func (r *Resolver) nodeThunk(ctx context.Context, l *Loaders, gid string) func() (model.Node, error) {
+func (r *Resolver) nodeThunk(ctx context.Context, l *Loaders, conflicts *conflictBatch, gid string) func() (model.Node, error) {
 	typ, id, err := scalar.ParseGlobalID(gid)
 	if err != nil {
 		return func() (model.Node, error) { return nil, err }
@@ -167,6 +180,8 @@ func (r *Resolver) nodeThunk(ctx context.Context, l *Loaders, gid string) func()
 		return nodeOf(l.Relationship.LoadThunk(ctx, id), typ)
 	case "Interaction":
 		return nodeOf(l.Interaction.LoadThunk(ctx, id), typ)
+	case "SyncConflict":
+		return nodeOf(conflicts.thunk(ctx, id), typ)
 	}
 	return func() (model.Node, error) { return nil, notFound("node") }
 }
@@ -181,6 +196,36 @@ func nodeOf[T any](th func() (*T, error), typ string) func() (model.Node, error)
 			return nil, notFound(typ)
 		}
 		return v, nil
+	}
+}
+
+// conflictBatch gathers the SyncConflict ids of one node/nodes request and
+// loads them with one Engine.ConflictsByID call when the first is needed.
+type conflictBatch struct {
+	engine *offline.Engine
+	ids    []uuid.UUID
+	once   gosync.Once
+	found  map[uuid.UUID]*offline.Conflict
+	err    error
+}
+
+func (b *conflictBatch) thunk(ctx context.Context, id uuid.UUID) func() (*offline.Conflict, error) {
+	b.ids = append(b.ids, id)
+	return func() (*offline.Conflict, error) {
+		b.once.Do(func() {
+			cs, err := b.engine.ConflictsByID(ctx, b.ids)
+			if err != nil {
+				b.err = err
+				return
+			}
+			b.found = make(map[uuid.UUID]*offline.Conflict, len(cs))
+			for _, c := range cs {
+				if c != nil {
+					b.found[c.ID] = c
+				}
+			}
+		})
+		return b.found[id], b.err
 	}
 }
 

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/model"
@@ -52,7 +51,7 @@ func (r *careRelationshipResolver) PartnerOrganization(ctx context.Context, obj 
 
 // Practitioner is the resolver for the practitioner field.
 func (r *deviceResolver) Practitioner(ctx context.Context, obj *sync1.Device) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, obj.PractitionerID)
 }
 
 // ID is the resolver for the id field.
@@ -185,17 +184,17 @@ func (r *mutationResolver) AmendInteraction(ctx context.Context, input care.Amen
 
 // SyncPush is the resolver for the syncPush field.
 func (r *mutationResolver) SyncPush(ctx context.Context, input sync1.PushInput) (*sync1.PushPayload, error) {
-	panic(fmt.Errorf("not implemented: SyncPush - syncPush"))
+	return r.Sync.Push(ctx, input)
 }
 
 // ResolveConflict is the resolver for the resolveConflict field.
 func (r *mutationResolver) ResolveConflict(ctx context.Context, input sync1.ResolveConflictInput) (*sync1.Conflict, error) {
-	panic(fmt.Errorf("not implemented: ResolveConflict - resolveConflict"))
+	return r.Sync.ResolveConflict(ctx, input)
 }
 
 // RevokeDevice is the resolver for the revokeDevice field.
 func (r *mutationResolver) RevokeDevice(ctx context.Context, input sync1.RevokeDeviceInput) (*sync1.Device, error) {
-	panic(fmt.Errorf("not implemented: RevokeDevice - revokeDevice"))
+	return r.Sync.RevokeDevice(ctx, input)
 }
 
 // ID is the resolver for the id field.
@@ -417,42 +416,53 @@ func (r *queryResolver) CareRelationships(ctx context.Context, filter *care.Rela
 
 // SyncPull is the resolver for the syncPull field.
 func (r *queryResolver) SyncPull(ctx context.Context, input sync1.PullInput) (*sync1.PullPayload, error) {
-	panic(fmt.Errorf("not implemented: SyncPull - syncPull"))
+	return r.Sync.Pull(ctx, input)
 }
 
 // Conflicts is the resolver for the conflicts field.
 func (r *queryResolver) Conflicts(ctx context.Context, filter *sync1.ConflictFilter, first *int, after *string) (*model.SyncConflictConnection, error) {
-	panic(fmt.Errorf("not implemented: Conflicts - conflicts"))
+	p, err := r.Sync.Conflicts(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return conflictConnection(p), nil
 }
 
 // Devices is the resolver for the devices field.
 func (r *queryResolver) Devices(ctx context.Context) ([]sync1.Device, error) {
-	panic(fmt.Errorf("not implemented: Devices - devices"))
+	ds, err := r.Sync.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return values(ds), nil
 }
 
 // SyncChanges is the resolver for the syncChanges field.
 func (r *subscriptionResolver) SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error) {
-	panic(fmt.Errorf("not implemented: SyncChanges - syncChanges"))
+	if err := sync1.CheckProtocol(protocolVersion); err != nil {
+		return nil, err
+	}
+	return r.Sync.Subscribe(ctx)
 }
 
 // ID is the resolver for the id field.
 func (r *syncConflictResolver) ID(ctx context.Context, obj *sync1.Conflict) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return scalar.GlobalID("SyncConflict", obj.ID), nil
 }
 
 // Patient is the resolver for the patient field.
 func (r *syncConflictResolver) Patient(ctx context.Context, obj *sync1.Conflict) (*care.Patient, error) {
-	panic(fmt.Errorf("not implemented: Patient - patient"))
+	return loadOpt(ctx, r.loaders(ctx).Patient, obj.PatientID)
 }
 
 // Practitioner is the resolver for the practitioner field.
 func (r *syncConflictResolver) Practitioner(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: Practitioner - practitioner"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, obj.PractitionerID)
 }
 
 // ResolvedBy is the resolver for the resolvedBy field.
 func (r *syncConflictResolver) ResolvedBy(ctx context.Context, obj *sync1.Conflict) (*care.Practitioner, error) {
-	panic(fmt.Errorf("not implemented: ResolvedBy - resolvedBy"))
+	return loadOpt(ctx, r.loaders(ctx).Practitioner, obj.ResolvedByID)
 }
 
 // ID is the resolver for the id field.

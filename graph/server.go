@@ -10,28 +10,60 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/httptransport"
+	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
+	offline "github.com/rapportcare/rapport/sync"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// NewServer returns the GraphQL handler over db: schema, spec-compliant HTTP
-// transports, query cache, introspection, depth and complexity limits (zero
-// fields of limits take the defaults), error presenter, recover func and
-// per-operation dataloaders. It expects the caller to have put the
-// authenticated care.Actor (and the request id and logger) in the request
-// context; authentication itself is server/'s job.
-func NewServer(db *postgres.DB, limits Limits) *handler.Server {
-	return newServer(db, limits, loaderWait)
+// Option configures NewServer.
+type Option func(*options)
+
+type options struct {
+	engine *offline.Engine
+	ws     wstransport.Config
+}
+
+// WithSync serves the sync fields and the syncChanges subscription with e.
+// Without it NewServer builds an engine over db with the default config.
+func WithSync(e *offline.Engine) Option { return func(o *options) { o.engine = e } }
+
+// WithWebSocket configures the graphql-transport-ws transport: above all its
+// Authenticate func, which verifies the token a client sends in
+// connection_init (without one every connection is refused with 4403).
+func WithWebSocket(cfg wstransport.Config) Option { return func(o *options) { o.ws = cfg } }
+
+// NewServer returns the GraphQL handler over db: schema, the graphql-transport-ws
+// WebSocket transport (for subscriptions), spec-compliant HTTP transports,
+// query cache, introspection, depth and complexity limits (zero fields of
+// limits take the defaults), error presenter, recover func and per-operation
+// dataloaders. Over HTTP it expects the caller to have put the authenticated
+// care.Actor (and the request id and logger) in the request context;
+// authentication itself is server/'s job. A WebSocket authenticates in its
+// connection_init through the Authenticate func given WithWebSocket.
+func NewServer(db *postgres.DB, limits Limits, opts ...Option) *handler.Server {
+	return newServer(db, limits, loaderWait, opts...)
 }
 
 // newServer is NewServer with the dataloaders' batch window as a parameter,
 // so tests can widen it and make batching independent of timing.
-func newServer(db *postgres.DB, limits Limits, batchWait time.Duration) *handler.Server {
+func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...Option) *handler.Server {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.engine == nil {
+		o.engine = offline.New(db, offline.Config{})
+	}
 	limits = limits.withDefaults()
-	cfg := Config{Resolvers: &Resolver{DB: db}}
+	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine}}
 	setComplexity(&cfg.Complexity)
 
 	srv := handler.New(NewExecutableSchema(cfg))
+	// The WebSocket transport comes first: it claims every upgrade request
+	// (wstransport.IsUpgrade), which server/ lets through without a bearer
+	// header because the socket authenticates in connection_init.
+	srv.AddTransport(wstransport.New(o.ws))
 	for _, t := range httptransport.New() {
 		srv.AddTransport(t)
 	}

@@ -39,6 +39,9 @@ func (db *DB) Load(ctx context.Context, d *care.Dataset) error {
 		if _, err := tx.q.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
 			return fmt.Errorf("load: lift statement timeout: %w", err)
 		}
+		if _, err := tx.q.Exec(ctx, bulkLoadOffSQL); err != nil {
+			return fmt.Errorf("load: sync triggers off: %w", err)
+		}
 		for _, t := range loadTables(d, now) {
 			if err := tx.bulkCopy(ctx, t); err != nil {
 				return err
@@ -47,7 +50,10 @@ func (db *DB) Load(ctx context.Context, d *care.Dataset) error {
 		if err := tx.bulkCopy(ctx, auditTable(ctx, a, d)); err != nil {
 			return err
 		}
-		if _, err := tx.q.Exec(ctx, `ANALYZE organizations, teams, practitioners, patients, care_relationships, interactions, interaction_amendments`); err != nil {
+		if err := tx.logBulkLoad(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.q.Exec(ctx, `ANALYZE organizations, teams, practitioners, patients, care_relationships, interactions, interaction_amendments, sync_changes`); err != nil {
 			return fmt.Errorf("load: analyze: %w", err)
 		}
 		return nil

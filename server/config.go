@@ -45,6 +45,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is the least severe level logged.
 	LogLevel zerolog.Level
+	// WSInitTimeout is how long a GraphQL WebSocket may stay open without a
+	// connection_init (zero: wstransport.DefaultInitTimeout, 10 s).
+	WSInitTimeout time.Duration
+	// WSPingInterval is how often the server pings a GraphQL WebSocket (zero:
+	// wstransport.DefaultPingInterval, 15 s; negative disables keep-alive).
+	WSPingInterval time.Duration
 }
 
 // DefaultConfig returns the configuration with every default filled in.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/graph/wstransport"
 )
 
 // RequestIDHeader carries the request id in and out.
@@ -225,9 +226,16 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 
 // withAuth requires a valid bearer token and puts its actor in the context.
 // A missing or rejected token is 401 UNAUTHENTICATED with WWW-Authenticate;
-// the reason is logged, the token never.
+// the reason is logged, the token never. A WebSocket upgrade passes without
+// one: the GraphQL WebSocket transport claims exactly those requests
+// (wstransport.IsUpgrade) and admits nothing until connection_init presents
+// a token, verified by wsAuthenticator.
 func withAuth(v *auth.Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wstransport.IsUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		log := zerolog.Ctx(r.Context())
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
@@ -252,6 +260,27 @@ func withAuth(v *auth.Verifier, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(care.NewContextWithActor(r.Context(), actor)))
 	})
+}
+
+// wsAuthenticator verifies the token of a WebSocket connection_init with v,
+// logging why one was refused (never the token).
+func wsAuthenticator(v *auth.Verifier) wstransport.Authenticator {
+	return func(ctx context.Context, token string) (*care.Actor, error) {
+		if v == nil {
+			zerolog.Ctx(ctx).Error().Msg("no token verifier configured")
+			return nil, care.Errorf(care.EINTERNAL, "no token verifier")
+		}
+		actor, err := v.Verify(token)
+		if err != nil {
+			reason := auth.Reason(err)
+			if reason == "" {
+				reason = "verification failed"
+			}
+			zerolog.Ctx(ctx).Info().Str("reason", reason).Msg("websocket: connection_init refused")
+			return nil, err
+		}
+		return actor, nil
+	}
 }
 
 // bearerToken extracts the token from an Authorization header value.

@@ -18,7 +18,9 @@ import (
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/graph"
+	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
+	offline "github.com/rapportcare/rapport/sync"
 )
 
 // readyTimeout bounds the database ping behind /readyz.
@@ -28,13 +30,21 @@ const readyTimeout = 2 * time.Second
 type Deps struct {
 	// DB is the store; /readyz pings it.
 	DB *postgres.DB
-	// Verifier checks the bearer tokens on /graphql.
+	// Verifier checks the bearer tokens on /graphql, and those WebSocket
+	// clients send in connection_init.
 	Verifier *auth.Verifier
+	// Sync is the offline sync engine; nil builds one over DB with the
+	// default configuration.
+	Sync *offline.Engine
 	// Log is the base logger; each request gets a child carrying its id.
 	Log zerolog.Logger
 	// Ready, if set, is called with the address actually listened on, once
 	// the listener is open (useful with port 0).
 	Ready func(addr string)
+
+	// shutdown is closed when Run begins shutting down: WebSockets (which
+	// http.Server.Shutdown does not track) are then closed with 1001.
+	shutdown <-chan struct{}
 }
 
 // Handler returns the server's routes wrapped in its middleware. Zero fields
@@ -43,7 +53,18 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	cfg = cfg.withDefaults()
 	m := newMetrics()
 
-	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
+	engine := deps.Sync
+	if engine == nil && deps.DB != nil {
+		engine = offline.New(deps.DB, offline.Config{})
+	}
+	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity},
+		graph.WithSync(engine),
+		graph.WithWebSocket(wstransport.Config{
+			Authenticate: wsAuthenticator(deps.Verifier),
+			InitTimeout:  cfg.WSInitTimeout,
+			PingInterval: cfg.WSPingInterval,
+			Shutdown:     deps.shutdown,
+		}))
 	m.instrument(gql)
 
 	page := graphiqlPage()
@@ -75,8 +96,14 @@ func chain(cfg Config, log zerolog.Logger, m *metrics, h http.Handler) http.Hand
 
 // graphqlRoute serves GraphQL on POST and GET, and the GraphiQL page to a
 // browser that navigates to /graphql (GET, Accept with text/html, no query).
+// A WebSocket upgrade goes straight to the API (it authenticates in
+// connection_init).
 func graphqlRoute(page, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wstransport.IsUpgrade(r) {
+			api.ServeHTTP(w, r)
+			return
+		}
 		switch r.Method {
 		case http.MethodGet:
 			if strings.Contains(r.Header.Get("Accept"), "text/html") && !r.URL.Query().Has("query") {
@@ -143,6 +170,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
 	addr := ln.Addr().String()
+	shutdown := make(chan struct{})
+	deps.shutdown = shutdown
 	srv := &http.Server{
 		Handler:           Handler(cfg, deps),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -151,6 +180,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		ErrorLog:          newStdLogger(deps.Log),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(func() { close(shutdown) })
 	deps.Log.Info().Str("addr", addr).Msg("listening")
 	if deps.Ready != nil {
 		deps.Ready(addr)

@@ -1,12 +1,8 @@
 package sync
 
 import (
-	"context"
-	"errors"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/postgres"
 )
 
@@ -22,8 +18,9 @@ type Config struct {
 
 // Engine runs sync over the store.
 type Engine struct {
-	db  *postgres.DB
-	cfg Config
+	db    *postgres.DB
+	cfg   Config
+	clock *Clock // the server's hybrid logical clock
 }
 
 // New returns an engine over db.
@@ -46,55 +43,5 @@ func New(db *postgres.DB, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{db: db, cfg: cfg}
-}
-
-var errStub = errors.New("sync: not yet implemented")
-
-// CONTRACT STUBS — the sync-engine engineer replaces each with a real
-// implementation (in push.go, pull.go, conflict.go, device.go) and deletes this block.
-
-// Push applies a batch of changes from one device: each change in its own
-// transaction through the store's write path, exactly once per (device,
-// mutation number). EINVALID for an unsupported protocol or an oversize batch
-// (nothing applied); per-change failures are REJECTED results, not errors.
-func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
-	return nil, errStub
-}
-
-// Pull returns one page of changes since the checkpoint, scoped to what the
-// caller may see.
-func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
-	return nil, errStub
-}
-
-// Conflicts lists conflicts about records the caller may see, newest first.
-func (e *Engine) Conflicts(ctx context.Context, f ConflictFilter, p care.PageArgs) (*care.Page[Conflict], error) {
-	return nil, errStub
-}
-
-// ConflictsByID returns conflicts aligned with ids (nil where missing or not visible).
-func (e *Engine) ConflictsByID(ctx context.Context, ids []uuid.UUID) ([]*Conflict, error) {
-	return nil, errStub
-}
-
-// ResolveConflict settles an open conflict, writing the chosen value through the write path.
-func (e *Engine) ResolveConflict(ctx context.Context, in ResolveConflictInput) (*Conflict, error) {
-	return nil, errStub
-}
-
-// Devices lists the caller's devices (a practice admin: the organisation's).
-func (e *Engine) Devices(ctx context.Context) ([]*Device, error) {
-	return nil, errStub
-}
-
-// RevokeDevice revokes a device.
-func (e *Engine) RevokeDevice(ctx context.Context, in RevokeDeviceInput) (*Device, error) {
-	return nil, errStub
-}
-
-// Subscribe returns events telling the caller that changes in its scope are
-// waiting, until ctx ends. (Owned by the subscription engineer: subscribe.go.)
-func (e *Engine) Subscribe(ctx context.Context) (<-chan *ChangesEvent, error) {
-	return nil, errStub
+	return &Engine{db: db, cfg: cfg, clock: NewClock("server", cfg.Now, cfg.MaxClockSkew)}
 }

@@ -1,0 +1,273 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rapportcare/rapport/care"
+)
+
+// Live change notifications. The sync engine's commit trigger runs
+// pg_notify('rapport_sync', <seq>) for every committed change batch. Each
+// process keeps one dedicated connection LISTENing on that channel (not a pool
+// connection: it is held for as long as anyone subscribes) and fans the
+// notifications out to its subscribers, so a write through any server
+// instance reaches the subscribers of every instance.
+
+// SyncChannel is the channel the sync commit trigger notifies.
+const SyncChannel = "rapport_sync"
+
+const (
+	// listenWait bounds how long ListenSync waits for the listener to connect.
+	listenWait = 10 * time.Second
+	// maxPendingSeqs bounds the sequence numbers a slow subscriber holds;
+	// past it the subscriber is told notifications were lost.
+	maxPendingSeqs = 256
+	minBackoff     = 100 * time.Millisecond
+	maxBackoff     = 5 * time.Second
+)
+
+// SyncListener receives the rapport_sync notifications for one subscriber.
+// Notifications never block on it: they accumulate until Take.
+type SyncListener struct {
+	// C receives a value when notifications are waiting (several
+	// notifications may share one value); then call Take.
+	C <-chan struct{}
+
+	c    chan struct{}
+	n    *notifier
+	mu   sync.Mutex
+	seqs []int64
+	lost bool
+	once sync.Once
+}
+
+// Take returns the sequence numbers notified since the previous Take, and
+// lost = true when notifications may have been missed (the listener
+// reconnected, a payload was not a number, or too many piled up): the
+// subscriber must then assume anything may have changed.
+func (l *SyncListener) Take() (seqs []int64, lost bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seqs, lost = l.seqs, l.lost
+	l.seqs, l.lost = nil, false
+	return seqs, lost
+}
+
+// Close unsubscribes; the process's listener connection closes with its last
+// subscriber.
+func (l *SyncListener) Close() { l.once.Do(func() { l.n.remove(l) }) }
+
+// push records a notification (ok=false: one whose content is unknown).
+func (l *SyncListener) push(seq int64, ok bool) {
+	l.mu.Lock()
+	if !ok || len(l.seqs) >= maxPendingSeqs {
+		l.lost, l.seqs = true, nil
+	} else if !l.lost {
+		l.seqs = append(l.seqs, seq)
+	}
+	l.mu.Unlock()
+	select {
+	case l.c <- struct{}{}:
+	default:
+	}
+}
+
+// notifier is the process-wide listener for one pool.
+type notifier struct {
+	pool   *pgxpool.Pool
+	cancel context.CancelFunc
+	ready  chan struct{} // closed once LISTEN first succeeds
+	done   chan struct{} // closed when run has returned and its connection is closed
+	subs   map[*SyncListener]struct{}
+}
+
+// notifiers holds the running listener of each pool.
+var notifiers = struct {
+	mu sync.Mutex
+	m  map[*pgxpool.Pool]*notifier
+}{m: map[*pgxpool.Pool]*notifier{}}
+
+// ListenSync subscribes to rapport_sync notifications. It returns once the
+// process's listener is LISTENing, so every change committed after it returns
+// is notified; it returns an error if the listener cannot connect within
+// ctx and 10 seconds. Close the listener when done.
+func (db *DB) ListenSync(ctx context.Context) (*SyncListener, error) {
+	c := make(chan struct{}, 1)
+	l := &SyncListener{C: c, c: c}
+	notifiers.mu.Lock()
+	n := notifiers.m[db.pool]
+	if n == nil {
+		lctx, cancel := context.WithCancel(context.Background())
+		n = &notifier{pool: db.pool, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{}), subs: map[*SyncListener]struct{}{}}
+		notifiers.m[db.pool] = n
+		go func() {
+			defer close(n.done)
+			n.run(lctx)
+		}()
+	}
+	n.subs[l] = struct{}{}
+	l.n = n
+	notifiers.mu.Unlock()
+
+	t := time.NewTimer(listenWait)
+	defer t.Stop()
+	select {
+	case <-n.ready:
+		return l, nil
+	case <-ctx.Done():
+		l.Close()
+		return nil, fmt.Errorf("listen for sync changes: %w", ctx.Err())
+	case <-t.C:
+		l.Close()
+		return nil, care.Errorf(care.EINTERNAL, "listen for sync changes: the database did not answer")
+	}
+}
+
+// remove unsubscribes l; the last subscriber stops the listener and waits
+// for its connection to close.
+func (n *notifier) remove(l *SyncListener) {
+	notifiers.mu.Lock()
+	delete(n.subs, l)
+	last := len(n.subs) == 0 && notifiers.m[n.pool] == n
+	if last {
+		delete(notifiers.m, n.pool)
+		n.cancel()
+	}
+	notifiers.mu.Unlock()
+	if last {
+		<-n.done
+	}
+}
+
+// SyncListening reports whether this process holds a LISTEN connection for
+// the pool (it does while anyone subscribes).
+func (db *DB) SyncListening() bool {
+	notifiers.mu.Lock()
+	defer notifiers.mu.Unlock()
+	return notifiers.m[db.pool] != nil
+}
+
+// broadcast hands a notification to every subscriber.
+func (n *notifier) broadcast(seq int64, ok bool) {
+	notifiers.mu.Lock()
+	defer notifiers.mu.Unlock()
+	for l := range n.subs {
+		l.push(seq, ok)
+	}
+}
+
+// run keeps a connection LISTENing until ctx ends, reconnecting with
+// exponential backoff. After a reconnection every subscriber is told that
+// notifications may have been lost.
+func (n *notifier) run(ctx context.Context) {
+	backoff := minBackoff
+	connected := false
+	for ctx.Err() == nil {
+		err := n.listen(ctx, func() {
+			if connected {
+				n.broadcast(0, false)
+			} else {
+				connected = true
+				close(n.ready)
+			}
+			backoff = minBackoff
+		})
+		if ctx.Err() != nil || err == nil {
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listen opens a dedicated connection, LISTENs, calls listening, and relays
+// notifications until the connection fails or ctx ends.
+func (n *notifier) listen(ctx context.Context, listening func()) error {
+	cfg := n.pool.Config().ConnConfig.Copy()
+	cfg.Tracer = nil // not counted with the pool's queries
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect sync listener: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+SyncChannel); err != nil {
+		return fmt.Errorf("listen on %s: %w", SyncChannel, err)
+	}
+	listening()
+	for {
+		nt, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("wait for %s notification: %w", SyncChannel, err)
+		}
+		seq, perr := strconv.ParseInt(strings.TrimSpace(nt.Payload), 10, 64)
+		n.broadcast(seq, perr == nil)
+	}
+}
+
+// SyncSeq returns the highest change sequence number recorded so far (0 when
+// none): where a new subscriber starts watching. It returns the driver's
+// error if the query fails.
+func (db *DB) SyncSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := db.q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM sync_changes`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read latest sync seq: %w", translate(err))
+	}
+	return seq, nil
+}
+
+// ChangesVisibleSince reports whether any change recorded after sequence
+// number since touches a record the actor in ctx may see, and returns the
+// highest sequence number recorded (at least since): the subscriber's next
+// watermark. Sequence numbers follow commit order (migrations/002_sync.sql),
+// so nothing can later appear below the watermark. A change is visible when
+// its patient is visible to the actor; when it is a care relationship of the
+// actor or of a team she belongs to (so a patient leaving her caseload
+// counts); or, for directory records without a patient, when its
+// organisation is visible. EUNAUTHENTICATED without an actor; the driver's
+// error if the query fails.
+func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible bool, maxSeq int64, err error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	var q args
+	s := q.add(since) + "::bigint"
+	pat := patientAccessSQL(a, "p", &q)
+	org := orgVisibleSQL(a, "c.organization_id", &q)
+	mine := "false"
+	if a.PractitionerID != uuid.Nil {
+		me := q.add(a.PractitionerID) + "::uuid"
+		mine = fmt.Sprintf(`(c.entity = 'care_relationship' AND EXISTS (SELECT 1 FROM care_relationships cr
+			WHERE cr.id = c.entity_id AND (cr.practitioner_id = %[1]s
+			   OR cr.team_id IN (SELECT tm.team_id FROM care_relationships tm
+			                     WHERE tm.kind = 'team_member' AND tm.practitioner_id = %[1]s AND %[2]s))))`,
+			me, activeSQL("tm"))
+	}
+	sql := fmt.Sprintf(`SELECT coalesce(max(c.seq), %[1]s), coalesce(bool_or(
+			CASE WHEN c.patient_id IS NOT NULL
+				THEN EXISTS (SELECT 1 FROM patients p WHERE p.id = c.patient_id AND %[2]s) OR %[4]s
+				ELSE %[3]s OR %[4]s END), false)
+		FROM sync_changes c
+		WHERE c.seq > %[1]s`, s, pat, org, mine)
+	if err := db.q.QueryRow(ctx, sql, q...).Scan(&maxSeq, &visible); err != nil {
+		return false, 0, fmt.Errorf("check sync changes since %d: %w", since, translate(err))
+	}
+	return visible, max(maxSeq, since), nil
+}

@@ -1,0 +1,198 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
+)
+
+// The change log (sync_changes, 002_sync.sql) holds one row per record: its
+// latest change, stamped at commit with a commit-ordered sequence number.
+// These methods read it for sync pulls, always through the access rule, and
+// keep the per-device scope generations that tell a pull which patients
+// entered or left a device's scope.
+
+// SyncChange is one row of the change log.
+type SyncChange struct {
+	Seq       int64
+	Entity    string
+	ID        uuid.UUID
+	Op        string // "upsert" or "delete"
+	PatientID *uuid.UUID
+}
+
+const syncChangeCols = "sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id"
+
+func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncChange, error) {
+	rows, err := db.q.Query(ctx, sql, q...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SyncChange, error) {
+		var c SyncChange
+		err := r.Scan(&c.Seq, &c.Entity, &c.ID, &c.Op, &c.PatientID)
+		return c, err
+	})
+}
+
+// SyncHighWater returns the newest committed sequence number visible to the
+// transaction and the sequence number through which tombstones may have been
+// purged. In a snapshot (InSnapshot), every change up to the high-water is
+// visible: numbers are handed out in commit order.
+func (db *DB) SyncHighWater(ctx context.Context) (seq, purgedThrough int64, err error) {
+	err = db.q.QueryRow(ctx, `SELECT c.seq, s.purged_through_seq FROM sync_clock c, sync_state s`).Scan(&seq, &purgedThrough)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sync high-water: %w", err)
+	}
+	return seq, purgedThrough, nil
+}
+
+// visibleOrgsSQL is a CTE body listing the organisations whose directory a
+// device syncs: the actor's own and its active partners.
+func visibleOrgsSQL(a *care.Actor, q *args) string {
+	return "SELECT o.id FROM organizations o WHERE " + orgVisibleSQL(a, "o.id", q)
+}
+
+// directoryVisibleSQL admits a change-log row sc of a record without a
+// patient, given a CTE orgs of visible organisations.
+func directoryVisibleSQL(a *care.Actor, q *args) string {
+	return `(CASE sc.entity
+		WHEN 'organization' THEN sc.entity_id IN (SELECT id FROM orgs)
+		WHEN 'care_relationship' THEN EXISTS (SELECT 1 FROM care_relationships r WHERE r.id = sc.entity_id AND ` + relationshipVisibleSQL(a, "r", q) + `)
+		ELSE sc.organization_id IN (SELECT id FROM orgs) END)`
+}
+
+// SyncScopeDiff compares the patients the caller may see now with those
+// stored for the device's scope generation gen (generation 0 is empty): how
+// many entered, and which left. EUNAUTHENTICATED without an actor.
+func (db *DB) SyncScopeDiff(ctx context.Context, device uuid.UUID, gen int64) (entered int, left []uuid.UUID, err error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := args{device, gen}
+	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
+		old AS MATERIALIZED (SELECT patient_id AS id FROM device_scopes WHERE device_id = $1 AND generation = $2)
+		SELECT (SELECT count(*) FROM vis WHERE id NOT IN (SELECT id FROM old)),
+		       ARRAY(SELECT id FROM old WHERE id NOT IN (SELECT id FROM vis) ORDER BY id)`
+	var n int64
+	if err := db.q.QueryRow(ctx, sql, q...).Scan(&n, &left); err != nil {
+		return 0, nil, fmt.Errorf("sync scope diff: %w", err)
+	}
+	return int(n), left, nil
+}
+
+// SaveSyncScope stores the patients the caller may see now as the device's
+// scope generation gen, replacing gen and any later generation, and forgets
+// generations before keepFrom. EUNAUTHENTICATED without an actor.
+func (db *DB) SaveSyncScope(ctx context.Context, device uuid.UUID, gen, keepFrom int64) error {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := db.q.Exec(ctx, `DELETE FROM device_scopes WHERE device_id = $1 AND (generation >= $2 OR generation < $3)`, device, gen, keepFrom); err != nil {
+		return fmt.Errorf("save sync scope: %w", err)
+	}
+	q := args{device, gen}
+	sql := `INSERT INTO device_scopes (device_id, generation, patient_id) SELECT $1, $2, p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q)
+	if _, err := db.q.Exec(ctx, sql, q...); err != nil {
+		return fmt.Errorf("save sync scope: %w", err)
+	}
+	return nil
+}
+
+// SyncCursor is a position in a keyset-ordered walk of the change log.
+type SyncCursor struct {
+	PatientID uuid.UUID
+	Entity    string
+	ID        uuid.UUID
+}
+
+// SyncDirectory returns up to limit directory records (no patient: the
+// caller's organisation and partners, their teams, practitioners and
+// relationships) changed at or before maxSeq, in (entity, id) order after
+// the cursor. EUNAUTHENTICATED without an actor.
+func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := args{maxSeq, after.Entity, after.ID, limit}
+	sql := `WITH orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
+		SELECT ` + syncChangeCols + ` FROM sync_changes sc
+		WHERE sc.patient_id IS NULL AND sc.op = 'upsert' AND sc.seq <= $1 AND (sc.entity, sc.entity_id) > ($2, $3)
+		  AND ` + directoryVisibleSQL(a, &q) + `
+		ORDER BY sc.entity, sc.entity_id LIMIT $4`
+	out, err := db.collectChanges(ctx, sql, q)
+	if err != nil {
+		return nil, fmt.Errorf("sync directory: %w", err)
+	}
+	return out, nil
+}
+
+// SyncBackfill returns up to limit current records (not tombstones) of the
+// patients in the device's scope generation gen but not in generation from,
+// changed at or before maxSeq, in (patient, entity, id) order after the cursor.
+func (db *DB) SyncBackfill(ctx context.Context, device uuid.UUID, gen, from, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
+	sql := `WITH ent AS MATERIALIZED (
+			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
+			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3)
+		SELECT ` + syncChangeCols + ` FROM sync_changes sc
+		WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4
+		  AND (sc.patient_id, sc.entity, sc.entity_id) > ($5, $6, $7)
+		ORDER BY sc.patient_id, sc.entity, sc.entity_id LIMIT $8`
+	out, err := db.collectChanges(ctx, sql, args{device, gen, from, maxSeq, after.PatientID, after.Entity, after.ID, limit})
+	if err != nil {
+		return nil, fmt.Errorf("sync backfill: %w", err)
+	}
+	return out, nil
+}
+
+// SyncStream returns up to limit changes (upserts and tombstones) the caller
+// may see, committed after position (afterSeq, then after within that
+// sequence number when after is not nil), in (seq, entity, id) order.
+// EUNAUTHENTICATED without an actor.
+func (db *DB) SyncStream(ctx context.Context, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := args{afterSeq, limit}
+	pos := "sc.seq > $1"
+	if after != nil {
+		pos = "(sc.seq, sc.entity, sc.entity_id) > ($1, " + q.add(after.Entity) + ", " + q.add(after.ID) + "::uuid)"
+	}
+	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
+		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
+		SELECT ` + syncChangeCols + ` FROM sync_changes sc
+		WHERE ` + pos + `
+		  AND (CASE WHEN sc.patient_id IS NOT NULL THEN sc.patient_id IN (SELECT id FROM vis) ELSE ` + directoryVisibleSQL(a, &q) + ` END)
+		ORDER BY sc.seq, sc.entity, sc.entity_id LIMIT $2`
+	out, err := db.collectChanges(ctx, sql, q)
+	if err != nil {
+		return nil, fmt.Errorf("sync stream: %w", err)
+	}
+	return out, nil
+}
+
+// PurgeTombstones deletes tombstones recorded before olderThan and records
+// the newest sequence number purged, so older checkpoints are told to reset.
+// It returns how many it deleted, or the database's error.
+func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+	var n int64
+	err := db.InTx(ctx, func(tx *DB) error {
+		return tx.q.QueryRow(ctx, `
+			WITH d AS (DELETE FROM sync_changes WHERE op = 'delete' AND seq IS NOT NULL AND changed_at < $1 RETURNING seq),
+			     u AS (UPDATE sync_state SET purged_through_seq = GREATEST(purged_through_seq, (SELECT max(seq) FROM d))
+			           WHERE EXISTS (SELECT 1 FROM d) RETURNING 1)
+			SELECT (SELECT count(*) FROM d) + 0 * (SELECT count(*) FROM u)`, olderThan).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
+	return n, nil
+}

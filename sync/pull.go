@@ -1,0 +1,250 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres"
+)
+
+// Pull returns one page of changes since the checkpoint, scoped to what the
+// caller may see now (the store's access rule: caseload, team, registered
+// practice; plus the directory of the caller's organisation and partners).
+//
+// It reads in one REPEATABLE READ snapshot, so the high-water sequence number
+// and the records come from the same moment, and sequence numbers are handed
+// out in commit order (002_sync.sql): a page never skips a change that
+// commits later with a smaller position. Patients who entered the scope since
+// the checkpoint's scope generation are backfilled before the stream goes on;
+// patients who left are listed in RevokedPatientIDs. A malformed checkpoint or
+// another device's gets resetRequired CHECKPOINT_INVALID, one older than the
+// tombstone purge CHECKPOINT_EXPIRED, a revoked device DEVICE_REVOKED with
+// wipe. Errors: EINVALID (protocol), ELIMIT (limit out of range),
+// EUNAUTHENTICATED, EFORBIDDEN (not a practitioner's token, another's device).
+func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
+	if err := CheckProtocol(in.ProtocolVersion); err != nil {
+		return nil, err
+	}
+	limit := e.cfg.DefaultPullLimit
+	if in.Limit != nil {
+		if *in.Limit < 1 || *in.Limit > e.cfg.MaxPullLimit {
+			return nil, care.Errorf(care.ELIMIT, "limit must be between 1 and %d", e.cfg.MaxPullLimit)
+		}
+		limit = *in.Limit
+	}
+	dev, err := e.db.RegisterDevice(ctx, in.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	if dev.RevokedAt != nil {
+		return reset(ResetDeviceRevoked, true), nil
+	}
+	var cp checkpoint
+	fresh := in.Checkpoint == nil || *in.Checkpoint == ""
+	if !fresh {
+		var ok bool
+		if cp, ok = decodeCheckpoint(*in.Checkpoint, dev.ID); !ok {
+			return reset(ResetCheckpointInvalid, false), nil
+		}
+	}
+	var out *PullPayload
+	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
+		var err error
+		out, err = e.pullPage(ctx, tx, dev.ID, cp, fresh, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync pull: %w", err)
+	}
+	if err := e.db.TouchDevice(ctx, dev.ID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func reset(r ResetReason, wipe bool) *PullPayload {
+	return &PullPayload{Upserts: []*Record{}, Tombstones: []*Tombstone{}, RevokedPatientIDs: []uuid.UUID{},
+		ResetRequired: true, ResetReason: &r, Wipe: wipe}
+}
+
+// pullPage builds one page inside the snapshot tx.
+func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+	hw, purged, err := tx.SyncHighWater(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &PullPayload{Upserts: []*Record{}, Tombstones: []*Tombstone{}, RevokedPatientIDs: []uuid.UUID{}}
+	if fresh {
+		cp = checkpoint{V: checkpointVersion, Device: device, Seq: hw, Gen: 1, From: 0, Phase: phaseDirectory}
+		if err := tx.SaveSyncScope(ctx, device, 1, 0); err != nil {
+			return nil, err
+		}
+	} else {
+		if cp.Seq < purged {
+			return reset(ResetCheckpointExpired, false), nil
+		}
+		entered, left, err := tx.SyncScopeDiff(ctx, device, cp.Gen)
+		if err != nil {
+			return nil, err
+		}
+		if entered > 0 || len(left) > 0 {
+			// The scope moved: store it as a new generation and backfill
+			// whoever entered since the generation the device holds in full.
+			next := cp
+			next.Gen = cp.Gen + 1
+			switch cp.Phase {
+			case phaseStream:
+				next.From, next.Phase, next.Cursor = cp.Gen, phaseBackfill, nil
+			case phaseBackfill:
+				next.Cursor = nil // newcomers may sort before the cursor: start over (re-sent records are harmless)
+			}
+			if err := tx.SaveSyncScope(ctx, device, next.Gen, next.From); err != nil {
+				return nil, err
+			}
+			cp = next
+			out.RevokedPatientIDs = left
+		}
+	}
+
+	var changes []postgres.SyncChange
+	room := func() int { return limit - len(changes) }
+	if cp.Phase == phaseDirectory {
+		var after postgres.SyncCursor
+		if cp.Cursor != nil {
+			after = postgres.SyncCursor{Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
+		}
+		got, err := tx.SyncDirectory(ctx, cp.Seq, after, room()+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) > room() {
+			got = got[:room()]
+			last := got[len(got)-1]
+			cp.Cursor = &cursor{Entity: last.Entity, ID: last.ID}
+			out.HasMore = true
+		} else {
+			cp.Phase, cp.Cursor = phaseBackfill, nil
+		}
+		changes = append(changes, got...)
+	}
+	if !out.HasMore && cp.Phase == phaseBackfill {
+		var after postgres.SyncCursor
+		if cp.Cursor != nil {
+			after = postgres.SyncCursor{PatientID: cp.Cursor.Patient, Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
+		}
+		got, err := tx.SyncBackfill(ctx, device, cp.Gen, cp.From, cp.Seq, after, room()+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) > room() {
+			got = got[:room()]
+			if len(got) > 0 {
+				last := got[len(got)-1]
+				cp.Cursor = &cursor{Patient: *last.PatientID, Entity: last.Entity, ID: last.ID}
+			}
+			out.HasMore = true
+		} else {
+			cp.Phase, cp.From, cp.Cursor = phaseStream, 0, nil
+		}
+		changes = append(changes, got...)
+	}
+	if !out.HasMore && cp.Phase == phaseStream {
+		var after *postgres.SyncCursor
+		if cp.Cursor != nil {
+			after = &postgres.SyncCursor{Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
+		}
+		got, err := tx.SyncStream(ctx, cp.Seq, after, room()+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) > room() {
+			got = got[:room()]
+			if len(got) > 0 {
+				last := got[len(got)-1]
+				cp.Seq, cp.Cursor = last.Seq, &cursor{Entity: last.Entity, ID: last.ID}
+			}
+			out.HasMore = true
+		} else {
+			cp.Seq, cp.Cursor = max(cp.Seq, hw), nil
+		}
+		changes = append(changes, got...)
+	}
+
+	if err := e.fillPage(ctx, tx, out, changes); err != nil {
+		return nil, err
+	}
+	out.Checkpoint = cp.encode()
+	return out, nil
+}
+
+// fillPage turns change-log rows into upserts (the records' current state)
+// and tombstones, in the rows' order.
+func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange) error {
+	refs := make([]postgres.SyncRef, 0, len(changes))
+	for _, c := range changes {
+		if c.Op == "upsert" {
+			refs = append(refs, postgres.SyncRef{Entity: c.Entity, ID: c.ID})
+		}
+	}
+	rows, err := tx.LoadSyncRows(ctx, refs)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if c.Op == "delete" {
+			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
+			continue
+		}
+		if r := recordOf(rows, Entity(c.Entity), c.ID); r != nil {
+			out.Upserts = append(out.Upserts, r)
+		}
+	}
+	return nil
+}
+
+// recordOf returns the loaded record as a sync Record, or nil if it was not
+// loaded (gone, or not visible).
+func recordOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) *Record {
+	var data map[string]any
+	var version int64
+	switch e {
+	case EntityPatient:
+		if p := rows.Patients[id]; p != nil {
+			data, version = patientData(p), p.Version
+		}
+	case EntityCareRelationship:
+		if r := rows.Relationships[id]; r != nil {
+			data, version = relationshipData(r), r.Version
+		}
+	case EntityInteraction:
+		if i := rows.Interactions[id]; i != nil {
+			data, version = interactionData(i, rows.Amendments[id]), i.Version
+		}
+	case EntityPractitioner:
+		if p := rows.Practitioners[id]; p != nil {
+			data, version = practitionerData(p), p.Version
+		}
+	case EntityTeam:
+		if t := rows.Teams[id]; t != nil {
+			data, version = teamData(t), t.Version
+		}
+	case EntityOrganization:
+		if o := rows.Organizations[id]; o != nil {
+			data, version = organizationData(o), o.Version
+		}
+	}
+	if data == nil {
+		return nil
+	}
+	return &Record{Entity: e, ID: id, Version: version, Data: data}
+}
+
+// Purge deletes tombstones older than the retention window and records how
+// far it purged, so devices whose checkpoints are older are told to reset
+// (CHECKPOINT_EXPIRED). It returns how many tombstones it deleted, or the
+// database's error. Run it periodically (an operator job).
+func (e *Engine) Purge(ctx context.Context) (int64, error) {
+	return e.db.PurgeTombstones(ctx, e.cfg.Now().Add(-e.cfg.Retention))
+}
