@@ -51,6 +51,8 @@ Commands:
             /graphql (GraphiQL in a browser), /healthz, /readyz and /metrics
   migrate   apply pending database migrations and exit
   seed      load a generated demo dataset into the database
+  simulate  run simulated offline devices against a running server and check
+            that every device converges to the server's state
   token     print a development token signed with RAPPORT_JWT_HMAC_SECRET
   help      show this help, or 'rapport help <command>' for a command's flags
 
@@ -87,6 +89,7 @@ var commands = []command{
 	{name: "serve", summary: "rapport serve [--seed-demo]", flags: serveFlags},
 	{name: "migrate", summary: "rapport migrate", flags: migrateFlags},
 	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N]", flags: seedFlags},
+	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P]", flags: simulateFlags},
 	{name: "token", summary: "rapport token --role nurse|gp|practice_admin|integration [flags]\n  rapport token --demo", flags: tokenFlags},
 }
 
@@ -176,6 +179,14 @@ patients, care relationships, interactions) and loads it in one transaction
 into DATABASE_URL, after applying migrations. Refuses a database that already
 holds it. Sizes: small (2 practices x 300 patients), medium (4 x 2,500),
 large (1 x 20,000, about a million interactions).
+`,
+	"simulate": `Runs N simulated devices (the demo nurse's team, two devices per nurse)
+against a running server seeded with the demo data: each makes random offline
+creates, edits, signs, amends and deletes, syncing over a network that drops
+requests and responses; then all sync cleanly and the command checks that every
+device equals the server and that every accepted change was applied exactly
+once. Prints push and pull latency (p50/p99) and exits non-zero on divergence.
+Needs RAPPORT_JWT_HMAC_SECRET (make run keeps it in .tmp/dev-secret).
 `,
 	"token": `Prints a token minted with RAPPORT_JWT_HMAC_SECRET, issuer and audience from
 the environment. Without --practitioner and --org, a person's token speaks for

@@ -1,0 +1,574 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rapportcare/rapport/sync/client"
+)
+
+// fakeServer speaks just enough of syncPush and syncPull to test the
+// device's side of the protocol: exactly-once by (device, mutation number),
+// versions, a change log read by offset, scripted resets. The real server is
+// exercised by sync/simulate.
+type fakeServer struct {
+	mu       sync.Mutex
+	results  map[string]map[string]any // device/seq → recorded result
+	records  map[string]map[string]any // id → data
+	versions map[string]int64
+	log      []map[string]any // upserts in order
+	applied  int              // changes applied (not replays)
+	seqsSeen []int64          // every mutation number received, replays included
+	bases    map[int64]any    // mutation number → baseVersion sent
+	// pages lets a test script pull answers; when empty, pulls read the log.
+	pages []map[string]any
+	pulls []map[string]any // pull inputs received
+	// reject makes changes to these ids REJECTED.
+	reject map[string]string
+}
+
+func newFakeServer() *fakeServer {
+	return &fakeServer{results: map[string]map[string]any{}, records: map[string]map[string]any{},
+		versions: map[string]int64{}, reject: map[string]string{}, bases: map[int64]any{}}
+}
+
+func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Query     string `json:"query"`
+		Variables struct {
+			Input map[string]any `json:"input"`
+		} `json:"variables"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	in := req.Variables.Input
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in["protocolVersion"] != float64(1) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+			"message": "sync protocol version is not supported", "extensions": map[string]any{"code": "BAD_USER_INPUT"}}}})
+		return
+	}
+	var data map[string]any
+	if strings.Contains(req.Query, "syncPush") {
+		data = map[string]any{"syncPush": f.push(in)}
+	} else {
+		data = map[string]any{"syncPull": f.pull(in)}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": data})
+}
+
+func (f *fakeServer) push(in map[string]any) map[string]any {
+	dev := in["deviceId"].(string)
+	var results []any
+	for _, c := range in["changes"].([]any) {
+		ch := c.(map[string]any)
+		seq := int64(ch["mutationSeq"].(float64))
+		f.seqsSeen = append(f.seqsSeen, seq)
+		f.bases[seq] = ch["baseVersion"]
+		key := fmt.Sprintf("%s/%d", dev, seq)
+		if res, ok := f.results[key]; ok {
+			results = append(results, res)
+			continue
+		}
+		id := ch["id"].(string)
+		res := map[string]any{"mutationSeq": seq, "conflicts": []any{}}
+		if code, ok := f.reject[id]; ok {
+			res["status"], res["code"], res["message"] = "REJECTED", code, "refused by the test"
+		} else {
+			f.applied++
+			rec := f.records[id]
+			if rec == nil {
+				rec = map[string]any{"id": id}
+				f.records[id] = rec
+			}
+			if fields, ok := ch["fields"].(map[string]any); ok {
+				for k, v := range fields {
+					rec[k] = v
+				}
+			}
+			f.versions[id]++
+			res["status"], res["version"], res["record"] = "APPLIED", f.versions[id], clone(rec)
+			f.log = append(f.log, map[string]any{"entity": ch["entity"], "id": id, "version": f.versions[id], "data": clone(rec)})
+		}
+		f.results[key] = res
+		results = append(results, res)
+	}
+	return map[string]any{"results": results, "serverHlc": fmt.Sprintf("%013d-0000-server", time.Now().UnixMilli())}
+}
+
+func (f *fakeServer) pull(in map[string]any) map[string]any {
+	f.pulls = append(f.pulls, in)
+	if len(f.pages) > 0 {
+		p := f.pages[0]
+		f.pages = f.pages[1:]
+		return p
+	}
+	from := 0
+	if cp, ok := in["checkpoint"].(string); ok {
+		_, _ = fmt.Sscanf(cp, "cp-%d", &from)
+	}
+	limit := int(in["limit"].(float64))
+	to := min(from+limit, len(f.log))
+	ups := append([]any{}, anySlice(f.log[from:to])...)
+	return page(ups, nil, nil, fmt.Sprintf("cp-%d", to), to < len(f.log))
+}
+
+func page(ups, tombs, revoked []any, cp string, more bool) map[string]any {
+	if ups == nil {
+		ups = []any{}
+	}
+	if tombs == nil {
+		tombs = []any{}
+	}
+	if revoked == nil {
+		revoked = []any{}
+	}
+	return map[string]any{"upserts": ups, "tombstones": tombs, "revokedPatientIds": revoked, "checkpoint": cp,
+		"hasMore": more, "resetRequired": false, "resetReason": nil, "wipe": false}
+}
+
+func resetPage(reason string, wipe bool) map[string]any {
+	p := page(nil, nil, nil, "", false)
+	p["resetRequired"], p["resetReason"], p["wipe"] = true, reason, wipe
+	return p
+}
+
+func anySlice(m []map[string]any) []any {
+	out := make([]any, len(m))
+	for i, v := range m {
+		out[i] = v
+	}
+	return out
+}
+
+func clone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func visit(patient uuid.UUID, notes string) client.Interaction {
+	d := 20
+	return client.Interaction{PatientID: patient, Mode: "HOME_VISIT", OccurredAt: time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC),
+		DurationMinutes: &d, Purpose: "Wound dressing", Notes: notes}
+}
+
+func TestFaultyTransport(t *testing.T) {
+	var served int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served++
+		mu.Unlock()
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return served }
+
+	t.Run("a dropped request never reaches the server", func(t *testing.T) {
+		ft := client.NewFaultyTransport(nil, 1, 0, 1)
+		_, err := (&http.Client{Transport: ft}).Get(srv.URL)
+		if !errors.Is(err, client.ErrDroppedRequest) {
+			t.Fatalf("err = %v, want ErrDroppedRequest", err)
+		}
+		if n := count(); n != 0 {
+			t.Errorf("server served %d requests, want 0", n)
+		}
+	})
+	t.Run("a dropped response was served", func(t *testing.T) {
+		before := count()
+		ft := client.NewFaultyTransport(nil, 0, 1, 1)
+		_, err := (&http.Client{Transport: ft}).Get(srv.URL)
+		if !errors.Is(err, client.ErrDroppedResponse) {
+			t.Fatalf("err = %v, want ErrDroppedResponse", err)
+		}
+		if n := count() - before; n != 1 {
+			t.Errorf("server served %d requests, want 1", n)
+		}
+	})
+	t.Run("the same seed drops the same requests", func(t *testing.T) {
+		run := func() []bool {
+			ft := client.NewFaultyTransport(nil, 0.5, 0, 7)
+			var got []bool
+			for range 20 {
+				res, err := (&http.Client{Transport: ft}).Get(srv.URL)
+				if err == nil {
+					res.Body.Close()
+				}
+				got = append(got, err != nil)
+			}
+			return got
+		}
+		a, b := run(), run()
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("runs differ:\n%v\n%v", a, b)
+		}
+		if !strings.Contains(fmt.Sprint(a), "true") || !strings.Contains(fmt.Sprint(a), "false") {
+			t.Errorf("p=0.5 over 20 requests gave %v", a)
+		}
+	})
+	t.Run("faults can be switched off", func(t *testing.T) {
+		ft := client.NewFaultyTransport(nil, 1, 1, 1)
+		ft.SetFaults(false)
+		res, err := (&http.Client{Transport: ft}).Get(srv.URL)
+		if err != nil {
+			t.Fatalf("err = %v with faults off", err)
+		}
+		res.Body.Close()
+	})
+}
+
+func TestPush(t *testing.T) {
+	ctx := context.Background()
+	patient := uuid.Must(uuid.NewV7())
+
+	t.Run("lost responses are retried with the same mutation numbers and applied once", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		ft := client.NewFaultyTransport(nil, 0.3, 0.5, 3)
+		d := client.New(srv.URL, "", client.WithTransport(ft), client.WithRetries(50, time.Millisecond), client.WithBatchSize(3))
+		var ids []uuid.UUID
+		for i := range 10 {
+			ids = append(ids, d.CreateInteraction(visit(patient, fmt.Sprint("visit ", i))))
+		}
+		rep, err := d.Push(ctx)
+		if err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+		if rep.Applied != 10 || f.applied != 10 {
+			t.Errorf("device saw %d applied, server applied %d; want 10 and 10", rep.Applied, f.applied)
+		}
+		if _, _, lost := ft.Stats(); lost == 0 {
+			t.Errorf("no response was dropped: the test proves nothing")
+		}
+		if len(f.seqsSeen) <= 10 {
+			t.Errorf("server saw %d mutations: no retry happened", len(f.seqsSeen))
+		}
+		for _, s := range f.seqsSeen {
+			if s < 1 || s > 10 {
+				t.Errorf("unexpected mutation number %d", s)
+			}
+		}
+		if p := d.Pending(); len(p) != 0 {
+			t.Errorf("%d changes still pending", len(p))
+		}
+		for _, id := range ids {
+			if _, ok := d.View(client.EntityInteraction, id); !ok {
+				t.Errorf("interaction %s missing after push", id)
+			}
+		}
+	})
+
+	t.Run("a failed push keeps its changes frozen for the next one", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		ft := client.NewFaultyTransport(nil, 0, 1, 1)
+		d := client.New(srv.URL, "", client.WithTransport(ft), client.WithRetries(0, 0))
+		id := d.CreateInteraction(visit(patient, "first"))
+		if _, err := d.Push(ctx); !errors.Is(err, client.ErrDroppedResponse) {
+			t.Fatalf("Push err = %v, want a dropped response", err)
+		}
+		// Edited after the lost push: must not change the change already sent.
+		if err := d.EditInteraction(id, map[string]any{"notes": "second"}); err != nil {
+			t.Fatal(err)
+		}
+		p := d.Pending()
+		if len(p) != 2 || p[0].Seq != 1 || p[0].Fields["notes"] != "first" || !p[0].Sent || p[1].Seq != 2 {
+			t.Fatalf("pending = %+v; want the sent create frozen and a new update", p)
+		}
+		ft.SetFaults(false)
+		if _, err := d.Push(ctx); err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+		if f.applied != 2 {
+			t.Errorf("server applied %d changes, want 2 (create once, edit once)", f.applied)
+		}
+		data, _ := d.View(client.EntityInteraction, id)
+		if data["notes"] != "second" {
+			t.Errorf("notes = %v, want second", data["notes"])
+		}
+		pending := d.Pending()
+		if len(pending) != 0 {
+			t.Errorf("%d pending", len(pending))
+		}
+	})
+
+	t.Run("edits to an unsent change are folded into it", func(t *testing.T) {
+		d := client.New("http://127.0.0.1:1", "")
+		id := d.CreateInteraction(visit(patient, "a"))
+		_ = d.EditInteraction(id, map[string]any{"notes": "b"})
+		_ = d.EditInteraction(id, map[string]any{"durationMinutes": 45})
+		p := d.Pending()
+		if len(p) != 1 || p[0].Op != client.OpCreate || p[0].Fields["notes"] != "b" || p[0].Fields["durationMinutes"] != 45 {
+			t.Fatalf("pending = %+v", p)
+		}
+		_ = d.DeleteDraft(id)
+		if p := d.Pending(); len(p) != 0 {
+			t.Errorf("deleting a never-sent draft left %d changes", len(p))
+		}
+	})
+
+	t.Run("a change after a sent, unanswered one takes that one's resulting version as its base", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		ft := client.NewFaultyTransport(nil, 0, 1, 1)
+		d := client.New(srv.URL, "", client.WithTransport(ft), client.WithRetries(0, 0))
+		id := d.CreateInteraction(visit(patient, "a"))
+		if _, err := d.Push(ctx); err == nil {
+			t.Fatal("want the lost response to fail the push")
+		}
+		if err := d.SignInteraction(id); err != nil {
+			t.Fatal(err)
+		}
+		if p := d.Pending(); len(p) != 2 || p[1].BaseVersion != nil {
+			t.Fatalf("pending = %+v; want the sign waiting for the create's result", p)
+		}
+		ft.SetFaults(false)
+		rep, err := d.Push(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Batches != 2 {
+			t.Errorf("%d batches; want 2 (the sign waits for the create's answer)", rep.Batches)
+		}
+		if b := f.bases[2]; b != float64(1) {
+			t.Errorf("sign sent with baseVersion %v, want 1", b)
+		}
+		if f.applied != 2 {
+			t.Errorf("applied %d, want 2", f.applied)
+		}
+	})
+
+	t.Run("a record deleted on the device takes no more changes", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "")
+		id := d.CreateInteraction(visit(patient, "a"))
+		if _, err := d.Push(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteDraft(id); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.EditInteraction(id, map[string]any{"notes": "b"}); err == nil {
+			t.Error("edit after delete was queued")
+		}
+		if _, ok := d.View(client.EntityInteraction, id); ok {
+			t.Error("record pending deletion is still shown")
+		}
+		if _, err := d.Push(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Pending()) != 0 || len(d.Snapshot()) != 0 {
+			t.Errorf("after the delete: %d pending, %d records", len(d.Pending()), len(d.Snapshot()))
+		}
+	})
+
+	t.Run("rejected changes are kept and reported", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "")
+		ok := d.CreateInteraction(visit(patient, "fine"))
+		bad := d.CreateInteraction(visit(patient, "refused"))
+		f.reject[bad.String()] = "OUT_OF_SCOPE"
+		rep, err := d.Push(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Applied != 1 || rep.Rejected != 1 {
+			t.Errorf("report %+v", rep)
+		}
+		rj := d.Rejected()
+		if len(rj) != 1 || rj[0].Change.ID != bad || rj[0].Code != "OUT_OF_SCOPE" || rj[0].Message == "" {
+			t.Fatalf("rejected = %+v", rj)
+		}
+		if _, has := d.View(client.EntityInteraction, ok); !has {
+			t.Errorf("accepted record missing")
+		}
+		if _, has := d.View(client.EntityInteraction, bad); has {
+			t.Errorf("rejected record still shown as on the server")
+		}
+	})
+
+	t.Run("an unsupported protocol version is a clear error, not retried", func(t *testing.T) {
+		f := newFakeServer()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "", client.WithProtocolVersion(99), client.WithRetries(5, time.Millisecond))
+		d.CreateInteraction(visit(patient, "x"))
+		_, err := d.Push(ctx)
+		var se *client.Error
+		if !errors.As(err, &se) || se.Code != "BAD_USER_INPUT" {
+			t.Fatalf("err = %v, want a BAD_USER_INPUT *client.Error", err)
+		}
+		if !strings.Contains(err.Error(), "attempt 1") {
+			t.Errorf("err = %v: should not have been retried", err)
+		}
+		if len(d.Pending()) != 1 {
+			t.Errorf("the change must stay queued")
+		}
+	})
+}
+
+func TestPull(t *testing.T) {
+	ctx := context.Background()
+	patient, other := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	rec := func(entity client.Entity, id uuid.UUID, v int64, data map[string]any) any {
+		data["id"] = id.String()
+		return map[string]any{"entity": entity, "id": id.String(), "version": v, "data": data}
+	}
+	i1, i2 := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+
+	t.Run("pages are applied whole, newest versions win, tombstones and revoked patients purge", func(t *testing.T) {
+		f := newFakeServer()
+		f.pages = []map[string]any{
+			page([]any{rec(client.EntityPatient, patient, 1, map[string]any{}), rec(client.EntityPatient, other, 1, map[string]any{}),
+				rec(client.EntityInteraction, i1, 3, map[string]any{"patientId": patient.String(), "notes": "v3"})}, nil, nil, "cp-1", true),
+			page([]any{rec(client.EntityInteraction, i1, 2, map[string]any{"patientId": patient.String(), "notes": "v2"}),
+				rec(client.EntityInteraction, i2, 1, map[string]any{"patientId": other.String()})}, nil, nil, "cp-2", false),
+		}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "")
+		rep, err := d.Pull(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Pages != 2 || d.Checkpoint() != "cp-2" {
+			t.Errorf("pages %d checkpoint %q", rep.Pages, d.Checkpoint())
+		}
+		if v, _ := d.View(client.EntityInteraction, i1); v["notes"] != "v3" {
+			t.Errorf("an older version replaced a newer one: notes = %v", v["notes"])
+		}
+		if cp, _ := f.pulls[1]["checkpoint"].(string); cp != "cp-1" {
+			t.Errorf("second page asked with checkpoint %q", cp)
+		}
+
+		f.pages = []map[string]any{page(nil, []any{map[string]any{"entity": "INTERACTION", "id": i1.String()}}, []any{other.String()}, "cp-3", false)}
+		if _, err := d.Pull(ctx); err != nil {
+			t.Fatal(err)
+		}
+		snap := d.Snapshot()
+		if len(snap) != 1 {
+			t.Errorf("after tombstone and revocation the device holds %v; want only the patient", snap)
+		}
+		if _, ok := snap[client.Key{Entity: client.EntityPatient, ID: patient}]; !ok {
+			t.Errorf("patient still in scope was purged")
+		}
+	})
+
+	t.Run("a failed page keeps the previous checkpoint", func(t *testing.T) {
+		f := newFakeServer()
+		f.pages = []map[string]any{page([]any{rec(client.EntityPatient, patient, 1, map[string]any{})}, nil, nil, "cp-1", true)}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		n := 0
+		ft := &countingTransport{fail: func() bool { n++; return n == 2 }}
+		d := client.New(srv.URL, "", client.WithTransport(ft), client.WithRetries(0, 0))
+		if _, err := d.Pull(ctx); err == nil {
+			t.Fatal("want an error for the lost second page")
+		}
+		if d.Checkpoint() != "cp-1" {
+			t.Errorf("checkpoint %q, want cp-1", d.Checkpoint())
+		}
+	})
+
+	t.Run("reset keeps unpushed changes and pulls from scratch", func(t *testing.T) {
+		f := newFakeServer()
+		f.pages = []map[string]any{
+			page([]any{rec(client.EntityPatient, patient, 1, map[string]any{}), rec(client.EntityPatient, other, 1, map[string]any{})}, nil, nil, "cp-1", false),
+			resetPage(client.ResetCheckpointExpired, false),
+			page([]any{rec(client.EntityPatient, patient, 2, map[string]any{})}, nil, nil, "cp-9", false),
+		}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "")
+		if _, err := d.Pull(ctx); err != nil {
+			t.Fatal(err)
+		}
+		id := d.CreateInteraction(visit(patient, "offline"))
+		rep, err := d.Pull(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Resets != 1 || rep.ResetReasons[0] != client.ResetCheckpointExpired {
+			t.Errorf("report %+v", rep)
+		}
+		if _, has := f.pulls[2]["checkpoint"]; has {
+			t.Errorf("pull after reset sent a checkpoint: %v", f.pulls[2])
+		}
+		if d.Checkpoint() != "cp-9" {
+			t.Errorf("checkpoint %q", d.Checkpoint())
+		}
+		snap := d.Snapshot()
+		if len(snap) != 1 || snap[client.Key{Entity: client.EntityPatient, ID: patient}].Version != 2 {
+			t.Errorf("after reset the device holds %v", snap)
+		}
+		if p := d.Pending(); len(p) != 1 || p[0].ID != id {
+			t.Errorf("unpushed change lost in reset: %+v", p)
+		}
+	})
+
+	t.Run("wipe erases everything, unpushed changes included", func(t *testing.T) {
+		f := newFakeServer()
+		f.pages = []map[string]any{
+			page([]any{rec(client.EntityPatient, patient, 1, map[string]any{})}, nil, nil, "cp-1", false),
+			resetPage(client.ResetDeviceRevoked, true),
+		}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		d := client.New(srv.URL, "")
+		if _, err := d.Pull(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d.CreateInteraction(visit(patient, "offline"))
+		if _, err := d.Pull(ctx); !errors.Is(err, client.ErrWiped) {
+			t.Fatalf("err = %v, want ErrWiped", err)
+		}
+		if len(d.Snapshot()) != 0 || len(d.Pending()) != 0 || d.Checkpoint() != "" {
+			t.Errorf("device not wiped: %d records, %d pending, checkpoint %q", len(d.Snapshot()), len(d.Pending()), d.Checkpoint())
+		}
+	})
+
+	t.Run("endless resets stop with an error", func(t *testing.T) {
+		f := newFakeServer()
+		for range 5 {
+			f.pages = append(f.pages, resetPage(client.ResetCheckpointInvalid, false))
+		}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		if _, err := client.New(srv.URL, "").Pull(ctx); err == nil {
+			t.Fatal("want an error")
+		}
+	})
+}
+
+// countingTransport fails the requests fail says to, before they leave.
+type countingTransport struct{ fail func() bool }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.fail() {
+		return nil, errors.New("network down")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}

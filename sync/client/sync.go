@@ -1,0 +1,384 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/google/uuid"
+)
+
+const pushMutation = `mutation SyncPush($input: SyncPushInput!) {
+  syncPush(input: $input) {
+    serverHlc
+    results {
+      mutationSeq status code message version record
+      conflicts { id entity recordId field policy outcome serverValue deviceValue }
+    }
+  }
+}`
+
+const pullQuery = `query SyncPull($input: SyncPullInput!) {
+  syncPull(input: $input) {
+    upserts { entity id version data }
+    tombstones { entity id }
+    revokedPatientIds
+    checkpoint hasMore resetRequired resetReason wipe
+  }
+}`
+
+// wireChange is a SyncChangeInput.
+type wireChange struct {
+	MutationSeq int64          `json:"mutationSeq"`
+	Entity      Entity         `json:"entity"`
+	ID          string         `json:"id"`
+	Op          Op             `json:"op"`
+	BaseVersion *int64         `json:"baseVersion,omitempty"`
+	Fields      map[string]any `json:"fields,omitempty"`
+	HLC         string         `json:"hlc"`
+}
+
+type wireResult struct {
+	MutationSeq int64          `json:"mutationSeq"`
+	Status      string         `json:"status"`
+	Code        *string        `json:"code"`
+	Message     *string        `json:"message"`
+	Version     *int64         `json:"version"`
+	Record      map[string]any `json:"record"`
+	Conflicts   []struct {
+		ID          string `json:"id"`
+		Entity      Entity `json:"entity"`
+		RecordID    string `json:"recordId"`
+		Field       string `json:"field"`
+		Policy      string `json:"policy"`
+		Outcome     string `json:"outcome"`
+		ServerValue any    `json:"serverValue"`
+		DeviceValue any    `json:"deviceValue"`
+	} `json:"conflicts"`
+}
+
+type wirePush struct {
+	ServerHLC string       `json:"serverHlc"`
+	Results   []wireResult `json:"results"`
+}
+
+type wirePull struct {
+	Upserts []struct {
+		Entity  Entity         `json:"entity"`
+		ID      uuid.UUID      `json:"id"`
+		Version int64          `json:"version"`
+		Data    map[string]any `json:"data"`
+	} `json:"upserts"`
+	Tombstones []struct {
+		Entity Entity    `json:"entity"`
+		ID     uuid.UUID `json:"id"`
+	} `json:"tombstones"`
+	RevokedPatientIDs []uuid.UUID `json:"revokedPatientIds"`
+	Checkpoint        string      `json:"checkpoint"`
+	HasMore           bool        `json:"hasMore"`
+	ResetRequired     bool        `json:"resetRequired"`
+	ResetReason       *string     `json:"resetReason"`
+	Wipe              bool        `json:"wipe"`
+}
+
+// PushReport says what one Push did.
+type PushReport struct {
+	// Batches is how many batches were answered.
+	Batches int
+	// Applied, Merged, Conflicts and Rejected count the changes by result.
+	Applied, Merged, Conflicts, Rejected int
+}
+
+// PullReport says what one Pull did.
+type PullReport struct {
+	Pages, Upserts, Tombstones, Revoked int
+	// Resets is how many times the server asked the device to start again.
+	Resets int
+	// ResetReasons lists the reasons given.
+	ResetReasons []string
+}
+
+// Sync pushes the device's pending changes, then pulls what changed. It
+// returns the first error; the device's state stays consistent either way.
+func (d *Device) Sync(ctx context.Context) (*PushReport, *PullReport, error) {
+	pr, err := d.Push(ctx)
+	if err != nil {
+		return pr, nil, err
+	}
+	pl, err := d.Pull(ctx)
+	return pr, pl, err
+}
+
+// Push sends the pending changes in batches (at most the batch size each)
+// and applies the results: the server's record replaces the local copy and
+// the change leaves the queue; refused changes are set aside in Rejected;
+// conflicts are recorded in Conflicts. A failed round trip is retried with
+// the same mutation numbers, so a lost response costs nothing but time. It
+// returns an error when a batch still failed after the retries (its changes
+// stay queued, frozen, for the next Push) or the server refused the request.
+func (d *Device) Push(ctx context.Context) (*PushReport, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	rep := &PushReport{}
+	for {
+		batch := d.nextBatch()
+		if len(batch) == 0 {
+			return rep, nil
+		}
+		changes := make([]wireChange, len(batch))
+		for i, c := range batch {
+			changes[i] = wireChange{MutationSeq: c.Seq, Entity: c.Entity, ID: c.ID.String(), Op: c.Op,
+				BaseVersion: c.BaseVersion, Fields: c.Fields, HLC: c.HLC}
+		}
+		vars := map[string]any{"input": map[string]any{
+			"protocolVersion": d.protocol, "deviceId": d.id.String(), "changes": changes}}
+		var out wirePush
+		if err := d.call(ctx, "push", pushMutation, vars, "syncPush", len(batch), &out); err != nil {
+			return rep, fmt.Errorf("push %d changes: %w", len(batch), err)
+		}
+		if err := d.applyResults(batch, &out, rep); err != nil {
+			return rep, err
+		}
+		rep.Batches++
+	}
+}
+
+// nextBatch returns the longest prefix of the queue that can be sent now,
+// marking its changes sent (frozen). A change whose base version waits on
+// the result of an earlier change still in flight ends the batch.
+func (d *Device) nextBatch() []*Change {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	inBatch := map[int64]bool{}
+	var batch []*Change
+	for _, c := range d.pending {
+		if len(batch) == d.batchSize {
+			break
+		}
+		if !c.Sent && c.After != 0 {
+			if inBatch[c.After] {
+				break
+			}
+			v, ok := d.versionAfter[c.After]
+			if !ok {
+				if d.isPending(c.After) {
+					break // its answer has not come yet
+				}
+				// The earlier change left the queue unanswered (cannot
+				// happen today): fall back to the version held now.
+				if cur, has := d.records[Key{c.Entity, c.ID}]; has {
+					v = cur.Version
+				}
+			}
+			c.BaseVersion = &v
+			c.After = 0
+		}
+		c.Sent = true
+		inBatch[c.Seq] = true
+		batch = append(batch, c)
+	}
+	return batch
+}
+
+// isPending reports whether mutation seq is still queued; d.mu is held.
+func (d *Device) isPending(seq int64) bool {
+	for _, c := range d.pending {
+		if c.Seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// applyResults applies the server's answer to batch.
+func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) error {
+	bySeq := make(map[int64]*wireResult, len(out.Results))
+	for i := range out.Results {
+		bySeq[out.Results[i].MutationSeq] = &out.Results[i]
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hlc.observe(out.ServerHLC, d.now())
+	var missing []int64
+	for _, c := range batch {
+		r := bySeq[c.Seq]
+		if r == nil {
+			missing = append(missing, c.Seq)
+			continue
+		}
+		k := Key{c.Entity, c.ID}
+		d.removePending(c.Seq)
+		if d.outcome != nil {
+			o := Outcome{Change: *c, Status: r.Status, Code: deref(r.Code)}
+			if r.Version != nil && r.Status != StatusRejected {
+				o.Version = *r.Version
+			}
+			d.outcome(o)
+		}
+		if r.Status == StatusRejected {
+			rep.Rejected++
+			d.rejected = append(d.rejected, Rejection{Change: *c, Code: deref(r.Code), Message: deref(r.Message)})
+			var v int64
+			if cur, ok := d.records[k]; ok {
+				v = cur.Version
+			}
+			d.versionAfter[c.Seq] = v
+			continue
+		}
+		switch r.Status {
+		case StatusMerged:
+			rep.Merged++
+		case StatusConflict:
+			rep.Conflicts++
+		default:
+			rep.Applied++
+		}
+		for _, cf := range r.Conflicts {
+			d.conflicts = append(d.conflicts, Conflict{ID: cf.ID, Entity: cf.Entity, RecordID: cf.RecordID, Field: cf.Field,
+				Policy: cf.Policy, Outcome: cf.Outcome, ServerValue: cf.ServerValue, DeviceValue: cf.DeviceValue, Seq: c.Seq})
+		}
+		if r.Version != nil {
+			d.versionAfter[c.Seq] = *r.Version
+		} else {
+			var v int64
+			if cur, ok := d.records[k]; ok {
+				v = cur.Version
+			}
+			d.versionAfter[c.Seq] = v
+		}
+		if c.Op == OpDelete {
+			delete(d.records, k)
+			d.gone[k] = true
+			continue
+		}
+		if r.Record != nil && r.Version != nil {
+			d.upsert(k, *r.Version, r.Record)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("push: the server returned no result for mutations %v; they stay queued", missing)
+	}
+	return nil
+}
+
+// upsert stores a record unless the device already holds a newer copy or it
+// was deleted; d.mu is held.
+func (d *Device) upsert(k Key, version int64, data map[string]any) {
+	if d.gone[k] {
+		return
+	}
+	if cur, ok := d.records[k]; ok && cur.Version > version {
+		return
+	}
+	d.records[k] = &Record{Entity: k.Entity, ID: k.ID, Version: version, Data: maps.Clone(data)}
+}
+
+// Pull fetches pages of changes until the server has no more, applying each
+// page whole before storing its checkpoint: newer versions replace local
+// copies, tombstones delete, revoked patients are purged with all their
+// records. When the server requires a reset the device drops its checkpoint
+// and its copies of server records, keeps its unpushed changes, and pulls
+// from scratch; when it says wipe (a revoked device) the device erases
+// everything and Pull returns ErrWiped. Other errors leave the last stored
+// checkpoint in place, so the next Pull resumes there.
+func (d *Device) Pull(ctx context.Context) (*PullReport, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	rep := &PullReport{}
+	for {
+		d.mu.Lock()
+		in := map[string]any{"protocolVersion": d.protocol, "deviceId": d.id.String(), "limit": d.pullLimit}
+		if d.checkpoint != nil {
+			in["checkpoint"] = *d.checkpoint
+		}
+		d.mu.Unlock()
+		var out wirePull
+		if err := d.call(ctx, "pull", pullQuery, map[string]any{"input": in}, "syncPull", 0, &out); err != nil {
+			return rep, fmt.Errorf("pull: %w", err)
+		}
+		rep.Pages++
+		if out.ResetRequired {
+			reason := deref(out.ResetReason)
+			rep.Resets++
+			rep.ResetReasons = append(rep.ResetReasons, reason)
+			if out.Wipe || reason == ResetDeviceRevoked {
+				d.wipe()
+				return rep, ErrWiped
+			}
+			if rep.Resets > maxResets {
+				return rep, fmt.Errorf("pull: the server asked for %d resets in a row (last: %s)", rep.Resets, reason)
+			}
+			d.reset()
+			continue
+		}
+		if out.Checkpoint == "" {
+			return rep, errors.New("pull: the server returned no checkpoint")
+		}
+		d.applyPage(&out, rep)
+		if !out.HasMore {
+			return rep, nil
+		}
+	}
+}
+
+// applyPage applies one page and then stores its checkpoint, under one lock
+// so no one sees half a page.
+func (d *Device) applyPage(p *wirePull, rep *PullReport) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range p.Upserts {
+		d.upsert(Key{u.Entity, u.ID}, u.Version, u.Data)
+	}
+	for _, t := range p.Tombstones {
+		k := Key{t.Entity, t.ID}
+		delete(d.records, k)
+		d.gone[k] = true
+	}
+	if len(p.RevokedPatientIDs) > 0 {
+		revoked := make(map[string]bool, len(p.RevokedPatientIDs))
+		for _, id := range p.RevokedPatientIDs {
+			revoked[id.String()] = true
+			delete(d.records, Key{EntityPatient, id})
+		}
+		for k, r := range d.records {
+			if pid, _ := r.Data["patientId"].(string); revoked[pid] {
+				delete(d.records, k)
+			}
+		}
+	}
+	rep.Upserts += len(p.Upserts)
+	rep.Tombstones += len(p.Tombstones)
+	rep.Revoked += len(p.RevokedPatientIDs)
+	cp := p.Checkpoint
+	d.checkpoint = &cp
+}
+
+// reset forgets the checkpoint and every server copy; unpushed changes stay.
+func (d *Device) reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.checkpoint = nil
+	d.records = map[Key]*Record{}
+	d.gone = map[Key]bool{}
+}
+
+// wipe erases everything the device holds, unpushed changes included.
+func (d *Device) wipe() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.checkpoint = nil
+	d.records = map[Key]*Record{}
+	d.gone = map[Key]bool{}
+	d.pending = nil
+	d.rejected = nil
+	d.conflicts = nil
+	d.versionAfter = map[int64]int64{}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

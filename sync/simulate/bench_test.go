@@ -1,0 +1,137 @@
+package simulate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/sync/client"
+	"github.com/rapportcare/rapport/sync/simulate"
+)
+
+// The sync benchmarks report their figures as ratios against plain pgx on the
+// same database in the same run (postgres/bench_baseline.go), so they mean
+// the same on any machine: "ratio" is sync throughput / baseline throughput.
+
+const (
+	pushChanges = 10_000
+	pushBatch   = 500
+	pullRecords = 100_000
+	pullPage    = 1_000
+)
+
+// BenchmarkSyncPush pushes 10,000 offline-created interactions from one
+// device in batches of 500 over HTTP, against plain batched INSERTs of the
+// same rows.
+func BenchmarkSyncPush(b *testing.B) {
+	w := newWorld(b, 1, 20)
+	ctx := context.Background()
+	tok := w.token(b, w.nurses[0])
+	var syncTime, baseTime time.Duration
+	for i := 0; i < b.N; i++ {
+		d := client.New(w.url, tok, client.WithBatchSize(pushBatch))
+		rows := make([]care.Interaction, pushChanges)
+		at := time.Now().Add(-time.Hour).Truncate(time.Second)
+		for j := range pushChanges {
+			dur := 20
+			in := client.Interaction{PatientID: w.patients[j%len(w.patients)], Mode: "HOME_VISIT", OccurredAt: at,
+				DurationMinutes: &dur, Purpose: "Wound dressing", Notes: "Dressing changed, healing well."}
+			d.CreateInteraction(in)
+			rows[j] = care.Interaction{ID: client.NewID(), PatientID: in.PatientID, PractitionerID: w.nurses[0], OrganizationID: w.nursing,
+				Mode: care.ModeHomeVisit, OccurredAt: at, DurationMinutes: &dur, Purpose: in.Purpose, Notes: in.Notes}
+		}
+		start := time.Now()
+		rep, err := d.Push(ctx)
+		if err != nil {
+			b.Fatalf("push: %v", err)
+		}
+		syncTime += time.Since(start)
+		if rep.Applied != pushChanges {
+			b.Fatalf("applied %d of %d (rejected %d: %v)", rep.Applied, pushChanges, rep.Rejected, d.Rejected()[:min(1, len(d.Rejected()))])
+		}
+		start = time.Now()
+		if err := w.db.BaselineInsertInteractions(ctx, rows, pushBatch); err != nil {
+			b.Fatalf("baseline: %v", err)
+		}
+		baseTime += time.Since(start)
+	}
+	n := float64(b.N * pushChanges)
+	b.ReportMetric(n/syncTime.Seconds(), "changes/s")
+	b.ReportMetric(n/baseTime.Seconds(), "baseline_rows/s")
+	b.ReportMetric(baseTime.Seconds()/syncTime.Seconds(), "ratio")
+}
+
+// BenchmarkSyncPull pulls 100,000 interactions in pages of 1,000 onto a fresh
+// device over HTTP, against a plain keyset SELECT of the same rows.
+func BenchmarkSyncPull(b *testing.B) {
+	w := newWorld(b, 1, 50)
+	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
+	ds := &care.Dataset{}
+	at := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	for j := range pullRecords {
+		dur := 15
+		ds.Interactions = append(ds.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: w.patients[j%len(w.patients)],
+			PractitionerID: w.nurses[0], OrganizationID: w.nursing, Mode: care.ModePhone, OccurredAt: at.Add(-time.Duration(j) * time.Second),
+			DurationMinutes: &dur, Purpose: "Medication review", Notes: "Reviewed medicines; no changes.", Status: care.InteractionDraft,
+			ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
+	}
+	if err := w.db.Load(ctx, ds); err != nil {
+		b.Fatalf("load: %v", err)
+	}
+	tok := w.token(b, w.nurses[0])
+	var syncTime, baseTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := client.New(w.url, tok, client.WithPullLimit(pullPage))
+		start := time.Now()
+		if _, err := d.Pull(ctx); err != nil {
+			b.Fatalf("pull: %v", err)
+		}
+		syncTime += time.Since(start)
+		if got := len(d.Records(client.EntityInteraction)); got < pullRecords {
+			b.Fatalf("pulled %d interactions, want %d", got, pullRecords)
+		}
+		start = time.Now()
+		n, err := w.db.BaselineSelectInteractions(ctx, pullRecords, pullPage)
+		if err != nil || n != pullRecords {
+			b.Fatalf("baseline read %d: %v", n, err)
+		}
+		baseTime += time.Since(start)
+	}
+	n := float64(b.N * pullRecords)
+	b.ReportMetric(n/syncTime.Seconds(), "rows/s")
+	b.ReportMetric(n/baseTime.Seconds(), "baseline_rows/s")
+	b.ReportMetric(baseTime.Seconds()/syncTime.Seconds(), "ratio")
+}
+
+// BenchmarkSimulate200 runs the simulation with 200 devices (100 nurses, two
+// devices each, 30 shared patients) over a network losing 5% of requests and
+// of responses, and reports round-trip latencies and errors.
+func BenchmarkSimulate200(b *testing.B) {
+	w := newWorld(b, 100, 30)
+	tokens := w.tokens(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := simulate.Run(context.Background(), simulate.Options{
+			BaseURL: w.url, Devices: 200, Tokens: tokens, Rounds: 3, OpsPerRound: 5,
+			DropRequest: 0.05, DropResponse: 0.05, Seed: int64(i + 1), Backoff: 20 * time.Millisecond,
+		})
+		if err != nil {
+			if rep != nil {
+				b.Logf("%s", rep)
+			}
+			b.Fatalf("simulate: %v", err)
+		}
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		b.ReportMetric(ms(rep.Push.P50), "push_p50_ms")
+		b.ReportMetric(ms(rep.Push.P99), "push_p99_ms")
+		b.ReportMetric(ms(rep.Pull.P50), "pull_p50_ms")
+		b.ReportMetric(ms(rep.Pull.P99), "pull_p99_ms")
+		b.ReportMetric(float64(rep.SyncErrors), "sync_errors")
+		b.ReportMetric(float64(rep.TransportErrors), "failed_round_trips")
+		b.ReportMetric(float64(rep.Applied+rep.Merged+rep.Conflicts), "accepted_changes")
+	}
+}

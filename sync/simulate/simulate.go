@@ -1,0 +1,586 @@
+// Package simulate runs many reference devices (sync/client) against a
+// running Rapport server: nurses sharing patients record, edit, sign, amend
+// and delete interactions offline over a network that loses requests and
+// responses, retry, and finally sync cleanly. Then it checks what the sync
+// protocol promises: every device holds exactly the server's state for its
+// scope, every change the server accepted took effect exactly once, and
+// nothing was silently dropped. `rapport simulate`, the tests and the
+// benchmarks use it.
+package simulate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/sync/client"
+)
+
+// Options describe one simulation. Zero fields take the defaults noted.
+type Options struct {
+	// BaseURL is the server's root (e.g. http://localhost:8080) or its /graphql endpoint.
+	BaseURL string
+	// Devices is how many devices run (default 20).
+	Devices int
+	// Tokens returns the bearer token of device i (0 <= i < Devices). Devices
+	// that share a token belong to the same practitioner (a phone and a
+	// tablet), which is how same-record conflicts arise. Required.
+	Tokens func(i int) string
+	// Rounds is how many offline/online cycles each device goes through (default 5).
+	Rounds int
+	// OpsPerRound is how many local changes a device makes offline per round (default 5).
+	OpsPerRound int
+	// DropRequest and DropResponse are the probabilities that a request never
+	// reaches the server, and that the server's answer never reaches the
+	// device, during the rounds (0 to 1). The final sync is clean.
+	DropRequest, DropResponse float64
+	// Seed makes a run repeatable (the server's interleaving aside).
+	Seed int64
+	// BatchSize is the most changes per push (default 500); PullLimit the
+	// page size asked for (default 500).
+	BatchSize, PullLimit int
+	// Retries and Backoff configure each device's retries of a failed round
+	// trip (default 3 and 20 ms).
+	Retries int
+	Backoff time.Duration
+	// Concurrency bounds how many devices talk to the server at once
+	// (default: all of them).
+	Concurrency int
+	// Transport is the base HTTP transport (default: a private
+	// http.Transport sized for the device count).
+	Transport http.RoundTripper
+	// Logf, if set, receives progress lines (never patient data).
+	Logf func(format string, args ...any)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Devices <= 0 {
+		o.Devices = 20
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 5
+	}
+	if o.OpsPerRound <= 0 {
+		o.OpsPerRound = 5
+	}
+	if o.Retries <= 0 {
+		o.Retries = 3
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 20 * time.Millisecond
+	}
+	if o.Concurrency <= 0 || o.Concurrency > o.Devices {
+		o.Concurrency = o.Devices
+	}
+	if o.Transport == nil {
+		o.Transport = &http.Transport{MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: 30 * time.Second}
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}
+
+// Latency summarises the durations of one kind of HTTP round trip.
+type Latency struct {
+	Count         int
+	P50, P99, Max time.Duration
+}
+
+func (l Latency) String() string {
+	return fmt.Sprintf("n=%d p50=%s p99=%s max=%s", l.Count, l.P50.Round(10*time.Microsecond), l.P99.Round(10*time.Microsecond), l.Max.Round(10*time.Microsecond))
+}
+
+// Report is what a simulation did and found.
+type Report struct {
+	Devices, Rounds int
+	Duration        time.Duration
+	// Changes is how many changes the devices queued (after folding edits
+	// of unsent changes together).
+	Changes int
+	// Applied, Merged, Conflicts and Rejected count the server's results.
+	Applied, Merged, Conflicts, Rejected int
+	// RejectedByCode counts rejections by code (FORBIDDEN, NOT_FOUND, …).
+	RejectedByCode map[string]int
+	// ConflictsRecorded counts conflict ledger entries reported to devices.
+	ConflictsRecorded int
+	// CreatesAccepted and DeletesAccepted count accepted creations and deletions.
+	CreatesAccepted, DeletesAccepted int
+	// Push and Pull are HTTP round-trip latencies, faults included.
+	Push, Pull Latency
+	// TransportErrors counts round trips that failed (dropped or broken);
+	// SyncErrors counts Sync calls that still failed after their retries.
+	TransportErrors, SyncErrors int
+	// DroppedRequests and DroppedResponses count injected faults.
+	DroppedRequests, DroppedResponses int64
+	// ServerRecords is how many records the server holds across the scopes checked.
+	ServerRecords int
+	// Problems lists every broken promise found; empty when all held.
+	Problems []string
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// String renders the report for a terminal.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "devices %d, rounds %d, %s\n", r.Devices, r.Rounds, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "changes %d: applied %d, merged %d, conflict %d, rejected %d %v\n", r.Changes, r.Applied, r.Merged, r.Conflicts, r.Rejected, r.RejectedByCode)
+	fmt.Fprintf(&b, "conflicts recorded %d; creates accepted %d, deletes accepted %d; server records %d\n", r.ConflictsRecorded, r.CreatesAccepted, r.DeletesAccepted, r.ServerRecords)
+	fmt.Fprintf(&b, "push %s\npull %s\n", r.Push, r.Pull)
+	fmt.Fprintf(&b, "faults: %d requests and %d responses dropped; %d failed round trips; %d syncs failed after retries\n",
+		r.DroppedRequests, r.DroppedResponses, r.TransportErrors, r.SyncErrors)
+	if r.OK() {
+		b.WriteString("converged: every device equals the server; every accepted change took effect exactly once\n")
+	} else {
+		fmt.Fprintf(&b, "%d PROBLEMS:\n", len(r.Problems))
+		for _, p := range r.Problems {
+			b.WriteString("  " + p + "\n")
+		}
+	}
+	return b.String()
+}
+
+// ErrDiverged is returned (wrapped) by Run when a check failed; the Report
+// lists what.
+var ErrDiverged = errors.New("simulation found broken sync guarantees")
+
+// sim is one run's shared state.
+type sim struct {
+	opts    Options
+	devices []*device
+
+	mu       sync.Mutex
+	push     []time.Duration
+	pull     []time.Duration
+	netErrs  int
+	outcomes map[client.Key][]client.Outcome
+	rep      *Report
+}
+
+type device struct {
+	*client.Device
+	token string
+	fault *client.FaultyTransport
+	rng   *rand.Rand
+	// mine are interactions this device created (some may be gone since).
+	mine []uuid.UUID
+}
+
+// Run runs the simulation opts describe and checks convergence. It returns
+// the report and a nil error when every check passed; an error wrapping
+// ErrDiverged (with the report) when one failed; or an error and a partial
+// report when the simulation could not run (bad options, server unreachable,
+// cancelled context).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.BaseURL == "" || opts.Tokens == nil {
+		return nil, errors.New("simulate: BaseURL and Tokens are required")
+	}
+	opts = opts.withDefaults()
+	start := time.Now()
+	s := &sim{opts: opts, outcomes: map[client.Key][]client.Outcome{},
+		rep: &Report{Devices: opts.Devices, Rounds: opts.Rounds, RejectedByCode: map[string]int{}}}
+	for i := range opts.Devices {
+		s.devices = append(s.devices, s.newDevice(i))
+	}
+	rep := s.rep
+
+	// Every device starts with a clean first sync of its whole scope.
+	s.setFaults(false)
+	if err := s.each(ctx, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
+		return rep, fmt.Errorf("simulate: first pull: %w", err)
+	}
+	seeded := map[client.Key]int64{} // records before the run, with their versions
+	for _, d := range s.devices {
+		for k, r := range d.Snapshot() {
+			seeded[k] = r.Version
+		}
+	}
+	opts.Logf("simulate: %d devices pulled their scopes (%d records)", len(s.devices), len(seeded))
+
+	s.setFaults(true)
+	for round := range opts.Rounds {
+		err := s.each(ctx, func(d *device) error {
+			for range opts.OpsPerRound {
+				s.randomOp(d)
+			}
+			if _, _, err := d.Sync(ctx); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				s.mu.Lock()
+				rep.SyncErrors++
+				s.mu.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("simulate: round %d: %w", round+1, err)
+		}
+		opts.Logf("simulate: round %d/%d done", round+1, opts.Rounds)
+	}
+
+	// A clean final sync: everyone pushes, then everyone pulls, so each pull
+	// sees every push.
+	s.setFaults(false)
+	if err := s.each(ctx, func(d *device) error { _, err := d.Push(ctx); return err }); err != nil {
+		return rep, fmt.Errorf("simulate: final push: %w", err)
+	}
+	if err := s.each(ctx, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
+		return rep, fmt.Errorf("simulate: final pull: %w", err)
+	}
+	opts.Logf("simulate: final sync done; checking")
+
+	if err := s.check(ctx, seeded); err != nil {
+		return rep, err
+	}
+	for _, d := range s.devices {
+		_, dr, dp := d.fault.Stats()
+		rep.DroppedRequests += dr
+		rep.DroppedResponses += dp
+		rep.ConflictsRecorded += len(d.Conflicts())
+	}
+	rep.Push, rep.Pull = summarise(s.push), summarise(s.pull)
+	rep.TransportErrors = s.netErrs
+	rep.Duration = time.Since(start)
+	if !rep.OK() {
+		return rep, fmt.Errorf("simulate: %d problems: %w", len(rep.Problems), ErrDiverged)
+	}
+	return rep, nil
+}
+
+func (s *sim) newDevice(i int) *device {
+	o := s.opts
+	seed := o.Seed*1_000_003 + int64(i)
+	ft := client.NewFaultyTransport(o.Transport, o.DropRequest, o.DropResponse, seed)
+	tok := o.Tokens(i)
+	d := &device{token: tok, fault: ft, rng: rand.New(rand.NewPCG(uint64(seed), 0xd1ce))}
+	opts := []client.Option{
+		client.WithTransport(ft),
+		client.WithRetries(o.Retries, o.Backoff),
+		client.WithObserver(s.observe),
+		client.WithOutcomes(s.record),
+	}
+	if o.BatchSize > 0 {
+		opts = append(opts, client.WithBatchSize(o.BatchSize))
+	}
+	if o.PullLimit > 0 {
+		opts = append(opts, client.WithPullLimit(o.PullLimit))
+	}
+	d.Device = client.New(o.BaseURL, tok, opts...)
+	return d
+}
+
+func (s *sim) setFaults(on bool) {
+	for _, d := range s.devices {
+		d.fault.SetFaults(on)
+	}
+}
+
+func (s *sim) observe(c client.Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Err != nil {
+		s.netErrs++
+		return
+	}
+	if c.Op == "push" {
+		s.push = append(s.push, c.Duration)
+	} else {
+		s.pull = append(s.pull, c.Duration)
+	}
+}
+
+func (s *sim) record(o client.Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := client.Key{Entity: o.Change.Entity, ID: o.Change.ID}
+	s.outcomes[k] = append(s.outcomes[k], o)
+	switch o.Status {
+	case client.StatusApplied:
+		s.rep.Applied++
+	case client.StatusMerged:
+		s.rep.Merged++
+	case client.StatusConflict:
+		s.rep.Conflicts++
+	case client.StatusRejected:
+		s.rep.Rejected++
+		s.rep.RejectedByCode[o.Code]++
+	}
+}
+
+// each runs fn for every device, at most Concurrency at a time, and returns
+// the first error.
+func (s *sim) each(ctx context.Context, fn func(*device) error) error {
+	sem := make(chan struct{}, s.opts.Concurrency)
+	errs := make(chan error, len(s.devices))
+	var wg sync.WaitGroup
+	for _, d := range s.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			if err := fn(d); err != nil {
+				errs <- fmt.Errorf("device %s: %w", d.ID(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+var (
+	modes    = []string{"HOME_VISIT", "CLINIC", "PHONE", "VIDEO", "MESSAGE"}
+	purposes = []string{"Wound dressing", "Medication review", "Catheter care", "Diabetes check", "Palliative support", "Falls assessment"}
+	notes    = []string{"Seen at home, comfortable.", "Dressing changed, healing well.", "Reviewed medicines with daughter present.",
+		"Blood glucose stable.", "Pain controlled; plan unchanged.", "Mobility improving with frame."}
+)
+
+// randomOp makes one offline change on d: mostly recording and editing its
+// own visits, sometimes signing, amending or deleting them, and now and then
+// trying to edit a colleague's record (which the server must refuse).
+func (s *sim) randomOp(d *device) {
+	r := d.rng
+	var own, ownDrafts, ownSigned, others []uuid.UUID
+	for _, rec := range d.Records(client.EntityInteraction) {
+		if by, _ := rec.Data["practitionerId"].(string); by != d.Subject() {
+			others = append(others, rec.ID)
+		}
+	}
+	for _, id := range d.mine {
+		data, ok := d.View(client.EntityInteraction, id)
+		if !ok {
+			continue
+		}
+		own = append(own, id)
+		if st, _ := data["status"].(string); st == "DRAFT" || st == "" {
+			ownDrafts = append(ownDrafts, id)
+		} else {
+			ownSigned = append(ownSigned, id)
+		}
+	}
+	// Interactions the same practitioner recorded on another device are hers too.
+	for _, rec := range d.Records(client.EntityInteraction) {
+		if by, _ := rec.Data["practitionerId"].(string); by == d.Subject() && !slices.Contains(own, rec.ID) {
+			data, ok := d.View(client.EntityInteraction, rec.ID)
+			if !ok {
+				continue
+			}
+			own = append(own, rec.ID)
+			if st, _ := data["status"].(string); st == "DRAFT" {
+				ownDrafts = append(ownDrafts, rec.ID)
+			} else {
+				ownSigned = append(ownSigned, rec.ID)
+			}
+		}
+	}
+	pick := func(ids []uuid.UUID) uuid.UUID { return ids[r.IntN(len(ids))] }
+	roll := r.Float64()
+	switch {
+	case roll < 0.35 || len(ownDrafts) == 0:
+		patients := d.Records(client.EntityPatient)
+		if len(patients) == 0 {
+			return
+		}
+		sort.Slice(patients, func(i, j int) bool { return patients[i].ID.String() < patients[j].ID.String() })
+		dur := 10 + r.IntN(50)
+		id := d.CreateInteraction(client.Interaction{
+			PatientID:       patients[r.IntN(len(patients))].ID,
+			Mode:            modes[r.IntN(len(modes))],
+			OccurredAt:      time.Now().Add(-time.Duration(r.IntN(8*60)) * time.Minute).Truncate(time.Second),
+			DurationMinutes: &dur,
+			Purpose:         purposes[r.IntN(len(purposes))],
+			Notes:           notes[r.IntN(len(notes))],
+		})
+		d.mine = append(d.mine, id)
+	case roll < 0.72:
+		f := map[string]any{}
+		if r.IntN(2) == 0 {
+			f["notes"] = notes[r.IntN(len(notes))] + fmt.Sprintf(" (%d)", r.IntN(1000))
+		}
+		if r.IntN(2) == 0 {
+			f["durationMinutes"] = 5 + r.IntN(90)
+		}
+		if r.IntN(3) == 0 {
+			f["mode"] = modes[r.IntN(len(modes))]
+		}
+		if len(f) == 0 {
+			f["purpose"] = purposes[r.IntN(len(purposes))]
+		}
+		_ = d.EditInteraction(pick(ownDrafts), f)
+	case roll < 0.80:
+		_ = d.SignInteraction(pick(ownDrafts))
+	case roll < 0.85 && len(ownSigned) > 0:
+		_ = d.AmendInteraction(pick(ownSigned), "corrected after review", map[string]any{"notes": "Amended: " + notes[r.IntN(len(notes))]})
+	case roll < 0.94:
+		_ = d.DeleteDraft(pick(ownDrafts))
+	case len(others) > 0:
+		_ = d.EditInteraction(pick(others), map[string]any{"notes": "edited by a colleague"})
+	}
+}
+
+// check compares every device with a fresh device that pulls the server's
+// truth for the same token, and checks exactly-once from the results.
+func (s *sim) check(ctx context.Context, seeded map[client.Key]int64) error {
+	rep := s.rep
+	problem := func(format string, args ...any) {
+		if len(rep.Problems) < 50 {
+			rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	truth := map[string]map[client.Key]client.Record{}
+	for _, d := range s.devices {
+		if _, ok := truth[d.token]; ok {
+			continue
+		}
+		fresh := client.New(s.opts.BaseURL, d.token, client.WithTransport(s.opts.Transport), client.WithPullLimit(1000))
+		if _, err := fresh.Pull(ctx); err != nil {
+			return fmt.Errorf("simulate: pull the server's truth: %w", err)
+		}
+		truth[d.token] = fresh.Snapshot()
+	}
+
+	// 1. Every device equals the server for its scope, with nothing left to push.
+	for i, d := range s.devices {
+		if p := d.Pending(); len(p) > 0 {
+			problem("device %d: %d changes still unpushed after a clean sync, first %+v", i, len(p), p[0])
+		}
+		want, got := truth[d.token], d.Snapshot()
+		for k, w := range want {
+			g, ok := got[k]
+			switch {
+			case !ok:
+				problem("device %d: missing %s (server version %d)", i, k, w.Version)
+			case g.Version != w.Version:
+				problem("device %d: %s at version %d, server at %d", i, k, g.Version, w.Version)
+			case !reflect.DeepEqual(g.Data, w.Data):
+				problem("device %d: %s at version %d differs from the server: %s", i, k, g.Version, diff(g.Data, w.Data))
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				problem("device %d: holds %s, which the server does not give it", i, k)
+			}
+		}
+	}
+
+	// 2. Exactly once. The union of every scope is the server's state.
+	server := map[client.Key]client.Record{}
+	for _, t := range truth {
+		maps.Copy(server, t)
+	}
+	rep.ServerRecords = len(server)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, list := range s.outcomes {
+		for _, o := range list {
+			rep.Changes++
+			if o.Status == client.StatusRejected {
+				continue
+			}
+			switch o.Change.Op {
+			case client.OpCreate:
+				rep.CreatesAccepted++
+			case client.OpDelete:
+				rep.DeletesAccepted++
+			}
+		}
+	}
+	for k, list := range s.outcomes {
+		created, deleted := false, false
+		seen := map[int64]bool{}
+		for _, o := range list {
+			if o.Status == client.StatusRejected {
+				continue
+			}
+			switch o.Change.Op {
+			case client.OpCreate:
+				created = true
+			case client.OpDelete:
+				deleted = true
+			}
+			if o.Version > 0 {
+				seen[o.Version] = true
+			}
+		}
+		rec, onServer := server[k]
+		switch {
+		case deleted && onServer:
+			problem("%s: deleted (accepted) but still on the server", k)
+		case created && !deleted && !onServer:
+			problem("%s: creation accepted but the record is not on the server", k)
+		}
+		if !onServer {
+			continue
+		}
+		// Every version the record went through must be the result of one
+		// answered change: a change applied twice would leave a version no
+		// device was ever told about.
+		from := int64(1)
+		if v, ok := seeded[k]; ok {
+			from, seen[v] = v, true
+		} else if !created {
+			continue // an out-of-scope record some device only tried to touch
+		}
+		for v := from; v <= rec.Version; v++ {
+			if !seen[v] {
+				problem("%s: version %d of %d is no answered change's result (a change applied twice?)", k, v, rec.Version)
+				break
+			}
+		}
+	}
+	for k := range server {
+		if _, ok := seeded[k]; ok || k.Entity != client.EntityInteraction {
+			continue
+		}
+		if _, ok := s.outcomes[k]; !ok {
+			problem("%s: on the server but no device ever pushed it", k)
+		}
+	}
+	return nil
+}
+
+// diff names the fields where a and b differ.
+func diff(a, b map[string]any) string {
+	var fields []string
+	for k := range a {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			fields = append(fields, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			fields = append(fields, k)
+		}
+	}
+	sort.Strings(fields)
+	return "fields " + strings.Join(fields, ", ")
+}
+
+func summarise(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return Latency{Count: len(s), P50: at(0.50), P99: at(0.99), Max: s[len(s)-1]}
+}
