@@ -60,9 +60,11 @@ func rejectionOf(err error) (code, msg string, ok bool) {
 // whole rather than one by one, and its next pull tells it to wipe).
 // Otherwise each change gets a result; a change that fails validation,
 // access, or the device's clock is REJECTED with a code and rolls back only
-// itself. An internal error (the database went away, ctx cancelled) stops
-// the push and is returned: changes before it are applied and recorded
-// (a retry returns their results), the failing one left no trace.
+// itself. Changes are applied in transactions of up to Config.TxChunk. An
+// internal error (the database went away, ctx cancelled) stops the push and is
+// returned: the changes of transactions already committed are applied and
+// recorded (a retry returns their results); those of the failing transaction
+// left no trace.
 func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	if err := CheckProtocol(in.ProtocolVersion); err != nil {
 		return nil, err
@@ -78,15 +80,38 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 		return nil, care.Errorf(care.EFORBIDDEN, "this device has been revoked: it must be wiped")
 	}
 	out := &PushPayload{Results: make([]*ChangeResult, 0, len(in.Changes))}
-	for i := range in.Changes {
-		r, err := e.pushOne(ctx, dev, &in.Changes[i])
+	for start := 0; start < len(in.Changes); start += e.cfg.TxChunk {
+		chunk := in.Changes[start:min(start+e.cfg.TxChunk, len(in.Changes))]
+		rs, err := e.pushChunk(ctx, dev, chunk)
 		if err != nil {
-			return nil, fmt.Errorf("sync push: change %d: %w", in.Changes[i].MutationSeq, err)
+			return nil, fmt.Errorf("sync push: changes %d to %d: %w", chunk[0].MutationSeq, chunk[len(chunk)-1].MutationSeq, err)
 		}
-		out.Results = append(out.Results, r)
+		out.Results = append(out.Results, rs...)
 	}
 	out.ServerHlc = e.clock.Now().String()
 	return out, nil
+}
+
+// pushChunk applies up to cfg.TxChunk changes in one transaction: one commit
+// (one WAL flush, one commit-order stamp) for many changes. Each change still
+// runs in its own savepoint, so a refused change rolls back alone; if the
+// transaction fails, every change of the chunk is undone together and none is
+// half-applied, and the device's retry replays the earlier chunks by mutation
+// number and applies this one.
+func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, chunk []ChangeInput) ([]*ChangeResult, error) {
+	var rs []*ChangeResult
+	err := e.db.InTx(ctx, func(tx *postgres.DB) error {
+		rs = rs[:0]
+		for i := range chunk {
+			r, err := e.pushOne(ctx, tx, dev, &chunk[i])
+			if err != nil {
+				return fmt.Errorf("change %d: %w", chunk[i].MutationSeq, err)
+			}
+			rs = append(rs, r)
+		}
+		return nil
+	})
+	return rs, err
 }
 
 // storedResult is how a change's result is kept in sync_mutations.
@@ -103,33 +128,30 @@ type storedConflict struct {
 	ID uuid.UUID `json:"id"`
 }
 
-// pushOne applies one change exactly once, in its own transaction.
-func (e *Engine) pushOne(ctx context.Context, dev *postgres.SyncDevice, ch *ChangeInput) (*ChangeResult, error) {
-	var res *ChangeResult
-	err := e.db.InTx(ctx, func(tx *postgres.DB) error {
-		recorded, claimed, err := tx.ClaimMutation(ctx, dev.ID, ch.MutationSeq)
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			res, err = e.replay(ctx, tx, ch.MutationSeq, recorded)
-			return err
-		}
-		res, err = e.apply(ctx, tx, dev, ch)
-		if err != nil {
-			return err
-		}
-		st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version, Record: res.Record}
-		for _, c := range res.Conflicts {
-			st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID})
-		}
-		b, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
-		}
-		return tx.RecordMutation(ctx, dev.ID, ch.MutationSeq, b)
-	})
-	return res, err
+// pushOne applies one change exactly once inside tx: a mutation number
+// already recorded returns its recorded result; otherwise the change is
+// applied and its result recorded in the same transaction.
+func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput) (*ChangeResult, error) {
+	recorded, claimed, err := tx.ClaimMutation(ctx, dev.ID, ch.MutationSeq)
+	if err != nil {
+		return nil, err
+	}
+	if !claimed {
+		return e.replay(ctx, tx, ch.MutationSeq, recorded)
+	}
+	res, err := e.apply(ctx, tx, dev, ch)
+	if err != nil {
+		return nil, err
+	}
+	st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version, Record: res.Record}
+	for _, c := range res.Conflicts {
+		st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID})
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	return res, tx.RecordMutation(ctx, dev.ID, ch.MutationSeq, b)
 }
 
 // replay rebuilds a recorded result, with its conflicts as the ledger holds them.

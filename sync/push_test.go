@@ -90,7 +90,8 @@ func TestPush(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(nurse)
 		var calls atomic.Int32
-		eng := offline.New(w.db, offline.Config{Now: func() time.Time {
+		// Two changes per transaction: the first pair commits, the second is cut.
+		eng := offline.New(w.db, offline.Config{TxChunk: 2, Now: func() time.Time {
 			if calls.Add(1) == 3 { // the third change's clock check
 				cancel()
 			}
@@ -106,7 +107,7 @@ func TestPush(t *testing.T) {
 			}
 		}
 		if applied != 2 {
-			t.Fatalf("%d changes applied, want the 2 before the cancellation", applied)
+			t.Fatalf("%d changes applied, want the 2 of the transaction committed before the cancellation", applied)
 		}
 		// The retry replays the two and applies the rest, once.
 		p := mustPush(t, w.eng, nurse, dev, changes...)
