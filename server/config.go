@@ -22,6 +22,13 @@ const (
 	DefaultMaxComplexity   = 5000
 	DefaultRequestTimeout  = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultSyncRetention is how long sync tombstones are kept; a device
+	// offline for longer must reset.
+	DefaultSyncRetention = 30 * 24 * time.Hour
+	// DefaultSyncPurgeInterval is how often expired tombstones are purged.
+	DefaultSyncPurgeInterval = time.Hour
+	// DefaultSyncMaxClockSkew is how far ahead of the server a device's clock may be.
+	DefaultSyncMaxClockSkew = 5 * time.Minute
 )
 
 // Config is how the HTTP server is set up. The zero value of a field means its
@@ -51,6 +58,14 @@ type Config struct {
 	// WSPingInterval is how often the server pings a GraphQL WebSocket (zero:
 	// wstransport.DefaultPingInterval, 15 s; negative disables keep-alive).
 	WSPingInterval time.Duration
+	// SyncRetention is how long tombstones of deleted records are kept for
+	// devices to learn of them; a device whose checkpoint is older must reset.
+	SyncRetention time.Duration
+	// SyncPurgeInterval is how often Run purges tombstones past SyncRetention.
+	SyncPurgeInterval time.Duration
+	// SyncMaxClockSkew is how far ahead of server time a device's hybrid
+	// logical clock may be before its changes are rejected.
+	SyncMaxClockSkew time.Duration
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -64,6 +79,10 @@ func DefaultConfig() Config {
 		RequestTimeout:  DefaultRequestTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LogLevel:        zerolog.InfoLevel,
+
+		SyncRetention:     DefaultSyncRetention,
+		SyncPurgeInterval: DefaultSyncPurgeInterval,
+		SyncMaxClockSkew:  DefaultSyncMaxClockSkew,
 	}
 }
 
@@ -93,6 +112,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if cfg.SyncRetention <= 0 {
+		cfg.SyncRetention = d.SyncRetention
+	}
+	if cfg.SyncPurgeInterval <= 0 {
+		cfg.SyncPurgeInterval = d.SyncPurgeInterval
+	}
+	if cfg.SyncMaxClockSkew <= 0 {
+		cfg.SyncMaxClockSkew = d.SyncMaxClockSkew
 	}
 	return cfg
 }
@@ -195,6 +223,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	duration("RAPPORT_REQUEST_TIMEOUT", &cfg.RequestTimeout, false)
 	duration("RAPPORT_SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, false)
+	duration("RAPPORT_SYNC_RETENTION", &cfg.SyncRetention, false)
+	duration("RAPPORT_SYNC_PURGE_INTERVAL", &cfg.SyncPurgeInterval, false)
+	duration("RAPPORT_SYNC_MAX_CLOCK_SKEW", &cfg.SyncMaxClockSkew, false)
 	if v, ok := get("RAPPORT_LOG_LEVEL"); ok {
 		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
 		if err != nil || lvl == zerolog.NoLevel {

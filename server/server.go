@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rapportcare/rapport/auth"
+	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph"
 	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
@@ -33,8 +34,8 @@ type Deps struct {
 	// Verifier checks the bearer tokens on /graphql, and those WebSocket
 	// clients send in connection_init.
 	Verifier *auth.Verifier
-	// Sync is the offline sync engine; nil builds one over DB with the
-	// default configuration.
+	// Sync is the offline sync engine; nil builds one over DB from the
+	// configuration's Sync* fields.
 	Sync *offline.Engine
 	// Log is the base logger; each request gets a child carrying its id.
 	Log zerolog.Logger
@@ -53,10 +54,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	cfg = cfg.withDefaults()
 	m := newMetrics()
 
-	engine := deps.Sync
-	if engine == nil && deps.DB != nil {
-		engine = offline.New(deps.DB, offline.Config{})
-	}
+	engine := syncEngine(cfg, deps)
 	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity},
 		graph.WithSync(engine),
 		graph.WithWebSocket(wstransport.Config{
@@ -172,6 +170,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	addr := ln.Addr().String()
 	shutdown := make(chan struct{})
 	deps.shutdown = shutdown
+	deps.Sync = syncEngine(cfg, deps)
+	if deps.Sync != nil {
+		go purgeTombstones(ctx, deps.Sync, cfg.SyncPurgeInterval, deps.Log)
+	}
 	srv := &http.Server{
 		Handler:           Handler(cfg, deps),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,4 +208,36 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	deps.Log.Info().Msg("stopped")
 	return nil
+}
+
+// syncEngine returns deps.Sync, or an engine over deps.DB configured from cfg
+// (nil without a database).
+func syncEngine(cfg Config, deps Deps) *offline.Engine {
+	if deps.Sync != nil || deps.DB == nil {
+		return deps.Sync
+	}
+	return offline.New(deps.DB, offline.Config{Retention: cfg.SyncRetention, MaxClockSkew: cfg.SyncMaxClockSkew})
+}
+
+// purgeTombstones purges sync tombstones past their retention at start and
+// then every interval, until ctx ends. Every instance may run it: purging is
+// idempotent. Failures are logged and retried at the next tick.
+func purgeTombstones(ctx context.Context, engine *offline.Engine, interval time.Duration, log zerolog.Logger) {
+	sys := care.NewContextWithActor(ctx, care.SystemActor())
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := engine.Purge(sys)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error().Err(err).Msg("purge sync tombstones")
+		case n > 0:
+			log.Info().Int64("purged", n).Msg("purged expired sync tombstones")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
