@@ -16,41 +16,7 @@ import (
 // otherwise, and retries serialization failures like InTx. Called inside a
 // transaction it runs fn there. It returns fn's error, or begin's or commit's.
 func (db *DB) InSnapshot(ctx context.Context, fn func(tx *DB) error) error {
-	if db.inTx {
-		return fn(db)
-	}
-	var err error
-	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = db.runSnapshot(ctx, fn)
-		if !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-	}
-	return err
-}
-
-func (db *DB) runSnapshot(ctx context.Context, fn func(tx *DB) error) (err error) {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
-	if err != nil {
-		return fmt.Errorf("begin snapshot: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, Now: db.Now}
-	if err = fn(txdb); err != nil {
-		return err
-	}
-	if err = tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit snapshot: %w", translate(err))
-	}
-	return nil
+	return db.inTxWith(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, fn)
 }
 
 // errNotInTx is returned by methods that need a transaction.

@@ -21,12 +21,17 @@ const maxTxAttempts = 3
 // runs fn in that transaction. It returns fn's error, or the error of begin
 // or commit.
 func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
+	return db.inTxWith(ctx, pgx.TxOptions{}, fn)
+}
+
+// inTxWith is InTx with the transaction's options (e.g. its isolation level).
+func (db *DB) inTxWith(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) error) error {
 	if db.inTx {
 		return fn(db)
 	}
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = db.runTx(ctx, fn)
+		err = db.runTx(ctx, opts, fn)
 		if !retryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -34,8 +39,8 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
 	return err
 }
 
-func (db *DB) runTx(ctx context.Context, fn func(tx *DB) error) (err error) {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{})
+func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) error) (err error) {
+	tx, err := db.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}

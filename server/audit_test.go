@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,21 +18,7 @@ import (
 // authentication. Every MUST and SHOULD audit must pass.
 func TestGraphQLOverHTTPAudit(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs(filepath.Join("..", "test", "graphql-http"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "graphql-http"))
-	}
-	if err != nil {
-		msg := "graphql-http audit needs node and its package: run `npm ci --prefix test/graphql-http` (" + err.Error() + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	node, dir := nodeHarness(t, "graphql-http", "graphql-http")
 
 	db := postgrestest.New(t)
 	f := newFixture(t, db)

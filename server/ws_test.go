@@ -138,21 +138,7 @@ func mustJSON(v any) string {
 // reconnect storm.
 func TestGraphQLWSClient(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs(filepath.Join("..", "test", "graphql-ws"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "graphql-ws"))
-	}
-	if err != nil {
-		msg := "the graphql-ws check needs node and its packages: run `npm ci --prefix test/graphql-ws` (" + err.Error() + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	node, dir := nodeHarness(t, "graphql-ws", "graphql-ws")
 
 	db := postgrestest.New(t)
 	f := newFixture(t, db)
