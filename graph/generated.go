@@ -82,6 +82,48 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ContinuityAtRisk struct {
+		From       func(childComplexity int) int
+		Patients   func(childComplexity int) int
+		To         func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ContinuityAtRiskPatient struct {
+		Clinicians         func(childComplexity int) int
+		Coc                func(childComplexity int) int
+		Contacts           func(childComplexity int) int
+		Patient            func(childComplexity int) int
+		Reasons            func(childComplexity int) int
+		Upc                func(childComplexity int) int
+		UsualProviderShare func(childComplexity int) int
+	}
+
+	ContinuityExclusion struct {
+		Patients func(childComplexity int) int
+		Reason   func(childComplexity int) int
+	}
+
+	ContinuityIndex struct {
+		Clinicians func(childComplexity int) int
+		Contacts   func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Value      func(childComplexity int) int
+	}
+
+	ContinuityMean struct {
+		Eligible   func(childComplexity int) int
+		Excluded   func(childComplexity int) int
+		Exclusions func(childComplexity int) int
+		Value      func(childComplexity int) int
+	}
+
+	ContinuityRatio struct {
+		Denominator func(childComplexity int) int
+		Numerator   func(childComplexity int) int
+		Value       func(childComplexity int) int
+	}
+
 	Device struct {
 		ID           func(childComplexity int) int
 		LastSeenAt   func(childComplexity int) int
@@ -134,6 +176,12 @@ type ComplexityRoot struct {
 	InteractionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ListContinuity struct {
+		Opr          func(childComplexity int) int
+		Practitioner func(childComplexity int) int
+		Slicc        func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -189,6 +237,7 @@ type ComplexityRoot struct {
 
 	Patient struct {
 		BirthDate          func(childComplexity int) int
+		Continuity         func(childComplexity int, window *model.ContinuityWindow, options *model.ContinuityOptions) int
 		CreatedAt          func(childComplexity int) int
 		FamilyName         func(childComplexity int) int
 		GivenName          func(childComplexity int) int
@@ -208,14 +257,46 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	PatientContinuity struct {
+		Clinicians         func(childComplexity int) int
+		Coc                func(childComplexity int) int
+		Contacts           func(childComplexity int) int
+		From               func(childComplexity int) int
+		Herfindahl         func(childComplexity int) int
+		KnownProvider      func(childComplexity int) int
+		Mmci               func(childComplexity int) int
+		Secon              func(childComplexity int) int
+		To                 func(childComplexity int) int
+		Upc                func(childComplexity int) int
+		UsualProvider      func(childComplexity int) int
+		UsualProviderShare func(childComplexity int) int
+	}
+
 	PatientEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
 
+	PracticeContinuity struct {
+		IndexMonths func(childComplexity int) int
+		Months      func(childComplexity int) int
+		Practice    func(childComplexity int) int
+	}
+
+	PracticeContinuityMonth struct {
+		Lists              func(childComplexity int) int
+		MeanCoc            func(childComplexity int) int
+		MeanUpc            func(childComplexity int) int
+		Month              func(childComplexity int) int
+		Opr                func(childComplexity int) int
+		Slicc              func(childComplexity int) int
+		UnassignedContacts func(childComplexity int) int
+	}
+
 	Practitioner struct {
 		Active       func(childComplexity int) int
 		Caseload     func(childComplexity int, first *int, after *string) int
+		Continuity   func(childComplexity int, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
 		CreatedAt    func(childComplexity int) int
 		FamilyName   func(childComplexity int) int
 		GivenName    func(childComplexity int) int
@@ -233,24 +314,35 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	PractitionerContinuityMonth struct {
+		ListSize func(childComplexity int) int
+		MeanCoc  func(childComplexity int) int
+		MeanUpc  func(childComplexity int) int
+		Month    func(childComplexity int) int
+		Opr      func(childComplexity int) int
+		Slicc    func(childComplexity int) int
+	}
+
 	PractitionerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
 
 	Query struct {
-		CareRelationships func(childComplexity int, filter *care.RelationshipFilter, first *int, after *string) int
-		Conflicts         func(childComplexity int, filter *sync1.ConflictFilter, first *int, after *string) int
-		Devices           func(childComplexity int) int
-		Interactions      func(childComplexity int, filter *care.InteractionFilter, first *int, after *string) int
-		Node              func(childComplexity int, id string) int
-		Nodes             func(childComplexity int, ids []string) int
-		Organizations     func(childComplexity int, filter *care.OrganizationFilter, first *int, after *string) int
-		Patients          func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
-		Practitioners     func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
-		SyncPull          func(childComplexity int, input sync1.PullInput) int
-		Teams             func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
-		Viewer            func(childComplexity int) int
+		CareRelationships  func(childComplexity int, filter *care.RelationshipFilter, first *int, after *string) int
+		Conflicts          func(childComplexity int, filter *sync1.ConflictFilter, first *int, after *string) int
+		ContinuityAtRisk   func(childComplexity int, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) int
+		Devices            func(childComplexity int) int
+		Interactions       func(childComplexity int, filter *care.InteractionFilter, first *int, after *string) int
+		Node               func(childComplexity int, id string) int
+		Nodes              func(childComplexity int, ids []string) int
+		Organizations      func(childComplexity int, filter *care.OrganizationFilter, first *int, after *string) int
+		Patients           func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
+		PracticeContinuity func(childComplexity int, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
+		Practitioners      func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
+		SyncPull           func(childComplexity int, input sync1.PullInput) int
+		Teams              func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
+		Viewer             func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -423,6 +515,8 @@ type PatientResolver interface {
 	NamedNurse(ctx context.Context, obj *care.Patient) (*care.Practitioner, error)
 	Relationships(ctx context.Context, obj *care.Patient, active *bool, kind *care.RelationshipKind, first *int, after *string) (*model.CareRelationshipConnection, error)
 	Interactions(ctx context.Context, obj *care.Patient, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error)
+
+	Continuity(ctx context.Context, obj *care.Patient, window *model.ContinuityWindow, options *model.ContinuityOptions) (*model.PatientContinuity, error)
 }
 type PractitionerResolver interface {
 	ID(ctx context.Context, obj *care.Practitioner) (string, error)
@@ -431,6 +525,8 @@ type PractitionerResolver interface {
 	Teams(ctx context.Context, obj *care.Practitioner) ([]care.Team, error)
 	Caseload(ctx context.Context, obj *care.Practitioner, first *int, after *string) (*model.PatientConnection, error)
 	Interactions(ctx context.Context, obj *care.Practitioner, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error)
+
+	Continuity(ctx context.Context, obj *care.Practitioner, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) ([]model.PractitionerContinuityMonth, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (model.Node, error)
@@ -445,6 +541,8 @@ type QueryResolver interface {
 	SyncPull(ctx context.Context, input sync1.PullInput) (*sync1.PullPayload, error)
 	Conflicts(ctx context.Context, filter *sync1.ConflictFilter, first *int, after *string) (*model.SyncConflictConnection, error)
 	Devices(ctx context.Context) ([]sync1.Device, error)
+	PracticeContinuity(ctx context.Context, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) (*model.PracticeContinuity, error)
+	ContinuityAtRisk(ctx context.Context, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) (*model.ContinuityAtRisk, error)
 }
 type SubscriptionResolver interface {
 	SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error)
@@ -615,6 +713,156 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CareRelationshipEdge.Node(childComplexity), true
+
+	case "ContinuityAtRisk.from":
+		if e.ComplexityRoot.ContinuityAtRisk.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRisk.From(childComplexity), true
+	case "ContinuityAtRisk.patients":
+		if e.ComplexityRoot.ContinuityAtRisk.Patients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRisk.Patients(childComplexity), true
+	case "ContinuityAtRisk.to":
+		if e.ComplexityRoot.ContinuityAtRisk.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRisk.To(childComplexity), true
+	case "ContinuityAtRisk.totalCount":
+		if e.ComplexityRoot.ContinuityAtRisk.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRisk.TotalCount(childComplexity), true
+
+	case "ContinuityAtRiskPatient.clinicians":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Clinicians == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Clinicians(childComplexity), true
+	case "ContinuityAtRiskPatient.coc":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Coc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Coc(childComplexity), true
+	case "ContinuityAtRiskPatient.contacts":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Contacts(childComplexity), true
+	case "ContinuityAtRiskPatient.patient":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Patient(childComplexity), true
+	case "ContinuityAtRiskPatient.reasons":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Reasons(childComplexity), true
+	case "ContinuityAtRiskPatient.upc":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.Upc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.Upc(childComplexity), true
+	case "ContinuityAtRiskPatient.usualProviderShare":
+		if e.ComplexityRoot.ContinuityAtRiskPatient.UsualProviderShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityAtRiskPatient.UsualProviderShare(childComplexity), true
+
+	case "ContinuityExclusion.patients":
+		if e.ComplexityRoot.ContinuityExclusion.Patients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityExclusion.Patients(childComplexity), true
+	case "ContinuityExclusion.reason":
+		if e.ComplexityRoot.ContinuityExclusion.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityExclusion.Reason(childComplexity), true
+
+	case "ContinuityIndex.clinicians":
+		if e.ComplexityRoot.ContinuityIndex.Clinicians == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityIndex.Clinicians(childComplexity), true
+	case "ContinuityIndex.contacts":
+		if e.ComplexityRoot.ContinuityIndex.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityIndex.Contacts(childComplexity), true
+	case "ContinuityIndex.reason":
+		if e.ComplexityRoot.ContinuityIndex.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityIndex.Reason(childComplexity), true
+	case "ContinuityIndex.value":
+		if e.ComplexityRoot.ContinuityIndex.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityIndex.Value(childComplexity), true
+
+	case "ContinuityMean.eligible":
+		if e.ComplexityRoot.ContinuityMean.Eligible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityMean.Eligible(childComplexity), true
+	case "ContinuityMean.excluded":
+		if e.ComplexityRoot.ContinuityMean.Excluded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityMean.Excluded(childComplexity), true
+	case "ContinuityMean.exclusions":
+		if e.ComplexityRoot.ContinuityMean.Exclusions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityMean.Exclusions(childComplexity), true
+	case "ContinuityMean.value":
+		if e.ComplexityRoot.ContinuityMean.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityMean.Value(childComplexity), true
+
+	case "ContinuityRatio.denominator":
+		if e.ComplexityRoot.ContinuityRatio.Denominator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityRatio.Denominator(childComplexity), true
+	case "ContinuityRatio.numerator":
+		if e.ComplexityRoot.ContinuityRatio.Numerator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityRatio.Numerator(childComplexity), true
+	case "ContinuityRatio.value":
+		if e.ComplexityRoot.ContinuityRatio.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContinuityRatio.Value(childComplexity), true
 
 	case "Device.id":
 		if e.ComplexityRoot.Device.ID == nil {
@@ -837,6 +1085,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InteractionEdge.Node(childComplexity), true
+
+	case "ListContinuity.opr":
+		if e.ComplexityRoot.ListContinuity.Opr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ListContinuity.Opr(childComplexity), true
+	case "ListContinuity.practitioner":
+		if e.ComplexityRoot.ListContinuity.Practitioner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ListContinuity.Practitioner(childComplexity), true
+	case "ListContinuity.slicc":
+		if e.ComplexityRoot.ListContinuity.Slicc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ListContinuity.Slicc(childComplexity), true
 
 	case "Mutation.amendInteraction":
 		if e.ComplexityRoot.Mutation.AmendInteraction == nil {
@@ -1165,6 +1432,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Patient.BirthDate(childComplexity), true
+	case "Patient.continuity":
+		if e.ComplexityRoot.Patient.Continuity == nil {
+			break
+		}
+
+		args, err := ec.field_Patient_continuity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Patient.Continuity(childComplexity, args["window"].(*model.ContinuityWindow), args["options"].(*model.ContinuityOptions)), true
 	case "Patient.createdAt":
 		if e.ComplexityRoot.Patient.CreatedAt == nil {
 			break
@@ -1261,6 +1539,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PatientConnection.TotalCount(childComplexity), true
 
+	case "PatientContinuity.clinicians":
+		if e.ComplexityRoot.PatientContinuity.Clinicians == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Clinicians(childComplexity), true
+	case "PatientContinuity.coc":
+		if e.ComplexityRoot.PatientContinuity.Coc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Coc(childComplexity), true
+	case "PatientContinuity.contacts":
+		if e.ComplexityRoot.PatientContinuity.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Contacts(childComplexity), true
+	case "PatientContinuity.from":
+		if e.ComplexityRoot.PatientContinuity.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.From(childComplexity), true
+	case "PatientContinuity.herfindahl":
+		if e.ComplexityRoot.PatientContinuity.Herfindahl == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Herfindahl(childComplexity), true
+	case "PatientContinuity.knownProvider":
+		if e.ComplexityRoot.PatientContinuity.KnownProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.KnownProvider(childComplexity), true
+	case "PatientContinuity.mmci":
+		if e.ComplexityRoot.PatientContinuity.Mmci == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Mmci(childComplexity), true
+	case "PatientContinuity.secon":
+		if e.ComplexityRoot.PatientContinuity.Secon == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Secon(childComplexity), true
+	case "PatientContinuity.to":
+		if e.ComplexityRoot.PatientContinuity.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.To(childComplexity), true
+	case "PatientContinuity.upc":
+		if e.ComplexityRoot.PatientContinuity.Upc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.Upc(childComplexity), true
+	case "PatientContinuity.usualProvider":
+		if e.ComplexityRoot.PatientContinuity.UsualProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.UsualProvider(childComplexity), true
+	case "PatientContinuity.usualProviderShare":
+		if e.ComplexityRoot.PatientContinuity.UsualProviderShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientContinuity.UsualProviderShare(childComplexity), true
+
 	case "PatientEdge.cursor":
 		if e.ComplexityRoot.PatientEdge.Cursor == nil {
 			break
@@ -1273,6 +1624,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PatientEdge.Node(childComplexity), true
+
+	case "PracticeContinuity.indexMonths":
+		if e.ComplexityRoot.PracticeContinuity.IndexMonths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuity.IndexMonths(childComplexity), true
+	case "PracticeContinuity.months":
+		if e.ComplexityRoot.PracticeContinuity.Months == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuity.Months(childComplexity), true
+	case "PracticeContinuity.practice":
+		if e.ComplexityRoot.PracticeContinuity.Practice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuity.Practice(childComplexity), true
+
+	case "PracticeContinuityMonth.lists":
+		if e.ComplexityRoot.PracticeContinuityMonth.Lists == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.Lists(childComplexity), true
+	case "PracticeContinuityMonth.meanCOC":
+		if e.ComplexityRoot.PracticeContinuityMonth.MeanCoc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.MeanCoc(childComplexity), true
+	case "PracticeContinuityMonth.meanUPC":
+		if e.ComplexityRoot.PracticeContinuityMonth.MeanUpc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.MeanUpc(childComplexity), true
+	case "PracticeContinuityMonth.month":
+		if e.ComplexityRoot.PracticeContinuityMonth.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.Month(childComplexity), true
+	case "PracticeContinuityMonth.opr":
+		if e.ComplexityRoot.PracticeContinuityMonth.Opr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.Opr(childComplexity), true
+	case "PracticeContinuityMonth.slicc":
+		if e.ComplexityRoot.PracticeContinuityMonth.Slicc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.Slicc(childComplexity), true
+	case "PracticeContinuityMonth.unassignedContacts":
+		if e.ComplexityRoot.PracticeContinuityMonth.UnassignedContacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PracticeContinuityMonth.UnassignedContacts(childComplexity), true
 
 	case "Practitioner.active":
 		if e.ComplexityRoot.Practitioner.Active == nil {
@@ -1291,6 +1704,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Practitioner.Caseload(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Practitioner.continuity":
+		if e.ComplexityRoot.Practitioner.Continuity == nil {
+			break
+		}
+
+		args, err := ec.field_Practitioner_continuity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Practitioner.Continuity(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["options"].(*model.ContinuityOptions), args["indexMonths"].(*int)), true
 	case "Practitioner.createdAt":
 		if e.ComplexityRoot.Practitioner.CreatedAt == nil {
 			break
@@ -1370,6 +1794,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PractitionerConnection.TotalCount(childComplexity), true
 
+	case "PractitionerContinuityMonth.listSize":
+		if e.ComplexityRoot.PractitionerContinuityMonth.ListSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.ListSize(childComplexity), true
+	case "PractitionerContinuityMonth.meanCOC":
+		if e.ComplexityRoot.PractitionerContinuityMonth.MeanCoc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.MeanCoc(childComplexity), true
+	case "PractitionerContinuityMonth.meanUPC":
+		if e.ComplexityRoot.PractitionerContinuityMonth.MeanUpc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.MeanUpc(childComplexity), true
+	case "PractitionerContinuityMonth.month":
+		if e.ComplexityRoot.PractitionerContinuityMonth.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.Month(childComplexity), true
+	case "PractitionerContinuityMonth.opr":
+		if e.ComplexityRoot.PractitionerContinuityMonth.Opr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.Opr(childComplexity), true
+	case "PractitionerContinuityMonth.slicc":
+		if e.ComplexityRoot.PractitionerContinuityMonth.Slicc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PractitionerContinuityMonth.Slicc(childComplexity), true
+
 	case "PractitionerEdge.cursor":
 		if e.ComplexityRoot.PractitionerEdge.Cursor == nil {
 			break
@@ -1405,6 +1866,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Conflicts(childComplexity, args["filter"].(*sync1.ConflictFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.continuityAtRisk":
+		if e.ComplexityRoot.Query.ContinuityAtRisk == nil {
+			break
+		}
+
+		args, err := ec.field_Query_continuityAtRisk_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ContinuityAtRisk(childComplexity, args["practiceId"].(*string), args["practitionerId"].(*string), args["window"].(*model.ContinuityWindow), args["minContacts"].(*int), args["upcBelow"].(*float64), args["cocBelow"].(*float64), args["usualProviderShareBelow"].(*float64), args["options"].(*model.ContinuityOptions), args["first"].(*int)), true
 	case "Query.devices":
 		if e.ComplexityRoot.Query.Devices == nil {
 			break
@@ -1467,6 +1939,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Patients(childComplexity, args["filter"].(*care.PatientFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.practiceContinuity":
+		if e.ComplexityRoot.Query.PracticeContinuity == nil {
+			break
+		}
+
+		args, err := ec.field_Query_practiceContinuity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PracticeContinuity(childComplexity, args["practiceId"].(string), args["from"].(time.Time), args["to"].(time.Time), args["options"].(*model.ContinuityOptions), args["indexMonths"].(*int)), true
 	case "Query.practitioners":
 		if e.ComplexityRoot.Query.Practitioners == nil {
 			break
@@ -1896,6 +2379,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAmendInteractionInput,
 		ec.unmarshalInputConflictFilter,
+		ec.unmarshalInputContinuityOptions,
+		ec.unmarshalInputContinuityWindow,
 		ec.unmarshalInputCreateInteractionInput,
 		ec.unmarshalInputCreateOrganizationInput,
 		ec.unmarshalInputCreatePatientInput,
@@ -3209,6 +3694,260 @@ type Subscription {
     protocolVersion: Int!
   ): SyncChangesEvent!
 }
+
+# --- Continuity of care ---
+# Continuity-of-care measures as published (docs/continuity.md): one patient's
+# indices over a window, a practice's and a practitioner's list's monthly
+# series, and the patients whose continuity is at risk.
+
+"How several contacts of one patient with the same clinician on the same UTC calendar day count."
+enum ContinuitySameDay {
+  "As one contact, the earliest (the default): one consultation is often recorded more than once."
+  COUNT_ONCE
+  "Each contact counts."
+  COUNT_EACH
+}
+
+"""
+Which contacts count, and how. Every field is optional and has a documented
+default; the defaults are the published measures' own (face-to-face GP
+contacts, at least 2 contacts per patient, same-day repeats counted once).
+"""
+input ContinuityOptions {
+  "Counted contacts below which a patient-level index is null (default 2, at least 1). COC, SECON and MMCI need 2 by definition whatever this says."
+  minContacts: Int
+  "Contact modes that count (default CLINIC and HOME_VISIT, face to face; add PHONE and VIDEO to count remote consultations). Not empty."
+  modes: [InteractionMode!]
+  "Professions of the clinicians whose contacts count (default GP; pass nursing professions for named-nurse continuity). Not empty."
+  professions: [Profession!]
+  "How same-day contacts with the same clinician count (default COUNT_ONCE)."
+  sameDay: ContinuitySameDay
+  "The relationship that names a patient's usual clinician and a practitioner's list: USUAL_GP (default) or NAMED_NURSE."
+  usualRelationship: RelationshipKind
+}
+
+"A half-open interval of time: from ` + "`" + `from` + "`" + ` (inclusive) to ` + "`" + `to` + "`" + ` (exclusive)."
+input ContinuityWindow {
+  "Start, inclusive."
+  from: DateTime!
+  "End, exclusive; must be after from."
+  to: DateTime!
+}
+
+"One continuity index. Undefined is not zero: value is null, with a reason, when the index cannot be computed."
+type ContinuityIndex {
+  "The index, between 0 and 1; null when undefined."
+  value: Float
+  "How many counted contacts the index used."
+  contacts: Int!
+  "How many distinct clinicians those contacts were with."
+  clinicians: Int!
+  "Why value is null (e.g. ` + "`" + `fewer than 2 counted contacts` + "`" + `, ` + "`" + `no usual provider in force` + "`" + `); null when value is defined."
+  reason: String
+}
+
+"Every patient-level continuity index for one patient over one window."
+type PatientContinuity {
+  "Start of the window, inclusive."
+  from: DateTime!
+  "End of the window, exclusive."
+  to: DateTime!
+  "Counted contacts in the window, after the options' mode, profession and same-day rules."
+  contacts: Int!
+  "Distinct clinicians among the counted contacts."
+  clinicians: Int!
+  "Usual Provider of Care (Breslau and Reeb 1975): the share of contacts with the most-seen clinician."
+  upc: ContinuityIndex!
+  "Bice-Boxerman Continuity of Care index (1977): (sum of n_j squared - N) / (N(N - 1))."
+  coc: ContinuityIndex!
+  "Sequential Continuity (Steinwachs 1979): the share of consecutive pairs of contacts with the same clinician."
+  secon: ContinuityIndex!
+  "Modified Modified Continuity Index (Magill and Senf 1987): (N - s + 0.1) / (N - 0.9), s distinct clinicians."
+  mmci: ContinuityIndex!
+  "Herfindahl concentration of contacts over clinicians: sum of (n_j / N) squared."
+  herfindahl: ContinuityIndex!
+  "The patient-level reading of SLICC: the share of contacts with the usual clinician in force at each contact's time (USUAL_GP or NAMED_NURSE relationships, ended ones included)."
+  usualProviderShare: ContinuityIndex!
+  "The share of contacts with a clinician the patient had already seen, looking back up to 12 months before the window."
+  knownProvider: ContinuityIndex!
+  "The most-seen clinician in the window (ties: the most recently seen); null when no contact counted."
+  usualProvider: Practitioner
+}
+
+"A ratio of counts, as the list-level measures are published: numerator over denominator."
+type ContinuityRatio {
+  "numerator / denominator; null when the denominator is 0."
+  value: Float
+  "Contacts that count towards continuity."
+  numerator: Int!
+  "All counted contacts the ratio is over."
+  denominator: Int!
+}
+
+"How many patients a mean left out, for one reason."
+type ContinuityExclusion {
+  "Why, e.g. ` + "`" + `fewer than 2 counted contacts` + "`" + `."
+  reason: String!
+  "How many patients."
+  patients: Int!
+}
+
+"The mean of a patient-level index over a group of patients. Patients whose index is undefined are excluded, never counted as 0."
+type ContinuityMean {
+  "Mean of the defined values; null when no patient is eligible."
+  value: Float
+  "Patients with a defined value."
+  eligible: Int!
+  "Patients with at least one counted contact in the index window but an undefined value."
+  excluded: Int!
+  "The excluded patients by reason."
+  exclusions: [ContinuityExclusion!]!
+}
+
+"One list-holding practitioner's measures for one month."
+type ListContinuity {
+  "The practitioner whose list it is."
+  practitioner: Practitioner!
+  "SLICC for the list (Sidaway-Lee, Pereira Gray and Evans 2019): contacts of the list's patients with this practitioner over all counted contacts of the list's patients. A contact belongs to the list of the usual clinician in force at its time."
+  slicc: ContinuityRatio!
+  "Own Patient Ratio (BJGP 2023;73:279): this practitioner's contacts with patients on her own list over all her counted contacts."
+  opr: ContinuityRatio!
+}
+
+"A practice's continuity for one calendar month (UTC): one point of a run chart."
+type PracticeContinuityMonth {
+  "First day of the month."
+  month: Date!
+  "SLICC for the whole practice: the lists' numerators summed over their denominators summed."
+  slicc: ContinuityRatio!
+  "Own Patient Ratio for the whole practice, over list-holding practitioners."
+  opr: ContinuityRatio!
+  "Counted contacts made while the patient had no usual clinician in force; SLICC leaves them out."
+  unassignedContacts: Int!
+  "Every practitioner with a list in force at some time in the month, by ID."
+  lists: [ListContinuity!]!
+  "Mean UPC over the practice's patients, each over the index window ending with this month."
+  meanUPC: ContinuityMean!
+  "Mean Bice-Boxerman COC over the practice's patients, each over the index window ending with this month."
+  meanCOC: ContinuityMean!
+}
+
+"A practice's monthly continuity series."
+type PracticeContinuity {
+  "The practice."
+  practice: Organization!
+  "Months in the series: the first day of each, oldest first."
+  months: [PracticeContinuityMonth!]!
+  "How many months each patient's UPC and COC are computed over (the month itself and those before it)."
+  indexMonths: Int!
+}
+
+"One practitioner's list for one calendar month (UTC)."
+type PractitionerContinuityMonth {
+  "First day of the month."
+  month: Date!
+  "SLICC for her list."
+  slicc: ContinuityRatio!
+  "Her Own Patient Ratio."
+  opr: ContinuityRatio!
+  "Patients on her list at some time in the month."
+  listSize: Int!
+  "Mean UPC over the patients on her list in the month, each over the index window ending with this month."
+  meanUPC: ContinuityMean!
+  "Mean Bice-Boxerman COC over the patients on her list in the month, each over the index window ending with this month."
+  meanCOC: ContinuityMean!
+}
+
+"A patient whose continuity is at risk: many contacts in the window, low continuity."
+type ContinuityAtRiskPatient {
+  "The patient."
+  patient: Patient!
+  "Counted contacts in the window."
+  contacts: Int!
+  "Distinct clinicians among them."
+  clinicians: Int!
+  "Usual Provider of Care over the window."
+  upc: ContinuityIndex!
+  "Bice-Boxerman COC over the window."
+  coc: ContinuityIndex!
+  "Share of contacts with the usual clinician in force at the time."
+  usualProviderShare: ContinuityIndex!
+  "Why the patient is listed: each threshold the patient is below, in words."
+  reasons: [String!]!
+}
+
+"Patients whose continuity is at risk, lowest UPC first (then most contacts, then ID)."
+type ContinuityAtRisk {
+  "Start of the window, inclusive."
+  from: DateTime!
+  "End of the window, exclusive."
+  to: DateTime!
+  "How many patients are at risk in all."
+  totalCount: Int!
+  "The first of them."
+  patients: [ContinuityAtRiskPatient!]!
+}
+
+extend type Patient {
+  "Every patient-level continuity index over a window (default: the 12 months before now). Read access as for the patient."
+  continuity(
+    "The window; default the 12 months up to now."
+    window: ContinuityWindow
+    "Which contacts count (see ContinuityOptions for the defaults)."
+    options: ContinuityOptions
+  ): PatientContinuity!
+}
+
+extend type Practitioner {
+  "Monthly continuity of the practitioner's list over the months that overlap [from, to) (at most 60). Readable by the practitioner herself, GPs and practice admins of her organisation, and integrations of it with analytics:read."
+  continuity(
+    "First day of the range (inclusive)."
+    from: Date!
+    "End of the range (exclusive)."
+    to: Date!
+    "Which contacts count, and which relationship makes the list (see ContinuityOptions)."
+    options: ContinuityOptions
+    "Months each patient's UPC and COC are computed over, ending with the month (1 to 36, default 12)."
+    indexMonths: Int = 12
+  ): [PractitionerContinuityMonth!]!
+}
+
+extend type Query {
+  "A practice's monthly continuity series over the months that overlap [from, to) (at most 60): the data a run chart needs. Aggregates only, no patient identifiers: readable by the practice's GPs and admins and by integrations of the practice with analytics:read."
+  practiceContinuity(
+    "The GP practice."
+    practiceId: ID!
+    "First day of the range (inclusive)."
+    from: Date!
+    "End of the range (exclusive)."
+    to: Date!
+    "Which contacts count (see ContinuityOptions)."
+    options: ContinuityOptions
+    "Months each patient's UPC and COC are computed over, ending with the month (1 to 36, default 12)."
+    indexMonths: Int = 12
+  ): PracticeContinuity!
+  "Patients with at least minContacts counted contacts in the window whose continuity is below a threshold, among a practice's patients or a practitioner's caseload (exactly one of practiceId and practitionerId), limited to patients the caller may see. Patient-level: FORBIDDEN to integrations without patients:read."
+  continuityAtRisk(
+    "Patients registered at this practice."
+    practiceId: ID
+    "Patients in this practitioner's caseload (active relationships with her or her teams)."
+    practitionerId: ID
+    "The window; default the 12 months up to now."
+    window: ContinuityWindow
+    "Counted contacts a patient needs in the window to be considered (at least 2)."
+    minContacts: Int = 6
+    "At risk when UPC is below this (null: not used)."
+    upcBelow: Float = 0.5
+    "At risk when COC is below this (null: not used)."
+    cocBelow: Float
+    "At risk when the usual-provider share is below this (null: not used)."
+    usualProviderShareBelow: Float
+    "Which contacts count (see ContinuityOptions)."
+    options: ContinuityOptions
+    "How many patients to return, 0 to 100."
+    first: Int = 20
+  ): ContinuityAtRisk!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3275,6 +4014,90 @@ func (ec *executionContext) childFields_CareRelationshipEdge(ctx context.Context
 		return ec.fieldContext_CareRelationshipEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CareRelationshipEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityAtRisk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_ContinuityAtRisk_from(ctx, field)
+	case "to":
+		return ec.fieldContext_ContinuityAtRisk_to(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ContinuityAtRisk_totalCount(ctx, field)
+	case "patients":
+		return ec.fieldContext_ContinuityAtRisk_patients(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityAtRisk", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityAtRiskPatient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "patient":
+		return ec.fieldContext_ContinuityAtRiskPatient_patient(ctx, field)
+	case "contacts":
+		return ec.fieldContext_ContinuityAtRiskPatient_contacts(ctx, field)
+	case "clinicians":
+		return ec.fieldContext_ContinuityAtRiskPatient_clinicians(ctx, field)
+	case "upc":
+		return ec.fieldContext_ContinuityAtRiskPatient_upc(ctx, field)
+	case "coc":
+		return ec.fieldContext_ContinuityAtRiskPatient_coc(ctx, field)
+	case "usualProviderShare":
+		return ec.fieldContext_ContinuityAtRiskPatient_usualProviderShare(ctx, field)
+	case "reasons":
+		return ec.fieldContext_ContinuityAtRiskPatient_reasons(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityAtRiskPatient", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityExclusion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_ContinuityExclusion_reason(ctx, field)
+	case "patients":
+		return ec.fieldContext_ContinuityExclusion_patients(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityExclusion", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityIndex(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_ContinuityIndex_value(ctx, field)
+	case "contacts":
+		return ec.fieldContext_ContinuityIndex_contacts(ctx, field)
+	case "clinicians":
+		return ec.fieldContext_ContinuityIndex_clinicians(ctx, field)
+	case "reason":
+		return ec.fieldContext_ContinuityIndex_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityIndex", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityMean(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_ContinuityMean_value(ctx, field)
+	case "eligible":
+		return ec.fieldContext_ContinuityMean_eligible(ctx, field)
+	case "excluded":
+		return ec.fieldContext_ContinuityMean_excluded(ctx, field)
+	case "exclusions":
+		return ec.fieldContext_ContinuityMean_exclusions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityMean", field.Name)
+}
+
+func (ec *executionContext) childFields_ContinuityRatio(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_ContinuityRatio_value(ctx, field)
+	case "numerator":
+		return ec.fieldContext_ContinuityRatio_numerator(ctx, field)
+	case "denominator":
+		return ec.fieldContext_ContinuityRatio_denominator(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContinuityRatio", field.Name)
 }
 
 func (ec *executionContext) childFields_Device(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3385,6 +4208,18 @@ func (ec *executionContext) childFields_InteractionEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type InteractionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ListContinuity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "practitioner":
+		return ec.fieldContext_ListContinuity_practitioner(ctx, field)
+	case "slicc":
+		return ec.fieldContext_ListContinuity_slicc(ctx, field)
+	case "opr":
+		return ec.fieldContext_ListContinuity_opr(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ListContinuity", field.Name)
+}
+
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3471,6 +4306,8 @@ func (ec *executionContext) childFields_Patient(ctx context.Context, field graph
 		return ec.fieldContext_Patient_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Patient_updatedAt(ctx, field)
+	case "continuity":
+		return ec.fieldContext_Patient_continuity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Patient", field.Name)
 }
@@ -3487,6 +4324,36 @@ func (ec *executionContext) childFields_PatientConnection(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type PatientConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_PatientContinuity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_PatientContinuity_from(ctx, field)
+	case "to":
+		return ec.fieldContext_PatientContinuity_to(ctx, field)
+	case "contacts":
+		return ec.fieldContext_PatientContinuity_contacts(ctx, field)
+	case "clinicians":
+		return ec.fieldContext_PatientContinuity_clinicians(ctx, field)
+	case "upc":
+		return ec.fieldContext_PatientContinuity_upc(ctx, field)
+	case "coc":
+		return ec.fieldContext_PatientContinuity_coc(ctx, field)
+	case "secon":
+		return ec.fieldContext_PatientContinuity_secon(ctx, field)
+	case "mmci":
+		return ec.fieldContext_PatientContinuity_mmci(ctx, field)
+	case "herfindahl":
+		return ec.fieldContext_PatientContinuity_herfindahl(ctx, field)
+	case "usualProviderShare":
+		return ec.fieldContext_PatientContinuity_usualProviderShare(ctx, field)
+	case "knownProvider":
+		return ec.fieldContext_PatientContinuity_knownProvider(ctx, field)
+	case "usualProvider":
+		return ec.fieldContext_PatientContinuity_usualProvider(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PatientContinuity", field.Name)
+}
+
 func (ec *executionContext) childFields_PatientEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -3495,6 +4362,38 @@ func (ec *executionContext) childFields_PatientEdge(ctx context.Context, field g
 		return ec.fieldContext_PatientEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PatientEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PracticeContinuity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "practice":
+		return ec.fieldContext_PracticeContinuity_practice(ctx, field)
+	case "months":
+		return ec.fieldContext_PracticeContinuity_months(ctx, field)
+	case "indexMonths":
+		return ec.fieldContext_PracticeContinuity_indexMonths(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PracticeContinuity", field.Name)
+}
+
+func (ec *executionContext) childFields_PracticeContinuityMonth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_PracticeContinuityMonth_month(ctx, field)
+	case "slicc":
+		return ec.fieldContext_PracticeContinuityMonth_slicc(ctx, field)
+	case "opr":
+		return ec.fieldContext_PracticeContinuityMonth_opr(ctx, field)
+	case "unassignedContacts":
+		return ec.fieldContext_PracticeContinuityMonth_unassignedContacts(ctx, field)
+	case "lists":
+		return ec.fieldContext_PracticeContinuityMonth_lists(ctx, field)
+	case "meanUPC":
+		return ec.fieldContext_PracticeContinuityMonth_meanUPC(ctx, field)
+	case "meanCOC":
+		return ec.fieldContext_PracticeContinuityMonth_meanCOC(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PracticeContinuityMonth", field.Name)
 }
 
 func (ec *executionContext) childFields_Practitioner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3521,6 +4420,8 @@ func (ec *executionContext) childFields_Practitioner(ctx context.Context, field 
 		return ec.fieldContext_Practitioner_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Practitioner_updatedAt(ctx, field)
+	case "continuity":
+		return ec.fieldContext_Practitioner_continuity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Practitioner", field.Name)
 }
@@ -3535,6 +4436,24 @@ func (ec *executionContext) childFields_PractitionerConnection(ctx context.Conte
 		return ec.fieldContext_PractitionerConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PractitionerConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PractitionerContinuityMonth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_PractitionerContinuityMonth_month(ctx, field)
+	case "slicc":
+		return ec.fieldContext_PractitionerContinuityMonth_slicc(ctx, field)
+	case "opr":
+		return ec.fieldContext_PractitionerContinuityMonth_opr(ctx, field)
+	case "listSize":
+		return ec.fieldContext_PractitionerContinuityMonth_listSize(ctx, field)
+	case "meanUPC":
+		return ec.fieldContext_PractitionerContinuityMonth_meanUPC(ctx, field)
+	case "meanCOC":
+		return ec.fieldContext_PractitionerContinuityMonth_meanCOC(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PractitionerContinuityMonth", field.Name)
 }
 
 func (ec *executionContext) childFields_PractitionerEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4155,6 +5074,28 @@ func (ec *executionContext) field_Organization_teams_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Patient_continuity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "window",
+		func(ctx context.Context, v any) (*model.ContinuityWindow, error) {
+			return ec.unmarshalOContinuityWindow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityWindow(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["window"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ContinuityOptions, error) {
+			return ec.unmarshalOContinuityOptions2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityOptions(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Patient_interactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4242,6 +5183,44 @@ func (ec *executionContext) field_Practitioner_caseload_args(ctx context.Context
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Practitioner_continuity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ContinuityOptions, error) {
+			return ec.unmarshalOContinuityOptions2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityOptions(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "indexMonths",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["indexMonths"] = arg3
 	return args, nil
 }
 
@@ -4346,6 +5325,84 @@ func (ec *executionContext) field_Query_conflicts_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_continuityAtRisk_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "practiceId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["practiceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "practitionerId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["practitionerId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "window",
+		func(ctx context.Context, v any) (*model.ContinuityWindow, error) {
+			return ec.unmarshalOContinuityWindow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityWindow(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["window"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "minContacts",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minContacts"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "upcBelow",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["upcBelow"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "cocBelow",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cocBelow"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "usualProviderShareBelow",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["usualProviderShareBelow"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ContinuityOptions, error) {
+			return ec.unmarshalOContinuityOptions2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityOptions(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg8
 	return args, nil
 }
 
@@ -4464,6 +5521,52 @@ func (ec *executionContext) field_Query_patients_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_practiceContinuity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "practiceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["practiceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ContinuityOptions, error) {
+			return ec.unmarshalOContinuityOptions2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityOptions(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "indexMonths",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["indexMonths"] = arg4
 	return args, nil
 }
 
@@ -5168,6 +6271,612 @@ func (ec *executionContext) _CareRelationshipEdge_cursor(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_CareRelationshipEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CareRelationshipEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRisk_from(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRisk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRisk_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRisk_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRisk", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRisk_to(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRisk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRisk_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRisk_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRisk", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRisk_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRisk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRisk_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRisk_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRisk", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRisk_patients(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRisk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRisk_patients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ContinuityAtRiskPatient) graphql.Marshaler {
+			return ec.marshalNContinuityAtRiskPatient2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRiskPatientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRisk_patients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityAtRisk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityAtRiskPatient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_patient(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityAtRiskPatient",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_contacts(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRiskPatient", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_clinicians(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_clinicians(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Clinicians, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_clinicians(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRiskPatient", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_upc(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_upc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Upc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_upc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityAtRiskPatient",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_coc(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_coc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Coc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_coc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityAtRiskPatient",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_usualProviderShare(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_usualProviderShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsualProviderShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_usualProviderShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityAtRiskPatient",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityAtRiskPatient_reasons(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRiskPatient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityAtRiskPatient_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityAtRiskPatient_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityAtRiskPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityExclusion_reason(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityExclusion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityExclusion_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityExclusion_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityExclusion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityExclusion_patients(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityExclusion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityExclusion_patients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityExclusion_patients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityExclusion", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityIndex_value(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityIndex) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityIndex_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityIndex_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityIndex", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityIndex_contacts(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityIndex) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityIndex_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityIndex_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityIndex", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityIndex_clinicians(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityIndex) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityIndex_clinicians(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Clinicians, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityIndex_clinicians(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityIndex", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityIndex_reason(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityIndex) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityIndex_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityIndex_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityIndex", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityMean_value(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityMean) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityMean_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityMean_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityMean", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityMean_eligible(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityMean) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityMean_eligible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Eligible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityMean_eligible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityMean", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityMean_excluded(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityMean) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityMean_excluded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Excluded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityMean_excluded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityMean", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityMean_exclusions(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityMean) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityMean_exclusions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exclusions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ContinuityExclusion) graphql.Marshaler {
+			return ec.marshalNContinuityExclusion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityMean_exclusions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContinuityMean",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityExclusion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContinuityRatio_value(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityRatio_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityRatio_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityRatio", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityRatio_numerator(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityRatio_numerator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Numerator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityRatio_numerator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityRatio", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ContinuityRatio_denominator(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityRatio) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContinuityRatio_denominator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Denominator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContinuityRatio_denominator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContinuityRatio", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Device_id(ctx context.Context, field graphql.CollectedField, obj *sync1.Device) (ret graphql.Marshaler) {
@@ -6113,6 +7822,102 @@ func (ec *executionContext) _InteractionEdge_cursor(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_InteractionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InteractionEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ListContinuity_practitioner(ctx context.Context, field graphql.CollectedField, obj *model.ListContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ListContinuity_practitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Practitioner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalNPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ListContinuity_practitioner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ListContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ListContinuity_slicc(ctx context.Context, field graphql.CollectedField, obj *model.ListContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ListContinuity_slicc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slicc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ListContinuity_slicc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ListContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ListContinuity_opr(ctx context.Context, field graphql.CollectedField, obj *model.ListContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ListContinuity_opr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ListContinuity_opr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ListContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_createOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7744,6 +9549,50 @@ func (ec *executionContext) fieldContext_Patient_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Patient", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
+func (ec *executionContext) _Patient_continuity(ctx context.Context, field graphql.CollectedField, obj *care.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_continuity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Patient().Continuity(ctx, obj, fc.Args["window"].(*model.ContinuityWindow), fc.Args["options"].(*model.ContinuityOptions))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PatientContinuity) graphql.Marshaler {
+			return ec.marshalNPatientContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientContinuity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_continuity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Patient",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatientContinuity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Patient_continuity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PatientConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PatientConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7831,6 +9680,354 @@ func (ec *executionContext) fieldContext_PatientConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("PatientConnection", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _PatientContinuity_from(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientContinuity", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _PatientContinuity_to(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientContinuity", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _PatientContinuity_contacts(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientContinuity", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PatientContinuity_clinicians(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_clinicians(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Clinicians, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_clinicians(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientContinuity", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PatientContinuity_upc(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_upc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Upc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_upc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_coc(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_coc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Coc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_coc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_secon(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_secon(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secon, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_secon(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_mmci(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_mmci(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mmci, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_mmci(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_herfindahl(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_herfindahl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Herfindahl, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_herfindahl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_usualProviderShare(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_usualProviderShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsualProviderShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_usualProviderShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_knownProvider(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_knownProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KnownProvider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+			return ec.marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_knownProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityIndex(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PatientContinuity_usualProvider(ctx context.Context, field graphql.CollectedField, obj *model.PatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientContinuity_usualProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsualProvider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalOPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PatientContinuity_usualProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PatientEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PatientEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7884,6 +10081,299 @@ func (ec *executionContext) _PatientEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PatientEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PatientEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PracticeContinuity_practice(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuity_practice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Practice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuity_practice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuity_months(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuity_months(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Months, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PracticeContinuityMonth) graphql.Marshaler {
+			return ec.marshalNPracticeContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuityMonthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuity_months(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PracticeContinuityMonth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuity_indexMonths(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuity_indexMonths(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IndexMonths, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuity_indexMonths(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PracticeContinuity", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_month(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PracticeContinuityMonth", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_slicc(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_slicc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slicc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_slicc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_opr(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_opr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_opr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_unassignedContacts(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_unassignedContacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnassignedContacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_unassignedContacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PracticeContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_lists(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_lists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lists, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ListContinuity) graphql.Marshaler {
+			return ec.marshalNListContinuity2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐListContinuityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_lists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ListContinuity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_meanUPC(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_meanUPC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanUpc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityMean) graphql.Marshaler {
+			return ec.marshalNContinuityMean2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityMean(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_meanUPC(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityMean(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PracticeContinuityMonth_meanCOC(ctx context.Context, field graphql.CollectedField, obj *model.PracticeContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PracticeContinuityMonth_meanCOC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanCoc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityMean) graphql.Marshaler {
+			return ec.marshalNContinuityMean2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityMean(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PracticeContinuityMonth_meanCOC(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PracticeContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityMean(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Practitioner_id(ctx context.Context, field graphql.CollectedField, obj *care.Practitioner) (ret graphql.Marshaler) {
@@ -8199,6 +10689,50 @@ func (ec *executionContext) fieldContext_Practitioner_updatedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("Practitioner", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
+func (ec *executionContext) _Practitioner_continuity(ctx context.Context, field graphql.CollectedField, obj *care.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Practitioner_continuity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Practitioner().Continuity(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["options"].(*model.ContinuityOptions), fc.Args["indexMonths"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PractitionerContinuityMonth) graphql.Marshaler {
+			return ec.marshalNPractitionerContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Practitioner_continuity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Practitioner",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PractitionerContinuityMonth(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Practitioner_continuity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PractitionerConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8284,6 +10818,180 @@ func (ec *executionContext) _PractitionerConnection_totalCount(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_PractitionerConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PractitionerConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_month(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PractitionerContinuityMonth", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_slicc(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_slicc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slicc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_slicc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PractitionerContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_opr(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_opr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+			return ec.marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_opr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PractitionerContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityRatio(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_listSize(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_listSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ListSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_listSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PractitionerContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_meanUPC(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_meanUPC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanUpc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityMean) graphql.Marshaler {
+			return ec.marshalNContinuityMean2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityMean(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_meanUPC(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PractitionerContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityMean(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PractitionerContinuityMonth_meanCOC(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PractitionerContinuityMonth_meanCOC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanCoc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityMean) graphql.Marshaler {
+			return ec.marshalNContinuityMean2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityMean(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PractitionerContinuityMonth_meanCOC(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PractitionerContinuityMonth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityMean(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PractitionerEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PractitionerEdge) (ret graphql.Marshaler) {
@@ -8841,6 +11549,94 @@ func (ec *executionContext) fieldContext_Query_devices(_ context.Context, field 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Device(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_practiceContinuity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_practiceContinuity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PracticeContinuity(ctx, fc.Args["practiceId"].(string), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["options"].(*model.ContinuityOptions), fc.Args["indexMonths"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PracticeContinuity) graphql.Marshaler {
+			return ec.marshalNPracticeContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_practiceContinuity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PracticeContinuity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_practiceContinuity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_continuityAtRisk(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_continuityAtRisk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ContinuityAtRisk(ctx, fc.Args["practiceId"].(*string), fc.Args["practitionerId"].(*string), fc.Args["window"].(*model.ContinuityWindow), fc.Args["minContacts"].(*int), fc.Args["upcBelow"].(*float64), fc.Args["cocBelow"].(*float64), fc.Args["usualProviderShareBelow"].(*float64), fc.Args["options"].(*model.ContinuityOptions), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContinuityAtRisk) graphql.Marshaler {
+			return ec.marshalNContinuityAtRisk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRisk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_continuityAtRisk(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContinuityAtRisk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_continuityAtRisk_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -11636,6 +14432,101 @@ func (ec *executionContext) unmarshalInputConflictFilter(ctx context.Context, ob
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputContinuityOptions(ctx context.Context, obj any) (model.ContinuityOptions, error) {
+	var it model.ContinuityOptions
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"minContacts", "modes", "professions", "sameDay", "usualRelationship"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "minContacts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minContacts"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinContacts = data
+		case "modes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modes"))
+			data, err := ec.unmarshalOInteractionMode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionModeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Modes = data
+		case "professions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("professions"))
+			data, err := ec.unmarshalOProfession2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfessionᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Professions = data
+		case "sameDay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sameDay"))
+			data, err := ec.unmarshalOContinuitySameDay2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuitySameDay(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SameDay = data
+		case "usualRelationship":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usualRelationship"))
+			data, err := ec.unmarshalORelationshipKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsualRelationship = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputContinuityWindow(ctx context.Context, obj any) (model.ContinuityWindow, error) {
+	var it model.ContinuityWindow
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateInteractionInput(ctx context.Context, obj any) (care.CreateInteractionInput, error) {
 	var it care.CreateInteractionInput
 	if obj == nil {
@@ -13507,6 +16398,324 @@ func (ec *executionContext) _CareRelationshipEdge(ctx context.Context, sel ast.S
 	return out
 }
 
+var continuityAtRiskImplementors = []string{"ContinuityAtRisk"}
+
+func (ec *executionContext) _ContinuityAtRisk(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityAtRisk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityAtRiskImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityAtRisk")
+		case "from":
+			out.Values[i] = ec._ContinuityAtRisk_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._ContinuityAtRisk_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ContinuityAtRisk_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patients":
+			out.Values[i] = ec._ContinuityAtRisk_patients(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var continuityAtRiskPatientImplementors = []string{"ContinuityAtRiskPatient"}
+
+func (ec *executionContext) _ContinuityAtRiskPatient(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityAtRiskPatient) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityAtRiskPatientImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityAtRiskPatient")
+		case "patient":
+			out.Values[i] = ec._ContinuityAtRiskPatient_patient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._ContinuityAtRiskPatient_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clinicians":
+			out.Values[i] = ec._ContinuityAtRiskPatient_clinicians(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upc":
+			out.Values[i] = ec._ContinuityAtRiskPatient_upc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "coc":
+			out.Values[i] = ec._ContinuityAtRiskPatient_coc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usualProviderShare":
+			out.Values[i] = ec._ContinuityAtRiskPatient_usualProviderShare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasons":
+			out.Values[i] = ec._ContinuityAtRiskPatient_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var continuityExclusionImplementors = []string{"ContinuityExclusion"}
+
+func (ec *executionContext) _ContinuityExclusion(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityExclusion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityExclusionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityExclusion")
+		case "reason":
+			out.Values[i] = ec._ContinuityExclusion_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patients":
+			out.Values[i] = ec._ContinuityExclusion_patients(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var continuityIndexImplementors = []string{"ContinuityIndex"}
+
+func (ec *executionContext) _ContinuityIndex(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityIndex) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityIndexImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityIndex")
+		case "value":
+			out.Values[i] = ec._ContinuityIndex_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._ContinuityIndex_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clinicians":
+			out.Values[i] = ec._ContinuityIndex_clinicians(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ContinuityIndex_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var continuityMeanImplementors = []string{"ContinuityMean"}
+
+func (ec *executionContext) _ContinuityMean(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityMean) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityMeanImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityMean")
+		case "value":
+			out.Values[i] = ec._ContinuityMean_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "eligible":
+			out.Values[i] = ec._ContinuityMean_eligible(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excluded":
+			out.Values[i] = ec._ContinuityMean_excluded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exclusions":
+			out.Values[i] = ec._ContinuityMean_exclusions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var continuityRatioImplementors = []string{"ContinuityRatio"}
+
+func (ec *executionContext) _ContinuityRatio(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityRatio) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, continuityRatioImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContinuityRatio")
+		case "value":
+			out.Values[i] = ec._ContinuityRatio_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "numerator":
+			out.Values[i] = ec._ContinuityRatio_numerator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denominator":
+			out.Values[i] = ec._ContinuityRatio_denominator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var deviceImplementors = []string{"Device"}
 
 func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, obj *sync1.Device) graphql.Marshaler {
@@ -14191,6 +17400,54 @@ func (ec *executionContext) _InteractionEdge(ctx context.Context, sel ast.Select
 			}
 		case "cursor":
 			out.Values[i] = ec._InteractionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var listContinuityImplementors = []string{"ListContinuity"}
+
+func (ec *executionContext) _ListContinuity(ctx context.Context, sel ast.SelectionSet, obj *model.ListContinuity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, listContinuityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ListContinuity")
+		case "practitioner":
+			out.Values[i] = ec._ListContinuity_practitioner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "slicc":
+			out.Values[i] = ec._ListContinuity_slicc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "opr":
+			out.Values[i] = ec._ListContinuity_opr(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15006,6 +18263,44 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "continuity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Patient_continuity(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15075,6 +18370,99 @@ func (ec *executionContext) _PatientConnection(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var patientContinuityImplementors = []string{"PatientContinuity"}
+
+func (ec *executionContext) _PatientContinuity(ctx context.Context, sel ast.SelectionSet, obj *model.PatientContinuity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, patientContinuityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PatientContinuity")
+		case "from":
+			out.Values[i] = ec._PatientContinuity_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._PatientContinuity_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._PatientContinuity_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clinicians":
+			out.Values[i] = ec._PatientContinuity_clinicians(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upc":
+			out.Values[i] = ec._PatientContinuity_upc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "coc":
+			out.Values[i] = ec._PatientContinuity_coc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secon":
+			out.Values[i] = ec._PatientContinuity_secon(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mmci":
+			out.Values[i] = ec._PatientContinuity_mmci(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "herfindahl":
+			out.Values[i] = ec._PatientContinuity_herfindahl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usualProviderShare":
+			out.Values[i] = ec._PatientContinuity_usualProviderShare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "knownProvider":
+			out.Values[i] = ec._PatientContinuity_knownProvider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usualProvider":
+			out.Values[i] = ec._PatientContinuity_usualProvider(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var patientEdgeImplementors = []string{"PatientEdge"}
 
 func (ec *executionContext) _PatientEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PatientEdge) graphql.Marshaler {
@@ -15094,6 +18482,122 @@ func (ec *executionContext) _PatientEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._PatientEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var practiceContinuityImplementors = []string{"PracticeContinuity"}
+
+func (ec *executionContext) _PracticeContinuity(ctx context.Context, sel ast.SelectionSet, obj *model.PracticeContinuity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, practiceContinuityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PracticeContinuity")
+		case "practice":
+			out.Values[i] = ec._PracticeContinuity_practice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "months":
+			out.Values[i] = ec._PracticeContinuity_months(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "indexMonths":
+			out.Values[i] = ec._PracticeContinuity_indexMonths(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var practiceContinuityMonthImplementors = []string{"PracticeContinuityMonth"}
+
+func (ec *executionContext) _PracticeContinuityMonth(ctx context.Context, sel ast.SelectionSet, obj *model.PracticeContinuityMonth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, practiceContinuityMonthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PracticeContinuityMonth")
+		case "month":
+			out.Values[i] = ec._PracticeContinuityMonth_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "slicc":
+			out.Values[i] = ec._PracticeContinuityMonth_slicc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "opr":
+			out.Values[i] = ec._PracticeContinuityMonth_opr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unassignedContacts":
+			out.Values[i] = ec._PracticeContinuityMonth_unassignedContacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lists":
+			out.Values[i] = ec._PracticeContinuityMonth_lists(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanUPC":
+			out.Values[i] = ec._PracticeContinuityMonth_meanUPC(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanCOC":
+			out.Values[i] = ec._PracticeContinuityMonth_meanCOC(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15350,6 +18854,44 @@ func (ec *executionContext) _Practitioner(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "continuity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Practitioner_continuity(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15395,6 +18937,69 @@ func (ec *executionContext) _PractitionerConnection(ctx context.Context, sel ast
 			}
 		case "totalCount":
 			out.Values[i] = ec._PractitionerConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var practitionerContinuityMonthImplementors = []string{"PractitionerContinuityMonth"}
+
+func (ec *executionContext) _PractitionerContinuityMonth(ctx context.Context, sel ast.SelectionSet, obj *model.PractitionerContinuityMonth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, practitionerContinuityMonthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PractitionerContinuityMonth")
+		case "month":
+			out.Values[i] = ec._PractitionerContinuityMonth_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "slicc":
+			out.Values[i] = ec._PractitionerContinuityMonth_slicc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "opr":
+			out.Values[i] = ec._PractitionerContinuityMonth_opr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "listSize":
+			out.Values[i] = ec._PractitionerContinuityMonth_listSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanUPC":
+			out.Values[i] = ec._PractitionerContinuityMonth_meanUPC(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanCOC":
+			out.Values[i] = ec._PractitionerContinuityMonth_meanCOC(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15734,6 +19339,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_devices(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "practiceContinuity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_practiceContinuity(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "continuityAtRisk":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_continuityAtRisk(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -17313,6 +20962,90 @@ func (ec *executionContext) marshalNConsent2githubᚗcomᚋrapportcareᚋrapport
 	return v
 }
 
+func (ec *executionContext) marshalNContinuityAtRisk2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRisk(ctx context.Context, sel ast.SelectionSet, v model.ContinuityAtRisk) graphql.Marshaler {
+	return ec._ContinuityAtRisk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNContinuityAtRisk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRisk(ctx context.Context, sel ast.SelectionSet, v *model.ContinuityAtRisk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ContinuityAtRisk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContinuityAtRiskPatient2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRiskPatient(ctx context.Context, sel ast.SelectionSet, v model.ContinuityAtRiskPatient) graphql.Marshaler {
+	return ec._ContinuityAtRiskPatient(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNContinuityAtRiskPatient2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRiskPatientᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ContinuityAtRiskPatient) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContinuityAtRiskPatient2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityAtRiskPatient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContinuityExclusion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusion(ctx context.Context, sel ast.SelectionSet, v model.ContinuityExclusion) graphql.Marshaler {
+	return ec._ContinuityExclusion(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNContinuityExclusion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ContinuityExclusion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContinuityExclusion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContinuityIndex2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityIndex(ctx context.Context, sel ast.SelectionSet, v *model.ContinuityIndex) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ContinuityIndex(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContinuityMean2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityMean(ctx context.Context, sel ast.SelectionSet, v *model.ContinuityMean) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ContinuityMean(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityRatio(ctx context.Context, sel ast.SelectionSet, v *model.ContinuityRatio) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ContinuityRatio(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateInteractionInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐCreateInteractionInput(ctx context.Context, v any) (care.CreateInteractionInput, error) {
 	res, err := ec.unmarshalInputCreateInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17663,6 +21396,26 @@ func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.Select
 	return res
 }
 
+func (ec *executionContext) marshalNListContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐListContinuity(ctx context.Context, sel ast.SelectionSet, v model.ListContinuity) graphql.Marshaler {
+	return ec._ListContinuity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNListContinuity2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐListContinuityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ListContinuity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNListContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐListContinuity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -17785,6 +21538,20 @@ func (ec *executionContext) marshalNPatientConnection2ᚖgithubᚗcomᚋrapportc
 	return ec._PatientConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPatientContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientContinuity(ctx context.Context, sel ast.SelectionSet, v model.PatientContinuity) graphql.Marshaler {
+	return ec._PatientContinuity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPatientContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientContinuity(ctx context.Context, sel ast.SelectionSet, v *model.PatientContinuity) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PatientContinuity(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPatientEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientEdge(ctx context.Context, sel ast.SelectionSet, v model.PatientEdge) graphql.Marshaler {
 	return ec._PatientEdge(ctx, sel, &v)
 }
@@ -17813,6 +21580,40 @@ func (ec *executionContext) unmarshalNPatientPreference2githubᚗcomᚋrapportca
 
 func (ec *executionContext) marshalNPatientPreference2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatientPreference(ctx context.Context, sel ast.SelectionSet, v care.PatientPreference) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNPracticeContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuity(ctx context.Context, sel ast.SelectionSet, v model.PracticeContinuity) graphql.Marshaler {
+	return ec._PracticeContinuity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPracticeContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuity(ctx context.Context, sel ast.SelectionSet, v *model.PracticeContinuity) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PracticeContinuity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPracticeContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuityMonth(ctx context.Context, sel ast.SelectionSet, v model.PracticeContinuityMonth) graphql.Marshaler {
+	return ec._PracticeContinuityMonth(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPracticeContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuityMonthᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PracticeContinuityMonth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPracticeContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPracticeContinuityMonth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNPractitioner2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx context.Context, sel ast.SelectionSet, v care.Practitioner) graphql.Marshaler {
@@ -17857,6 +21658,26 @@ func (ec *executionContext) marshalNPractitionerConnection2ᚖgithubᚗcomᚋrap
 		return graphql.Null
 	}
 	return ec._PractitionerConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPractitionerContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonth(ctx context.Context, sel ast.SelectionSet, v model.PractitionerContinuityMonth) graphql.Marshaler {
+	return ec._PractitionerContinuityMonth(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPractitionerContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonthᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PractitionerContinuityMonth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPractitionerContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNPractitionerEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerEdge(ctx context.Context, sel ast.SelectionSet, v model.PractitionerEdge) graphql.Marshaler {
@@ -18529,6 +22350,38 @@ func (ec *executionContext) marshalOConsent2ᚖgithubᚗcomᚋrapportcareᚋrapp
 	return v
 }
 
+func (ec *executionContext) unmarshalOContinuityOptions2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityOptions(ctx context.Context, v any) (*model.ContinuityOptions, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputContinuityOptions(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOContinuitySameDay2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuitySameDay(ctx context.Context, v any) (*model.ContinuitySameDay, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ContinuitySameDay)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOContinuitySameDay2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuitySameDay(ctx context.Context, sel ast.SelectionSet, v *model.ContinuitySameDay) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOContinuityWindow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityWindow(ctx context.Context, v any) (*model.ContinuityWindow, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputContinuityWindow(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalODate2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
 	if v == nil {
 		return nil, nil
@@ -18563,6 +22416,23 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
@@ -18618,6 +22488,24 @@ func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ct
 	return res
 }
 
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -18660,6 +22548,42 @@ func (ec *executionContext) unmarshalOInteractionFilter2ᚖgithubᚗcomᚋrappor
 	}
 	res, err := ec.unmarshalInputInteractionFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOInteractionMode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionModeᚄ(ctx context.Context, v any) ([]care.InteractionMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]care.InteractionMode, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInteractionMode2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionMode(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInteractionMode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionModeᚄ(ctx context.Context, sel ast.SelectionSet, v []care.InteractionMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInteractionMode2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionMode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOInteractionMode2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionMode(ctx context.Context, v any) (*care.InteractionMode, error) {
@@ -18812,6 +22736,42 @@ func (ec *executionContext) unmarshalOPractitionerFilter2ᚖgithubᚗcomᚋrappo
 	}
 	res, err := ec.unmarshalInputPractitionerFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOProfession2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfessionᚄ(ctx context.Context, v any) ([]care.Profession, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]care.Profession, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNProfession2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfession(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOProfession2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfessionᚄ(ctx context.Context, sel ast.SelectionSet, v []care.Profession) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProfession2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfession(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOProfession2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfession(ctx context.Context, v any) (*care.Profession, error) {

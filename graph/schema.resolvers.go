@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/model"
@@ -287,6 +288,11 @@ func (r *patientResolver) Interactions(ctx context.Context, obj *care.Patient, f
 	return interactionConnection(p), nil
 }
 
+// Continuity is the resolver for the continuity field.
+func (r *patientResolver) Continuity(ctx context.Context, obj *care.Patient, window *model.ContinuityWindow, options *model.ContinuityOptions) (*model.PatientContinuity, error) {
+	return r.patientContinuity(ctx, obj, window, options)
+}
+
 // ID is the resolver for the id field.
 func (r *practitionerResolver) ID(ctx context.Context, obj *care.Practitioner) (string, error) {
 	return scalar.GlobalID("Practitioner", obj.ID), nil
@@ -332,6 +338,11 @@ func (r *practitionerResolver) Interactions(ctx context.Context, obj *care.Pract
 		return nil, err
 	}
 	return interactionConnection(p), nil
+}
+
+// Continuity is the resolver for the continuity field.
+func (r *practitionerResolver) Continuity(ctx context.Context, obj *care.Practitioner, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) ([]model.PractitionerContinuityMonth, error) {
+	return r.practitionerContinuity(ctx, obj, from, to, options, indexMonths)
 }
 
 // Node is the resolver for the node field.
@@ -435,6 +446,16 @@ func (r *queryResolver) Devices(ctx context.Context) ([]sync1.Device, error) {
 		return nil, err
 	}
 	return values(ds), nil
+}
+
+// PracticeContinuity is the resolver for the practiceContinuity field.
+func (r *queryResolver) PracticeContinuity(ctx context.Context, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) (*model.PracticeContinuity, error) {
+	return r.practiceContinuity(ctx, practiceID, from, to, options, indexMonths)
+}
+
+// ContinuityAtRisk is the resolver for the continuityAtRisk field.
+func (r *queryResolver) ContinuityAtRisk(ctx context.Context, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) (*model.ContinuityAtRisk, error) {
+	return r.continuityAtRisk(ctx, atRiskArgs{practiceID, practitionerID, window, minContacts, upcBelow, cocBelow, usualProviderShareBelow, options, first})
 }
 
 // SyncChanges is the resolver for the syncChanges field.

@@ -3,6 +3,12 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
 	"github.com/rapportcare/rapport/care"
 	sync1 "github.com/rapportcare/rapport/sync"
 )
@@ -25,6 +31,102 @@ type CareRelationshipEdge struct {
 	Cursor string `json:"cursor"`
 }
 
+// Patients whose continuity is at risk, lowest UPC first (then most contacts, then ID).
+type ContinuityAtRisk struct {
+	// Start of the window, inclusive.
+	From time.Time `json:"from"`
+	// End of the window, exclusive.
+	To time.Time `json:"to"`
+	// How many patients are at risk in all.
+	TotalCount int `json:"totalCount"`
+	// The first of them.
+	Patients []ContinuityAtRiskPatient `json:"patients"`
+}
+
+// A patient whose continuity is at risk: many contacts in the window, low continuity.
+type ContinuityAtRiskPatient struct {
+	// The patient.
+	Patient *care.Patient `json:"patient"`
+	// Counted contacts in the window.
+	Contacts int `json:"contacts"`
+	// Distinct clinicians among them.
+	Clinicians int `json:"clinicians"`
+	// Usual Provider of Care over the window.
+	Upc *ContinuityIndex `json:"upc"`
+	// Bice-Boxerman COC over the window.
+	Coc *ContinuityIndex `json:"coc"`
+	// Share of contacts with the usual clinician in force at the time.
+	UsualProviderShare *ContinuityIndex `json:"usualProviderShare"`
+	// Why the patient is listed: each threshold the patient is below, in words.
+	Reasons []string `json:"reasons"`
+}
+
+// How many patients a mean left out, for one reason.
+type ContinuityExclusion struct {
+	// Why, e.g. `fewer than 2 counted contacts`.
+	Reason string `json:"reason"`
+	// How many patients.
+	Patients int `json:"patients"`
+}
+
+// One continuity index. Undefined is not zero: value is null, with a reason, when the index cannot be computed.
+type ContinuityIndex struct {
+	// The index, between 0 and 1; null when undefined.
+	Value *float64 `json:"value,omitempty"`
+	// How many counted contacts the index used.
+	Contacts int `json:"contacts"`
+	// How many distinct clinicians those contacts were with.
+	Clinicians int `json:"clinicians"`
+	// Why value is null (e.g. `fewer than 2 counted contacts`, `no usual provider in force`); null when value is defined.
+	Reason *string `json:"reason,omitempty"`
+}
+
+// The mean of a patient-level index over a group of patients. Patients whose index is undefined are excluded, never counted as 0.
+type ContinuityMean struct {
+	// Mean of the defined values; null when no patient is eligible.
+	Value *float64 `json:"value,omitempty"`
+	// Patients with a defined value.
+	Eligible int `json:"eligible"`
+	// Patients with at least one counted contact in the index window but an undefined value.
+	Excluded int `json:"excluded"`
+	// The excluded patients by reason.
+	Exclusions []ContinuityExclusion `json:"exclusions"`
+}
+
+// Which contacts count, and how. Every field is optional and has a documented
+// default; the defaults are the published measures' own (face-to-face GP
+// contacts, at least 2 contacts per patient, same-day repeats counted once).
+type ContinuityOptions struct {
+	// Counted contacts below which a patient-level index is null (default 2, at least 1). COC, SECON and MMCI need 2 by definition whatever this says.
+	MinContacts *int `json:"minContacts,omitempty"`
+	// Contact modes that count (default CLINIC and HOME_VISIT, face to face; add PHONE and VIDEO to count remote consultations). Not empty.
+	Modes []care.InteractionMode `json:"modes,omitempty"`
+	// Professions of the clinicians whose contacts count (default GP; pass nursing professions for named-nurse continuity). Not empty.
+	Professions []care.Profession `json:"professions,omitempty"`
+	// How same-day contacts with the same clinician count (default COUNT_ONCE).
+	SameDay *ContinuitySameDay `json:"sameDay,omitempty"`
+	// The relationship that names a patient's usual clinician and a practitioner's list: USUAL_GP (default) or NAMED_NURSE.
+	UsualRelationship *care.RelationshipKind `json:"usualRelationship,omitempty"`
+}
+
+// A ratio of counts, as the list-level measures are published: numerator over denominator.
+type ContinuityRatio struct {
+	// numerator / denominator; null when the denominator is 0.
+	Value *float64 `json:"value,omitempty"`
+	// Contacts that count towards continuity.
+	Numerator int `json:"numerator"`
+	// All counted contacts the ratio is over.
+	Denominator int `json:"denominator"`
+}
+
+// A half-open interval of time: from `from` (inclusive) to `to` (exclusive).
+type ContinuityWindow struct {
+	// Start, inclusive.
+	From time.Time `json:"from"`
+	// End, exclusive; must be after from.
+	To time.Time `json:"to"`
+}
+
 // A page of interactions.
 type InteractionConnection struct {
 	// The items with their cursors.
@@ -41,6 +143,16 @@ type InteractionEdge struct {
 	Node *care.Interaction `json:"node"`
 	// Cursor that resumes after this item.
 	Cursor string `json:"cursor"`
+}
+
+// One list-holding practitioner's measures for one month.
+type ListContinuity struct {
+	// The practitioner whose list it is.
+	Practitioner *care.Practitioner `json:"practitioner"`
+	// SLICC for the list (Sidaway-Lee, Pereira Gray and Evans 2019): contacts of the list's patients with this practitioner over all counted contacts of the list's patients. A contact belongs to the list of the usual clinician in force at its time.
+	Slicc *ContinuityRatio `json:"slicc"`
+	// Own Patient Ratio (BJGP 2023;73:279): this practitioner's contacts with patients on her own list over all her counted contacts.
+	Opr *ContinuityRatio `json:"opr"`
 }
 
 type Mutation struct {
@@ -86,12 +198,68 @@ type PatientConnection struct {
 	TotalCount int `json:"totalCount"`
 }
 
+// Every patient-level continuity index for one patient over one window.
+type PatientContinuity struct {
+	// Start of the window, inclusive.
+	From time.Time `json:"from"`
+	// End of the window, exclusive.
+	To time.Time `json:"to"`
+	// Counted contacts in the window, after the options' mode, profession and same-day rules.
+	Contacts int `json:"contacts"`
+	// Distinct clinicians among the counted contacts.
+	Clinicians int `json:"clinicians"`
+	// Usual Provider of Care (Breslau and Reeb 1975): the share of contacts with the most-seen clinician.
+	Upc *ContinuityIndex `json:"upc"`
+	// Bice-Boxerman Continuity of Care index (1977): (sum of n_j squared - N) / (N(N - 1)).
+	Coc *ContinuityIndex `json:"coc"`
+	// Sequential Continuity (Steinwachs 1979): the share of consecutive pairs of contacts with the same clinician.
+	Secon *ContinuityIndex `json:"secon"`
+	// Modified Modified Continuity Index (Magill and Senf 1987): (N - s + 0.1) / (N - 0.9), s distinct clinicians.
+	Mmci *ContinuityIndex `json:"mmci"`
+	// Herfindahl concentration of contacts over clinicians: sum of (n_j / N) squared.
+	Herfindahl *ContinuityIndex `json:"herfindahl"`
+	// The patient-level reading of SLICC: the share of contacts with the usual clinician in force at each contact's time (USUAL_GP or NAMED_NURSE relationships, ended ones included).
+	UsualProviderShare *ContinuityIndex `json:"usualProviderShare"`
+	// The share of contacts with a clinician the patient had already seen, looking back up to 12 months before the window.
+	KnownProvider *ContinuityIndex `json:"knownProvider"`
+	// The most-seen clinician in the window (ties: the most recently seen); null when no contact counted.
+	UsualProvider *care.Practitioner `json:"usualProvider,omitempty"`
+}
+
 // A patient in a page.
 type PatientEdge struct {
 	// The item.
 	Node *care.Patient `json:"node"`
 	// Cursor that resumes after this item.
 	Cursor string `json:"cursor"`
+}
+
+// A practice's monthly continuity series.
+type PracticeContinuity struct {
+	// The practice.
+	Practice *care.Organization `json:"practice"`
+	// Months in the series: the first day of each, oldest first.
+	Months []PracticeContinuityMonth `json:"months"`
+	// How many months each patient's UPC and COC are computed over (the month itself and those before it).
+	IndexMonths int `json:"indexMonths"`
+}
+
+// A practice's continuity for one calendar month (UTC): one point of a run chart.
+type PracticeContinuityMonth struct {
+	// First day of the month.
+	Month time.Time `json:"month"`
+	// SLICC for the whole practice: the lists' numerators summed over their denominators summed.
+	Slicc *ContinuityRatio `json:"slicc"`
+	// Own Patient Ratio for the whole practice, over list-holding practitioners.
+	Opr *ContinuityRatio `json:"opr"`
+	// Counted contacts made while the patient had no usual clinician in force; SLICC leaves them out.
+	UnassignedContacts int `json:"unassignedContacts"`
+	// Every practitioner with a list in force at some time in the month, by ID.
+	Lists []ListContinuity `json:"lists"`
+	// Mean UPC over the practice's patients, each over the index window ending with this month.
+	MeanUpc *ContinuityMean `json:"meanUPC"`
+	// Mean Bice-Boxerman COC over the practice's patients, each over the index window ending with this month.
+	MeanCoc *ContinuityMean `json:"meanCOC"`
 }
 
 // A page of practitioners.
@@ -102,6 +270,22 @@ type PractitionerConnection struct {
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many items match in all.
 	TotalCount int `json:"totalCount"`
+}
+
+// One practitioner's list for one calendar month (UTC).
+type PractitionerContinuityMonth struct {
+	// First day of the month.
+	Month time.Time `json:"month"`
+	// SLICC for her list.
+	Slicc *ContinuityRatio `json:"slicc"`
+	// Her Own Patient Ratio.
+	Opr *ContinuityRatio `json:"opr"`
+	// Patients on her list at some time in the month.
+	ListSize int `json:"listSize"`
+	// Mean UPC over the patients on her list in the month, each over the index window ending with this month.
+	MeanUpc *ContinuityMean `json:"meanUPC"`
+	// Mean Bice-Boxerman COC over the patients on her list in the month, each over the index window ending with this month.
+	MeanCoc *ContinuityMean `json:"meanCOC"`
 }
 
 // A practitioner in a page.
@@ -152,4 +336,62 @@ type TeamEdge struct {
 	Node *care.Team `json:"node"`
 	// Cursor that resumes after this item.
 	Cursor string `json:"cursor"`
+}
+
+// How several contacts of one patient with the same clinician on the same UTC calendar day count.
+type ContinuitySameDay string
+
+const (
+	// As one contact, the earliest (the default): one consultation is often recorded more than once.
+	ContinuitySameDayCountOnce ContinuitySameDay = "COUNT_ONCE"
+	// Each contact counts.
+	ContinuitySameDayCountEach ContinuitySameDay = "COUNT_EACH"
+)
+
+var AllContinuitySameDay = []ContinuitySameDay{
+	ContinuitySameDayCountOnce,
+	ContinuitySameDayCountEach,
+}
+
+func (e ContinuitySameDay) IsValid() bool {
+	switch e {
+	case ContinuitySameDayCountOnce, ContinuitySameDayCountEach:
+		return true
+	}
+	return false
+}
+
+func (e ContinuitySameDay) String() string {
+	return string(e)
+}
+
+func (e *ContinuitySameDay) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ContinuitySameDay(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ContinuitySameDay", str)
+	}
+	return nil
+}
+
+func (e ContinuitySameDay) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ContinuitySameDay) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ContinuitySameDay) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
