@@ -52,6 +52,13 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	CareMeasureScore struct {
+		Missing  func(childComplexity int) int
+		Ratings  func(childComplexity int) int
+		Scorable func(childComplexity int) int
+		Score    func(childComplexity int) int
+	}
+
 	CareRelationship struct {
 		Active              func(childComplexity int) int
 		Consent             func(childComplexity int) int
@@ -80,6 +87,13 @@ type ComplexityRoot struct {
 	CareRelationshipEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CareScoreBand struct {
+		Count      func(childComplexity int) int
+		From       func(childComplexity int) int
+		Suppressed func(childComplexity int) int
+		To         func(childComplexity int) int
 	}
 
 	ContinuityAtRisk struct {
@@ -130,6 +144,84 @@ type ComplexityRoot struct {
 		Practitioner func(childComplexity int) int
 		RegisteredAt func(childComplexity int) int
 		RevokedAt    func(childComplexity int) int
+	}
+
+	FeedbackAnswer struct {
+		Choice func(childComplexity int) int
+		Key    func(childComplexity int) int
+		Rating func(childComplexity int) int
+		Text   func(childComplexity int) int
+		Yes    func(childComplexity int) int
+	}
+
+	FeedbackCell struct {
+		CareDistribution   func(childComplexity int) int
+		CareMean           func(childComplexity int) int
+		CareResponses      func(childComplexity int) int
+		CareSuppressed     func(childComplexity int) int
+		FftPercentNegative func(childComplexity int) int
+		FftPercentPositive func(childComplexity int) int
+		FftResponses       func(childComplexity int) int
+		FftSuppressed      func(childComplexity int) int
+		Responses          func(childComplexity int) int
+		Suppressed         func(childComplexity int) int
+	}
+
+	FeedbackInstruments struct {
+		CareItems        func(childComplexity int) int
+		CareRatingLabels func(childComplexity int) int
+		CareStem         func(childComplexity int) int
+		FftQuestion      func(childComplexity int) int
+	}
+
+	FeedbackLink struct {
+		ExpiresAt func(childComplexity int) int
+		Path      func(childComplexity int) int
+		Token     func(childComplexity int) int
+	}
+
+	FeedbackQuestion struct {
+		Key      func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Options  func(childComplexity int) int
+		Required func(childComplexity int) int
+		ScaleMax func(childComplexity int) int
+		Text     func(childComplexity int) int
+	}
+
+	FeedbackQuestionnaire struct {
+		ID        func(childComplexity int) int
+		Questions func(childComplexity int) int
+		Title     func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
+	FeedbackResponse struct {
+		Answers          func(childComplexity int) int
+		CareMeasure      func(childComplexity int) int
+		FftAnswer        func(childComplexity int) int
+		FreeText         func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Instrument       func(childComplexity int) int
+		Practitioner     func(childComplexity int) int
+		Questionnaire    func(childComplexity int) int
+		RelationshipKind func(childComplexity int) int
+		Respondent       func(childComplexity int) int
+		SubjectID        func(childComplexity int) int
+		SubjectKind      func(childComplexity int) int
+		SubmittedOn      func(childComplexity int) int
+		Team             func(childComplexity int) int
+	}
+
+	FeedbackSummary struct {
+		GroupBy func(childComplexity int) int
+		Rows    func(childComplexity int) int
+		Total   func(childComplexity int) int
+	}
+
+	FeedbackSummaryRow struct {
+		Cell func(childComplexity int) int
+		Key  func(childComplexity int) int
 	}
 
 	Interaction struct {
@@ -185,24 +277,27 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AmendInteraction   func(childComplexity int, input care.AmendInteractionInput) int
-		CreateInteraction  func(childComplexity int, input care.CreateInteractionInput) int
-		CreateOrganization func(childComplexity int, input care.CreateOrganizationInput) int
-		CreatePatient      func(childComplexity int, input care.CreatePatientInput) int
-		CreatePractitioner func(childComplexity int, input care.CreatePractitionerInput) int
-		CreateTeam         func(childComplexity int, input care.CreateTeamInput) int
-		EndRelationship    func(childComplexity int, input care.EndRelationshipInput) int
-		ResolveConflict    func(childComplexity int, input sync1.ResolveConflictInput) int
-		RevokeDevice       func(childComplexity int, input sync1.RevokeDeviceInput) int
-		SignInteraction    func(childComplexity int, input care.SignInteractionInput) int
-		StartRelationship  func(childComplexity int, input care.StartRelationshipInput) int
-		SyncPush           func(childComplexity int, input sync1.PushInput) int
-		UpdateInteraction  func(childComplexity int, input care.UpdateInteractionInput) int
-		UpdateOrganization func(childComplexity int, input care.UpdateOrganizationInput) int
-		UpdatePatient      func(childComplexity int, input care.UpdatePatientInput) int
-		UpdatePractitioner func(childComplexity int, input care.UpdatePractitionerInput) int
-		UpdateRelationship func(childComplexity int, input care.UpdateRelationshipInput) int
-		UpdateTeam         func(childComplexity int, input care.UpdateTeamInput) int
+		AmendInteraction          func(childComplexity int, input care.AmendInteractionInput) int
+		CreateFeedbackLink        func(childComplexity int, input model.CreateFeedbackLinkInput) int
+		CreateInteraction         func(childComplexity int, input care.CreateInteractionInput) int
+		CreateOrganization        func(childComplexity int, input care.CreateOrganizationInput) int
+		CreatePatient             func(childComplexity int, input care.CreatePatientInput) int
+		CreatePractitioner        func(childComplexity int, input care.CreatePractitionerInput) int
+		CreateTeam                func(childComplexity int, input care.CreateTeamInput) int
+		EndRelationship           func(childComplexity int, input care.EndRelationshipInput) int
+		ResolveConflict           func(childComplexity int, input sync1.ResolveConflictInput) int
+		RevokeDevice              func(childComplexity int, input sync1.RevokeDeviceInput) int
+		SaveFeedbackQuestionnaire func(childComplexity int, input model.SaveFeedbackQuestionnaireInput) int
+		SignInteraction           func(childComplexity int, input care.SignInteractionInput) int
+		StartRelationship         func(childComplexity int, input care.StartRelationshipInput) int
+		SubmitFeedback            func(childComplexity int, input model.SubmitFeedbackInput) int
+		SyncPush                  func(childComplexity int, input sync1.PushInput) int
+		UpdateInteraction         func(childComplexity int, input care.UpdateInteractionInput) int
+		UpdateOrganization        func(childComplexity int, input care.UpdateOrganizationInput) int
+		UpdatePatient             func(childComplexity int, input care.UpdatePatientInput) int
+		UpdatePractitioner        func(childComplexity int, input care.UpdatePractitionerInput) int
+		UpdateRelationship        func(childComplexity int, input care.UpdateRelationshipInput) int
+		UpdateTeam                func(childComplexity int, input care.UpdateTeamInput) int
 	}
 
 	Organization struct {
@@ -329,20 +424,26 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		CareRelationships  func(childComplexity int, filter *care.RelationshipFilter, first *int, after *string) int
-		Conflicts          func(childComplexity int, filter *sync1.ConflictFilter, first *int, after *string) int
-		ContinuityAtRisk   func(childComplexity int, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) int
-		Devices            func(childComplexity int) int
-		Interactions       func(childComplexity int, filter *care.InteractionFilter, first *int, after *string) int
-		Node               func(childComplexity int, id string) int
-		Nodes              func(childComplexity int, ids []string) int
-		Organizations      func(childComplexity int, filter *care.OrganizationFilter, first *int, after *string) int
-		Patients           func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
-		PracticeContinuity func(childComplexity int, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
-		Practitioners      func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
-		SyncPull           func(childComplexity int, input sync1.PullInput) int
-		Teams              func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
-		Viewer             func(childComplexity int) int
+		CareRelationships      func(childComplexity int, filter *care.RelationshipFilter, first *int, after *string) int
+		Conflicts              func(childComplexity int, filter *sync1.ConflictFilter, first *int, after *string) int
+		ContinuityAtRisk       func(childComplexity int, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) int
+		Devices                func(childComplexity int) int
+		FeedbackInstruments    func(childComplexity int) int
+		FeedbackQuestionnaire  func(childComplexity int, id string, version *int) int
+		FeedbackQuestionnaires func(childComplexity int) int
+		FeedbackResponse       func(childComplexity int, id string) int
+		FeedbackResponses      func(childComplexity int, filter *model.FeedbackFilter, first *int, after *string) int
+		FeedbackSummary        func(childComplexity int, filter *model.FeedbackFilter, groupBy model.FeedbackGroupBy, dontKnow *model.FFTDontKnow) int
+		Interactions           func(childComplexity int, filter *care.InteractionFilter, first *int, after *string) int
+		Node                   func(childComplexity int, id string) int
+		Nodes                  func(childComplexity int, ids []string) int
+		Organizations          func(childComplexity int, filter *care.OrganizationFilter, first *int, after *string) int
+		Patients               func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
+		PracticeContinuity     func(childComplexity int, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
+		Practitioners          func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
+		SyncPull               func(childComplexity int, input sync1.PullInput) int
+		Teams                  func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
+		Viewer                 func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -499,6 +600,9 @@ type MutationResolver interface {
 	SyncPush(ctx context.Context, input sync1.PushInput) (*sync1.PushPayload, error)
 	ResolveConflict(ctx context.Context, input sync1.ResolveConflictInput) (*sync1.Conflict, error)
 	RevokeDevice(ctx context.Context, input sync1.RevokeDeviceInput) (*sync1.Device, error)
+	CreateFeedbackLink(ctx context.Context, input model.CreateFeedbackLinkInput) (*model.FeedbackLink, error)
+	SubmitFeedback(ctx context.Context, input model.SubmitFeedbackInput) (*model.FeedbackResponse, error)
+	SaveFeedbackQuestionnaire(ctx context.Context, input model.SaveFeedbackQuestionnaireInput) (*model.FeedbackQuestionnaire, error)
 }
 type OrganizationResolver interface {
 	ID(ctx context.Context, obj *care.Organization) (string, error)
@@ -543,6 +647,12 @@ type QueryResolver interface {
 	Devices(ctx context.Context) ([]sync1.Device, error)
 	PracticeContinuity(ctx context.Context, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) (*model.PracticeContinuity, error)
 	ContinuityAtRisk(ctx context.Context, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) (*model.ContinuityAtRisk, error)
+	FeedbackResponses(ctx context.Context, filter *model.FeedbackFilter, first *int, after *string) ([]model.FeedbackResponse, error)
+	FeedbackResponse(ctx context.Context, id string) (*model.FeedbackResponse, error)
+	FeedbackSummary(ctx context.Context, filter *model.FeedbackFilter, groupBy model.FeedbackGroupBy, dontKnow *model.FFTDontKnow) (*model.FeedbackSummary, error)
+	FeedbackQuestionnaires(ctx context.Context) ([]model.FeedbackQuestionnaire, error)
+	FeedbackQuestionnaire(ctx context.Context, id string, version *int) (*model.FeedbackQuestionnaire, error)
+	FeedbackInstruments(ctx context.Context) (*model.FeedbackInstruments, error)
 }
 type SubscriptionResolver interface {
 	SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error)
@@ -584,6 +694,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "CareMeasureScore.missing":
+		if e.ComplexityRoot.CareMeasureScore.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareMeasureScore.Missing(childComplexity), true
+	case "CareMeasureScore.ratings":
+		if e.ComplexityRoot.CareMeasureScore.Ratings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareMeasureScore.Ratings(childComplexity), true
+	case "CareMeasureScore.scorable":
+		if e.ComplexityRoot.CareMeasureScore.Scorable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareMeasureScore.Scorable(childComplexity), true
+	case "CareMeasureScore.score":
+		if e.ComplexityRoot.CareMeasureScore.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareMeasureScore.Score(childComplexity), true
 
 	case "CareRelationship.active":
 		if e.ComplexityRoot.CareRelationship.Active == nil {
@@ -713,6 +848,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CareRelationshipEdge.Node(childComplexity), true
+
+	case "CareScoreBand.count":
+		if e.ComplexityRoot.CareScoreBand.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareScoreBand.Count(childComplexity), true
+	case "CareScoreBand.from":
+		if e.ComplexityRoot.CareScoreBand.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareScoreBand.From(childComplexity), true
+	case "CareScoreBand.suppressed":
+		if e.ComplexityRoot.CareScoreBand.Suppressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareScoreBand.Suppressed(childComplexity), true
+	case "CareScoreBand.to":
+		if e.ComplexityRoot.CareScoreBand.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareScoreBand.To(childComplexity), true
 
 	case "ContinuityAtRisk.from":
 		if e.ComplexityRoot.ContinuityAtRisk.From == nil {
@@ -894,6 +1054,321 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Device.RevokedAt(childComplexity), true
+
+	case "FeedbackAnswer.choice":
+		if e.ComplexityRoot.FeedbackAnswer.Choice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackAnswer.Choice(childComplexity), true
+	case "FeedbackAnswer.key":
+		if e.ComplexityRoot.FeedbackAnswer.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackAnswer.Key(childComplexity), true
+	case "FeedbackAnswer.rating":
+		if e.ComplexityRoot.FeedbackAnswer.Rating == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackAnswer.Rating(childComplexity), true
+	case "FeedbackAnswer.text":
+		if e.ComplexityRoot.FeedbackAnswer.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackAnswer.Text(childComplexity), true
+	case "FeedbackAnswer.yes":
+		if e.ComplexityRoot.FeedbackAnswer.Yes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackAnswer.Yes(childComplexity), true
+
+	case "FeedbackCell.careDistribution":
+		if e.ComplexityRoot.FeedbackCell.CareDistribution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.CareDistribution(childComplexity), true
+	case "FeedbackCell.careMean":
+		if e.ComplexityRoot.FeedbackCell.CareMean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.CareMean(childComplexity), true
+	case "FeedbackCell.careResponses":
+		if e.ComplexityRoot.FeedbackCell.CareResponses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.CareResponses(childComplexity), true
+	case "FeedbackCell.careSuppressed":
+		if e.ComplexityRoot.FeedbackCell.CareSuppressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.CareSuppressed(childComplexity), true
+	case "FeedbackCell.fftPercentNegative":
+		if e.ComplexityRoot.FeedbackCell.FftPercentNegative == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.FftPercentNegative(childComplexity), true
+	case "FeedbackCell.fftPercentPositive":
+		if e.ComplexityRoot.FeedbackCell.FftPercentPositive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.FftPercentPositive(childComplexity), true
+	case "FeedbackCell.fftResponses":
+		if e.ComplexityRoot.FeedbackCell.FftResponses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.FftResponses(childComplexity), true
+	case "FeedbackCell.fftSuppressed":
+		if e.ComplexityRoot.FeedbackCell.FftSuppressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.FftSuppressed(childComplexity), true
+	case "FeedbackCell.responses":
+		if e.ComplexityRoot.FeedbackCell.Responses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.Responses(childComplexity), true
+	case "FeedbackCell.suppressed":
+		if e.ComplexityRoot.FeedbackCell.Suppressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackCell.Suppressed(childComplexity), true
+
+	case "FeedbackInstruments.careItems":
+		if e.ComplexityRoot.FeedbackInstruments.CareItems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackInstruments.CareItems(childComplexity), true
+	case "FeedbackInstruments.careRatingLabels":
+		if e.ComplexityRoot.FeedbackInstruments.CareRatingLabels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackInstruments.CareRatingLabels(childComplexity), true
+	case "FeedbackInstruments.careStem":
+		if e.ComplexityRoot.FeedbackInstruments.CareStem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackInstruments.CareStem(childComplexity), true
+	case "FeedbackInstruments.fftQuestion":
+		if e.ComplexityRoot.FeedbackInstruments.FftQuestion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackInstruments.FftQuestion(childComplexity), true
+
+	case "FeedbackLink.expiresAt":
+		if e.ComplexityRoot.FeedbackLink.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackLink.ExpiresAt(childComplexity), true
+	case "FeedbackLink.path":
+		if e.ComplexityRoot.FeedbackLink.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackLink.Path(childComplexity), true
+	case "FeedbackLink.token":
+		if e.ComplexityRoot.FeedbackLink.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackLink.Token(childComplexity), true
+
+	case "FeedbackQuestion.key":
+		if e.ComplexityRoot.FeedbackQuestion.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.Key(childComplexity), true
+	case "FeedbackQuestion.kind":
+		if e.ComplexityRoot.FeedbackQuestion.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.Kind(childComplexity), true
+	case "FeedbackQuestion.options":
+		if e.ComplexityRoot.FeedbackQuestion.Options == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.Options(childComplexity), true
+	case "FeedbackQuestion.required":
+		if e.ComplexityRoot.FeedbackQuestion.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.Required(childComplexity), true
+	case "FeedbackQuestion.scaleMax":
+		if e.ComplexityRoot.FeedbackQuestion.ScaleMax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.ScaleMax(childComplexity), true
+	case "FeedbackQuestion.text":
+		if e.ComplexityRoot.FeedbackQuestion.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestion.Text(childComplexity), true
+
+	case "FeedbackQuestionnaire.id":
+		if e.ComplexityRoot.FeedbackQuestionnaire.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestionnaire.ID(childComplexity), true
+	case "FeedbackQuestionnaire.questions":
+		if e.ComplexityRoot.FeedbackQuestionnaire.Questions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestionnaire.Questions(childComplexity), true
+	case "FeedbackQuestionnaire.title":
+		if e.ComplexityRoot.FeedbackQuestionnaire.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestionnaire.Title(childComplexity), true
+	case "FeedbackQuestionnaire.version":
+		if e.ComplexityRoot.FeedbackQuestionnaire.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackQuestionnaire.Version(childComplexity), true
+
+	case "FeedbackResponse.answers":
+		if e.ComplexityRoot.FeedbackResponse.Answers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Answers(childComplexity), true
+	case "FeedbackResponse.careMeasure":
+		if e.ComplexityRoot.FeedbackResponse.CareMeasure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.CareMeasure(childComplexity), true
+	case "FeedbackResponse.fftAnswer":
+		if e.ComplexityRoot.FeedbackResponse.FftAnswer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.FftAnswer(childComplexity), true
+	case "FeedbackResponse.freeText":
+		if e.ComplexityRoot.FeedbackResponse.FreeText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.FreeText(childComplexity), true
+	case "FeedbackResponse.id":
+		if e.ComplexityRoot.FeedbackResponse.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.ID(childComplexity), true
+	case "FeedbackResponse.instrument":
+		if e.ComplexityRoot.FeedbackResponse.Instrument == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Instrument(childComplexity), true
+	case "FeedbackResponse.practitioner":
+		if e.ComplexityRoot.FeedbackResponse.Practitioner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Practitioner(childComplexity), true
+	case "FeedbackResponse.questionnaire":
+		if e.ComplexityRoot.FeedbackResponse.Questionnaire == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Questionnaire(childComplexity), true
+	case "FeedbackResponse.relationshipKind":
+		if e.ComplexityRoot.FeedbackResponse.RelationshipKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.RelationshipKind(childComplexity), true
+	case "FeedbackResponse.respondent":
+		if e.ComplexityRoot.FeedbackResponse.Respondent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Respondent(childComplexity), true
+	case "FeedbackResponse.subjectId":
+		if e.ComplexityRoot.FeedbackResponse.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.SubjectID(childComplexity), true
+	case "FeedbackResponse.subjectKind":
+		if e.ComplexityRoot.FeedbackResponse.SubjectKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.SubjectKind(childComplexity), true
+	case "FeedbackResponse.submittedOn":
+		if e.ComplexityRoot.FeedbackResponse.SubmittedOn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.SubmittedOn(childComplexity), true
+	case "FeedbackResponse.team":
+		if e.ComplexityRoot.FeedbackResponse.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackResponse.Team(childComplexity), true
+
+	case "FeedbackSummary.groupBy":
+		if e.ComplexityRoot.FeedbackSummary.GroupBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackSummary.GroupBy(childComplexity), true
+	case "FeedbackSummary.rows":
+		if e.ComplexityRoot.FeedbackSummary.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackSummary.Rows(childComplexity), true
+	case "FeedbackSummary.total":
+		if e.ComplexityRoot.FeedbackSummary.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackSummary.Total(childComplexity), true
+
+	case "FeedbackSummaryRow.cell":
+		if e.ComplexityRoot.FeedbackSummaryRow.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackSummaryRow.Cell(childComplexity), true
+	case "FeedbackSummaryRow.key":
+		if e.ComplexityRoot.FeedbackSummaryRow.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackSummaryRow.Key(childComplexity), true
 
 	case "Interaction.amendments":
 		if e.ComplexityRoot.Interaction.Amendments == nil {
@@ -1116,6 +1591,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AmendInteraction(childComplexity, args["input"].(care.AmendInteractionInput)), true
+	case "Mutation.createFeedbackLink":
+		if e.ComplexityRoot.Mutation.CreateFeedbackLink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createFeedbackLink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateFeedbackLink(childComplexity, args["input"].(model.CreateFeedbackLinkInput)), true
 	case "Mutation.createInteraction":
 		if e.ComplexityRoot.Mutation.CreateInteraction == nil {
 			break
@@ -1204,6 +1690,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeDevice(childComplexity, args["input"].(sync1.RevokeDeviceInput)), true
+	case "Mutation.saveFeedbackQuestionnaire":
+		if e.ComplexityRoot.Mutation.SaveFeedbackQuestionnaire == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_saveFeedbackQuestionnaire_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SaveFeedbackQuestionnaire(childComplexity, args["input"].(model.SaveFeedbackQuestionnaireInput)), true
 	case "Mutation.signInteraction":
 		if e.ComplexityRoot.Mutation.SignInteraction == nil {
 			break
@@ -1226,6 +1723,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartRelationship(childComplexity, args["input"].(care.StartRelationshipInput)), true
+	case "Mutation.submitFeedback":
+		if e.ComplexityRoot.Mutation.SubmitFeedback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitFeedback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitFeedback(childComplexity, args["input"].(model.SubmitFeedbackInput)), true
 	case "Mutation.syncPush":
 		if e.ComplexityRoot.Mutation.SyncPush == nil {
 			break
@@ -1883,6 +2391,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Devices(childComplexity), true
+	case "Query.feedbackInstruments":
+		if e.ComplexityRoot.Query.FeedbackInstruments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FeedbackInstruments(childComplexity), true
+	case "Query.feedbackQuestionnaire":
+		if e.ComplexityRoot.Query.FeedbackQuestionnaire == nil {
+			break
+		}
+
+		args, err := ec.field_Query_feedbackQuestionnaire_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FeedbackQuestionnaire(childComplexity, args["id"].(string), args["version"].(*int)), true
+	case "Query.feedbackQuestionnaires":
+		if e.ComplexityRoot.Query.FeedbackQuestionnaires == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FeedbackQuestionnaires(childComplexity), true
+	case "Query.feedbackResponse":
+		if e.ComplexityRoot.Query.FeedbackResponse == nil {
+			break
+		}
+
+		args, err := ec.field_Query_feedbackResponse_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FeedbackResponse(childComplexity, args["id"].(string)), true
+	case "Query.feedbackResponses":
+		if e.ComplexityRoot.Query.FeedbackResponses == nil {
+			break
+		}
+
+		args, err := ec.field_Query_feedbackResponses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FeedbackResponses(childComplexity, args["filter"].(*model.FeedbackFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.feedbackSummary":
+		if e.ComplexityRoot.Query.FeedbackSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_feedbackSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FeedbackSummary(childComplexity, args["filter"].(*model.FeedbackFilter), args["groupBy"].(model.FeedbackGroupBy), args["dontKnow"].(*model.FFTDontKnow)), true
 	case "Query.interactions":
 		if e.ComplexityRoot.Query.Interactions == nil {
 			break
@@ -2381,12 +2945,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputConflictFilter,
 		ec.unmarshalInputContinuityOptions,
 		ec.unmarshalInputContinuityWindow,
+		ec.unmarshalInputCreateFeedbackLinkInput,
 		ec.unmarshalInputCreateInteractionInput,
 		ec.unmarshalInputCreateOrganizationInput,
 		ec.unmarshalInputCreatePatientInput,
 		ec.unmarshalInputCreatePractitionerInput,
 		ec.unmarshalInputCreateTeamInput,
 		ec.unmarshalInputEndRelationshipInput,
+		ec.unmarshalInputFeedbackAnswerInput,
+		ec.unmarshalInputFeedbackFilter,
+		ec.unmarshalInputFeedbackQuestionInput,
 		ec.unmarshalInputInteractionFilter,
 		ec.unmarshalInputOrganizationFilter,
 		ec.unmarshalInputPatientFilter,
@@ -2394,8 +2962,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRelationshipFilter,
 		ec.unmarshalInputResolveConflictInput,
 		ec.unmarshalInputRevokeDeviceInput,
+		ec.unmarshalInputSaveFeedbackQuestionnaireInput,
 		ec.unmarshalInputSignInteractionInput,
 		ec.unmarshalInputStartRelationshipInput,
+		ec.unmarshalInputSubmitFeedbackInput,
 		ec.unmarshalInputSyncChangeInput,
 		ec.unmarshalInputSyncPullInput,
 		ec.unmarshalInputSyncPushInput,
@@ -3400,6 +3970,8 @@ enum SyncEntity {
   TEAM
   "An organisation (directory; pull only)."
   ORGANIZATION
+  "Feedback (docs/feedback.md): push CREATE for reflections and colleague feedback (fields as in SubmitFeedbackInput); pull what the user may see. Never updated or deleted."
+  FEEDBACK
 }
 
 "What a pushed change does."
@@ -3948,6 +4520,399 @@ extend type Query {
     first: Int = 20
   ): ContinuityAtRisk!
 }
+
+# --- Feedback ---
+# Feedback on care relationships (docs/feedback.md): validated instruments
+# scored by their published rules, anonymous single-use patient links, and
+# aggregates that never show a figure resting on fewer than 5 responses.
+
+"What a piece of feedback is about."
+enum FeedbackSubjectKind {
+  "One interaction (a visit, call or clinic contact)."
+  INTERACTION
+  "An ongoing care relationship with a patient."
+  CARE_RELATIONSHIP
+  "A practitioner as a whole."
+  PRACTITIONER
+  "A team."
+  TEAM
+  "An organisation–organisation partnership (a PARTNERSHIP care relationship)."
+  PARTNERSHIP
+}
+
+"Who gave the feedback: a kind of respondent, never a person."
+enum FeedbackRespondent {
+  "The patient (anonymous, through a feedback link)."
+  PATIENT
+  "A carer or family member (anonymous, through a feedback link)."
+  CARER
+  "A colleague (signed in; the response does not name them)."
+  COLLEAGUE
+  "The practitioner's own reflection on her work."
+  SELF
+}
+
+"The questionnaire a response answers."
+enum FeedbackInstrument {
+  "The CARE Measure (Consultation and Relational Empathy, Mercer et al. 2004): 10 items rated Poor (1) to Excellent (5) or does not apply; scored 10–50."
+  CARE_MEASURE
+  "The NHS Friends and Family Test (2020 wording): one question, six answers."
+  FFT
+  "A questionnaire the practice defined (a pinned version of it)."
+  QUESTIONNAIRE
+}
+
+"An answer to the Friends and Family Test question, Overall, how was your experience of our service?"
+enum FFTAnswer {
+  "Very good."
+  VERY_GOOD
+  "Good."
+  GOOD
+  "Neither good nor poor."
+  NEITHER
+  "Poor."
+  POOR
+  "Very poor."
+  VERY_POOR
+  "Don't know."
+  DONT_KNOW
+}
+
+"How Don't know answers enter the FFT percentages."
+enum FFTDontKnow {
+  "Left out of the denominator (the default): % positive = (very good + good) / (all answers − don't know)."
+  EXCLUDE
+  "Counted in the denominator: % positive = (very good + good) / all answers."
+  INCLUDE
+}
+
+"The kind of answer a practice-defined question takes."
+enum FeedbackQuestionKind {
+  "A rating from 1 to scaleMax."
+  RATING
+  "One of the question's options."
+  SINGLE_CHOICE
+  "Yes or no."
+  YES_NO
+  "Free text: stored and shown with the single response, never aggregated."
+  FREE_TEXT
+}
+
+"A dimension feedback aggregates are broken down by."
+enum FeedbackGroupBy {
+  "The practitioner the subject belongs to."
+  PRACTITIONER
+  "The team the subject belongs to."
+  TEAM
+  "The kind of care relationship the subject belongs to (e.g. NAMED_NURSE)."
+  RELATIONSHIP_KIND
+  "The month the feedback was given."
+  MONTH
+}
+
+"A scored CARE Measure response."
+type CareMeasureScore {
+  "Whether it could be scored: no more than 2 of the 10 items were does-not-apply or missing."
+  scorable: Boolean!
+  "The score, 10–50, missing items replaced by the mean of the answered ones; null when not scorable."
+  score: Float
+  "How many items were does-not-apply or missing."
+  missing: Int!
+  "The ten ratings in item order: 1 (poor) to 5 (excellent), 0 for does not apply."
+  ratings: [Int!]!
+}
+
+"One answer to a practice-defined question."
+type FeedbackAnswer {
+  "The question's key."
+  key: String!
+  "A rating answer."
+  rating: Int
+  "A single-choice answer (the option's text)."
+  choice: String
+  "A yes/no answer."
+  yes: Boolean
+  "A free-text answer."
+  text: String
+}
+
+"One feedback response. It names no respondent."
+type FeedbackResponse {
+  "Opaque identifier."
+  id: ID!
+  "What it is about."
+  subjectKind: FeedbackSubjectKind!
+  "The subject's global ID (an Interaction, CareRelationship, Practitioner or Team)."
+  subjectId: ID!
+  "The practitioner the subject belongs to, if any."
+  practitioner: Practitioner
+  "The team the subject belongs to, if any."
+  team: Team
+  "The kind of care relationship the subject belongs to, if any."
+  relationshipKind: RelationshipKind
+  "Who gave it (a kind, never a person)."
+  respondent: FeedbackRespondent!
+  "The instrument answered."
+  instrument: FeedbackInstrument!
+  "The CARE Measure score, for CARE_MEASURE responses."
+  careMeasure: CareMeasureScore
+  "The FFT answer, for FFT responses."
+  fftAnswer: FFTAnswer
+  "The questionnaire version answered, for QUESTIONNAIRE responses."
+  questionnaire: FeedbackQuestionnaire
+  "The answers, for QUESTIONNAIRE responses."
+  answers: [FeedbackAnswer!]!
+  "The respondent's comment, if any. Never part of an aggregate."
+  freeText: String
+  "The day it was given (a date only, so it cannot be matched to a visit's time)."
+  submittedOn: Date!
+}
+
+"One question of a practice-defined questionnaire."
+type FeedbackQuestion {
+  "Names the question across versions (lower-case letters, digits, underscores)."
+  key: String!
+  "The question as asked."
+  text: String!
+  "The kind of answer."
+  kind: FeedbackQuestionKind!
+  "The options of a SINGLE_CHOICE question."
+  options: [String!]!
+  "The top of a RATING question's scale (1 to scaleMax)."
+  scaleMax: Int
+  "Whether it must be answered."
+  required: Boolean!
+}
+
+"One version of a practice-defined questionnaire. Versions never change: a response is always read against the version it answered."
+type FeedbackQuestionnaire {
+  "The questionnaire's identifier, shared by its versions."
+  id: ID!
+  "The version, from 1."
+  version: Int!
+  "Its title."
+  title: String!
+  "Its questions, in order."
+  questions: [FeedbackQuestion!]!
+}
+
+"The validated instruments' wording, for clients that show them (e.g. offline)."
+type FeedbackInstruments {
+  "The CARE Measure's question stem."
+  careStem: String!
+  "The CARE Measure's ten items, in order."
+  careItems: [String!]!
+  "The CARE Measure's rating labels, 0 (does not apply) to 5 (excellent)."
+  careRatingLabels: [String!]!
+  "The FFT question (2020 wording)."
+  fftQuestion: String!
+}
+
+"A single-use feedback link to show the patient (e.g. as a QR code)."
+type FeedbackLink {
+  "The path to open on this server, /feedback/<token>; prefix the server's public origin."
+  path: String!
+  "The signed token inside the path."
+  token: String!
+  "When the link stops working."
+  expiresAt: DateTime!
+}
+
+"One band of the CARE score distribution."
+type CareScoreBand {
+  "Lowest score in the band."
+  from: Int!
+  "Highest score in the band."
+  to: Int!
+  "Responses in the band; null when suppressed."
+  count: Int
+  "True when the count is withheld: 1 to 4 responses, or it would let a withheld count be worked out."
+  suppressed: Boolean!
+}
+
+"Aggregate figures for a group of responses. Any figure resting on fewer than 5 responses is null, with its suppressed flag set: the cell says too few responses."
+type FeedbackCell {
+  "True when the group has fewer than 5 responses (every figure is then null)."
+  suppressed: Boolean!
+  "Responses in the group; null when suppressed."
+  responses: Int
+  "Scorable CARE Measure responses; null when fewer than 5."
+  careResponses: Int
+  "Mean CARE Measure score (10–50); null when fewer than 5 scorable responses."
+  careMean: Float
+  "True when the CARE figures are withheld for too few responses."
+  careSuppressed: Boolean!
+  "CARE score distribution by band; empty when the CARE figures are withheld."
+  careDistribution: [CareScoreBand!]!
+  "FFT answers in the group (Don't know included); null when the FFT figures are withheld."
+  fftResponses: Int
+  "FFT % positive (very good + good), 0–100; null when fewer than 5 answers make the denominator."
+  fftPercentPositive: Float
+  "FFT % negative (poor + very poor), 0–100; null when fewer than 5 answers make the denominator."
+  fftPercentNegative: Float
+  "True when the FFT figures are withheld for too few responses."
+  fftSuppressed: Boolean!
+}
+
+"The aggregate of one group."
+type FeedbackSummaryRow {
+  "The group: a practitioner's or team's global ID, a relationship kind (e.g. NAMED_NURSE), or a month (YYYY-MM)."
+  key: String!
+  "The group's figures."
+  cell: FeedbackCell!
+}
+
+"Feedback aggregated by one dimension, with the total. Free text never appears here."
+type FeedbackSummary {
+  "The dimension."
+  groupBy: FeedbackGroupBy!
+  "One row per group, ordered by key. When exactly one row would be suppressed, another is too, so it cannot be worked out from the total."
+  rows: [FeedbackSummaryRow!]!
+  "All the responses matched, including those without a value for the dimension."
+  total: FeedbackCell!
+}
+
+"Narrows feedback."
+input FeedbackFilter {
+  "Only this practitioner's (by the subject)."
+  practitionerId: ID
+  "Only this team's (by the subject)."
+  teamId: ID
+  "Only subjects belonging to this kind of relationship."
+  relationshipKind: RelationshipKind
+  "Only this kind of subject."
+  subjectKind: FeedbackSubjectKind
+  "Only about this subject (its global ID)."
+  subjectId: ID
+  "Only this instrument."
+  instrument: FeedbackInstrument
+  "Only from this kind of respondent."
+  respondent: FeedbackRespondent
+  "Given on or after this day."
+  from: Date
+  "Given before this day."
+  to: Date
+}
+
+"Asks for a single-use link a patient or carer answers through."
+input CreateFeedbackLinkInput {
+  "What the feedback is about."
+  subjectKind: FeedbackSubjectKind!
+  "The subject's ID (global or bare UUID)."
+  subjectId: ID!
+  "The instrument to answer."
+  instrument: FeedbackInstrument!
+  "For QUESTIONNAIRE: which questionnaire."
+  questionnaireId: ID
+  "For QUESTIONNAIRE: which version (default the latest)."
+  questionnaireVersion: Int
+  "Minutes the link stays valid, 1 to 20160 (default 1440, a day)."
+  validForMinutes: Int
+}
+
+"One answer to a practice-defined question; set exactly the field matching the question's kind."
+input FeedbackAnswerInput {
+  "The question's key."
+  key: String!
+  "For RATING."
+  rating: Int
+  "For SINGLE_CHOICE: the option's text."
+  choice: String
+  "For YES_NO."
+  yes: Boolean
+  "For FREE_TEXT."
+  text: String
+}
+
+"Feedback from a signed-in practitioner: a colleague's, or her own reflection."
+input SubmitFeedbackInput {
+  "Optional client-chosen id (a bare UUID, UUIDv7 recommended); submitting again with it returns the same response."
+  id: ID
+  "What it is about."
+  subjectKind: FeedbackSubjectKind!
+  "The subject's ID (global or bare UUID)."
+  subjectId: ID!
+  "COLLEAGUE (about someone else's work) or SELF (a reflection on one's own)."
+  respondent: FeedbackRespondent!
+  "The instrument answered."
+  instrument: FeedbackInstrument!
+  "For CARE_MEASURE: the ten ratings, 1 to 5, 0 for does not apply."
+  careRatings: [Int!]
+  "For FFT."
+  fftAnswer: FFTAnswer
+  "For QUESTIONNAIRE: which questionnaire."
+  questionnaireId: ID
+  "For QUESTIONNAIRE: which version."
+  questionnaireVersion: Int
+  "For QUESTIONNAIRE: the answers."
+  answers: [FeedbackAnswerInput!]
+  "An optional comment."
+  freeText: String
+}
+
+"A question of a questionnaire being saved."
+input FeedbackQuestionInput {
+  "Names the question across versions (lower-case letters, digits, underscores)."
+  key: String!
+  "The question as asked."
+  text: String!
+  "The kind of answer."
+  kind: FeedbackQuestionKind!
+  "For SINGLE_CHOICE: 2 to 20 options."
+  options: [String!]
+  "For RATING: the top of the scale, 2 to 10 (default 5)."
+  scaleMax: Int
+  "Whether it must be answered."
+  required: Boolean
+}
+
+"Saves a questionnaire: a new one, or the next version of an existing one."
+input SaveFeedbackQuestionnaireInput {
+  "The questionnaire to revise; omit to create a new one."
+  id: ID
+  "Its title."
+  title: String!
+  "Its questions, in order."
+  questions: [FeedbackQuestionInput!]!
+}
+
+extend type Query {
+  "Feedback responses the caller may see, newest first: a practitioner's own (about her, her interactions and relationships, and her reflections), or for a practice admin her organisation's. Reads about a patient's care are audited."
+  feedbackResponses(
+    "Narrows the list."
+    filter: FeedbackFilter
+    "How many, 1 to 100 (default 20)."
+    first: Int
+    "Continue after this response (the id of the last one of the previous page)."
+    after: ID
+  ): [FeedbackResponse!]!
+  "One feedback response; null when missing or not visible."
+  feedbackResponse("Its id." id: ID!): FeedbackResponse
+  "Aggregates of the feedback the caller may see (integrations need analytics:read), by one dimension, suppressing every figure that rests on fewer than 5 responses."
+  feedbackSummary(
+    "Narrows the responses aggregated."
+    filter: FeedbackFilter
+    "The dimension to break down by."
+    groupBy: FeedbackGroupBy!
+    "How Don't know answers enter the FFT percentages."
+    dontKnow: FFTDontKnow = EXCLUDE
+  ): FeedbackSummary!
+  "The latest version of each of the caller's organisation's questionnaires."
+  feedbackQuestionnaires: [FeedbackQuestionnaire!]!
+  "One version of a questionnaire of the caller's organisation; null when missing."
+  feedbackQuestionnaire("Its id." id: ID!, "The version (default the latest)." version: Int): FeedbackQuestionnaire
+  "The validated instruments' wording."
+  feedbackInstruments: FeedbackInstruments!
+}
+
+extend type Mutation {
+  "Makes a signed, single-use, short-lived link for a patient or carer to give anonymous feedback about one subject with one instrument (e.g. shown as a QR code at the end of a visit)."
+  createFeedbackLink("The subject and instrument." input: CreateFeedbackLinkInput!): FeedbackLink!
+  "Records a colleague's feedback or a practitioner's reflection. Offline devices push the same through sync (entity FEEDBACK)."
+  submitFeedback("The response." input: SubmitFeedbackInput!): FeedbackResponse!
+  "Saves a practice questionnaire as a new version (practice admins); earlier versions stay as they were."
+  saveFeedbackQuestionnaire("The questionnaire." input: SaveFeedbackQuestionnaireInput!): FeedbackQuestionnaire!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3955,6 +4920,20 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_CareMeasureScore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scorable":
+		return ec.fieldContext_CareMeasureScore_scorable(ctx, field)
+	case "score":
+		return ec.fieldContext_CareMeasureScore_score(ctx, field)
+	case "missing":
+		return ec.fieldContext_CareMeasureScore_missing(ctx, field)
+	case "ratings":
+		return ec.fieldContext_CareMeasureScore_ratings(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CareMeasureScore", field.Name)
+}
 
 func (ec *executionContext) childFields_CareRelationship(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -4014,6 +4993,20 @@ func (ec *executionContext) childFields_CareRelationshipEdge(ctx context.Context
 		return ec.fieldContext_CareRelationshipEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CareRelationshipEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CareScoreBand(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_CareScoreBand_from(ctx, field)
+	case "to":
+		return ec.fieldContext_CareScoreBand_to(ctx, field)
+	case "count":
+		return ec.fieldContext_CareScoreBand_count(ctx, field)
+	case "suppressed":
+		return ec.fieldContext_CareScoreBand_suppressed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CareScoreBand", field.Name)
 }
 
 func (ec *executionContext) childFields_ContinuityAtRisk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4114,6 +5107,162 @@ func (ec *executionContext) childFields_Device(ctx context.Context, field graphq
 		return ec.fieldContext_Device_revokedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Device", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackAnswer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_FeedbackAnswer_key(ctx, field)
+	case "rating":
+		return ec.fieldContext_FeedbackAnswer_rating(ctx, field)
+	case "choice":
+		return ec.fieldContext_FeedbackAnswer_choice(ctx, field)
+	case "yes":
+		return ec.fieldContext_FeedbackAnswer_yes(ctx, field)
+	case "text":
+		return ec.fieldContext_FeedbackAnswer_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackAnswer", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackCell(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "suppressed":
+		return ec.fieldContext_FeedbackCell_suppressed(ctx, field)
+	case "responses":
+		return ec.fieldContext_FeedbackCell_responses(ctx, field)
+	case "careResponses":
+		return ec.fieldContext_FeedbackCell_careResponses(ctx, field)
+	case "careMean":
+		return ec.fieldContext_FeedbackCell_careMean(ctx, field)
+	case "careSuppressed":
+		return ec.fieldContext_FeedbackCell_careSuppressed(ctx, field)
+	case "careDistribution":
+		return ec.fieldContext_FeedbackCell_careDistribution(ctx, field)
+	case "fftResponses":
+		return ec.fieldContext_FeedbackCell_fftResponses(ctx, field)
+	case "fftPercentPositive":
+		return ec.fieldContext_FeedbackCell_fftPercentPositive(ctx, field)
+	case "fftPercentNegative":
+		return ec.fieldContext_FeedbackCell_fftPercentNegative(ctx, field)
+	case "fftSuppressed":
+		return ec.fieldContext_FeedbackCell_fftSuppressed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackCell", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackInstruments(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "careStem":
+		return ec.fieldContext_FeedbackInstruments_careStem(ctx, field)
+	case "careItems":
+		return ec.fieldContext_FeedbackInstruments_careItems(ctx, field)
+	case "careRatingLabels":
+		return ec.fieldContext_FeedbackInstruments_careRatingLabels(ctx, field)
+	case "fftQuestion":
+		return ec.fieldContext_FeedbackInstruments_fftQuestion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackInstruments", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_FeedbackLink_path(ctx, field)
+	case "token":
+		return ec.fieldContext_FeedbackLink_token(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_FeedbackLink_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackLink", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackQuestion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_FeedbackQuestion_key(ctx, field)
+	case "text":
+		return ec.fieldContext_FeedbackQuestion_text(ctx, field)
+	case "kind":
+		return ec.fieldContext_FeedbackQuestion_kind(ctx, field)
+	case "options":
+		return ec.fieldContext_FeedbackQuestion_options(ctx, field)
+	case "scaleMax":
+		return ec.fieldContext_FeedbackQuestion_scaleMax(ctx, field)
+	case "required":
+		return ec.fieldContext_FeedbackQuestion_required(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackQuestion", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackQuestionnaire(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FeedbackQuestionnaire_id(ctx, field)
+	case "version":
+		return ec.fieldContext_FeedbackQuestionnaire_version(ctx, field)
+	case "title":
+		return ec.fieldContext_FeedbackQuestionnaire_title(ctx, field)
+	case "questions":
+		return ec.fieldContext_FeedbackQuestionnaire_questions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackQuestionnaire", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackResponse(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FeedbackResponse_id(ctx, field)
+	case "subjectKind":
+		return ec.fieldContext_FeedbackResponse_subjectKind(ctx, field)
+	case "subjectId":
+		return ec.fieldContext_FeedbackResponse_subjectId(ctx, field)
+	case "practitioner":
+		return ec.fieldContext_FeedbackResponse_practitioner(ctx, field)
+	case "team":
+		return ec.fieldContext_FeedbackResponse_team(ctx, field)
+	case "relationshipKind":
+		return ec.fieldContext_FeedbackResponse_relationshipKind(ctx, field)
+	case "respondent":
+		return ec.fieldContext_FeedbackResponse_respondent(ctx, field)
+	case "instrument":
+		return ec.fieldContext_FeedbackResponse_instrument(ctx, field)
+	case "careMeasure":
+		return ec.fieldContext_FeedbackResponse_careMeasure(ctx, field)
+	case "fftAnswer":
+		return ec.fieldContext_FeedbackResponse_fftAnswer(ctx, field)
+	case "questionnaire":
+		return ec.fieldContext_FeedbackResponse_questionnaire(ctx, field)
+	case "answers":
+		return ec.fieldContext_FeedbackResponse_answers(ctx, field)
+	case "freeText":
+		return ec.fieldContext_FeedbackResponse_freeText(ctx, field)
+	case "submittedOn":
+		return ec.fieldContext_FeedbackResponse_submittedOn(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackResponse", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "groupBy":
+		return ec.fieldContext_FeedbackSummary_groupBy(ctx, field)
+	case "rows":
+		return ec.fieldContext_FeedbackSummary_rows(ctx, field)
+	case "total":
+		return ec.fieldContext_FeedbackSummary_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackSummaryRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_FeedbackSummaryRow_key(ctx, field)
+	case "cell":
+		return ec.fieldContext_FeedbackSummaryRow_cell(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackSummaryRow", field.Name)
 }
 
 func (ec *executionContext) childFields_Interaction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4792,6 +5941,20 @@ func (ec *executionContext) field_Mutation_amendInteraction_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createFeedbackLink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateFeedbackLinkInput, error) {
+			return ec.unmarshalNCreateFeedbackLinkInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCreateFeedbackLinkInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4904,6 +6067,20 @@ func (ec *executionContext) field_Mutation_revokeDevice_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_saveFeedbackQuestionnaire_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SaveFeedbackQuestionnaireInput, error) {
+			return ec.unmarshalNSaveFeedbackQuestionnaireInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSaveFeedbackQuestionnaireInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_signInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4924,6 +6101,20 @@ func (ec *executionContext) field_Mutation_startRelationship_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (care.StartRelationshipInput, error) {
 			return ec.unmarshalNStartRelationshipInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐStartRelationshipInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitFeedback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SubmitFeedbackInput, error) {
+			return ec.unmarshalNSubmitFeedbackInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSubmitFeedbackInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5406,6 +6597,102 @@ func (ec *executionContext) field_Query_continuityAtRisk_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_feedbackQuestionnaire_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_feedbackResponse_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_feedbackResponses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.FeedbackFilter, error) {
+			return ec.unmarshalOFeedbackFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_feedbackSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.FeedbackFilter, error) {
+			return ec.unmarshalOFeedbackFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) (model.FeedbackGroupBy, error) {
+			return ec.unmarshalNFeedbackGroupBy2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackGroupBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "dontKnow",
+		func(ctx context.Context, v any) (*model.FFTDontKnow, error) {
+			return ec.unmarshalOFFTDontKnow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTDontKnow(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dontKnow"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_interactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5717,6 +7004,98 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _CareMeasureScore_scorable(ctx context.Context, field graphql.CollectedField, obj *model.CareMeasureScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareMeasureScore_scorable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scorable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareMeasureScore_scorable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareMeasureScore", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _CareMeasureScore_score(ctx context.Context, field graphql.CollectedField, obj *model.CareMeasureScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareMeasureScore_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CareMeasureScore_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareMeasureScore", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _CareMeasureScore_missing(ctx context.Context, field graphql.CollectedField, obj *model.CareMeasureScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareMeasureScore_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Missing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareMeasureScore_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareMeasureScore", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CareMeasureScore_ratings(ctx context.Context, field graphql.CollectedField, obj *model.CareMeasureScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareMeasureScore_ratings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ratings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareMeasureScore_ratings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareMeasureScore", field, false, false, errors.New("field of type Int does not have child fields"))
+}
 
 func (ec *executionContext) _CareRelationship_id(ctx context.Context, field graphql.CollectedField, obj *care.CareRelationship) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6271,6 +7650,98 @@ func (ec *executionContext) _CareRelationshipEdge_cursor(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_CareRelationshipEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CareRelationshipEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CareScoreBand_from(ctx context.Context, field graphql.CollectedField, obj *model.CareScoreBand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareScoreBand_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareScoreBand_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareScoreBand", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CareScoreBand_to(ctx context.Context, field graphql.CollectedField, obj *model.CareScoreBand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareScoreBand_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareScoreBand_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareScoreBand", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CareScoreBand_count(ctx context.Context, field graphql.CollectedField, obj *model.CareScoreBand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareScoreBand_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CareScoreBand_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareScoreBand", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CareScoreBand_suppressed(ctx context.Context, field graphql.CollectedField, obj *model.CareScoreBand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareScoreBand_suppressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suppressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareScoreBand_suppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareScoreBand", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _ContinuityAtRisk_from(ctx context.Context, field graphql.CollectedField, obj *model.ContinuityAtRisk) (ret graphql.Marshaler) {
@@ -7001,6 +8472,1269 @@ func (ec *executionContext) _Device_revokedAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Device_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Device", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackAnswer_key(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackAnswer_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackAnswer_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackAnswer", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackAnswer_rating(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackAnswer_rating(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rating, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackAnswer_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackAnswer", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackAnswer_choice(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackAnswer_choice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Choice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackAnswer_choice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackAnswer", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackAnswer_yes(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackAnswer_yes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackAnswer_yes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackAnswer", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackAnswer_text(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackAnswer_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackAnswer_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackAnswer", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_suppressed(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_suppressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suppressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_suppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_responses(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_responses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Responses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_responses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_careResponses(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_careResponses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareResponses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_careResponses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_careMean(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_careMean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareMean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_careMean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_careSuppressed(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_careSuppressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareSuppressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_careSuppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_careDistribution(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_careDistribution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareDistribution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CareScoreBand) graphql.Marshaler {
+			return ec.marshalNCareScoreBand2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBandᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_careDistribution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackCell",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CareScoreBand(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackCell_fftResponses(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_fftResponses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftResponses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_fftResponses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_fftPercentPositive(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_fftPercentPositive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftPercentPositive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_fftPercentPositive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_fftPercentNegative(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_fftPercentNegative(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftPercentNegative, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_fftPercentNegative(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackCell_fftSuppressed(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackCell_fftSuppressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftSuppressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackCell_fftSuppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackCell", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackInstruments_careStem(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackInstruments) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackInstruments_careStem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareStem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackInstruments_careStem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackInstruments", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackInstruments_careItems(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackInstruments) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackInstruments_careItems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareItems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackInstruments_careItems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackInstruments", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackInstruments_careRatingLabels(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackInstruments) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackInstruments_careRatingLabels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareRatingLabels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackInstruments_careRatingLabels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackInstruments", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackInstruments_fftQuestion(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackInstruments) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackInstruments_fftQuestion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftQuestion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackInstruments_fftQuestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackInstruments", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackLink_path(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackLink_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackLink_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackLink_token(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackLink_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackLink_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackLink", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackLink_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackLink_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackLink", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_key(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_text(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_kind(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FeedbackQuestionKind) graphql.Marshaler {
+			return ec.marshalNFeedbackQuestionKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type FeedbackQuestionKind does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_options(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_options(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Options, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_options(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_scaleMax(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_scaleMax(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScaleMax, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_scaleMax(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestion_required(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestion_required(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Required, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestion_required(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestion", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestionnaire_id(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestionnaire) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestionnaire_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestionnaire_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestionnaire", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestionnaire_version(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestionnaire) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestionnaire_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestionnaire_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestionnaire", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestionnaire_title(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestionnaire) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestionnaire_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestionnaire_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackQuestionnaire", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackQuestionnaire_questions(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackQuestionnaire) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackQuestionnaire_questions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Questions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FeedbackQuestion) graphql.Marshaler {
+			return ec.marshalNFeedbackQuestion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackQuestionnaire_questions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackQuestionnaire",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackQuestion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_id(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_subjectKind(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_subjectKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FeedbackSubjectKind) graphql.Marshaler {
+			return ec.marshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_subjectKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type FeedbackSubjectKind does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_subjectId(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_subjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_practitioner(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_practitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Practitioner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Practitioner) graphql.Marshaler {
+			return ec.marshalOPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPractitioner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_practitioner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackResponse",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Practitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_team(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Team) graphql.Marshaler {
+			return ec.marshalOTeam2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐTeam(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackResponse",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_relationshipKind(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_relationshipKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RelationshipKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.RelationshipKind) graphql.Marshaler {
+			return ec.marshalORelationshipKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_relationshipKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type RelationshipKind does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_respondent(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_respondent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Respondent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FeedbackRespondent) graphql.Marshaler {
+			return ec.marshalNFeedbackRespondent2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_respondent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type FeedbackRespondent does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_instrument(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_instrument(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Instrument, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FeedbackInstrument) graphql.Marshaler {
+			return ec.marshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_instrument(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type FeedbackInstrument does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_careMeasure(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_careMeasure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareMeasure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CareMeasureScore) graphql.Marshaler {
+			return ec.marshalOCareMeasureScore2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareMeasureScore(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_careMeasure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackResponse",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CareMeasureScore(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_fftAnswer(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_fftAnswer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FftAnswer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FFTAnswer) graphql.Marshaler {
+			return ec.marshalOFFTAnswer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTAnswer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_fftAnswer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type FFTAnswer does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_questionnaire(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_questionnaire(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Questionnaire, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackQuestionnaire) graphql.Marshaler {
+			return ec.marshalOFeedbackQuestionnaire2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_questionnaire(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackResponse",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackQuestionnaire(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_answers(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_answers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Answers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FeedbackAnswer) graphql.Marshaler {
+			return ec.marshalNFeedbackAnswer2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_answers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackResponse",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackAnswer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackResponse_freeText(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_freeText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_freeText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackResponse_submittedOn(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackResponse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackResponse_submittedOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedOn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackResponse_submittedOn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackResponse", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackSummary_groupBy(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackSummary_groupBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FeedbackGroupBy) graphql.Marshaler {
+			return ec.marshalNFeedbackGroupBy2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackGroupBy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackSummary_groupBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackSummary", field, false, false, errors.New("field of type FeedbackGroupBy does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackSummary_rows(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackSummary_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FeedbackSummaryRow) graphql.Marshaler {
+			return ec.marshalNFeedbackSummaryRow2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackSummary_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackSummaryRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackSummary_total(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackSummary_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackCell) graphql.Marshaler {
+			return ec.marshalNFeedbackCell2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackSummary_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackCell(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FeedbackSummaryRow_key(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackSummaryRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackSummaryRow_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackSummaryRow_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackSummaryRow", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FeedbackSummaryRow_cell(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackSummaryRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackSummaryRow_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackCell) graphql.Marshaler {
+			return ec.marshalNFeedbackCell2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackSummaryRow_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedbackSummaryRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackCell(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Interaction_id(ctx context.Context, field graphql.CollectedField, obj *care.Interaction) (ret graphql.Marshaler) {
@@ -8706,6 +11440,138 @@ func (ec *executionContext) fieldContext_Mutation_revokeDevice(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeDevice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createFeedbackLink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createFeedbackLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateFeedbackLink(ctx, fc.Args["input"].(model.CreateFeedbackLinkInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackLink) graphql.Marshaler {
+			return ec.marshalNFeedbackLink2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackLink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createFeedbackLink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackLink(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createFeedbackLink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_submitFeedback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitFeedback(ctx, fc.Args["input"].(model.SubmitFeedbackInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackResponse) graphql.Marshaler {
+			return ec.marshalNFeedbackResponse2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackResponse(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitFeedback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_saveFeedbackQuestionnaire(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_saveFeedbackQuestionnaire(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SaveFeedbackQuestionnaire(ctx, fc.Args["input"].(model.SaveFeedbackQuestionnaireInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackQuestionnaire) graphql.Marshaler {
+			return ec.marshalNFeedbackQuestionnaire2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_saveFeedbackQuestionnaire(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackQuestionnaire(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_saveFeedbackQuestionnaire_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11641,6 +14507,246 @@ func (ec *executionContext) fieldContext_Query_continuityAtRisk(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_feedbackResponses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackResponses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FeedbackResponses(ctx, fc.Args["filter"].(*model.FeedbackFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FeedbackResponse) graphql.Marshaler {
+			return ec.marshalNFeedbackResponse2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackResponses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackResponse(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_feedbackResponses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedbackResponse(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackResponse(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FeedbackResponse(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackResponse) graphql.Marshaler {
+			return ec.marshalOFeedbackResponse2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackResponse(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackResponse(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_feedbackResponse_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedbackSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FeedbackSummary(ctx, fc.Args["filter"].(*model.FeedbackFilter), fc.Args["groupBy"].(model.FeedbackGroupBy), fc.Args["dontKnow"].(*model.FFTDontKnow))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackSummary) graphql.Marshaler {
+			return ec.marshalNFeedbackSummary2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_feedbackSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedbackQuestionnaires(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackQuestionnaires(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FeedbackQuestionnaires(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FeedbackQuestionnaire) graphql.Marshaler {
+			return ec.marshalNFeedbackQuestionnaire2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaireᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackQuestionnaires(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackQuestionnaire(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedbackQuestionnaire(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackQuestionnaire(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FeedbackQuestionnaire(ctx, fc.Args["id"].(string), fc.Args["version"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackQuestionnaire) graphql.Marshaler {
+			return ec.marshalOFeedbackQuestionnaire2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackQuestionnaire(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackQuestionnaire(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_feedbackQuestionnaire_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedbackInstruments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedbackInstruments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FeedbackInstruments(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FeedbackInstruments) graphql.Marshaler {
+			return ec.marshalNFeedbackInstruments2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstruments(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedbackInstruments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackInstruments(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14527,6 +17633,71 @@ func (ec *executionContext) unmarshalInputContinuityWindow(ctx context.Context, 
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreateFeedbackLinkInput(ctx context.Context, obj any) (model.CreateFeedbackLinkInput, error) {
+	var it model.CreateFeedbackLinkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"subjectKind", "subjectId", "instrument", "questionnaireId", "questionnaireVersion", "validForMinutes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "subjectKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectKind"))
+			data, err := ec.unmarshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectKind = data
+		case "subjectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectID = data
+		case "instrument":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instrument"))
+			data, err := ec.unmarshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instrument = data
+		case "questionnaireId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("questionnaireId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuestionnaireID = data
+		case "questionnaireVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("questionnaireVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuestionnaireVersion = data
+		case "validForMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validForMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidForMinutes = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateInteractionInput(ctx context.Context, obj any) (care.CreateInteractionInput, error) {
 	var it care.CreateInteractionInput
 	if obj == nil {
@@ -14870,6 +18041,215 @@ func (ec *executionContext) unmarshalInputEndRelationshipInput(ctx context.Conte
 				return it, err
 			}
 			it.EndedAt = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFeedbackAnswerInput(ctx context.Context, obj any) (model.FeedbackAnswerInput, error) {
+	var it model.FeedbackAnswerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "rating", "choice", "yes", "text"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "rating":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rating"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rating = data
+		case "choice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("choice"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Choice = data
+		case "yes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("yes"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Yes = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFeedbackFilter(ctx context.Context, obj any) (model.FeedbackFilter, error) {
+	var it model.FeedbackFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"practitionerId", "teamId", "relationshipKind", "subjectKind", "subjectId", "instrument", "respondent", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "practitionerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("practitionerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PractitionerID = data
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
+		case "relationshipKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relationshipKind"))
+			data, err := ec.unmarshalORelationshipKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RelationshipKind = data
+		case "subjectKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectKind"))
+			data, err := ec.unmarshalOFeedbackSubjectKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectKind = data
+		case "subjectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectID = data
+		case "instrument":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instrument"))
+			data, err := ec.unmarshalOFeedbackInstrument2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instrument = data
+		case "respondent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("respondent"))
+			data, err := ec.unmarshalOFeedbackRespondent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Respondent = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFeedbackQuestionInput(ctx context.Context, obj any) (model.FeedbackQuestionInput, error) {
+	var it model.FeedbackQuestionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "text", "kind", "options", "scaleMax", "required"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNFeedbackQuestionKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "options":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("options"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Options = data
+		case "scaleMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scaleMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScaleMax = data
+		case "required":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("required"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Required = data
 		}
 	}
 	return it, nil
@@ -15225,6 +18605,50 @@ func (ec *executionContext) unmarshalInputRevokeDeviceInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSaveFeedbackQuestionnaireInput(ctx context.Context, obj any) (model.SaveFeedbackQuestionnaireInput, error) {
+	var it model.SaveFeedbackQuestionnaireInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "title", "questions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "questions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("questions"))
+			data, err := ec.unmarshalNFeedbackQuestionInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Questions = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSignInteractionInput(ctx context.Context, obj any) (care.SignInteractionInput, error) {
 	var it care.SignInteractionInput
 	if obj == nil {
@@ -15357,6 +18781,106 @@ func (ec *executionContext) unmarshalInputStartRelationshipInput(ctx context.Con
 				return it, err
 			}
 			it.PatientPreference = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSubmitFeedbackInput(ctx context.Context, obj any) (model.SubmitFeedbackInput, error) {
+	var it model.SubmitFeedbackInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "subjectKind", "subjectId", "respondent", "instrument", "careRatings", "fftAnswer", "questionnaireId", "questionnaireVersion", "answers", "freeText"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "subjectKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectKind"))
+			data, err := ec.unmarshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectKind = data
+		case "subjectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectID = data
+		case "respondent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("respondent"))
+			data, err := ec.unmarshalNFeedbackRespondent2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Respondent = data
+		case "instrument":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instrument"))
+			data, err := ec.unmarshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instrument = data
+		case "careRatings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("careRatings"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CareRatings = data
+		case "fftAnswer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fftAnswer"))
+			data, err := ec.unmarshalOFFTAnswer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTAnswer(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FftAnswer = data
+		case "questionnaireId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("questionnaireId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuestionnaireID = data
+		case "questionnaireVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("questionnaireVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuestionnaireVersion = data
+		case "answers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("answers"))
+			data, err := ec.unmarshalOFeedbackAnswerInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Answers = data
+		case "freeText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freeText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreeText = data
 		}
 	}
 	return it, nil
@@ -15963,6 +19487,59 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
+var careMeasureScoreImplementors = []string{"CareMeasureScore"}
+
+func (ec *executionContext) _CareMeasureScore(ctx context.Context, sel ast.SelectionSet, obj *model.CareMeasureScore) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, careMeasureScoreImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CareMeasureScore")
+		case "scorable":
+			out.Values[i] = ec._CareMeasureScore_scorable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._CareMeasureScore_score(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "missing":
+			out.Values[i] = ec._CareMeasureScore_missing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ratings":
+			out.Values[i] = ec._CareMeasureScore_ratings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var careRelationshipImplementors = []string{"CareRelationship", "Node"}
 
 func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.SelectionSet, obj *care.CareRelationship) graphql.Marshaler {
@@ -16398,6 +19975,59 @@ func (ec *executionContext) _CareRelationshipEdge(ctx context.Context, sel ast.S
 	return out
 }
 
+var careScoreBandImplementors = []string{"CareScoreBand"}
+
+func (ec *executionContext) _CareScoreBand(ctx context.Context, sel ast.SelectionSet, obj *model.CareScoreBand) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, careScoreBandImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CareScoreBand")
+		case "from":
+			out.Values[i] = ec._CareScoreBand_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._CareScoreBand_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._CareScoreBand_count(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "suppressed":
+			out.Values[i] = ec._CareScoreBand_suppressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var continuityAtRiskImplementors = []string{"ContinuityAtRisk"}
 
 func (ec *executionContext) _ContinuityAtRisk(ctx context.Context, sel ast.SelectionSet, obj *model.ContinuityAtRisk) graphql.Marshaler {
@@ -16785,6 +20415,558 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._Device_revokedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackAnswerImplementors = []string{"FeedbackAnswer"}
+
+func (ec *executionContext) _FeedbackAnswer(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackAnswer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackAnswerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackAnswer")
+		case "key":
+			out.Values[i] = ec._FeedbackAnswer_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rating":
+			out.Values[i] = ec._FeedbackAnswer_rating(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "choice":
+			out.Values[i] = ec._FeedbackAnswer_choice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "yes":
+			out.Values[i] = ec._FeedbackAnswer_yes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._FeedbackAnswer_text(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackCellImplementors = []string{"FeedbackCell"}
+
+func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackCell) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackCellImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackCell")
+		case "suppressed":
+			out.Values[i] = ec._FeedbackCell_suppressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "responses":
+			out.Values[i] = ec._FeedbackCell_responses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "careResponses":
+			out.Values[i] = ec._FeedbackCell_careResponses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "careMean":
+			out.Values[i] = ec._FeedbackCell_careMean(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "careSuppressed":
+			out.Values[i] = ec._FeedbackCell_careSuppressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careDistribution":
+			out.Values[i] = ec._FeedbackCell_careDistribution(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fftResponses":
+			out.Values[i] = ec._FeedbackCell_fftResponses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fftPercentPositive":
+			out.Values[i] = ec._FeedbackCell_fftPercentPositive(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fftPercentNegative":
+			out.Values[i] = ec._FeedbackCell_fftPercentNegative(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fftSuppressed":
+			out.Values[i] = ec._FeedbackCell_fftSuppressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackInstrumentsImplementors = []string{"FeedbackInstruments"}
+
+func (ec *executionContext) _FeedbackInstruments(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackInstruments) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackInstrumentsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackInstruments")
+		case "careStem":
+			out.Values[i] = ec._FeedbackInstruments_careStem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careItems":
+			out.Values[i] = ec._FeedbackInstruments_careItems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careRatingLabels":
+			out.Values[i] = ec._FeedbackInstruments_careRatingLabels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fftQuestion":
+			out.Values[i] = ec._FeedbackInstruments_fftQuestion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackLinkImplementors = []string{"FeedbackLink"}
+
+func (ec *executionContext) _FeedbackLink(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackLink) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackLinkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackLink")
+		case "path":
+			out.Values[i] = ec._FeedbackLink_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._FeedbackLink_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._FeedbackLink_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackQuestionImplementors = []string{"FeedbackQuestion"}
+
+func (ec *executionContext) _FeedbackQuestion(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackQuestion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackQuestionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackQuestion")
+		case "key":
+			out.Values[i] = ec._FeedbackQuestion_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._FeedbackQuestion_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._FeedbackQuestion_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "options":
+			out.Values[i] = ec._FeedbackQuestion_options(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scaleMax":
+			out.Values[i] = ec._FeedbackQuestion_scaleMax(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "required":
+			out.Values[i] = ec._FeedbackQuestion_required(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackQuestionnaireImplementors = []string{"FeedbackQuestionnaire"}
+
+func (ec *executionContext) _FeedbackQuestionnaire(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackQuestionnaire) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackQuestionnaireImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackQuestionnaire")
+		case "id":
+			out.Values[i] = ec._FeedbackQuestionnaire_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._FeedbackQuestionnaire_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._FeedbackQuestionnaire_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "questions":
+			out.Values[i] = ec._FeedbackQuestionnaire_questions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackResponseImplementors = []string{"FeedbackResponse"}
+
+func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackResponse) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackResponseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackResponse")
+		case "id":
+			out.Values[i] = ec._FeedbackResponse_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectKind":
+			out.Values[i] = ec._FeedbackResponse_subjectKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectId":
+			out.Values[i] = ec._FeedbackResponse_subjectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "practitioner":
+			out.Values[i] = ec._FeedbackResponse_practitioner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "team":
+			out.Values[i] = ec._FeedbackResponse_team(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "relationshipKind":
+			out.Values[i] = ec._FeedbackResponse_relationshipKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "respondent":
+			out.Values[i] = ec._FeedbackResponse_respondent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "instrument":
+			out.Values[i] = ec._FeedbackResponse_instrument(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careMeasure":
+			out.Values[i] = ec._FeedbackResponse_careMeasure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fftAnswer":
+			out.Values[i] = ec._FeedbackResponse_fftAnswer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "questionnaire":
+			out.Values[i] = ec._FeedbackResponse_questionnaire(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "answers":
+			out.Values[i] = ec._FeedbackResponse_answers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "freeText":
+			out.Values[i] = ec._FeedbackResponse_freeText(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "submittedOn":
+			out.Values[i] = ec._FeedbackResponse_submittedOn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackSummaryImplementors = []string{"FeedbackSummary"}
+
+func (ec *executionContext) _FeedbackSummary(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackSummary")
+		case "groupBy":
+			out.Values[i] = ec._FeedbackSummary_groupBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._FeedbackSummary_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._FeedbackSummary_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var feedbackSummaryRowImplementors = []string{"FeedbackSummaryRow"}
+
+func (ec *executionContext) _FeedbackSummaryRow(ctx context.Context, sel ast.SelectionSet, obj *model.FeedbackSummaryRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackSummaryRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackSummaryRow")
+		case "key":
+			out.Values[i] = ec._FeedbackSummaryRow_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cell":
+			out.Values[i] = ec._FeedbackSummaryRow_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17614,6 +21796,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeDevice":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeDevice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createFeedbackLink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createFeedbackLink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submitFeedback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitFeedback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "saveFeedbackQuestionnaire":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_saveFeedbackQuestionnaire(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -19395,6 +23598,138 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackResponses":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackResponses(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackResponse":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackResponse(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackSummary":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackSummary(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackQuestionnaires":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackQuestionnaires(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackQuestionnaire":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackQuestionnaire(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedbackInstruments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedbackInstruments(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -20932,6 +25267,26 @@ func (ec *executionContext) marshalNCareRelationshipEdge2ᚕgithubᚗcomᚋrappo
 	return ret
 }
 
+func (ec *executionContext) marshalNCareScoreBand2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBand(ctx context.Context, sel ast.SelectionSet, v model.CareScoreBand) graphql.Marshaler {
+	return ec._CareScoreBand(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCareScoreBand2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBandᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CareScoreBand) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCareScoreBand2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBand(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNConflictOutcome2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictOutcome(ctx context.Context, v any) (sync1.ConflictOutcome, error) {
 	var res sync1.ConflictOutcome
 	err := res.UnmarshalGQL(v)
@@ -21046,6 +25401,11 @@ func (ec *executionContext) marshalNContinuityRatio2ᚖgithubᚗcomᚋrapportcar
 	return ec._ContinuityRatio(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateFeedbackLinkInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCreateFeedbackLinkInput(ctx context.Context, v any) (model.CreateFeedbackLinkInput, error) {
+	res, err := ec.unmarshalInputCreateFeedbackLinkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateInteractionInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐCreateInteractionInput(ctx context.Context, v any) (care.CreateInteractionInput, error) {
 	res, err := ec.unmarshalInputCreateInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21136,6 +25496,252 @@ func (ec *executionContext) marshalNDevice2ᚖgithubᚗcomᚋrapportcareᚋrappo
 func (ec *executionContext) unmarshalNEndRelationshipInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐEndRelationshipInput(ctx context.Context, v any) (care.EndRelationshipInput, error) {
 	res, err := ec.unmarshalInputEndRelationshipInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackAnswer2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswer(ctx context.Context, sel ast.SelectionSet, v model.FeedbackAnswer) graphql.Marshaler {
+	return ec._FeedbackAnswer(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackAnswer2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackAnswer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackAnswer2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNFeedbackAnswerInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerInput(ctx context.Context, v any) (model.FeedbackAnswerInput, error) {
+	res, err := ec.unmarshalInputFeedbackAnswerInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackCell2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackCell(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackCell) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackCell(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFeedbackGroupBy2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackGroupBy(ctx context.Context, v any) (model.FeedbackGroupBy, error) {
+	var res model.FeedbackGroupBy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackGroupBy2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackGroupBy(ctx context.Context, sel ast.SelectionSet, v model.FeedbackGroupBy) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx context.Context, v any) (model.FeedbackInstrument, error) {
+	var res model.FeedbackInstrument
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx context.Context, sel ast.SelectionSet, v model.FeedbackInstrument) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFeedbackInstruments2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstruments(ctx context.Context, sel ast.SelectionSet, v model.FeedbackInstruments) graphql.Marshaler {
+	return ec._FeedbackInstruments(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackInstruments2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstruments(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackInstruments) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackInstruments(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFeedbackLink2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackLink(ctx context.Context, sel ast.SelectionSet, v model.FeedbackLink) graphql.Marshaler {
+	return ec._FeedbackLink(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackLink2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackLink(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackLink) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackLink(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFeedbackQuestion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestion(ctx context.Context, sel ast.SelectionSet, v model.FeedbackQuestion) graphql.Marshaler {
+	return ec._FeedbackQuestion(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackQuestion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackQuestion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackQuestion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNFeedbackQuestionInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionInput(ctx context.Context, v any) (model.FeedbackQuestionInput, error) {
+	res, err := ec.unmarshalInputFeedbackQuestionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFeedbackQuestionInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionInputᚄ(ctx context.Context, v any) ([]model.FeedbackQuestionInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.FeedbackQuestionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFeedbackQuestionInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNFeedbackQuestionKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionKind(ctx context.Context, v any) (model.FeedbackQuestionKind, error) {
+	var res model.FeedbackQuestionKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackQuestionKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionKind(ctx context.Context, sel ast.SelectionSet, v model.FeedbackQuestionKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFeedbackQuestionnaire2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx context.Context, sel ast.SelectionSet, v model.FeedbackQuestionnaire) graphql.Marshaler {
+	return ec._FeedbackQuestionnaire(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackQuestionnaire2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaireᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackQuestionnaire) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackQuestionnaire2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFeedbackQuestionnaire2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackQuestionnaire) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackQuestionnaire(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFeedbackRespondent2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx context.Context, v any) (model.FeedbackRespondent, error) {
+	var res model.FeedbackRespondent
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackRespondent2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx context.Context, sel ast.SelectionSet, v model.FeedbackRespondent) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFeedbackResponse2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx context.Context, sel ast.SelectionSet, v model.FeedbackResponse) graphql.Marshaler {
+	return ec._FeedbackResponse(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackResponse2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponseᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackResponse) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackResponse2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFeedbackResponse2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackResponse) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackResponse(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx context.Context, v any) (model.FeedbackSubjectKind, error) {
+	var res model.FeedbackSubjectKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx context.Context, sel ast.SelectionSet, v model.FeedbackSubjectKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFeedbackSummary2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummary(ctx context.Context, sel ast.SelectionSet, v model.FeedbackSummary) graphql.Marshaler {
+	return ec._FeedbackSummary(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackSummary2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummary(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackSummary) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FeedbackSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFeedbackSummaryRow2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRow(ctx context.Context, sel ast.SelectionSet, v model.FeedbackSummaryRow) graphql.Marshaler {
+	return ec._FeedbackSummaryRow(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackSummaryRow2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRowᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackSummaryRow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackSummaryRow2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
@@ -21258,6 +25864,35 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNInteraction2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteraction(ctx context.Context, sel ast.SelectionSet, v care.Interaction) graphql.Marshaler {
@@ -21750,6 +26385,11 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrapportcareᚋrapportᚋ
 	return v
 }
 
+func (ec *executionContext) unmarshalNSaveFeedbackQuestionnaireInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSaveFeedbackQuestionnaireInput(ctx context.Context, v any) (model.SaveFeedbackQuestionnaireInput, error) {
+	res, err := ec.unmarshalInputSaveFeedbackQuestionnaireInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNSignInteractionInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐSignInteractionInput(ctx context.Context, v any) (care.SignInteractionInput, error) {
 	res, err := ec.unmarshalInputSignInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21803,6 +26443,11 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNSubmitFeedbackInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSubmitFeedbackInput(ctx context.Context, v any) (model.SubmitFeedbackInput, error) {
+	res, err := ec.unmarshalInputSubmitFeedbackInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSyncChangeInput2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐChangeInput(ctx context.Context, v any) (sync1.ChangeInput, error) {
@@ -22326,6 +26971,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOCareMeasureScore2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareMeasureScore(ctx context.Context, sel ast.SelectionSet, v *model.CareMeasureScore) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CareMeasureScore(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOConflictFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictFilter(ctx context.Context, v any) (*sync1.ConflictFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -22418,6 +27070,125 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	return res
 }
 
+func (ec *executionContext) unmarshalOFFTAnswer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTAnswer(ctx context.Context, v any) (*model.FFTAnswer, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.FFTAnswer)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFFTAnswer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTAnswer(ctx context.Context, sel ast.SelectionSet, v *model.FFTAnswer) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOFFTDontKnow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTDontKnow(ctx context.Context, v any) (*model.FFTDontKnow, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.FFTDontKnow)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFFTDontKnow2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTDontKnow(ctx context.Context, sel ast.SelectionSet, v *model.FFTDontKnow) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOFeedbackAnswerInput2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerInputᚄ(ctx context.Context, v any) ([]model.FeedbackAnswerInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.FeedbackAnswerInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFeedbackAnswerInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOFeedbackFilter2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackFilter(ctx context.Context, v any) (*model.FeedbackFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFeedbackFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFeedbackInstrument2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx context.Context, v any) (*model.FeedbackInstrument, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.FeedbackInstrument)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFeedbackInstrument2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackInstrument) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOFeedbackQuestionnaire2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackQuestionnaire) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FeedbackQuestionnaire(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFeedbackRespondent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx context.Context, v any) (*model.FeedbackRespondent, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.FeedbackRespondent)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFeedbackRespondent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackRespondent) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOFeedbackResponse2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackResponse(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackResponse) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FeedbackResponse(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFeedbackSubjectKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx context.Context, v any) (*model.FeedbackSubjectKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.FeedbackSubjectKind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFeedbackSubjectKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx context.Context, sel ast.SelectionSet, v *model.FeedbackSubjectKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
 	if v == nil {
 		return nil, nil
@@ -22504,6 +27275,41 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

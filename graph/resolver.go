@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	"github.com/rapportcare/rapport/postgres"
@@ -26,6 +27,8 @@ type Resolver struct {
 	// Sync is the offline sync engine behind the sync fields and the
 	// syncChanges subscription.
 	Sync *offline.Engine
+	// Feedback signs feedback links; nil disables createFeedbackLink.
+	Feedback *feedback.Signer
 }
 
 func (r *Resolver) now() time.Time {

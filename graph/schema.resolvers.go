@@ -198,6 +198,21 @@ func (r *mutationResolver) RevokeDevice(ctx context.Context, input sync1.RevokeD
 	return r.Sync.RevokeDevice(ctx, input)
 }
 
+// CreateFeedbackLink is the resolver for the createFeedbackLink field.
+func (r *mutationResolver) CreateFeedbackLink(ctx context.Context, input model.CreateFeedbackLinkInput) (*model.FeedbackLink, error) {
+	return r.createFeedbackLink(ctx, input)
+}
+
+// SubmitFeedback is the resolver for the submitFeedback field.
+func (r *mutationResolver) SubmitFeedback(ctx context.Context, input model.SubmitFeedbackInput) (*model.FeedbackResponse, error) {
+	return r.submitFeedback(ctx, input)
+}
+
+// SaveFeedbackQuestionnaire is the resolver for the saveFeedbackQuestionnaire field.
+func (r *mutationResolver) SaveFeedbackQuestionnaire(ctx context.Context, input model.SaveFeedbackQuestionnaireInput) (*model.FeedbackQuestionnaire, error) {
+	return r.saveFeedbackQuestionnaire(ctx, input)
+}
+
 // ID is the resolver for the id field.
 func (r *organizationResolver) ID(ctx context.Context, obj *care.Organization) (string, error) {
 	return scalar.GlobalID("Organization", obj.ID), nil
@@ -456,6 +471,36 @@ func (r *queryResolver) PracticeContinuity(ctx context.Context, practiceID strin
 // ContinuityAtRisk is the resolver for the continuityAtRisk field.
 func (r *queryResolver) ContinuityAtRisk(ctx context.Context, practiceID *string, practitionerID *string, window *model.ContinuityWindow, minContacts *int, upcBelow *float64, cocBelow *float64, usualProviderShareBelow *float64, options *model.ContinuityOptions, first *int) (*model.ContinuityAtRisk, error) {
 	return r.continuityAtRisk(ctx, atRiskArgs{practiceID, practitionerID, window, minContacts, upcBelow, cocBelow, usualProviderShareBelow, options, first})
+}
+
+// FeedbackResponses is the resolver for the feedbackResponses field.
+func (r *queryResolver) FeedbackResponses(ctx context.Context, filter *model.FeedbackFilter, first *int, after *string) ([]model.FeedbackResponse, error) {
+	return r.feedbackResponses(ctx, filter, first, after)
+}
+
+// FeedbackResponse is the resolver for the feedbackResponse field.
+func (r *queryResolver) FeedbackResponse(ctx context.Context, id string) (*model.FeedbackResponse, error) {
+	return r.feedbackResponse(ctx, id)
+}
+
+// FeedbackSummary is the resolver for the feedbackSummary field.
+func (r *queryResolver) FeedbackSummary(ctx context.Context, filter *model.FeedbackFilter, groupBy model.FeedbackGroupBy, dontKnow *model.FFTDontKnow) (*model.FeedbackSummary, error) {
+	return r.feedbackSummary(ctx, filter, groupBy, dontKnow)
+}
+
+// FeedbackQuestionnaires is the resolver for the feedbackQuestionnaires field.
+func (r *queryResolver) FeedbackQuestionnaires(ctx context.Context) ([]model.FeedbackQuestionnaire, error) {
+	return r.feedbackQuestionnaires(ctx)
+}
+
+// FeedbackQuestionnaire is the resolver for the feedbackQuestionnaire field.
+func (r *queryResolver) FeedbackQuestionnaire(ctx context.Context, id string, version *int) (*model.FeedbackQuestionnaire, error) {
+	return r.feedbackQuestionnaire(ctx, id, version)
+}
+
+// FeedbackInstruments is the resolver for the feedbackInstruments field.
+func (r *queryResolver) FeedbackInstruments(ctx context.Context) (*model.FeedbackInstruments, error) {
+	return r.feedbackInstruments(), nil
 }
 
 // SyncChanges is the resolver for the syncChanges field.

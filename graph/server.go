@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/graph/httptransport"
 	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
@@ -20,8 +21,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	engine *offline.Engine
-	ws     wstransport.Config
+	engine   *offline.Engine
+	ws       wstransport.Config
+	feedback *feedback.Signer
 }
 
 // WithSync serves the sync fields and the syncChanges subscription with e.
@@ -56,7 +58,7 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 		o.engine = offline.New(db, offline.Config{})
 	}
 	limits = limits.withDefaults()
-	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine}}
+	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine, Feedback: o.feedback}}
 	setComplexity(&cfg.Complexity)
 
 	srv := handler.New(NewExecutableSchema(cfg))

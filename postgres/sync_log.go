@@ -63,6 +63,7 @@ func directoryVisibleSQL(a *care.Actor, q *args) string {
 	return `(CASE sc.entity
 		WHEN 'organization' THEN sc.entity_id IN (SELECT id FROM orgs)
 		WHEN 'care_relationship' THEN EXISTS (SELECT 1 FROM care_relationships r WHERE r.id = sc.entity_id AND ` + relationshipVisibleSQL(a, "r", q) + `)
+		WHEN 'feedback' THEN EXISTS (SELECT 1 FROM feedback_responses f WHERE f.id = sc.entity_id AND ` + feedbackVisibleSQL(a, "f", q, false) + `)
 		ELSE sc.organization_id IN (SELECT id FROM orgs) END)`
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 )
 
 // SyncFieldClock is the last change of one field of a record: the record
@@ -120,6 +121,7 @@ type SyncRows struct {
 	Practitioners map[uuid.UUID]*care.Practitioner
 	Teams         map[uuid.UUID]*care.Team
 	Organizations map[uuid.UUID]*care.Organization
+	Feedback      map[uuid.UUID]*feedback.Response
 }
 
 // SyncRef names one record.
@@ -146,6 +148,7 @@ func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, erro
 		Patients: map[uuid.UUID]*care.Patient{}, Relationships: map[uuid.UUID]*care.CareRelationship{},
 		Interactions: map[uuid.UUID]*care.Interaction{}, Amendments: map[uuid.UUID][]*care.InteractionAmendment{},
 		Practitioners: map[uuid.UUID]*care.Practitioner{}, Teams: map[uuid.UUID]*care.Team{}, Organizations: map[uuid.UUID]*care.Organization{},
+		Feedback: map[uuid.UUID]*feedback.Response{},
 	}
 	var recs []auditRec
 	if v := ids["patient"]; len(v) > 0 {
@@ -195,6 +198,18 @@ func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, erro
 			for _, m := range ams {
 				out.Amendments[m.InteractionID] = append(out.Amendments[m.InteractionID], m)
 				recs = append(recs, auditRec{out.Interactions[m.InteractionID].PatientID, entityAmendment, m.ID})
+			}
+		}
+	}
+	if v := ids["feedback"]; len(v) > 0 {
+		// FeedbackByIDs applies feedback visibility and audits itself.
+		fs, err := db.FeedbackByIDs(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range fs {
+			if r != nil {
+				out.Feedback[r.ID] = r
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rapportcare/rapport/auth"
+	"github.com/rapportcare/rapport/feedback"
 )
 
 // Defaults for Config fields left unset.
@@ -55,6 +56,10 @@ type Config struct {
 	// WSInitTimeout is how long a GraphQL WebSocket may stay open without a
 	// connection_init (zero: wstransport.DefaultInitTimeout, 10 s).
 	WSInitTimeout time.Duration
+	// FeedbackSecret signs feedback links (at least 32 bytes). Unset, it is
+	// derived from the JWT HMAC secret (development); with neither, feedback
+	// links are disabled.
+	FeedbackSecret []byte
 	// WSPingInterval is how often the server pings a GraphQL WebSocket (zero:
 	// wstransport.DefaultPingInterval, 15 s; negative disables keep-alive).
 	WSPingInterval time.Duration
@@ -142,6 +147,7 @@ func (cfg Config) withDefaults() Config {
 //	RAPPORT_REQUEST_TIMEOUT   per-request time limit ("30s")
 //	RAPPORT_SHUTDOWN_TIMEOUT  graceful shutdown limit ("15s")
 //	RAPPORT_LOG_LEVEL         trace, debug, info, warn or error ("info")
+//	RAPPORT_FEEDBACK_SECRET   signs feedback links, 32+ bytes (default: derived from the JWT HMAC secret)
 //
 // Unset or blank variables keep their defaults. It returns an error naming
 // every variable whose value is malformed or out of range.
@@ -198,6 +204,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("RAPPORT_JWT_HMAC_SECRET: is %d bytes, need at least %d", len(v), auth.MinHMACSecretSize))
 		} else {
 			cfg.JWT.HMACSecret = []byte(v)
+		}
+	}
+	if v := getenv("RAPPORT_FEEDBACK_SECRET"); v != "" {
+		if len(v) < feedback.MinSecretSize {
+			errs = append(errs, fmt.Errorf("RAPPORT_FEEDBACK_SECRET: is %d bytes, need at least %d", len(v), feedback.MinSecretSize))
+		} else {
+			cfg.FeedbackSecret = []byte(v)
 		}
 	}
 	if v, ok := get("RAPPORT_JWT_PUBLIC_KEYS"); ok {

@@ -55,8 +55,9 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	m := newMetrics()
 
 	engine := syncEngine(cfg, deps)
+	links := feedbackSigner(cfg)
 	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity},
-		graph.WithSync(engine),
+		graph.WithSync(engine), graph.WithFeedbackLinks(links),
 		graph.WithWebSocket(wstransport.Config{
 			Authenticate: wsAuthenticator(deps.Verifier),
 			InitTimeout:  cfg.WSInitTimeout,
@@ -75,6 +76,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	})))
 	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
 	mux.Handle("/metrics", onlyGet(m.handler()))
+	mux.Handle("/feedback/", feedbackHandler(deps.DB, links))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))

@@ -230,6 +230,10 @@ func recordOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) *Record {
 		if t := rows.Teams[id]; t != nil {
 			data, version = teamData(t), t.Version
 		}
+	case EntityFeedback:
+		if r := rows.Feedback[id]; r != nil {
+			data, version = feedbackData(r), r.Version
+		}
 	case EntityOrganization:
 		if o := rows.Organizations[id]; o != nil {
 			data, version = organizationData(o), o.Version

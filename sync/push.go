@@ -221,6 +221,9 @@ func (e *Engine) apply(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 
 // applyChange runs one change through the store's write path.
 func (e *Engine) applyChange(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, h HLC) (*ChangeResult, error) {
+	if ch.Entity == EntityFeedback {
+		return e.applyFeedback(ctx, tx, ch)
+	}
 	if ch.ID == uuid.Nil {
 		return nil, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID")
 	}

@@ -223,7 +223,7 @@ type ChangesEvent struct {
 }
 
 var (
-	entities = []Entity{EntityPatient, EntityCareRelationship, EntityInteraction, EntityPractitioner, EntityTeam, EntityOrganization}
+	entities = []Entity{EntityPatient, EntityCareRelationship, EntityInteraction, EntityPractitioner, EntityTeam, EntityOrganization, EntityFeedback}
 	ops      = []Op{OpCreate, OpUpdate, OpDelete, OpSign, OpAmend}
 	statuses = []ResultStatus{StatusApplied, StatusMerged, StatusConflict, StatusRejected}
 	resets   = []ResetReason{ResetCheckpointExpired, ResetCheckpointInvalid, ResetDeviceRevoked}

@@ -13,6 +13,18 @@ import (
 	sync1 "github.com/rapportcare/rapport/sync"
 )
 
+// A scored CARE Measure response.
+type CareMeasureScore struct {
+	// Whether it could be scored: no more than 2 of the 10 items were does-not-apply or missing.
+	Scorable bool `json:"scorable"`
+	// The score, 10–50, missing items replaced by the mean of the answered ones; null when not scorable.
+	Score *float64 `json:"score,omitempty"`
+	// How many items were does-not-apply or missing.
+	Missing int `json:"missing"`
+	// The ten ratings in item order: 1 (poor) to 5 (excellent), 0 for does not apply.
+	Ratings []int `json:"ratings"`
+}
+
 // A page of care relationships.
 type CareRelationshipConnection struct {
 	// The items with their cursors.
@@ -29,6 +41,18 @@ type CareRelationshipEdge struct {
 	Node *care.CareRelationship `json:"node"`
 	// Cursor that resumes after this item.
 	Cursor string `json:"cursor"`
+}
+
+// One band of the CARE score distribution.
+type CareScoreBand struct {
+	// Lowest score in the band.
+	From int `json:"from"`
+	// Highest score in the band.
+	To int `json:"to"`
+	// Responses in the band; null when suppressed.
+	Count *int `json:"count,omitempty"`
+	// True when the count is withheld: 1 to 4 responses, or it would let a withheld count be worked out.
+	Suppressed bool `json:"suppressed"`
 }
 
 // Patients whose continuity is at risk, lowest UPC first (then most contacts, then ID).
@@ -125,6 +149,212 @@ type ContinuityWindow struct {
 	From time.Time `json:"from"`
 	// End, exclusive; must be after from.
 	To time.Time `json:"to"`
+}
+
+// Asks for a single-use link a patient or carer answers through.
+type CreateFeedbackLinkInput struct {
+	// What the feedback is about.
+	SubjectKind FeedbackSubjectKind `json:"subjectKind"`
+	// The subject's ID (global or bare UUID).
+	SubjectID string `json:"subjectId"`
+	// The instrument to answer.
+	Instrument FeedbackInstrument `json:"instrument"`
+	// For QUESTIONNAIRE: which questionnaire.
+	QuestionnaireID *string `json:"questionnaireId,omitempty"`
+	// For QUESTIONNAIRE: which version (default the latest).
+	QuestionnaireVersion *int `json:"questionnaireVersion,omitempty"`
+	// Minutes the link stays valid, 1 to 20160 (default 1440, a day).
+	ValidForMinutes *int `json:"validForMinutes,omitempty"`
+}
+
+// One answer to a practice-defined question.
+type FeedbackAnswer struct {
+	// The question's key.
+	Key string `json:"key"`
+	// A rating answer.
+	Rating *int `json:"rating,omitempty"`
+	// A single-choice answer (the option's text).
+	Choice *string `json:"choice,omitempty"`
+	// A yes/no answer.
+	Yes *bool `json:"yes,omitempty"`
+	// A free-text answer.
+	Text *string `json:"text,omitempty"`
+}
+
+// One answer to a practice-defined question; set exactly the field matching the question's kind.
+type FeedbackAnswerInput struct {
+	// The question's key.
+	Key string `json:"key"`
+	// For RATING.
+	Rating *int `json:"rating,omitempty"`
+	// For SINGLE_CHOICE: the option's text.
+	Choice *string `json:"choice,omitempty"`
+	// For YES_NO.
+	Yes *bool `json:"yes,omitempty"`
+	// For FREE_TEXT.
+	Text *string `json:"text,omitempty"`
+}
+
+// Aggregate figures for a group of responses. Any figure resting on fewer than 5 responses is null, with its suppressed flag set: the cell says too few responses.
+type FeedbackCell struct {
+	// True when the group has fewer than 5 responses (every figure is then null).
+	Suppressed bool `json:"suppressed"`
+	// Responses in the group; null when suppressed.
+	Responses *int `json:"responses,omitempty"`
+	// Scorable CARE Measure responses; null when fewer than 5.
+	CareResponses *int `json:"careResponses,omitempty"`
+	// Mean CARE Measure score (10–50); null when fewer than 5 scorable responses.
+	CareMean *float64 `json:"careMean,omitempty"`
+	// True when the CARE figures are withheld for too few responses.
+	CareSuppressed bool `json:"careSuppressed"`
+	// CARE score distribution by band; empty when the CARE figures are withheld.
+	CareDistribution []CareScoreBand `json:"careDistribution"`
+	// FFT answers in the group (Don't know included); null when the FFT figures are withheld.
+	FftResponses *int `json:"fftResponses,omitempty"`
+	// FFT % positive (very good + good), 0–100; null when fewer than 5 answers make the denominator.
+	FftPercentPositive *float64 `json:"fftPercentPositive,omitempty"`
+	// FFT % negative (poor + very poor), 0–100; null when fewer than 5 answers make the denominator.
+	FftPercentNegative *float64 `json:"fftPercentNegative,omitempty"`
+	// True when the FFT figures are withheld for too few responses.
+	FftSuppressed bool `json:"fftSuppressed"`
+}
+
+// Narrows feedback.
+type FeedbackFilter struct {
+	// Only this practitioner's (by the subject).
+	PractitionerID *string `json:"practitionerId,omitempty"`
+	// Only this team's (by the subject).
+	TeamID *string `json:"teamId,omitempty"`
+	// Only subjects belonging to this kind of relationship.
+	RelationshipKind *care.RelationshipKind `json:"relationshipKind,omitempty"`
+	// Only this kind of subject.
+	SubjectKind *FeedbackSubjectKind `json:"subjectKind,omitempty"`
+	// Only about this subject (its global ID).
+	SubjectID *string `json:"subjectId,omitempty"`
+	// Only this instrument.
+	Instrument *FeedbackInstrument `json:"instrument,omitempty"`
+	// Only from this kind of respondent.
+	Respondent *FeedbackRespondent `json:"respondent,omitempty"`
+	// Given on or after this day.
+	From *time.Time `json:"from,omitempty"`
+	// Given before this day.
+	To *time.Time `json:"to,omitempty"`
+}
+
+// The validated instruments' wording, for clients that show them (e.g. offline).
+type FeedbackInstruments struct {
+	// The CARE Measure's question stem.
+	CareStem string `json:"careStem"`
+	// The CARE Measure's ten items, in order.
+	CareItems []string `json:"careItems"`
+	// The CARE Measure's rating labels, 0 (does not apply) to 5 (excellent).
+	CareRatingLabels []string `json:"careRatingLabels"`
+	// The FFT question (2020 wording).
+	FftQuestion string `json:"fftQuestion"`
+}
+
+// A single-use feedback link to show the patient (e.g. as a QR code).
+type FeedbackLink struct {
+	// The path to open on this server, /feedback/<token>; prefix the server's public origin.
+	Path string `json:"path"`
+	// The signed token inside the path.
+	Token string `json:"token"`
+	// When the link stops working.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// One question of a practice-defined questionnaire.
+type FeedbackQuestion struct {
+	// Names the question across versions (lower-case letters, digits, underscores).
+	Key string `json:"key"`
+	// The question as asked.
+	Text string `json:"text"`
+	// The kind of answer.
+	Kind FeedbackQuestionKind `json:"kind"`
+	// The options of a SINGLE_CHOICE question.
+	Options []string `json:"options"`
+	// The top of a RATING question's scale (1 to scaleMax).
+	ScaleMax *int `json:"scaleMax,omitempty"`
+	// Whether it must be answered.
+	Required bool `json:"required"`
+}
+
+// A question of a questionnaire being saved.
+type FeedbackQuestionInput struct {
+	// Names the question across versions (lower-case letters, digits, underscores).
+	Key string `json:"key"`
+	// The question as asked.
+	Text string `json:"text"`
+	// The kind of answer.
+	Kind FeedbackQuestionKind `json:"kind"`
+	// For SINGLE_CHOICE: 2 to 20 options.
+	Options []string `json:"options,omitempty"`
+	// For RATING: the top of the scale, 2 to 10 (default 5).
+	ScaleMax *int `json:"scaleMax,omitempty"`
+	// Whether it must be answered.
+	Required *bool `json:"required,omitempty"`
+}
+
+// One version of a practice-defined questionnaire. Versions never change: a response is always read against the version it answered.
+type FeedbackQuestionnaire struct {
+	// The questionnaire's identifier, shared by its versions.
+	ID string `json:"id"`
+	// The version, from 1.
+	Version int `json:"version"`
+	// Its title.
+	Title string `json:"title"`
+	// Its questions, in order.
+	Questions []FeedbackQuestion `json:"questions"`
+}
+
+// One feedback response. It names no respondent.
+type FeedbackResponse struct {
+	// Opaque identifier.
+	ID string `json:"id"`
+	// What it is about.
+	SubjectKind FeedbackSubjectKind `json:"subjectKind"`
+	// The subject's global ID (an Interaction, CareRelationship, Practitioner or Team).
+	SubjectID string `json:"subjectId"`
+	// The practitioner the subject belongs to, if any.
+	Practitioner *care.Practitioner `json:"practitioner,omitempty"`
+	// The team the subject belongs to, if any.
+	Team *care.Team `json:"team,omitempty"`
+	// The kind of care relationship the subject belongs to, if any.
+	RelationshipKind *care.RelationshipKind `json:"relationshipKind,omitempty"`
+	// Who gave it (a kind, never a person).
+	Respondent FeedbackRespondent `json:"respondent"`
+	// The instrument answered.
+	Instrument FeedbackInstrument `json:"instrument"`
+	// The CARE Measure score, for CARE_MEASURE responses.
+	CareMeasure *CareMeasureScore `json:"careMeasure,omitempty"`
+	// The FFT answer, for FFT responses.
+	FftAnswer *FFTAnswer `json:"fftAnswer,omitempty"`
+	// The questionnaire version answered, for QUESTIONNAIRE responses.
+	Questionnaire *FeedbackQuestionnaire `json:"questionnaire,omitempty"`
+	// The answers, for QUESTIONNAIRE responses.
+	Answers []FeedbackAnswer `json:"answers"`
+	// The respondent's comment, if any. Never part of an aggregate.
+	FreeText *string `json:"freeText,omitempty"`
+	// The day it was given (a date only, so it cannot be matched to a visit's time).
+	SubmittedOn time.Time `json:"submittedOn"`
+}
+
+// Feedback aggregated by one dimension, with the total. Free text never appears here.
+type FeedbackSummary struct {
+	// The dimension.
+	GroupBy FeedbackGroupBy `json:"groupBy"`
+	// One row per group, ordered by key. When exactly one row would be suppressed, another is too, so it cannot be worked out from the total.
+	Rows []FeedbackSummaryRow `json:"rows"`
+	// All the responses matched, including those without a value for the dimension.
+	Total *FeedbackCell `json:"total"`
+}
+
+// The aggregate of one group.
+type FeedbackSummaryRow struct {
+	// The group: a practitioner's or team's global ID, a relationship kind (e.g. NAMED_NURSE), or a month (YYYY-MM).
+	Key string `json:"key"`
+	// The group's figures.
+	Cell *FeedbackCell `json:"cell"`
 }
 
 // A page of interactions.
@@ -299,6 +529,42 @@ type PractitionerEdge struct {
 type Query struct {
 }
 
+// Saves a questionnaire: a new one, or the next version of an existing one.
+type SaveFeedbackQuestionnaireInput struct {
+	// The questionnaire to revise; omit to create a new one.
+	ID *string `json:"id,omitempty"`
+	// Its title.
+	Title string `json:"title"`
+	// Its questions, in order.
+	Questions []FeedbackQuestionInput `json:"questions"`
+}
+
+// Feedback from a signed-in practitioner: a colleague's, or her own reflection.
+type SubmitFeedbackInput struct {
+	// Optional client-chosen id (a bare UUID, UUIDv7 recommended); submitting again with it returns the same response.
+	ID *string `json:"id,omitempty"`
+	// What it is about.
+	SubjectKind FeedbackSubjectKind `json:"subjectKind"`
+	// The subject's ID (global or bare UUID).
+	SubjectID string `json:"subjectId"`
+	// COLLEAGUE (about someone else's work) or SELF (a reflection on one's own).
+	Respondent FeedbackRespondent `json:"respondent"`
+	// The instrument answered.
+	Instrument FeedbackInstrument `json:"instrument"`
+	// For CARE_MEASURE: the ten ratings, 1 to 5, 0 for does not apply.
+	CareRatings []int `json:"careRatings,omitempty"`
+	// For FFT.
+	FftAnswer *FFTAnswer `json:"fftAnswer,omitempty"`
+	// For QUESTIONNAIRE: which questionnaire.
+	QuestionnaireID *string `json:"questionnaireId,omitempty"`
+	// For QUESTIONNAIRE: which version.
+	QuestionnaireVersion *int `json:"questionnaireVersion,omitempty"`
+	// For QUESTIONNAIRE: the answers.
+	Answers []FeedbackAnswerInput `json:"answers,omitempty"`
+	// An optional comment.
+	FreeText *string `json:"freeText,omitempty"`
+}
+
 type Subscription struct {
 }
 
@@ -391,6 +657,454 @@ func (e *ContinuitySameDay) UnmarshalJSON(b []byte) error {
 }
 
 func (e ContinuitySameDay) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// An answer to the Friends and Family Test question, Overall, how was your experience of our service?
+type FFTAnswer string
+
+const (
+	// Very good.
+	FFTAnswerVeryGood FFTAnswer = "VERY_GOOD"
+	// Good.
+	FFTAnswerGood FFTAnswer = "GOOD"
+	// Neither good nor poor.
+	FFTAnswerNeither FFTAnswer = "NEITHER"
+	// Poor.
+	FFTAnswerPoor FFTAnswer = "POOR"
+	// Very poor.
+	FFTAnswerVeryPoor FFTAnswer = "VERY_POOR"
+	// Don't know.
+	FFTAnswerDontKnow FFTAnswer = "DONT_KNOW"
+)
+
+var AllFFTAnswer = []FFTAnswer{
+	FFTAnswerVeryGood,
+	FFTAnswerGood,
+	FFTAnswerNeither,
+	FFTAnswerPoor,
+	FFTAnswerVeryPoor,
+	FFTAnswerDontKnow,
+}
+
+func (e FFTAnswer) IsValid() bool {
+	switch e {
+	case FFTAnswerVeryGood, FFTAnswerGood, FFTAnswerNeither, FFTAnswerPoor, FFTAnswerVeryPoor, FFTAnswerDontKnow:
+		return true
+	}
+	return false
+}
+
+func (e FFTAnswer) String() string {
+	return string(e)
+}
+
+func (e *FFTAnswer) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FFTAnswer(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FFTAnswer", str)
+	}
+	return nil
+}
+
+func (e FFTAnswer) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FFTAnswer) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FFTAnswer) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How Don't know answers enter the FFT percentages.
+type FFTDontKnow string
+
+const (
+	// Left out of the denominator (the default): % positive = (very good + good) / (all answers − don't know).
+	FFTDontKnowExclude FFTDontKnow = "EXCLUDE"
+	// Counted in the denominator: % positive = (very good + good) / all answers.
+	FFTDontKnowInclude FFTDontKnow = "INCLUDE"
+)
+
+var AllFFTDontKnow = []FFTDontKnow{
+	FFTDontKnowExclude,
+	FFTDontKnowInclude,
+}
+
+func (e FFTDontKnow) IsValid() bool {
+	switch e {
+	case FFTDontKnowExclude, FFTDontKnowInclude:
+		return true
+	}
+	return false
+}
+
+func (e FFTDontKnow) String() string {
+	return string(e)
+}
+
+func (e *FFTDontKnow) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FFTDontKnow(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FFTDontKnow", str)
+	}
+	return nil
+}
+
+func (e FFTDontKnow) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FFTDontKnow) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FFTDontKnow) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A dimension feedback aggregates are broken down by.
+type FeedbackGroupBy string
+
+const (
+	// The practitioner the subject belongs to.
+	FeedbackGroupByPractitioner FeedbackGroupBy = "PRACTITIONER"
+	// The team the subject belongs to.
+	FeedbackGroupByTeam FeedbackGroupBy = "TEAM"
+	// The kind of care relationship the subject belongs to (e.g. NAMED_NURSE).
+	FeedbackGroupByRelationshipKind FeedbackGroupBy = "RELATIONSHIP_KIND"
+	// The month the feedback was given.
+	FeedbackGroupByMonth FeedbackGroupBy = "MONTH"
+)
+
+var AllFeedbackGroupBy = []FeedbackGroupBy{
+	FeedbackGroupByPractitioner,
+	FeedbackGroupByTeam,
+	FeedbackGroupByRelationshipKind,
+	FeedbackGroupByMonth,
+}
+
+func (e FeedbackGroupBy) IsValid() bool {
+	switch e {
+	case FeedbackGroupByPractitioner, FeedbackGroupByTeam, FeedbackGroupByRelationshipKind, FeedbackGroupByMonth:
+		return true
+	}
+	return false
+}
+
+func (e FeedbackGroupBy) String() string {
+	return string(e)
+}
+
+func (e *FeedbackGroupBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FeedbackGroupBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FeedbackGroupBy", str)
+	}
+	return nil
+}
+
+func (e FeedbackGroupBy) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FeedbackGroupBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FeedbackGroupBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The questionnaire a response answers.
+type FeedbackInstrument string
+
+const (
+	// The CARE Measure (Consultation and Relational Empathy, Mercer et al. 2004): 10 items rated Poor (1) to Excellent (5) or does not apply; scored 10–50.
+	FeedbackInstrumentCareMeasure FeedbackInstrument = "CARE_MEASURE"
+	// The NHS Friends and Family Test (2020 wording): one question, six answers.
+	FeedbackInstrumentFft FeedbackInstrument = "FFT"
+	// A questionnaire the practice defined (a pinned version of it).
+	FeedbackInstrumentQuestionnaire FeedbackInstrument = "QUESTIONNAIRE"
+)
+
+var AllFeedbackInstrument = []FeedbackInstrument{
+	FeedbackInstrumentCareMeasure,
+	FeedbackInstrumentFft,
+	FeedbackInstrumentQuestionnaire,
+}
+
+func (e FeedbackInstrument) IsValid() bool {
+	switch e {
+	case FeedbackInstrumentCareMeasure, FeedbackInstrumentFft, FeedbackInstrumentQuestionnaire:
+		return true
+	}
+	return false
+}
+
+func (e FeedbackInstrument) String() string {
+	return string(e)
+}
+
+func (e *FeedbackInstrument) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FeedbackInstrument(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FeedbackInstrument", str)
+	}
+	return nil
+}
+
+func (e FeedbackInstrument) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FeedbackInstrument) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FeedbackInstrument) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The kind of answer a practice-defined question takes.
+type FeedbackQuestionKind string
+
+const (
+	// A rating from 1 to scaleMax.
+	FeedbackQuestionKindRating FeedbackQuestionKind = "RATING"
+	// One of the question's options.
+	FeedbackQuestionKindSingleChoice FeedbackQuestionKind = "SINGLE_CHOICE"
+	// Yes or no.
+	FeedbackQuestionKindYesNo FeedbackQuestionKind = "YES_NO"
+	// Free text: stored and shown with the single response, never aggregated.
+	FeedbackQuestionKindFreeText FeedbackQuestionKind = "FREE_TEXT"
+)
+
+var AllFeedbackQuestionKind = []FeedbackQuestionKind{
+	FeedbackQuestionKindRating,
+	FeedbackQuestionKindSingleChoice,
+	FeedbackQuestionKindYesNo,
+	FeedbackQuestionKindFreeText,
+}
+
+func (e FeedbackQuestionKind) IsValid() bool {
+	switch e {
+	case FeedbackQuestionKindRating, FeedbackQuestionKindSingleChoice, FeedbackQuestionKindYesNo, FeedbackQuestionKindFreeText:
+		return true
+	}
+	return false
+}
+
+func (e FeedbackQuestionKind) String() string {
+	return string(e)
+}
+
+func (e *FeedbackQuestionKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FeedbackQuestionKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FeedbackQuestionKind", str)
+	}
+	return nil
+}
+
+func (e FeedbackQuestionKind) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FeedbackQuestionKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FeedbackQuestionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Who gave the feedback: a kind of respondent, never a person.
+type FeedbackRespondent string
+
+const (
+	// The patient (anonymous, through a feedback link).
+	FeedbackRespondentPatient FeedbackRespondent = "PATIENT"
+	// A carer or family member (anonymous, through a feedback link).
+	FeedbackRespondentCarer FeedbackRespondent = "CARER"
+	// A colleague (signed in; the response does not name them).
+	FeedbackRespondentColleague FeedbackRespondent = "COLLEAGUE"
+	// The practitioner's own reflection on her work.
+	FeedbackRespondentSelf FeedbackRespondent = "SELF"
+)
+
+var AllFeedbackRespondent = []FeedbackRespondent{
+	FeedbackRespondentPatient,
+	FeedbackRespondentCarer,
+	FeedbackRespondentColleague,
+	FeedbackRespondentSelf,
+}
+
+func (e FeedbackRespondent) IsValid() bool {
+	switch e {
+	case FeedbackRespondentPatient, FeedbackRespondentCarer, FeedbackRespondentColleague, FeedbackRespondentSelf:
+		return true
+	}
+	return false
+}
+
+func (e FeedbackRespondent) String() string {
+	return string(e)
+}
+
+func (e *FeedbackRespondent) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FeedbackRespondent(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FeedbackRespondent", str)
+	}
+	return nil
+}
+
+func (e FeedbackRespondent) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FeedbackRespondent) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FeedbackRespondent) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a piece of feedback is about.
+type FeedbackSubjectKind string
+
+const (
+	// One interaction (a visit, call or clinic contact).
+	FeedbackSubjectKindInteraction FeedbackSubjectKind = "INTERACTION"
+	// An ongoing care relationship with a patient.
+	FeedbackSubjectKindCareRelationship FeedbackSubjectKind = "CARE_RELATIONSHIP"
+	// A practitioner as a whole.
+	FeedbackSubjectKindPractitioner FeedbackSubjectKind = "PRACTITIONER"
+	// A team.
+	FeedbackSubjectKindTeam FeedbackSubjectKind = "TEAM"
+	// An organisation–organisation partnership (a PARTNERSHIP care relationship).
+	FeedbackSubjectKindPartnership FeedbackSubjectKind = "PARTNERSHIP"
+)
+
+var AllFeedbackSubjectKind = []FeedbackSubjectKind{
+	FeedbackSubjectKindInteraction,
+	FeedbackSubjectKindCareRelationship,
+	FeedbackSubjectKindPractitioner,
+	FeedbackSubjectKindTeam,
+	FeedbackSubjectKindPartnership,
+}
+
+func (e FeedbackSubjectKind) IsValid() bool {
+	switch e {
+	case FeedbackSubjectKindInteraction, FeedbackSubjectKindCareRelationship, FeedbackSubjectKindPractitioner, FeedbackSubjectKindTeam, FeedbackSubjectKindPartnership:
+		return true
+	}
+	return false
+}
+
+func (e FeedbackSubjectKind) String() string {
+	return string(e)
+}
+
+func (e *FeedbackSubjectKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FeedbackSubjectKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FeedbackSubjectKind", str)
+	}
+	return nil
+}
+
+func (e FeedbackSubjectKind) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FeedbackSubjectKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FeedbackSubjectKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
