@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -19,23 +18,23 @@ import (
 // Continuity of care: the resolvers behind Patient.continuity,
 // Practitioner.continuity, Query.practiceContinuity and
 // Query.continuityAtRisk. The store authorises and streams the data
-// (postgres/continuity.go); the measures are continuity's pure functions,
-// called one patient at a time so that a practice's contacts are never all
-// in memory at once. The list-level measures are sums of per-patient counts,
-// so each patient's SLICC and OPR counts are added into the month's totals.
+// (postgres/continuity.go); the measures, the monthly series
+// (continuity.Series) and the at-risk selection (continuity.AtRisk) are
+// continuity's pure code, fed one patient at a time so that a practice's
+// contacts are never all in memory at once. This file decodes the arguments,
+// calls the store and converts continuity's results to the GraphQL types.
 
 // Limits and defaults of the continuity fields (documented in schema.graphql).
 const (
-	maxSeriesMonths        = 60
-	maxIndexMonths         = 36
-	defaultIndexMonths     = 12
-	defaultWindowMonths    = 12
-	knownProviderLookback  = 12 // months of history KnownProvider may look back on
-	defaultAtRiskContacts  = 6
-	defaultAtRiskPageSize  = 20
-	minAtRiskContacts      = 2
-	maxAtRiskPageSize      = care.MaxPageSize
-	continuityReasonFormat = "%s %.2f is below %.2f over %d counted contacts"
+	maxSeriesMonths       = 60
+	maxIndexMonths        = 36
+	defaultIndexMonths    = 12
+	defaultWindowMonths   = 12
+	knownProviderLookback = 12 // months of history KnownProvider may look back on
+	defaultAtRiskContacts = 6
+	defaultAtRiskPageSize = 20
+	minAtRiskContacts     = 2
+	maxAtRiskPageSize     = care.MaxPageSize
 )
 
 // continuityOptions turns the GraphQL options into continuity.Options and the
@@ -114,15 +113,6 @@ func indexOf(r continuity.Result) *model.ContinuityIndex {
 	return out
 }
 
-func ratioOf(num, den int) *model.ContinuityRatio {
-	out := &model.ContinuityRatio{Numerator: num, Denominator: den}
-	if den > 0 {
-		v := float64(num) / float64(den)
-		out.Value = &v
-	}
-	return out
-}
-
 // patientContinuity computes every patient-level index for p over the window.
 func (r *Resolver) patientContinuity(ctx context.Context, p *care.Patient, w *model.ContinuityWindow, in *model.ContinuityOptions) (*model.PatientContinuity, error) {
 	opts, kind, err := continuityOptions(in)
@@ -171,70 +161,24 @@ func (r *Resolver) patientContinuity(ctx context.Context, p *care.Patient, w *mo
 	return out, nil
 }
 
-// meanAcc accumulates the mean of one index over patients exactly as
-// continuity.MeanIndex defines it (defined values averaged, undefined ones
-// counted by reason), without keeping every patient's Result.
-type meanAcc struct {
-	sum      float64
-	eligible int
-	excluded int
-	reasons  map[string]int
-}
-
-func (m *meanAcc) add(r continuity.Result) {
-	if r.Value == nil {
-		m.excluded++
-		if m.reasons == nil {
-			m.reasons = make(map[string]int)
-		}
-		m.reasons[r.Reason]++
-		return
-	}
-	m.eligible++
-	m.sum += *r.Value
-}
-
-func (m *meanAcc) model() *model.ContinuityMean {
-	out := &model.ContinuityMean{Eligible: m.eligible, Excluded: m.excluded, Exclusions: []model.ContinuityExclusion{}}
-	if m.eligible > 0 {
-		v := m.sum / float64(m.eligible)
-		out.Value = &v
-	}
-	for reason, n := range m.reasons {
+// meanOf converts a mean to its GraphQL type, exclusions ordered by reason.
+func meanOf(m continuity.Mean) *model.ContinuityMean {
+	out := &model.ContinuityMean{Value: m.Value, Eligible: m.Eligible, Excluded: m.Excluded, Exclusions: []model.ContinuityExclusion{}}
+	for reason, n := range m.Reasons {
 		out.Exclusions = append(out.Exclusions, model.ContinuityExclusion{Reason: reason, Patients: n})
 	}
 	slices.SortFunc(out.Exclusions, func(a, b model.ContinuityExclusion) int { return strings.Compare(a.Reason, b.Reason) })
 	return out
 }
 
-// monthAcc is one month of a series being summed.
-type monthAcc struct {
-	month, end time.Time
-	// holders are the list holders in force at some time in the month, in
-	// continuity's order (by ID); the counts below are aligned with them.
-	holders              []string
-	sliccNum, sliccDen   []int
-	oprNum, oprDen       []int
-	unassigned, listSize int
-	upc, coc             meanAcc
-	// everyHolder is a patient with no contacts whose assignments make every
-	// holder a list holder, added to each one-patient call so that the
-	// measures' per-GP counts line up with holders.
-	everyHolder continuity.PatientMonth
+// listRatio converts one of continuity's ratios to its GraphQL type.
+func listRatio(r continuity.ListResult) *model.ContinuityRatio {
+	return &model.ContinuityRatio{Numerator: r.Numerator, Denominator: r.Denominator, Value: r.Value}
 }
 
-// series is a monthly series computed over one scope.
-type series struct {
-	months []*monthAcc
-	// list is the practitioner whose list the means are over (uuid.Nil: every
-	// patient in scope).
-	list        string
-	indexMonths int
-}
-
-// computeSeries streams the scope's contacts into the continuity measures,
-// one patient at a time, for the months overlapping [from, to).
-func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityScope, from, to time.Time, indexMonths *int, in *model.ContinuityOptions) (*series, error) {
+// computeSeries streams the scope's contacts into a continuity.Series, one
+// patient at a time, for the months overlapping [from, to).
+func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityScope, from, to time.Time, indexMonths *int, in *model.ContinuityOptions) (*continuity.Series, error) {
 	opts, kind, err := continuityOptions(in)
 	if err != nil {
 		return nil, err
@@ -246,116 +190,40 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 	if k < 1 || k > maxIndexMonths {
 		return nil, care.Errorf(care.EINVALID, "indexMonths must be between 1 and %d", maxIndexMonths)
 	}
-	months := continuity.Months(from, to)
-	switch {
-	case len(months) == 0:
+	switch n := len(continuity.Months(from, to)); {
+	case n == 0:
 		return nil, care.Errorf(care.EINVALID, "to must be after from")
-	case len(months) > maxSeriesMonths:
+	case n > maxSeriesMonths:
 		return nil, care.Errorf(care.ELIMIT, "a series spans at most %d months", maxSeriesMonths)
 	}
-	s := &series{indexMonths: k}
-	if scope.List != uuid.Nil {
-		s.list = scope.List.String()
-	}
-	start, end := months[0].AddDate(0, -(k-1), 0), months[len(months)-1].AddDate(0, 1, 0)
+	start, end := continuity.SeriesSpan(from, to, k)
 	cq := continuityQuery(start, end, opts, kind)
 	rels, err := r.DB.ContinuityRelationships(ctx, scope, cq)
 	if err != nil {
 		return nil, err
 	}
 	assignments := make(map[uuid.UUID]continuity.Assignments, len(rels))
-	everyone := make([]continuity.PatientMonth, 0, len(rels))
+	registered := make([]continuity.Assignments, 0, len(rels))
 	for pid, rs := range rels {
 		as := continuity.AssignmentsFrom(rs, kind)
 		assignments[pid] = as
-		everyone = append(everyone, continuity.PatientMonth{UsualGP: as})
+		registered = append(registered, as)
 	}
-	for _, m := range months {
-		acc := &monthAcc{month: m, end: m.AddDate(0, 1, 0)}
-		for _, l := range continuity.SLICC(m, everyone, opts).Lists {
-			acc.holders = append(acc.holders, l.GP)
-			acc.everyHolder.UsualGP = append(acc.everyHolder.UsualGP, continuity.Assignment{ProviderID: l.GP, Start: acc.month, End: acc.end})
-		}
-		n := len(acc.holders)
-		acc.sliccNum, acc.sliccDen, acc.oprNum, acc.oprDen = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
-		s.months = append(s.months, acc)
+	var list string
+	if scope.List != uuid.Nil {
+		list = scope.List.String()
 	}
-	if s.list != "" {
-		for _, as := range assignments {
-			for _, acc := range s.months {
-				if s.onList(acc, as) {
-					acc.listSize++
-				}
-			}
-		}
+	s, err := continuity.NewSeries(from, to, k, list, registered, opts)
+	if err != nil {
+		return nil, err
 	}
 	err = r.DB.StreamContinuityContacts(ctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
-		return s.addPatient(pid, assignments[pid], contactsOf(rows), opts)
+		return s.AddPatient(pid.String(), assignments[pid], contactsOf(rows))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// onList reports whether the series' practitioner held the list the patient
-// was on at some time in acc's month (continuity.SLICC names a month's list
-// holders from their assignments).
-func (s *series) onList(acc *monthAcc, as continuity.Assignments) bool {
-	if len(as) == 0 {
-		return false
-	}
-	for _, l := range continuity.SLICC(acc.month, []continuity.PatientMonth{{UsualGP: as}}, continuity.Options{}).Lists {
-		if l.GP == s.list {
-			return true
-		}
-	}
-	return false
-}
-
-// firstAtOrAfter returns the index of the first contact at or after t in cs,
-// which is ordered by time.
-func firstAtOrAfter(cs []continuity.Contact, t time.Time) int {
-	return sort.Search(len(cs), func(i int) bool { return !cs[i].At.Before(t) })
-}
-
-// addPatient adds one patient's contacts (ordered by time) to every month.
-func (s *series) addPatient(pid uuid.UUID, as continuity.Assignments, cs []continuity.Contact, opts continuity.Options) error {
-	// A window holding the same contacts as the month before gives the same
-	// UPC and COC: most patients' windows change in few months, so the
-	// indices are computed only when the window's contacts change.
-	lastLo, lastHi := -1, -1
-	var upc, coc continuity.Result
-	for _, acc := range s.months {
-		lo := firstAtOrAfter(cs, acc.month)
-		hi := firstAtOrAfter(cs, acc.end)
-		if month := cs[lo:hi]; len(month) > 0 {
-			pm := []continuity.PatientMonth{{PatientID: pid.String(), UsualGP: as, Contacts: month}, acc.everyHolder}
-			sl := continuity.SLICC(acc.month, pm, opts)
-			op := continuity.OwnPatientRatio(acc.month, pm, opts)
-			if len(sl.Lists) != len(acc.holders) || len(op.GPs) != len(acc.holders) {
-				return fmt.Errorf("continuity series: patient %s names a list holder outside the month's %d", pid, len(acc.holders))
-			}
-			for j := range acc.holders {
-				acc.sliccNum[j] += sl.Lists[j].Numerator
-				acc.sliccDen[j] += sl.Lists[j].Denominator
-				acc.oprNum[j] += op.GPs[j].Numerator
-				acc.oprDen[j] += op.GPs[j].Denominator
-			}
-			acc.unassigned += sl.Unassigned
-		}
-		wlo := firstAtOrAfter(cs, acc.month.AddDate(0, -(s.indexMonths-1), 0))
-		if wlo == hi || (s.list != "" && !s.onList(acc, as)) {
-			continue
-		}
-		if wlo != lastLo || hi != lastHi {
-			upc, coc = continuity.UPC(cs[wlo:hi], opts), continuity.COC(cs[wlo:hi], opts)
-			lastLo, lastHi = wlo, hi
-		}
-		acc.upc.add(upc)
-		acc.coc.add(coc)
-	}
-	return nil
 }
 
 // practiceContinuity serves Query.practiceContinuity.
@@ -373,10 +241,11 @@ func (r *Resolver) practiceContinuity(ctx context.Context, practiceID string, fr
 	if err != nil {
 		return nil, err
 	}
+	months := s.Months()
 	var ids []uuid.UUID
-	for _, acc := range s.months {
-		for _, h := range acc.holders {
-			gp, err := uuid.Parse(h)
+	for _, m := range months {
+		for _, l := range m.Lists {
+			gp, err := uuid.Parse(l.GP)
 			if err != nil {
 				return nil, fmt.Errorf("list holder id: %w", err)
 			}
@@ -395,24 +264,19 @@ func (r *Resolver) practiceContinuity(ctx context.Context, practiceID string, fr
 			byID[p.ID.String()] = p
 		}
 	}
-	out := &model.PracticeContinuity{Practice: practice, IndexMonths: s.indexMonths, Months: make([]model.PracticeContinuityMonth, 0, len(s.months))}
-	for _, acc := range s.months {
+	out := &model.PracticeContinuity{Practice: practice, IndexMonths: s.IndexMonths(), Months: make([]model.PracticeContinuityMonth, 0, len(months))}
+	for _, sm := range months {
 		m := model.PracticeContinuityMonth{
-			Month: acc.month, UnassignedContacts: acc.unassigned, Lists: make([]model.ListContinuity, 0, len(acc.holders)),
-			MeanUpc: acc.upc.model(), MeanCoc: acc.coc.model(),
+			Month: sm.Month, UnassignedContacts: sm.Unassigned, Lists: make([]model.ListContinuity, 0, len(sm.Lists)),
+			Slicc: listRatio(sm.SLICC), Opr: listRatio(sm.OPR), MeanUpc: meanOf(sm.MeanUPC), MeanCoc: meanOf(sm.MeanCOC),
 		}
-		var sn, sd, on, od int
-		for j, h := range acc.holders {
-			p := byID[h]
+		for _, lm := range sm.Lists {
+			p := byID[lm.GP]
 			if p == nil {
 				return nil, notFound("practitioner")
 			}
-			m.Lists = append(m.Lists, model.ListContinuity{
-				Practitioner: p, Slicc: ratioOf(acc.sliccNum[j], acc.sliccDen[j]), Opr: ratioOf(acc.oprNum[j], acc.oprDen[j]),
-			})
-			sn, sd, on, od = sn+acc.sliccNum[j], sd+acc.sliccDen[j], on+acc.oprNum[j], od+acc.oprDen[j]
+			m.Lists = append(m.Lists, model.ListContinuity{Practitioner: p, Slicc: listRatio(lm.SLICC), Opr: listRatio(lm.OPR)})
 		}
-		m.Slicc, m.Opr = ratioOf(sn, sd), ratioOf(on, od)
 		out.Months = append(out.Months, m)
 	}
 	return out, nil
@@ -424,14 +288,15 @@ func (r *Resolver) practitionerContinuity(ctx context.Context, p *care.Practitio
 	if err != nil {
 		return nil, err
 	}
-	out := make([]model.PractitionerContinuityMonth, 0, len(s.months))
-	for _, acc := range s.months {
+	months := s.Months()
+	out := make([]model.PractitionerContinuityMonth, 0, len(months))
+	for _, sm := range months {
 		m := model.PractitionerContinuityMonth{
-			Month: acc.month, ListSize: acc.listSize, Slicc: ratioOf(0, 0), Opr: ratioOf(0, 0),
-			MeanUpc: acc.upc.model(), MeanCoc: acc.coc.model(),
+			Month: sm.Month, ListSize: sm.ListSize, Slicc: listRatio(continuity.ListResult{}), Opr: listRatio(continuity.ListResult{}),
+			MeanUpc: meanOf(sm.MeanUPC), MeanCoc: meanOf(sm.MeanCOC),
 		}
-		if j := slices.Index(acc.holders, s.list); j >= 0 {
-			m.Slicc, m.Opr = ratioOf(acc.sliccNum[j], acc.sliccDen[j]), ratioOf(acc.oprNum[j], acc.oprDen[j])
+		if lm, ok := sm.List(p.ID.String()); ok {
+			m.Slicc, m.Opr = listRatio(lm.SLICC), listRatio(lm.OPR)
 		}
 		out = append(out, m)
 	}
@@ -446,13 +311,6 @@ type atRiskArgs struct {
 	upcBelow, cocBelow, usualShareBelow *float64
 	options                             *model.ContinuityOptions
 	first                               *int
-}
-
-// atRisk is one patient found at risk.
-type atRisk struct {
-	patient         uuid.UUID
-	upc, coc, share continuity.Result
-	reasons         []string
 }
 
 // continuityAtRisk serves Query.continuityAtRisk.
@@ -491,36 +349,15 @@ func (r *Resolver) continuityAtRisk(ctx context.Context, a atRiskArgs) (*model.C
 	if first < 0 || first > maxAtRiskPageSize {
 		return nil, care.Errorf(care.ELIMIT, "first must be between 0 and %d", maxAtRiskPageSize)
 	}
-	type threshold struct {
-		name  string
-		below *float64
-		value func(*atRisk) continuity.Result
-	}
-	thresholds := []threshold{
-		{"UPC", a.upcBelow, func(x *atRisk) continuity.Result { return x.upc }},
-		{"COC", a.cocBelow, func(x *atRisk) continuity.Result { return x.coc }},
-		{"Usual provider share", a.usualShareBelow, func(x *atRisk) continuity.Result { return x.share }},
-	}
+	th := continuity.AtRiskThresholds{MinContacts: minContacts, UPCBelow: a.upcBelow, COCBelow: a.cocBelow, UsualProviderShareBelow: a.usualShareBelow}
 	cq := continuityQuery(from, to, opts, kind)
 	rels, err := r.DB.ContinuityRelationships(ctx, scope, cq)
 	if err != nil {
 		return nil, err
 	}
-	var found []*atRisk
+	var found []continuity.AtRiskPatient
 	err = r.DB.StreamContinuityContacts(ctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
-		cs := contactsOf(rows)
-		x := &atRisk{patient: pid, upc: continuity.UPC(cs, opts), coc: continuity.COC(cs, opts),
-			share: continuity.UsualProviderShare(cs, continuity.AssignmentsFrom(rels[pid], kind).At, opts)}
-		if x.upc.Contacts < minContacts {
-			return nil
-		}
-		for _, t := range thresholds {
-			v := t.value(x)
-			if t.below != nil && v.Value != nil && *v.Value < *t.below {
-				x.reasons = append(x.reasons, fmt.Sprintf(continuityReasonFormat, t.name, *v.Value, *t.below, v.Contacts))
-			}
-		}
-		if len(x.reasons) > 0 {
+		if x, ok := continuity.AtRisk(pid.String(), contactsOf(rows), continuity.AssignmentsFrom(rels[pid], kind).At, th, opts); ok {
 			found = append(found, x)
 		}
 		return nil
@@ -528,20 +365,14 @@ func (r *Resolver) continuityAtRisk(ctx context.Context, a atRiskArgs) (*model.C
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(found, func(a, b *atRisk) int {
-		if c := cmpValue(a.upc.Value, b.upc.Value); c != 0 {
-			return c
-		}
-		if a.upc.Contacts != b.upc.Contacts {
-			return b.upc.Contacts - a.upc.Contacts
-		}
-		return strings.Compare(a.patient.String(), b.patient.String())
-	})
+	continuity.SortAtRisk(found)
 	out := &model.ContinuityAtRisk{From: from, To: to, TotalCount: len(found), Patients: []model.ContinuityAtRiskPatient{}}
 	found = found[:min(first, len(found))]
 	ids := make([]uuid.UUID, len(found))
 	for i, x := range found {
-		ids[i] = x.patient
+		if ids[i], err = uuid.Parse(x.PatientID); err != nil {
+			return nil, fmt.Errorf("at-risk patient id: %w", err)
+		}
 	}
 	ps, err := r.loaders(ctx).Patient.LoadAll(ctx, ids)
 	if err != nil {
@@ -552,26 +383,9 @@ func (r *Resolver) continuityAtRisk(ctx context.Context, a atRiskArgs) (*model.C
 			continue // invisible since the stream: never shown
 		}
 		out.Patients = append(out.Patients, model.ContinuityAtRiskPatient{
-			Patient: ps[i], Contacts: x.upc.Contacts, Clinicians: x.upc.Providers,
-			Upc: indexOf(x.upc), Coc: indexOf(x.coc), UsualProviderShare: indexOf(x.share), Reasons: x.reasons,
+			Patient: ps[i], Contacts: x.UPC.Contacts, Clinicians: x.UPC.Providers,
+			Upc: indexOf(x.UPC), Coc: indexOf(x.COC), UsualProviderShare: indexOf(x.UsualProviderShare), Reasons: x.Reasons,
 		})
 	}
 	return out, nil
-}
-
-// cmpValue orders index values ascending with undefined ones last.
-func cmpValue(a, b *float64) int {
-	switch {
-	case a == nil && b == nil:
-		return 0
-	case a == nil:
-		return 1
-	case b == nil:
-		return -1
-	case *a < *b:
-		return -1
-	case *a > *b:
-		return 1
-	}
-	return 0
 }
