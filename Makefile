@@ -88,9 +88,9 @@ test-go: ## go test -race against real PostgreSQL
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks against real PostgreSQL
+bench: ## Run the benchmarks against real PostgreSQL, one package at a time (each prints its baseline and ratio)
 	@TEST_DATABASE_URL="$$(scripts/pg.sh --test)"; export TEST_DATABASE_URL; \
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 .PHONY: db-url
 db-url: ## Print the database URL scripts/pg.sh would use
