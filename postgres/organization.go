@@ -32,15 +32,8 @@ func orgSpec(a *care.Actor) *listSpec[care.Organization] {
 const orgByIDsSQL = `SELECT ` + orgCols + ` FROM organizations o WHERE o.id = ANY($1::uuid[])`
 
 func (db *DB) orgsByID(ctx context.Context, ids []uuid.UUID) ([]*care.Organization, error) {
-	rows, err := db.q.Query(ctx, orgByIDsSQL, ids)
-	if err != nil {
-		return nil, fmt.Errorf("load organizations: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.Organization, error) { return scanOrg(r) })
-	if err != nil {
-		return nil, fmt.Errorf("load organizations: %w", err)
-	}
-	return align(ids, items, func(o *care.Organization) uuid.UUID { return o.ID }), nil
+	return loadByID(ctx, db, orgByIDsSQL, "organizations", ids, false, scanOrg,
+		func(o *care.Organization) uuid.UUID { return o.ID })
 }
 
 // Organization returns one organisation; any authenticated actor may read the

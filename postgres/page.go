@@ -218,6 +218,25 @@ func nodes[T any](p *care.Page[T]) []*T {
 	return out
 }
 
+// loadByID runs query (which selects rows whose id = ANY($1)), with FOR
+// UPDATE when lock is set, scans each row with scan and aligns the records
+// with ids (nil where absent). what names the records in errors.
+func loadByID[T any](ctx context.Context, db *DB, query, what string, ids []uuid.UUID, lock bool,
+	scan func(r row, pre ...any) (*T, error), id func(*T) uuid.UUID) ([]*T, error) {
+	if lock {
+		query += " FOR UPDATE"
+	}
+	rows, err := db.q.Query(ctx, query, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*T, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	return align(ids, items, id), nil
+}
+
 // one returns the single record of a by-ID batch read, ENOTFOUND (with msg)
 // when it is missing or not visible, or err.
 func one[T any](out []*T, err error, msg string) (*T, error) {

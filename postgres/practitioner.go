@@ -21,19 +21,8 @@ func scanPractitioner(r row, pre ...any) (*care.Practitioner, error) {
 const practitionersByIDSQL = `SELECT ` + practitionerCols + ` FROM practitioners pr WHERE pr.id = ANY($1::uuid[])`
 
 func (db *DB) practitionersByID(ctx context.Context, ids []uuid.UUID, lock bool) ([]*care.Practitioner, error) {
-	q := practitionersByIDSQL
-	if lock {
-		q += " FOR UPDATE"
-	}
-	rows, err := db.q.Query(ctx, q, ids)
-	if err != nil {
-		return nil, fmt.Errorf("load practitioners: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.Practitioner, error) { return scanPractitioner(r) })
-	if err != nil {
-		return nil, fmt.Errorf("load practitioners: %w", err)
-	}
-	return align(ids, items, func(p *care.Practitioner) uuid.UUID { return p.ID }), nil
+	return loadByID(ctx, db, practitionersByIDSQL, "practitioners", ids, lock, scanPractitioner,
+		func(p *care.Practitioner) uuid.UUID { return p.ID })
 }
 
 // Practitioner returns one practitioner; any authenticated actor may read the

@@ -21,19 +21,7 @@ func scanTeam(r row, pre ...any) (*care.Team, error) {
 const teamsByIDSQL = `SELECT ` + teamCols + ` FROM teams t WHERE t.id = ANY($1::uuid[])`
 
 func (db *DB) teamsByID(ctx context.Context, ids []uuid.UUID, lock bool) ([]*care.Team, error) {
-	q := teamsByIDSQL
-	if lock {
-		q += " FOR UPDATE"
-	}
-	rows, err := db.q.Query(ctx, q, ids)
-	if err != nil {
-		return nil, fmt.Errorf("load teams: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.Team, error) { return scanTeam(r) })
-	if err != nil {
-		return nil, fmt.Errorf("load teams: %w", err)
-	}
-	return align(ids, items, func(t *care.Team) uuid.UUID { return t.ID }), nil
+	return loadByID(ctx, db, teamsByIDSQL, "teams", ids, lock, scanTeam, func(t *care.Team) uuid.UUID { return t.ID })
 }
 
 // Team returns one team; any authenticated actor may read the directory by
