@@ -386,6 +386,9 @@ func actorFromClaims(c *tokenClaims) (*care.Actor, string) {
 		Subject:        c.Subject,
 		ClientID:       c.ClientID,
 	}
+	if c.ExpiresAt != nil { // always set: the parser requires exp
+		a.ExpiresAt = c.ExpiresAt.Time
+	}
 	if role == care.RoleIntegration {
 		// Scopes are what an integration is granted; people get what their
 		// role gives them, whatever a token claims.

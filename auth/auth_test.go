@@ -293,6 +293,19 @@ func TestVerifyAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
+			// The actor expires when the token does.
+			var mc jwt.MapClaims
+			if _, _, err := jwt.NewParser().ParseUnverified(tt.token, &mc); err != nil {
+				t.Fatal(err)
+			}
+			exp, err := mc.GetExpirationTime()
+			if err != nil || exp == nil {
+				t.Fatalf("token without exp: %v", err)
+			}
+			if !got.ExpiresAt.Equal(exp.Time) {
+				t.Errorf("ExpiresAt = %v, want the token's exp %v", got.ExpiresAt, exp.Time)
+			}
+			tt.want.ExpiresAt = got.ExpiresAt
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("actor\n got %+v\nwant %+v", *got, tt.want)
 			}

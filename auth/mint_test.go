@@ -46,6 +46,14 @@ func TestMintHMACRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v (%s)", err, Reason(err))
 			}
+			ttl := tt.req.TTL
+			if ttl == 0 {
+				ttl = DefaultMintTTL
+			}
+			if want := testNow.Add(ttl).Truncate(time.Second); !got.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %v, want %v (now + TTL)", got.ExpiresAt, want)
+			}
+			tt.want.ExpiresAt = got.ExpiresAt
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("actor\n got %+v\nwant %+v", *got, tt.want)
 			}

@@ -2,6 +2,7 @@ package care
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -20,6 +21,10 @@ type Actor struct {
 	Subject string
 	// ClientID names the integration or device the token was issued to.
 	ClientID string
+	// ExpiresAt is when the actor's credentials expire (the token's exp);
+	// zero for actors without a token (the system). Long-lived connections
+	// (WebSockets) end when it passes.
+	ExpiresAt time.Time
 	// Access is which patients the actor may see. auth decides it from the
 	// token (auth.AccessFor); postgres applies it in SQL on every path.
 	Access PatientAccess

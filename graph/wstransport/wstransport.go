@@ -313,7 +313,8 @@ func objectOrAbsent(p json.RawMessage) bool {
 }
 
 // init authenticates connection_init and acknowledges it, or closes the
-// connection: 4429 for a second init, 4403 for a refused token.
+// connection: 4429 for a second init, 4403 for a refused token. An accepted
+// connection is closed with 4403 when the actor's token expires.
 func (c *conn) init(payload json.RawMessage) error {
 	if c.initialised {
 		c.close(CloseTooManyInitialisationReqs, "Too many initialisation requests")
@@ -333,6 +334,13 @@ func (c *conn) init(payload json.RawMessage) error {
 	c.actorCtx = care.NewContextWithActor(c.ctx, actor)
 	if !c.state.CompareAndSwap(statePending, stateAcked) {
 		return errClosed // the init timeout fired first
+	}
+	if !actor.ExpiresAt.IsZero() {
+		// The token authorised this connection only until it expires; the
+		// client must reconnect with a fresh one (4403 stops standard
+		// clients from retrying with the stale token).
+		expire := time.AfterFunc(time.Until(actor.ExpiresAt), func() { c.close(CloseForbidden, "Forbidden: token expired") })
+		context.AfterFunc(c.ctx, func() { expire.Stop() })
 	}
 	// The ack carries no payload: the init payload holds the token.
 	c.send(message{Type: "connection_ack"})

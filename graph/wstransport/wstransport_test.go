@@ -281,6 +281,37 @@ func TestInitTimeout(t *testing.T) {
 	})
 }
 
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	expiresIn := func(d time.Duration) wstransport.Authenticator {
+		return func(ctx context.Context, token string) (*care.Actor, error) {
+			a, err := authenticate(ctx, token)
+			if a != nil {
+				a.ExpiresAt = time.Now().Add(d)
+			}
+			return a, err
+		}
+	}
+	t.Run("closes 4403 when the token expires", func(t *testing.T) {
+		srv, _ := server(t, wstransport.Config{Authenticate: expiresIn(300 * time.Millisecond)})
+		c := dial(t, srv)
+		start := time.Now()
+		c.init()
+		c.expectClose(wstransport.CloseForbidden, "Forbidden: token expired")
+		if d := time.Since(start); d < 250*time.Millisecond {
+			t.Fatalf("closed after %v, before the token expired", d)
+		}
+	})
+	t.Run("keeps the connection while the token is valid", func(t *testing.T) {
+		srv, _ := server(t, wstransport.Config{Authenticate: expiresIn(time.Hour)})
+		c := dial(t, srv)
+		c.init()
+		time.Sleep(200 * time.Millisecond)
+		c.send(map[string]any{"type": "ping"})
+		c.expect("pong")
+	})
+}
+
 func TestMessages(t *testing.T) {
 	t.Parallel()
 	srv, exec := server(t, wstransport.Config{})
