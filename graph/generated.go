@@ -3386,7 +3386,7 @@ enum RelationshipKind {
 
 "Where a relationship is in its life."
 enum RelationshipStatus {
-  "Agreed but not yet started."
+  "Agreed but not yet started; becomes ACTIVE within a minute of its start (ending the usual GP or named nurse it replaces)."
   PROPOSED
   "In force (within its period)."
   ACTIVE

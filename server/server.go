@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	deps.shutdown = shutdown
 	deps.Sync = syncEngine(cfg, deps)
 	if deps.Sync != nil {
-		go purgeTombstones(ctx, deps.Sync, cfg.SyncPurgeInterval, deps.Log)
+		go maintain(ctx, deps.DB, deps.Sync, cfg.SyncPurgeInterval, deps.Log)
 	}
 	srv := &http.Server{
 		Handler:           Handler(cfg, deps),
@@ -221,20 +221,30 @@ func syncEngine(cfg Config, deps Deps) *offline.Engine {
 	return offline.New(deps.DB, offline.Config{Retention: cfg.SyncRetention, MaxClockSkew: cfg.SyncMaxClockSkew})
 }
 
-// purgeTombstones purges sync tombstones past their retention at start and
-// then every interval, until ctx ends. Every instance may run it: purging is
-// idempotent. Failures are logged and retried at the next tick.
-func purgeTombstones(ctx context.Context, engine *offline.Engine, interval time.Duration, log zerolog.Logger) {
+// maintain runs the periodic housekeeping every instance shares, until ctx
+// ends: every tick (a minute, or purgeEvery if shorter) it activates care
+// relationships whose planned start has come, and every purgeEvery it purges
+// sync tombstones past their retention. Both are idempotent, so several
+// instances may run them; failures are logged and retried at the next tick.
+func maintain(ctx context.Context, db *postgres.DB, engine *offline.Engine, purgeEvery time.Duration, log zerolog.Logger) {
 	sys := care.NewContextWithActor(ctx, care.SystemActor())
-	t := time.NewTicker(interval)
+	tick := min(time.Minute, purgeEvery)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var lastPurge time.Time
 	for {
-		n, err := engine.Purge(sys)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error().Err(err).Msg("purge sync tombstones")
-		case n > 0:
-			log.Info().Int64("purged", n).Msg("purged expired sync tombstones")
+		if n, err := db.ActivateDueRelationships(sys); err != nil && ctx.Err() == nil {
+			log.Error().Err(err).Msg("activate due care relationships")
+		} else if n > 0 {
+			log.Info().Int("activated", n).Msg("activated care relationships whose start has come")
+		}
+		if time.Since(lastPurge) >= purgeEvery {
+			lastPurge = time.Now()
+			if n, err := engine.Purge(sys); err != nil && ctx.Err() == nil {
+				log.Error().Err(err).Msg("purge sync tombstones")
+			} else if n > 0 {
+				log.Info().Int64("purged", n).Msg("purged expired sync tombstones")
+			}
 		}
 		select {
 		case <-ctx.Done():

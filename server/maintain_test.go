@@ -12,9 +12,10 @@ import (
 	offline "github.com/rapportcare/rapport/sync"
 )
 
-// The purge loop removes tombstones once they are older than the retention,
-// and stops when its context ends.
-func TestPurgeTombstonesLoop(t *testing.T) {
+// The maintenance loop removes tombstones once they are older than the
+// retention, activates relationships whose start has come, and stops when its
+// context ends.
+func TestMaintainLoop(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	f := postgrestest.Seed(t, db)
@@ -36,6 +37,17 @@ func TestPurgeTombstonesLoop(t *testing.T) {
 		}
 		return n["sync_changes"]
 	}
+	// A named-nurse handover planned half a second ahead.
+	admin := postgrestest.As(context.Background(), f.AdminAActor)
+	start := time.Now().Add(500 * time.Millisecond)
+	handover, err := db.StartRelationship(admin, care.StartRelationshipInput{Kind: care.KindNamedNurse,
+		PatientID: &f.PatientA1, PractitionerID: &f.Nurse2, PeriodStart: &start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handover.Status != care.RelationshipProposed {
+		t.Fatalf("a future start is %s, want PROPOSED", handover.Status)
+	}
 	before := count()
 
 	// An engine whose clock is 31 days ahead sees the tombstone as expired
@@ -44,12 +56,25 @@ func TestPurgeTombstonesLoop(t *testing.T) {
 	engine := offline.New(db, offline.Config{Retention: 30 * 24 * time.Hour, Now: later})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { purgeTombstones(ctx, engine, 10*time.Millisecond, zerolog.Nop()); close(done) }()
+	go func() { maintain(ctx, db, engine, 10*time.Millisecond, zerolog.Nop()); close(done) }()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for count() != before-1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("sync_changes rows: %d, want %d after the tombstone's purge", count(), before-1)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		r, err := db.CareRelationship(sys, handover.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == care.RelationshipActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the due handover is still %s", r.Status)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
