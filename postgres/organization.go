@@ -93,23 +93,7 @@ func (db *DB) PartnersOf(ctx context.Context, orgIDs []uuid.UUID) (map[uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.q.Query(ctx, partnersSQL, orgIDs, a.Role == care.RoleSystem, a.OrganizationID)
-	if err != nil {
-		return nil, fmt.Errorf("partners: %w", err)
-	}
-	out := make(map[uuid.UUID][]*care.Organization, len(orgIDs))
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var parent uuid.UUID
-		o, err := scanOrg(r, &parent)
-		if err == nil {
-			out[parent] = append(out[parent], o)
-		}
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("partners: %w", err)
-	}
-	return out, nil
+	return groupByParent(ctx, db, partnersSQL, "partners", []any{orgIDs, a.Role == care.RoleSystem, a.OrganizationID}, scanOrg)
 }
 
 const insertOrgSQL = `

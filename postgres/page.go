@@ -184,21 +184,9 @@ func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.
 	pageSQL := "SELECT x.parent_id, t.* FROM unnest(" + ids + ") AS x(parent_id) CROSS JOIN LATERAL (SELECT " + s.cols +
 		" FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + parentCond("x.parent_id") + " AND " + after +
 		" ORDER BY " + s.order() + " LIMIT " + lim + ") t"
-	rows, err = db.q.Query(ctx, pageSQL, s.q...)
+	byParent, err := groupByParent(ctx, db, pageSQL, "list per parent", s.q, s.scan)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list per parent: %w", translate(err))
-	}
-	byParent := map[uuid.UUID][]*T{}
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var parent uuid.UUID
-		item, err := s.scan(r, &parent)
-		if err == nil {
-			byParent[parent] = append(byParent[parent], item)
-		}
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list per parent: %w", translate(err))
+		return nil, nil, err
 	}
 	var all []*T
 	for _, parent := range parents {
@@ -235,6 +223,30 @@ func loadByID[T any](ctx context.Context, db *DB, query, what string, ids []uuid
 		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
 	return align(ids, items, id), nil
+}
+
+// groupByParent runs query, whose rows start with a parent id followed by the
+// columns scan reads, and groups the scanned records by parent. what names
+// the records in errors.
+func groupByParent[T any](ctx context.Context, db *DB, query, what string, args []any,
+	scan func(r row, pre ...any) (*T, error)) (map[uuid.UUID][]*T, error) {
+	rows, err := db.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, translate(err))
+	}
+	out := map[uuid.UUID][]*T{}
+	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var parent uuid.UUID
+		item, err := scan(r, &parent)
+		if err == nil {
+			out[parent] = append(out[parent], item)
+		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, translate(err))
+	}
+	return out, nil
 }
 
 // one returns the single record of a by-ID batch read, ENOTFOUND (with msg)

@@ -85,23 +85,7 @@ func (db *DB) TeamsOfPractitioners(ctx context.Context, practitionerIDs []uuid.U
 	}
 	q := args{practitionerIDs}
 	sql := fmt.Sprintf(teamsOfSQL, orgVisibleSQL(a, "t.organization_id", &q))
-	rows, err := db.q.Query(ctx, sql, q...)
-	if err != nil {
-		return nil, fmt.Errorf("teams of practitioners: %w", err)
-	}
-	out := make(map[uuid.UUID][]*care.Team, len(practitionerIDs))
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var parent uuid.UUID
-		t, err := scanTeam(r, &parent)
-		if err == nil {
-			out[parent] = append(out[parent], t)
-		}
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("teams of practitioners: %w", err)
-	}
-	return out, nil
+	return groupByParent(ctx, db, sql, "teams of practitioners", q, scanTeam)
 }
 
 const teamMembersSQL = `
@@ -121,23 +105,7 @@ func (db *DB) TeamMembers(ctx context.Context, teamIDs []uuid.UUID) (map[uuid.UU
 	}
 	q := args{teamIDs}
 	sql := fmt.Sprintf(teamMembersSQL, orgVisibleSQL(a, "t.organization_id", &q))
-	rows, err := db.q.Query(ctx, sql, q...)
-	if err != nil {
-		return nil, fmt.Errorf("team members: %w", err)
-	}
-	out := make(map[uuid.UUID][]*care.Practitioner, len(teamIDs))
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var parent uuid.UUID
-		p, err := scanPractitioner(r, &parent)
-		if err == nil {
-			out[parent] = append(out[parent], p)
-		}
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("team members: %w", err)
-	}
-	return out, nil
+	return groupByParent(ctx, db, sql, "team members", q, scanPractitioner)
 }
 
 const insertTeamSQL = `
