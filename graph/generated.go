@@ -476,6 +476,7 @@ type ComplexityRoot struct {
 		Policy        func(childComplexity int) int
 		Practitioner  func(childComplexity int) int
 		RecordID      func(childComplexity int) int
+		RecordVersion func(childComplexity int) int
 		ResolvedAt    func(childComplexity int) int
 		ResolvedBy    func(childComplexity int) int
 		ResolvedValue func(childComplexity int) int
@@ -2682,6 +2683,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SyncConflict.RecordID(childComplexity), true
+	case "SyncConflict.recordVersion":
+		if e.ComplexityRoot.SyncConflict.RecordVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncConflict.RecordVersion(childComplexity), true
 	case "SyncConflict.resolvedAt":
 		if e.ComplexityRoot.SyncConflict.ResolvedAt == nil {
 			break
@@ -4010,7 +4017,7 @@ input SyncChangeInput {
   id: ID!
   "What the change does."
   op: SyncOp!
-  "The record version the device last saw (required except for CREATE)."
+  "Required except for CREATE. Protocol 2: the version of the server's copy of the record the device held when the change was made (0 for a record created on the device and not yet confirmed); never the result of the device's own earlier change. Protocol 1: the version the device last saw, or the result of its earlier change it queued behind."
   baseVersion: Int
   "The fields set or changed, named as in the GraphQL input types (e.g. ` + "`" + `notes` + "`" + `, ` + "`" + `occurredAt` + "`" + `, ` + "`" + `patientId` + "`" + `)."
   fields: JSON
@@ -4020,7 +4027,7 @@ input SyncChangeInput {
 
 "A batch of changes from one device, applied change by change, each all-or-nothing."
 input SyncPushInput {
-  "Sync protocol version the client speaks (currently 1)."
+  "Sync protocol version the client speaks: 2 (current) or 1 (still served)."
   protocolVersion: Int!
   "The device's id (a bare UUID chosen at install); bound to the first user who syncs with it."
   deviceId: ID!
@@ -4034,7 +4041,7 @@ type SyncChangeResult {
   mutationSeq: Int!
   "What happened."
   status: SyncResultStatus!
-  "For REJECTED: BAD_USER_INPUT, NOT_FOUND, FORBIDDEN, CONFLICT or OUT_OF_SCOPE."
+  "For REJECTED: BAD_USER_INPUT, NOT_FOUND, FORBIDDEN, CONFLICT, OUT_OF_SCOPE or ID_RETIRED."
   code: String
   "For REJECTED: why, in words a person can act on."
   message: String
@@ -4056,7 +4063,7 @@ type SyncPushPayload {
 
 "Asks for changes since a checkpoint."
 input SyncPullInput {
-  "Sync protocol version the client speaks (currently 1)."
+  "Sync protocol version the client speaks: 2 (current) or 1 (still served)."
   protocolVersion: Int!
   "The device's id."
   deviceId: ID!
@@ -4144,7 +4151,7 @@ type SyncConflict implements Node {
   entity: SyncEntity!
   "The record's id (bare UUID)."
   recordId: ID!
-  "The field that collided."
+  "The field that collided (GraphQL name), or ` + "`" + `deleted` + "`" + ` for a DELETE kept because the record changed since its author saw it (serverValue false, deviceValue true)."
   field: String!
   "The patient the record belongs to, if any."
   patient: Patient
@@ -4168,6 +4175,8 @@ type SyncConflict implements Node {
   resolvedAt: DateTime
   "The value chosen by the resolver."
   resolvedValue: JSON
+  "The record's version when the conflict was recorded; a resolution without a baseVersion is judged against it."
+  recordVersion: Int
 }
 
 "A page of conflicts."
@@ -4206,6 +4215,8 @@ input ResolveConflictInput {
   value: JSON!
   "Why, for the record."
   reason: String
+  "The record version the resolver looked at (default: the conflict's recordVersion). If the field changed since, the resolution is refused with CONFLICT and nothing changes."
+  baseVersion: Int
 }
 
 "A device that syncs."
@@ -4262,7 +4273,7 @@ extend type Mutation {
 type Subscription {
   "Tells an online device or frontend that changes in its scope are waiting (graphql-transport-ws). Fires across server instances."
   syncChanges(
-    "Sync protocol version the client speaks (currently 1)."
+    "Sync protocol version the client speaks: 2 (current) or 1 (still served)."
     protocolVersion: Int!
   ): SyncChangesEvent!
 }
@@ -5675,6 +5686,8 @@ func (ec *executionContext) childFields_SyncConflict(ctx context.Context, field 
 		return ec.fieldContext_SyncConflict_resolvedAt(ctx, field)
 	case "resolvedValue":
 		return ec.fieldContext_SyncConflict_resolvedValue(ctx, field)
+	case "recordVersion":
+		return ec.fieldContext_SyncConflict_recordVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SyncConflict", field.Name)
 }
@@ -15432,6 +15445,29 @@ func (ec *executionContext) fieldContext_SyncConflict_resolvedValue(_ context.Co
 	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type JSON does not have child fields"))
 }
 
+func (ec *executionContext) _SyncConflict_recordVersion(ctx context.Context, field graphql.CollectedField, obj *sync1.Conflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncConflict_recordVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncConflict_recordVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncConflict", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _SyncConflictConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SyncConflictConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18542,7 +18578,7 @@ func (ec *executionContext) unmarshalInputResolveConflictInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "value", "reason"}
+	fieldsInOrder := [...]string{"id", "value", "reason", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18570,6 +18606,13 @@ func (ec *executionContext) unmarshalInputResolveConflictInput(ctx context.Conte
 				return it, err
 			}
 			it.Reason = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -24107,6 +24150,11 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 			}
 		case "resolvedValue":
 			out.Values[i] = ec._SyncConflict_resolvedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordVersion":
+			out.Values[i] = ec._SyncConflict_recordVersion(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

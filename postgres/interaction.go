@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -317,10 +318,28 @@ func (db *DB) lockOwnInteraction(ctx context.Context, a *care.Actor, id uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	if a.Role != care.RoleSystem && ex.PractitionerID != a.PractitionerID {
-		return nil, forbidden("change an interaction someone else recorded")
+	if err := mayChangeOwn(a, ex); err != nil {
+		return nil, err
 	}
 	return ex, nil
+}
+
+// mayChangeOwn is the author-only rule for editing, signing and deleting a
+// draft: its author or the system, EFORBIDDEN otherwise.
+func mayChangeOwn(a *care.Actor, ex *care.Interaction) error {
+	if a.Role != care.RoleSystem && ex.PractitionerID != a.PractitionerID {
+		return forbidden("change an interaction someone else recorded")
+	}
+	return nil
+}
+
+// mayAmend is the rule for amending a signed interaction the actor may see:
+// a nurse, a GP or the system, EFORBIDDEN otherwise.
+func mayAmend(a *care.Actor) error {
+	if !hasRole(a, care.RoleNurse, care.RoleGP, care.RoleSystem) {
+		return forbidden("amend interactions")
+	}
+	return nil
 }
 
 const updateInteractionSQL = `
@@ -420,15 +439,36 @@ RETURNING ` + interactionCols
 // see the patient), recording the values it replaces, and audits it. Errors:
 // EINVALID, EFORBIDDEN, ENOTFOUND, ECONFLICT for a draft (edit it instead).
 func (db *DB) AmendInteraction(ctx context.Context, in care.AmendInteractionInput) (*care.Interaction, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return db.amend(ctx, in)
+}
+
+// AmendInteractionKeepingConflicts records an amendment from a sync push
+// whose content fields may all have been left to a person as open conflicts:
+// the amendment (author, time, reason) is an append and is always kept, with
+// the fields in that did not collide applied. Same errors as AmendInteraction,
+// but no field is required.
+func (db *DB) AmendInteractionKeepingConflicts(ctx context.Context, in care.AmendInteractionInput) (*care.Interaction, error) {
+	if in.Purpose != nil || in.Notes != nil || in.DurationMinutes != nil {
+		if err := in.Validate(); err != nil {
+			return nil, err
+		}
+	} else if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > care.MaxReasonLen {
+		return nil, care.Errorf(care.EINVALID, "an amendment needs a reason of at most %d characters", care.MaxReasonLen)
+	}
+	return db.amend(ctx, in)
+}
+
+// amend writes a validated amendment.
+func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.Interaction, error) {
 	a, err := writerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Validate(); err != nil {
+	if err := mayAmend(a); err != nil {
 		return nil, err
-	}
-	if !hasRole(a, care.RoleNurse, care.RoleGP, care.RoleSystem) {
-		return nil, forbidden("amend interactions")
 	}
 	amID, err := newID(nil)
 	if err != nil {

@@ -142,6 +142,8 @@ func uniqueMessage(constraint string) string {
 		return "the patient already has an active named nurse"
 	case constraint == "organizations_ods_code_key":
 		return "an organization with this ODS code already exists"
+	case constraint == "retired_ids_pkey":
+		return "this id belonged to a record that was deleted; ids are never reused: create the record with a new id"
 	case strings.HasSuffix(constraint, "_pkey"):
 		return "a different record already has this id"
 	}

@@ -29,15 +29,16 @@ type SyncConflict struct {
 	ResolvedAt     *time.Time
 	ResolvedValue  []byte
 	Reason         *string
+	RecordVersion  *int64 // the record's version when the conflict was recorded
 }
 
 const conflictCols = "c.id, c.entity, c.record_id, c.field, c.patient_id, c.server_value, c.device_value, c.policy, c.outcome, " +
-	"c.device_id, c.mutation_seq, c.practitioner_id, c.created_at, c.resolved_by, c.resolved_at, c.resolved_value, c.reason"
+	"c.device_id, c.mutation_seq, c.practitioner_id, c.created_at, c.resolved_by, c.resolved_at, c.resolved_value, c.reason, c.record_version"
 
 func scanConflict(r row, pre ...any) (*SyncConflict, error) {
 	var c SyncConflict
 	err := r.Scan(append(pre, &c.ID, &c.Entity, &c.RecordID, &c.Field, &c.PatientID, &c.ServerValue, &c.DeviceValue, &c.Policy, &c.Outcome,
-		&c.DeviceID, &c.MutationSeq, &c.PractitionerID, &c.CreatedAt, &c.ResolvedByID, &c.ResolvedAt, &c.ResolvedValue, &c.Reason)...)
+		&c.DeviceID, &c.MutationSeq, &c.PractitionerID, &c.CreatedAt, &c.ResolvedByID, &c.ResolvedAt, &c.ResolvedValue, &c.Reason, &c.RecordVersion)...)
 	return &c, err
 }
 
@@ -51,8 +52,8 @@ func conflictVisibleSQL(a *care.Actor, q *args) string {
 
 const insertConflictSQL = `
 INSERT INTO sync_conflicts AS c (id, entity, record_id, field, patient_id, server_value, device_value, policy, outcome,
-       device_id, mutation_seq, practitioner_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       device_id, mutation_seq, practitioner_id, record_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING ` + conflictCols
 
 // RecordConflict writes c to the ledger (its ID, entity, record, field,
@@ -61,7 +62,7 @@ RETURNING ` + conflictCols
 // database's error.
 func (db *DB) RecordConflict(ctx context.Context, c SyncConflict) (*SyncConflict, error) {
 	out, err := scanConflict(db.q.QueryRow(ctx, insertConflictSQL, c.ID, c.Entity, c.RecordID, c.Field, c.PatientID, c.ServerValue, c.DeviceValue,
-		c.Policy, c.Outcome, c.DeviceID, c.MutationSeq, c.PractitionerID))
+		c.Policy, c.Outcome, c.DeviceID, c.MutationSeq, c.PractitionerID, c.RecordVersion))
 	if err != nil {
 		return nil, fmt.Errorf("record conflict: %w", translate(err))
 	}

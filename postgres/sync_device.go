@@ -169,10 +169,17 @@ func (db *DB) ClaimMutation(ctx context.Context, device uuid.UUID, seq int64) ([
 	return res, false, nil
 }
 
-// RecordMutation stores the result (JSON) of a claimed mutation. It returns
-// the database's error.
-func (db *DB) RecordMutation(ctx context.Context, device uuid.UUID, seq int64, result []byte) error {
-	_, err := db.q.Exec(ctx, `UPDATE sync_mutations SET result = $3, applied_at = now() WHERE device_id = $1 AND mutation_seq = $2`, device, seq, result)
+// RecordMutation stores the result (JSON) of a claimed mutation and, for a
+// change that reached a record, what it was judged against (nil otherwise).
+// It returns the database's error.
+func (db *DB) RecordMutation(ctx context.Context, device uuid.UUID, seq int64, result []byte, j *MutationJudgement) error {
+	var rec *uuid.UUID
+	var base, ver *int64
+	if j != nil {
+		rec, base, ver = &j.RecordID, &j.BaseVersion, &j.ResultVersion
+	}
+	_, err := db.q.Exec(ctx, `UPDATE sync_mutations SET result = $3, applied_at = now(), record_id = $4, base_version = $5, result_version = $6
+		WHERE device_id = $1 AND mutation_seq = $2`, device, seq, result, rec, base, ver)
 	if err != nil {
 		return fmt.Errorf("record mutation: %w", err)
 	}

@@ -18,6 +18,7 @@ func conflictOf(c *postgres.SyncConflict) *Conflict {
 		ServerValue: jsonValue(c.ServerValue), DeviceValue: jsonValue(c.DeviceValue), Policy: ConflictPolicy(c.Policy),
 		Outcome: ConflictOutcome(c.Outcome), DeviceID: c.DeviceID, PractitionerID: c.PractitionerID, CreatedAt: c.CreatedAt,
 		ResolvedByID: c.ResolvedByID, ResolvedAt: c.ResolvedAt, ResolvedValue: jsonValue(c.ResolvedValue),
+		RecordVersion: c.RecordVersion,
 	}
 	return out
 }
@@ -71,12 +72,19 @@ const defaultResolveReason = "Resolved a sync conflict"
 
 // ResolveConflict settles an open conflict: it writes the chosen value
 // through the store's write path (a draft is updated; a signed interaction is
-// amended, with the reason, so the original is kept), marks the conflict
-// RESOLVED, and the change syncs out to every device in scope. Errors:
-// EUNAUTHENTICATED; ENOTFOUND (no such conflict, or not visible); ECONFLICT
-// (already settled); EINVALID (a value the field does not take, or a field a
-// signed interaction cannot change); EFORBIDDEN (the write path refuses the
-// caller, e.g. editing someone else's draft).
+// amended, with the reason, so the original is kept; a DELETE kept as a
+// conflict is carried out for true and dropped for false), marks the
+// conflict RESOLVED, and the change syncs out to every device in scope.
+//
+// A resolution is judged like any change, against what the person saw: the
+// version in.BaseVersion (by default the record's version when the conflict
+// was recorded). If the field (for a kept DELETE, any field) changed since,
+// the resolution does not win: ECONFLICT, naming the current version, and
+// nothing changes. Errors: EUNAUTHENTICATED; ENOTFOUND (no such conflict, or
+// not visible, or its record is gone); ECONFLICT (already settled, or the
+// field moved since the base); EINVALID (a value the field does not take, or
+// a field a signed interaction cannot change); EFORBIDDEN (the write path
+// refuses the caller, e.g. editing someone else's draft).
 func (e *Engine) ResolveConflict(ctx context.Context, in ResolveConflictInput) (*Conflict, error) {
 	var out *Conflict
 	err := e.db.InTx(ctx, func(tx *postgres.DB) error {
@@ -95,6 +103,33 @@ func (e *Engine) ResolveConflict(ctx context.Context, in ResolveConflictInput) (
 		if err := tx.SetSyncOrigin(ctx, e.clock.Now().String(), uuid.Nil); err != nil {
 			return err
 		}
+		st, err := tx.LockSyncRecord(ctx, c.Entity, c.RecordID)
+		if err != nil {
+			return err
+		}
+		if !st.Exists || !st.Visible {
+			return care.Errorf(care.ENOTFOUND, "the record of this conflict no longer exists")
+		}
+		base := st.Version
+		switch {
+		case in.BaseVersion != nil:
+			base = *in.BaseVersion
+		case c.RecordVersion != nil:
+			base = *c.RecordVersion
+		}
+		if base < 0 || base > st.Version {
+			return care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", base, st.Version)
+		}
+		// Every change since the base counts, the resolver's own devices'
+		// included: the person resolving looked at version base.
+		sn := seen{base: base, clocks: st.FieldClocks}
+		moved := sn.anyUnseen()
+		if c.Field != FieldDeleted {
+			moved = sn.unseen(columnOf(ent, c.Field))
+		}
+		if moved {
+			return care.Errorf(care.ECONFLICT, "the record changed since version %d (it is now at version %d): review its current value and resolve again with baseVersion %d", base, st.Version, st.Version)
+		}
 		current, err := e.result(ctx, tx, ent, c.RecordID, StatusApplied, nil)
 		if err != nil {
 			return err
@@ -103,7 +138,17 @@ func (e *Engine) ResolveConflict(ctx context.Context, in ResolveConflictInput) (
 			return care.Errorf(care.ENOTFOUND, "the record of this conflict no longer exists")
 		}
 		value := in.Value
-		if !sameValue(normaliseJSON(value), current.Record[c.Field]) {
+		if c.Field == FieldDeleted {
+			del, ok := value.(bool)
+			if !ok {
+				return care.Errorf(care.EINVALID, "value must be true (delete the record) or false (keep it)")
+			}
+			if del {
+				if err := tx.DeleteInteraction(ctx, c.RecordID); err != nil {
+					return err
+				}
+			}
+		} else if !sameValue(normaliseJSON(value), current.Record[c.Field]) {
 			if err := e.writeResolution(ctx, tx, ent, c, current.Record, value, in.Reason); err != nil {
 				return err
 			}

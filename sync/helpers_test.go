@@ -62,7 +62,7 @@ func (w *world) counts(t testing.TB) map[string]int64 {
 
 func mustPush(t testing.TB, eng *offline.Engine, ctx context.Context, dev uuid.UUID, changes ...offline.ChangeInput) *offline.PushPayload {
 	t.Helper()
-	p, err := eng.Push(ctx, offline.PushInput{ProtocolVersion: 1, DeviceID: dev, Changes: changes})
+	p, err := eng.Push(ctx, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Changes: changes})
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}

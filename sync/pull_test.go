@@ -292,7 +292,7 @@ func TestPullScope(t *testing.T) {
 		old := *n1.cp
 		id := newID(t)
 		mustPush(t, w.eng, nurse, n1.dev, createVisit(1, id, w.f.PatientA1, "x"),
-			offline.ChangeInput{MutationSeq: 2, Entity: offline.EntityInteraction, ID: id, Op: offline.OpDelete, Hlc: now()})
+			offline.ChangeInput{MutationSeq: 2, Entity: offline.EntityInteraction, ID: id, Op: offline.OpDelete, BaseVersion: ptr(int64(1)), Hlc: now()})
 		later := offline.New(w.db, offline.Config{Retention: 24 * time.Hour, Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
 		if n, err := later.Purge(sys()); err != nil || n < 1 {
 			t.Fatalf("purged %d: %v", n, err)

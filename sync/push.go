@@ -19,7 +19,12 @@ const (
 	CodeForbidden    = "FORBIDDEN"
 	CodeConflict     = "CONFLICT"
 	CodeOutOfScope   = "OUT_OF_SCOPE"
+	CodeIDRetired    = "ID_RETIRED"
 )
+
+// FieldDeleted is the ledger's field for a DELETE kept as a conflict.
+const FieldDeleted = "deleted"
+
 
 // rejection is a change's refusal with a sync result code that has no care
 // error code of its own (OUT_OF_SCOPE).
@@ -82,7 +87,7 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	out := &PushPayload{Results: make([]*ChangeResult, 0, len(in.Changes))}
 	for start := 0; start < len(in.Changes); start += e.cfg.TxChunk {
 		chunk := in.Changes[start:min(start+e.cfg.TxChunk, len(in.Changes))]
-		rs, err := e.pushChunk(ctx, dev, chunk)
+		rs, err := e.pushChunk(ctx, dev, in.ProtocolVersion, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("sync push: changes %d to %d: %w", chunk[0].MutationSeq, chunk[len(chunk)-1].MutationSeq, err)
 		}
@@ -97,13 +102,24 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 // runs in its own savepoint, so a refused change rolls back alone; if the
 // transaction fails, every change of the chunk is undone together and none is
 // half-applied, and the device's retry replays the earlier chunks by mutation
-// number and applies this one.
-func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, chunk []ChangeInput) ([]*ChangeResult, error) {
+// number and applies this one. The records the chunk changes are locked first,
+// in one order for every push, so concurrent pushes queue instead of
+// deadlocking.
+func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, version int, chunk []ChangeInput) ([]*ChangeResult, error) {
 	var rs []*ChangeResult
+	refs := make([]postgres.SyncRef, 0, len(chunk))
+	for _, ch := range chunk {
+		if ch.Op != OpCreate {
+			refs = append(refs, postgres.SyncRef{Entity: string(ch.Entity), ID: ch.ID})
+		}
+	}
 	err := e.db.InTx(ctx, func(tx *postgres.DB) error {
 		rs = rs[:0]
+		if err := tx.LockSyncRecords(ctx, refs); err != nil {
+			return err
+		}
 		for i := range chunk {
-			r, err := e.pushOne(ctx, tx, dev, &chunk[i])
+			r, err := e.pushOne(ctx, tx, dev, version, &chunk[i])
 			if err != nil {
 				return fmt.Errorf("change %d: %w", chunk[i].MutationSeq, err)
 			}
@@ -114,7 +130,9 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, chunk 
 	return rs, err
 }
 
-// storedResult is how a change's result is kept in sync_mutations.
+// storedResult is how a change's result is kept in sync_mutations: whole, so
+// a replay answers exactly what the first answer said, whatever happened to
+// the record or its conflicts since.
 type storedResult struct {
 	Status    ResultStatus     `json:"status"`
 	Code      *string          `json:"code,omitempty"`
@@ -124,14 +142,17 @@ type storedResult struct {
 	Conflicts []storedConflict `json:"conflicts,omitempty"`
 }
 
+// storedConflict is a conflict as the push answered it. Results recorded
+// before protocol version 2 hold only the id.
 type storedConflict struct {
-	ID uuid.UUID `json:"id"`
+	ID       uuid.UUID `json:"id"`
+	Conflict *Conflict `json:"conflict,omitempty"`
 }
 
 // pushOne applies one change exactly once inside tx: a mutation number
 // already recorded returns its recorded result; otherwise the change is
 // applied and its result recorded in the same transaction.
-func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput) (*ChangeResult, error) {
+func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput) (*ChangeResult, error) {
 	recorded, claimed, err := tx.ClaimMutation(ctx, dev.ID, ch.MutationSeq)
 	if err != nil {
 		return nil, err
@@ -139,22 +160,22 @@ func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.Syn
 	if !claimed {
 		return e.replay(ctx, tx, ch.MutationSeq, recorded)
 	}
-	res, err := e.apply(ctx, tx, dev, ch)
+	res, judged, err := e.apply(ctx, tx, dev, version, ch)
 	if err != nil {
 		return nil, err
 	}
 	st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version, Record: res.Record}
 	for _, c := range res.Conflicts {
-		st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID})
+		st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID, Conflict: c})
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
-	return res, tx.RecordMutation(ctx, dev.ID, ch.MutationSeq, b)
+	return res, tx.RecordMutation(ctx, dev.ID, ch.MutationSeq, b, judged)
 }
 
-// replay rebuilds a recorded result, with its conflicts as the ledger holds them.
+// replay rebuilds a recorded result exactly as it was first answered.
 func (e *Engine) replay(ctx context.Context, tx *postgres.DB, seq int64, recorded []byte) (*ChangeResult, error) {
 	var st storedResult
 	if err := json.Unmarshal(recorded, &st); err != nil {
@@ -162,12 +183,16 @@ func (e *Engine) replay(ctx context.Context, tx *postgres.DB, seq int64, recorde
 	}
 	res := &ChangeResult{MutationSeq: seq, Status: st.Status, Code: st.Code, Message: st.Message, Version: st.Version,
 		Record: st.Record, Conflicts: []*Conflict{}}
-	if len(st.Conflicts) > 0 {
-		ids := make([]uuid.UUID, len(st.Conflicts))
-		for i, c := range st.Conflicts {
-			ids[i] = c.ID
+	var legacy []uuid.UUID
+	for _, c := range st.Conflicts {
+		if c.Conflict != nil {
+			res.Conflicts = append(res.Conflicts, c.Conflict)
+		} else {
+			legacy = append(legacy, c.ID)
 		}
-		cs, err := tx.SyncConflictsByID(ctx, ids, false)
+	}
+	if len(legacy) > 0 {
+		cs, err := tx.SyncConflictsByID(ctx, legacy, false)
 		if err != nil {
 			return nil, err
 		}
@@ -185,81 +210,191 @@ func rejected(seq int64, code, msg string) *ChangeResult {
 }
 
 // apply checks the change's clock, then runs it in a savepoint so a refusal
-// rolls back the change alone and is returned as a REJECTED result.
-func (e *Engine) apply(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput) (*ChangeResult, error) {
+// rolls back the change alone and is returned as a REJECTED result. It also
+// returns what the change was judged against (nil for a refused change).
+func (e *Engine) apply(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput) (*ChangeResult, *postgres.MutationJudgement, error) {
 	if ch.MutationSeq <= 0 {
-		return rejected(ch.MutationSeq, CodeBadUserInput, "mutationSeq must be a positive number"), nil
+		return rejected(ch.MutationSeq, CodeBadUserInput, "mutationSeq must be a positive number"), nil, nil
 	}
 	h, err := ParseHLC(ch.Hlc)
 	if err != nil {
-		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil
+		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil, nil
 	}
 	// Clock skew: a timestamp more than MaxClockSkew ahead of the server is
 	// rejected (not clamped): clamping would silently reorder the device's
 	// own edits, and a wrong clock is something the nurse can fix.
 	if _, err := e.clock.Receive(h); err != nil {
-		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil
+		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil, nil
 	}
 	if err := tx.SetSyncOrigin(ctx, h.String(), dev.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var res *ChangeResult
+	var judged *postgres.MutationJudgement
 	err = tx.Savepoint(ctx, func(sp *postgres.DB) error {
 		var err error
-		res, err = e.applyChange(ctx, sp, dev, ch, h)
+		res, judged, err = e.applyChange(ctx, sp, dev, version, ch, h)
 		return err
 	})
 	if err != nil {
 		if code, msg, ok := rejectionOf(err); ok && ctx.Err() == nil {
-			return rejected(ch.MutationSeq, code, msg), nil
+			return rejected(ch.MutationSeq, code, msg), nil, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	res.MutationSeq = ch.MutationSeq
-	return res, nil
+	return res, judged, nil
 }
 
-// applyChange runs one change through the store's write path.
-func (e *Engine) applyChange(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, h HLC) (*ChangeResult, error) {
+// seen tells, for one change, which changes of a record its author had seen:
+// those up to the base version, and every change the same device made since
+// (a device knows its own changes, including those it queued behind unsent
+// ones). Any other change after the base was not seen.
+type seen struct {
+	base   int64
+	device uuid.UUID
+	clocks map[string]postgres.SyncFieldClock
+}
+
+// unseen reports whether column changed since the base, by someone else.
+func (s seen) unseen(column string) bool {
+	fc, ok := s.clocks[column]
+	return ok && fc.Version > s.base && (fc.DeviceID == nil || *fc.DeviceID != s.device)
+}
+
+// anyUnseen reports whether any field changed since the base, by someone else.
+func (s seen) anyUnseen() bool {
+	for col := range s.clocks {
+		if s.unseen(col) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyChange runs one change through the store's write path. Access and
+// authorship are decided first, before anything is merged or recorded: a
+// refused change leaves no trace beyond its REJECTED result.
+func (e *Engine) applyChange(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput, h HLC) (*ChangeResult, *postgres.MutationJudgement, error) {
 	if ch.Entity == EntityFeedback {
-		return e.applyFeedback(ctx, tx, ch)
+		res, err := e.applyFeedback(ctx, tx, ch)
+		return res, nil, err
 	}
 	if ch.ID == uuid.Nil {
-		return nil, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID")
+		return nil, nil, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID")
 	}
 	f, err := decodeFields(ch.Entity, ch.Op, ch.Fields)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ch.Op == OpCreate {
-		return e.create(ctx, tx, dev, ch, f)
+		retired, err := tx.IDRetired(ctx, ch.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if retired {
+			return nil, nil, &rejection{CodeIDRetired, "this id belonged to a record that was deleted; ids are never reused, so the record was not created again"}
+		}
+		res, err := e.create(ctx, tx, dev, ch, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res, &postgres.MutationJudgement{RecordID: ch.ID, ResultVersion: derefOr(res.Version, 0)}, nil
 	}
 	st, err := tx.LockSyncRecord(ctx, string(ch.Entity), ch.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := e.checkScope(ctx, tx, dev, ch.Entity, st); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if ch.BaseVersion != nil && *ch.BaseVersion > st.Version {
-		return nil, care.Errorf(care.EINVALID, "baseVersion %d is newer than the server's version %d", *ch.BaseVersion, st.Version)
+	if err := tx.MayChange(ctx, string(ch.Entity), string(ch.Op), ch.ID); err != nil {
+		return nil, nil, err
 	}
+	if ch.BaseVersion == nil {
+		return nil, nil, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
+	}
+	base := *ch.BaseVersion
+	if base < 0 || base > st.Version {
+		return nil, nil, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", base, st.Version)
+	}
+	if version == 1 && base > 0 {
+		// Version 1 told a device to send, for a change queued behind its own
+		// earlier change, that change's result version: read it back to what
+		// the device had really seen. (This may report a conflict the user
+		// had in fact seen, if she pulled that very version; never lose one.)
+		b, ok, err := tx.ChainedBase(ctx, dev.ID, ch.ID, base, ch.MutationSeq)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			base = b
+		}
+	}
+	sn := seen{base: base, device: dev.ID, clocks: st.FieldClocks}
+	var res *ChangeResult
 	switch ch.Op {
 	case OpDelete:
-		if err := tx.DeleteInteraction(ctx, ch.ID); err != nil {
+		res, err = e.delete(ctx, tx, dev, ch, st, sn)
+	case OpSign:
+		res, err = e.sign(ctx, tx, ch, st, sn)
+	default:
+		res, err = e.merge(ctx, tx, dev, ch, f, st, sn, h)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, &postgres.MutationJudgement{RecordID: ch.ID, BaseVersion: base, ResultVersion: derefOr(res.Version, st.Version)}, nil
+}
+
+func derefOr(p *int64, def int64) int64 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// delete runs a DELETE of a draft. A draft changed since the device's base by
+// someone else is not deleted: the unseen change would go with it. The record
+// stays and the ledger holds an OPEN conflict saying who wanted it deleted;
+// a person resolves it (deleting, or keeping the record).
+func (e *Engine) delete(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, st *postgres.SyncRecordState, sn seen) (*ChangeResult, error) {
+	if st.Status != string(care.InteractionDraft) {
+		return nil, care.Errorf(care.ECONFLICT, "a signed interaction cannot be deleted; amend it instead")
+	}
+	if sn.anyUnseen() {
+		res, err := e.result(ctx, tx, ch.Entity, ch.ID, StatusConflict, nil)
+		if err != nil {
 			return nil, err
 		}
-		return &ChangeResult{Status: StatusApplied, Conflicts: []*Conflict{}}, nil
-	case OpSign:
+		c, err := e.recordConflict(ctx, tx, dev, ch, st, FieldDeleted, false, true, PolicyKeepBoth, OutcomeOpen, *res.Version)
+		if err != nil {
+			return nil, err
+		}
+		res.Conflicts = []*Conflict{c}
+		return res, nil
+	}
+	if err := tx.DeleteInteraction(ctx, ch.ID); err != nil {
+		return nil, err
+	}
+	return &ChangeResult{Status: StatusApplied, Conflicts: []*Conflict{}}, nil
+}
+
+// sign runs a SIGN. Signing an interaction already signed changes nothing
+// and is APPLIED (the outcome the device asked for holds). A draft changed
+// since the device's base by someone else is not signed: a signature attests
+// content its author has read. The change is REJECTED (CONFLICT) and the
+// device signs again after pulling.
+func (e *Engine) sign(ctx context.Context, tx *postgres.DB, ch *ChangeInput, st *postgres.SyncRecordState, sn seen) (*ChangeResult, error) {
+	if st.Status == string(care.InteractionDraft) {
+		if sn.anyUnseen() {
+			return nil, care.Errorf(care.ECONFLICT, "the draft changed on another device since this one last saw it: pull, review it and sign again")
+		}
 		if _, err := tx.SignInteraction(ctx, care.SignInteractionInput{ID: ch.ID}); err != nil {
 			return nil, err
 		}
-		return e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
 	}
-	if ch.BaseVersion == nil {
-		return nil, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
-	}
-	return e.merge(ctx, tx, dev, ch, f, st, h)
+	return e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
 }
 
 // checkScope refuses a change to a record the caller may no longer see:
@@ -345,13 +480,13 @@ func (e *Engine) result(ctx context.Context, tx *postgres.DB, ent Entity, id uui
 	return res, nil
 }
 
-// merge applies an UPDATE or AMEND field by field against changes the device
-// had not seen (those after its base version, made by others): fields the
-// server did not change are applied; fields both changed are settled by the
-// policy (policy.go) and recorded in the conflict ledger.
+// merge applies an UPDATE or AMEND field by field against the changes its
+// author had not seen (sn): fields nobody else changed since are applied;
+// fields both changed are settled by the policy (policy.go) and recorded in
+// the conflict ledger. An AMEND is an append: it is recorded with its reason
+// and author even when every field it corrects is left to a person.
 func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, f *changeFields,
-	st *postgres.SyncRecordState, h HLC) (*ChangeResult, error) {
-	base := *ch.BaseVersion
+	st *postgres.SyncRecordState, sn seen, h HLC) (*ChangeResult, error) {
 	all := allFields(f.keys)
 	// The device's values, validated and normalised as the store will store them.
 	var devVals map[string]any
@@ -402,28 +537,30 @@ func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 	// An UPDATE of an interaction signed since the device last saw it: the
 	// device edited a draft that is now clinical record. Never overwrite it,
 	// never drop the edit: every differing field becomes an OPEN conflict.
-	// (An UPDATE from a device that saw the signing is refused: amend instead.)
-	if signed && ch.Op == OpUpdate {
-		// No clock for status: it was signed when it reached the server (e.g. a
-		// bulk load), so every version the device holds is signed.
-		if fc, ok := st.FieldClocks["status"]; !ok || base >= fc.Version {
-			return nil, care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
-		}
+	// An UPDATE from a device that saw the signing (or made it) is refused:
+	// amend instead. (A record signed when it reached the server, e.g. by a
+	// bulk load, has no clock for status: every version the device held was
+	// signed.)
+	signedUnseen := signed && ch.Op == OpUpdate && sn.unseen("status")
+	if signed && ch.Op == OpUpdate && !signedUnseen {
+		return nil, care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
 	}
 
+	type pending struct {
+		field          string
+		server, device any
+		policy         ConflictPolicy
+		outcome        ConflictOutcome
+	}
 	apply := map[string]bool{}
-	var conflicts []*Conflict
+	var collided []pending
 	for _, field := range sortedKeys(devVals) {
 		dv, sv := devVals[field], current.Record[field]
 		if sameValue(dv, sv) {
 			continue // both sides agree: nothing to do
 		}
-		fc, touched := st.FieldClocks[columnOf(ch.Entity, field)]
-		unseen := touched && fc.Version > base && (fc.DeviceID == nil || *fc.DeviceID != dev.ID)
-		if signed && ch.Op == OpUpdate {
-			unseen = true // the signing itself is the change the device had not seen
-		}
-		if !unseen {
+		col := columnOf(ch.Entity, field)
+		if !signedUnseen && !sn.unseen(col) {
 			apply[field] = true
 			continue
 		}
@@ -431,31 +568,38 @@ func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 		outcome := OutcomeOpen
 		if pol == PolicyLastWriterWins {
 			outcome = OutcomeServerKept
-			if sh, err := ParseHLC(fc.HLC); err != nil || lwwDeviceWins(h, sh) {
+			if sh, err := ParseHLC(sn.clocks[col].HLC); err != nil || lwwDeviceWins(h, sh) {
 				outcome = OutcomeDeviceApplied
 				apply[field] = true
 			}
 		}
-		c, err := e.recordConflict(ctx, tx, dev, ch, st, field, sv, dv, pol, outcome)
-		if err != nil {
-			return nil, err
-		}
-		conflicts = append(conflicts, c)
+		collided = append(collided, pending{field, sv, dv, pol, outcome})
 	}
 
-	if len(apply) > 0 {
+	if len(apply) > 0 || ch.Op == OpAmend {
 		if err := e.write(ctx, tx, ch, f, apply); err != nil {
 			return nil, err
 		}
 	}
 	status := StatusApplied
 	switch {
-	case len(conflicts) > 0:
+	case len(collided) > 0:
 		status = StatusConflict
-	case base < st.Version:
+	case sn.anyUnseen():
 		status = StatusMerged
 	}
-	return e.result(ctx, tx, ch.Entity, ch.ID, status, conflicts)
+	res, err := e.result(ctx, tx, ch.Entity, ch.ID, status, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range collided {
+		c, err := e.recordConflict(ctx, tx, dev, ch, st, p.field, p.server, p.device, p.policy, p.outcome, derefOr(res.Version, st.Version))
+		if err != nil {
+			return nil, err
+		}
+		res.Conflicts = append(res.Conflicts, c)
+	}
+	return res, nil
 }
 
 // write calls the store's write method for the fields to apply.
@@ -469,7 +613,7 @@ func (e *Engine) write(ctx context.Context, tx *postgres.DB, ch *ChangeInput, f 
 		_, err = tx.UpdateInteraction(ctx, in)
 		return err
 	case ch.Entity == EntityInteraction && ch.Op == OpAmend:
-		_, err := tx.AmendInteraction(ctx, f.amendInteraction(ch.ID, apply))
+		_, err := tx.AmendInteractionKeepingConflicts(ctx, f.amendInteraction(ch.ID, apply))
 		return err
 	default:
 		in, err := f.updateRelationship(ch.ID, apply)
@@ -482,7 +626,7 @@ func (e *Engine) write(ctx context.Context, tx *postgres.DB, ch *ChangeInput, f 
 }
 
 func (e *Engine) recordConflict(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, st *postgres.SyncRecordState,
-	field string, server, device any, pol ConflictPolicy, outcome ConflictOutcome) (*Conflict, error) {
+	field string, server, device any, pol ConflictPolicy, outcome ConflictOutcome, recordVersion int64) (*Conflict, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("conflict id: %w", err)
@@ -498,7 +642,7 @@ func (e *Engine) recordConflict(ctx context.Context, tx *postgres.DB, dev *postg
 	prac := dev.PractitionerID
 	row, err := tx.RecordConflict(ctx, postgres.SyncConflict{ID: id, Entity: string(ch.Entity), RecordID: ch.ID, Field: field,
 		PatientID: st.PatientID, ServerValue: sv, DeviceValue: dv, Policy: string(pol), Outcome: string(outcome),
-		DeviceID: dev.ID, MutationSeq: ch.MutationSeq, PractitionerID: &prac})
+		DeviceID: dev.ID, MutationSeq: ch.MutationSeq, PractitionerID: &prac, RecordVersion: &recordVersion})
 	if err != nil {
 		return nil, err
 	}

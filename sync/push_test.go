@@ -39,7 +39,7 @@ func TestPush(t *testing.T) {
 		in := []offline.ChangeInput{
 			createVisit(1, id, w.f.PatientA1, "first"),
 			update(2, id, 1, now(), map[string]any{"notes": "second", "durationMinutes": 30}),
-			{MutationSeq: 3, Entity: offline.EntityInteraction, ID: id, Op: offline.OpSign, Hlc: now()},
+			{MutationSeq: 3, Entity: offline.EntityInteraction, ID: id, Op: offline.OpSign, BaseVersion: ptr(int64(0)), Hlc: now()},
 			update(4, w.f.InteractionB1, 1, now(), map[string]any{"notes": "not mine"}), // rejected
 		}
 		first := mustPush(t, w.eng, nurse, dev, in...)
@@ -154,8 +154,8 @@ func TestPush(t *testing.T) {
 		pl.all(t)
 		mustPush(t, w.eng, nurse, dev, createVisit(1, id, w.f.PatientA1, "oops"))
 		p := mustPush(t, w.eng, nurse, dev,
-			offline.ChangeInput{MutationSeq: 2, Entity: offline.EntityInteraction, ID: id, Op: offline.OpDelete, Hlc: now()},
-			offline.ChangeInput{MutationSeq: 3, Entity: offline.EntityInteraction, ID: w.f.InteractionA1Signed, Op: offline.OpDelete, Hlc: now()})
+			offline.ChangeInput{MutationSeq: 2, Entity: offline.EntityInteraction, ID: id, Op: offline.OpDelete, BaseVersion: ptr(int64(1)), Hlc: now()},
+			offline.ChangeInput{MutationSeq: 3, Entity: offline.EntityInteraction, ID: w.f.InteractionA1Signed, Op: offline.OpDelete, BaseVersion: ptr(int64(2)), Hlc: now()})
 		wantStatus(t, p.Results[0], offline.StatusApplied)
 		wantCode(t, p.Results[1], offline.CodeConflict)
 		if _, err := w.db.Interaction(nurse, id); care.ErrorCode(err) != care.ENOTFOUND {

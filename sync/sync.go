@@ -19,10 +19,13 @@ import (
 )
 
 // ProtocolVersion is the newest sync protocol version the server speaks.
-const ProtocolVersion = 1
+// Version 2 changed what baseVersion means (docs/sync-protocol.md, "Protocol
+// versions"): the version of the record the device had when the change was
+// made, never the result of its own earlier change.
+const ProtocolVersion = 2
 
 // SupportedVersions lists every protocol version the server still answers.
-var SupportedVersions = []int{1}
+var SupportedVersions = []int{1, 2}
 
 // CheckProtocol returns nil when v is supported, else an EINVALID error naming
 // the supported versions.
@@ -187,6 +190,7 @@ type Conflict struct {
 	ResolvedByID   *uuid.UUID
 	ResolvedAt     *time.Time
 	ResolvedValue  any
+	RecordVersion  *int64 // the record's version when the conflict was recorded
 }
 
 // ConflictFilter narrows a list of conflicts.
@@ -198,9 +202,10 @@ type ConflictFilter struct {
 
 // ResolveConflictInput settles an open conflict.
 type ResolveConflictInput struct {
-	ID     uuid.UUID
-	Value  any
-	Reason *string
+	ID          uuid.UUID
+	Value       any
+	Reason      *string
+	BaseVersion *int64
 }
 
 // Device is a device that syncs.

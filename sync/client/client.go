@@ -21,7 +21,7 @@ import (
 )
 
 // ProtocolVersion is the sync protocol version this client speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Defaults for a Device's knobs.
 const (
@@ -105,9 +105,6 @@ type Change struct {
 	HLC         string
 	// Sent is true once the change has left in a push (whatever happened next).
 	Sent bool
-	// After, when not zero, is an earlier change to the same record whose
-	// resulting version becomes this change's base version when it is sent.
-	After int64
 }
 
 // Rejection is a pushed change the server refused. It is kept and reported,
@@ -179,7 +176,6 @@ type Device struct {
 	gone         map[Key]bool // tombstoned: never to come back
 	pending      []*Change
 	nextSeq      int64
-	versionAfter map[int64]int64 // mutation number → the version its result reported
 	checkpoint   *string
 	hlc          hlc
 	rejected     []Rejection
@@ -247,7 +243,6 @@ func New(baseURL, token string, opts ...Option) *Device {
 		protocol:     ProtocolVersion,
 		records:      map[Key]*Record{},
 		gone:         map[Key]bool{},
-		versionAfter: map[int64]int64{},
 		subject:      tokenSubject(token),
 	}
 	for _, o := range opts {

@@ -56,7 +56,7 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := req.Variables.Input
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if in["protocolVersion"] != float64(1) {
+	if in["protocolVersion"] != float64(client.ProtocolVersion) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
 			"message": "sync protocol version is not supported", "extensions": map[string]any{"code": "BAD_USER_INPUT"}}}})
 		return
@@ -325,7 +325,7 @@ func TestPush(t *testing.T) {
 		}
 	})
 
-	t.Run("a change after a sent, unanswered one takes that one's resulting version as its base", func(t *testing.T) {
+	t.Run("a change queued behind a sent, unanswered one keeps the base the device saw (protocol 2)", func(t *testing.T) {
 		f := newFakeServer()
 		srv := httptest.NewServer(f)
 		defer srv.Close()
@@ -338,19 +338,19 @@ func TestPush(t *testing.T) {
 		if err := d.SignInteraction(id); err != nil {
 			t.Fatal(err)
 		}
-		if p := d.Pending(); len(p) != 2 || p[1].BaseVersion != nil {
-			t.Fatalf("pending = %+v; want the sign waiting for the create's result", p)
+		if p := d.Pending(); len(p) != 2 || p[1].BaseVersion == nil || *p[1].BaseVersion != 0 {
+			t.Fatalf("pending = %+v; want the sign with base 0 (the device never held a server copy)", p)
 		}
 		ft.SetFaults(false)
 		rep, err := d.Push(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Batches != 2 {
-			t.Errorf("%d batches; want 2 (the sign waits for the create's answer)", rep.Batches)
+		if rep.Batches != 1 {
+			t.Errorf("%d batches; want 1 (nothing waits for an earlier answer)", rep.Batches)
 		}
-		if b := f.bases[2]; b != float64(1) {
-			t.Errorf("sign sent with baseVersion %v, want 1", b)
+		if b := f.bases[2]; b != float64(0) {
+			t.Errorf("sign sent with baseVersion %v, want 0", b)
 		}
 		if f.applied != 2 {
 			t.Errorf("applied %d, want 2", f.applied)

@@ -131,9 +131,12 @@ func (d *Device) enqueue(entity Entity, id uuid.UUID, op Op, fields map[string]a
 	if c.Fields == nil && (op == OpCreate || op == OpUpdate || op == OpAmend) {
 		c.Fields = map[string]any{}
 	}
-	if last := d.lastPending(k); last != nil {
-		c.After = last.Seq // base version comes from that change's result
-	} else if op != OpCreate {
+	if op != OpCreate {
+		// Protocol 2: the base is the version of the server's copy the user
+		// was looking at (0 for a record created here and not yet confirmed),
+		// even when the change is queued behind another of this device's
+		// changes to the same record: the server counts this device's own
+		// changes as seen, and nothing else it has not pulled.
 		var v int64
 		if r, ok := d.records[k]; ok {
 			v = r.Version

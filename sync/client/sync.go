@@ -144,51 +144,16 @@ func (d *Device) Push(ctx context.Context) (*PushReport, error) {
 	}
 }
 
-// nextBatch returns the longest prefix of the queue that can be sent now,
-// marking its changes sent (frozen). A change whose base version waits on
-// the result of an earlier change still in flight ends the batch.
+// nextBatch returns the first changes of the queue, at most the batch size,
+// marking them sent (frozen: a sent change is resent exactly as it was).
 func (d *Device) nextBatch() []*Change {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	inBatch := map[int64]bool{}
-	var batch []*Change
-	for _, c := range d.pending {
-		if len(batch) == d.batchSize {
-			break
-		}
-		if !c.Sent && c.After != 0 {
-			if inBatch[c.After] {
-				break
-			}
-			v, ok := d.versionAfter[c.After]
-			if !ok {
-				if d.isPending(c.After) {
-					break // its answer has not come yet
-				}
-				// The earlier change left the queue unanswered (cannot
-				// happen today): fall back to the version held now.
-				if cur, has := d.records[Key{c.Entity, c.ID}]; has {
-					v = cur.Version
-				}
-			}
-			c.BaseVersion = &v
-			c.After = 0
-		}
+	batch := d.pending[:min(len(d.pending), d.batchSize)]
+	for _, c := range batch {
 		c.Sent = true
-		inBatch[c.Seq] = true
-		batch = append(batch, c)
 	}
-	return batch
-}
-
-// isPending reports whether mutation seq is still queued; d.mu is held.
-func (d *Device) isPending(seq int64) bool {
-	for _, c := range d.pending {
-		if c.Seq == seq {
-			return true
-		}
-	}
-	return false
+	return append([]*Change(nil), batch...)
 }
 
 // applyResults applies the server's answer to batch.
@@ -219,11 +184,6 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 		if r.Status == StatusRejected {
 			rep.Rejected++
 			d.rejected = append(d.rejected, Rejection{Change: *c, Code: deref(r.Code), Message: deref(r.Message)})
-			var v int64
-			if cur, ok := d.records[k]; ok {
-				v = cur.Version
-			}
-			d.versionAfter[c.Seq] = v
 			continue
 		}
 		switch r.Status {
@@ -238,16 +198,7 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 			d.conflicts = append(d.conflicts, Conflict{ID: cf.ID, Entity: cf.Entity, RecordID: cf.RecordID, Field: cf.Field,
 				Policy: cf.Policy, Outcome: cf.Outcome, ServerValue: cf.ServerValue, DeviceValue: cf.DeviceValue, Seq: c.Seq})
 		}
-		if r.Version != nil {
-			d.versionAfter[c.Seq] = *r.Version
-		} else {
-			var v int64
-			if cur, ok := d.records[k]; ok {
-				v = cur.Version
-			}
-			d.versionAfter[c.Seq] = v
-		}
-		if c.Op == OpDelete {
+		if c.Op == OpDelete && r.Status == StatusApplied {
 			delete(d.records, k)
 			d.gone[k] = true
 			continue
@@ -373,7 +324,6 @@ func (d *Device) wipe() {
 	d.pending = nil
 	d.rejected = nil
 	d.conflicts = nil
-	d.versionAfter = map[int64]int64{}
 }
 
 func deref(s *string) string {

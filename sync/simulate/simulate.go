@@ -496,10 +496,10 @@ func (s *sim) check(ctx context.Context, seeded map[client.Key]int64) error {
 			if o.Status == client.StatusRejected {
 				continue
 			}
-			switch o.Change.Op {
-			case client.OpCreate:
+			switch {
+			case o.Change.Op == client.OpCreate:
 				rep.CreatesAccepted++
-			case client.OpDelete:
+			case o.Change.Op == client.OpDelete && o.Status == client.StatusApplied:
 				rep.DeletesAccepted++
 			}
 		}
@@ -511,11 +511,11 @@ func (s *sim) check(ctx context.Context, seeded map[client.Key]int64) error {
 			if o.Status == client.StatusRejected {
 				continue
 			}
-			switch o.Change.Op {
-			case client.OpCreate:
+			switch {
+			case o.Change.Op == client.OpCreate:
 				created = true
-			case client.OpDelete:
-				deleted = true
+			case o.Change.Op == client.OpDelete && o.Status == client.StatusApplied:
+				deleted = true // a DELETE answered CONFLICT kept the record
 			}
 			if o.Version > 0 {
 				seen[o.Version] = true
