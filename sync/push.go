@@ -25,7 +25,6 @@ const (
 // FieldDeleted is the ledger's field for a DELETE kept as a conflict.
 const FieldDeleted = "deleted"
 
-
 // rejection is a change's refusal with a sync result code that has no care
 // error code of its own (OUT_OF_SCOPE).
 type rejection struct{ code, message string }

@@ -171,16 +171,16 @@ type Device struct {
 
 	syncMu sync.Mutex // one Push or Pull at a time
 
-	mu           sync.Mutex
-	records      map[Key]*Record
-	gone         map[Key]bool // tombstoned: never to come back
-	pending      []*Change
-	nextSeq      int64
-	checkpoint   *string
-	hlc          hlc
-	rejected     []Rejection
-	conflicts    []Conflict
-	subject      string
+	mu         sync.Mutex
+	records    map[Key]*Record
+	gone       map[Key]bool // tombstoned: never to come back
+	pending    []*Change
+	nextSeq    int64
+	checkpoint *string
+	hlc        hlc
+	rejected   []Rejection
+	conflicts  []Conflict
+	subject    string
 }
 
 // Option configures a Device.
@@ -231,19 +231,19 @@ func New(baseURL, token string, opts ...Option) *Device {
 		endpoint += "/graphql"
 	}
 	d := &Device{
-		id:           uuid.Must(uuid.NewV7()),
-		endpoint:     endpoint,
-		token:        token,
-		hc:           &http.Client{Timeout: 30 * time.Second},
-		now:          time.Now,
-		batchSize:    DefaultBatchSize,
-		pullLimit:    DefaultPullLimit,
-		retries:      DefaultRetries,
-		backoff:      DefaultBackoff,
-		protocol:     ProtocolVersion,
-		records:      map[Key]*Record{},
-		gone:         map[Key]bool{},
-		subject:      tokenSubject(token),
+		id:        uuid.Must(uuid.NewV7()),
+		endpoint:  endpoint,
+		token:     token,
+		hc:        &http.Client{Timeout: 30 * time.Second},
+		now:       time.Now,
+		batchSize: DefaultBatchSize,
+		pullLimit: DefaultPullLimit,
+		retries:   DefaultRetries,
+		backoff:   DefaultBackoff,
+		protocol:  ProtocolVersion,
+		records:   map[Key]*Record{},
+		gone:      map[Key]bool{},
+		subject:   tokenSubject(token),
 	}
 	for _, o := range opts {
 		o(d)
