@@ -113,6 +113,14 @@ type SyncCursor struct {
 	ID        uuid.UUID
 }
 
+// entityRankSQL orders a change's entity parents first, so a device that
+// applies a pull page in order into a store enforcing foreign keys meets a
+// record's organisation, team, practitioner and patient no later than the
+// record itself. An empty cursor's entity ranks 0, before every entity.
+func entityRankSQL(col string) string {
+	return `COALESCE(array_position(ARRAY['organization','team','practitioner','patient','care_relationship','interaction','feedback']::text[], ` + col + `), 0)`
+}
+
 // SyncDirectory returns up to limit directory records (no patient: the
 // caller's organisation and partners, their teams, practitioners and
 // relationships) changed at or before maxSeq, in (entity, id) order after
@@ -125,9 +133,10 @@ func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor,
 	q := args{maxSeq, after.Entity, after.ID, limit}
 	sql := `WITH orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
-		WHERE sc.patient_id IS NULL AND sc.op = 'upsert' AND sc.seq <= $1 AND (sc.entity, sc.entity_id) > ($2, $3)
+		WHERE sc.patient_id IS NULL AND sc.op = 'upsert' AND sc.seq <= $1
+		  AND (` + entityRankSQL("sc.entity") + `, sc.entity_id) > (` + entityRankSQL("$2::text") + `, $3)
 		  AND ` + directoryVisibleSQL(a, &q) + `
-		ORDER BY sc.entity, sc.entity_id LIMIT $4`
+		ORDER BY ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $4`
 	out, err := db.collectChanges(ctx, sql, q)
 	if err != nil {
 		return nil, fmt.Errorf("sync directory: %w", err)
@@ -137,15 +146,16 @@ func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor,
 
 // SyncBackfill returns up to limit current records (not tombstones) of the
 // patients in the device's scope generation gen but not in generation from,
-// changed at or before maxSeq, in (patient, entity, id) order after the cursor.
+// changed at or before maxSeq, by patient and then parents first (the
+// patient before their relationships and interactions), after the cursor.
 func (db *DB) SyncBackfill(ctx context.Context, device uuid.UUID, gen, from, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
 	sql := `WITH ent AS MATERIALIZED (
 			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
 			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
 		WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4
-		  AND (sc.patient_id, sc.entity, sc.entity_id) > ($5, $6, $7)
-		ORDER BY sc.patient_id, sc.entity, sc.entity_id LIMIT $8`
+		  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
+		ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8`
 	out, err := db.collectChanges(ctx, sql, args{device, gen, from, maxSeq, after.PatientID, after.Entity, after.ID, limit})
 	if err != nil {
 		return nil, fmt.Errorf("sync backfill: %w", err)
@@ -155,7 +165,8 @@ func (db *DB) SyncBackfill(ctx context.Context, device uuid.UUID, gen, from, max
 
 // SyncStream returns up to limit changes (upserts and tombstones) the caller
 // may see, committed after position (afterSeq, then after within that
-// sequence number when after is not nil), in (seq, entity, id) order.
+// sequence number when after is not nil), in commit order and, within one
+// commit, parents first.
 // EUNAUTHENTICATED without an actor.
 func (db *DB) SyncStream(ctx context.Context, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
 	a, err := actorOf(ctx)
@@ -165,14 +176,14 @@ func (db *DB) SyncStream(ctx context.Context, afterSeq int64, after *SyncCursor,
 	q := args{afterSeq, limit}
 	pos := "sc.seq > $1"
 	if after != nil {
-		pos = "(sc.seq, sc.entity, sc.entity_id) > ($1, " + q.add(after.Entity) + ", " + q.add(after.ID) + "::uuid)"
+		pos = "(sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id) > ($1, " + entityRankSQL(q.add(after.Entity)+"::text") + ", " + q.add(after.ID) + "::uuid)"
 	}
 	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
 		WHERE ` + pos + `
 		  AND (CASE WHEN sc.patient_id IS NOT NULL THEN sc.patient_id IN (SELECT id FROM vis) ELSE ` + directoryVisibleSQL(a, &q) + ` END)
-		ORDER BY sc.seq, sc.entity, sc.entity_id LIMIT $2`
+		ORDER BY sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2`
 	out, err := db.collectChanges(ctx, sql, q)
 	if err != nil {
 		return nil, fmt.Errorf("sync stream: %w", err)

@@ -381,3 +381,39 @@ func TestClockSkew(t *testing.T) {
 		}
 	})
 }
+
+// TestPullParentsFirst: a device that applies each page in order into a
+// store enforcing foreign keys meets every record's patient (and the
+// practitioner who recorded it, when that practitioner is in its directory)
+// no later than the record. Before, a first sync delivered a patient's
+// interactions and relationships before the patient ('care_relationship' and
+// 'interaction' sort before 'patient').
+func TestPullParentsFirst(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	dev := newID(t)
+	// More records than a page holds, for two patients.
+	for i := range 6 {
+		mustPush(t, w.eng, nurse, dev, createVisit(int64(i+1), newID(t), []uuid.UUID{w.f.PatientA1, w.f.PatientA2}[i%2], "x"))
+	}
+	fresh := &puller{eng: w.eng, ctx: nurse, dev: newID(t), limit: 2}
+	have := map[uuid.UUID]bool{}
+	practitioners := map[uuid.UUID]bool{}
+	for _, pg := range fresh.all(t) {
+		for _, r := range pg.Upserts {
+			if r.Entity == offline.EntityPractitioner {
+				practitioners[r.ID] = true
+			}
+			if pid, ok := r.Data["patientId"].(string); ok && !have[uuid.MustParse(pid)] {
+				t.Fatalf("%s %s arrived before its patient %s", r.Entity, r.ID, pid)
+			}
+			if r.Entity == offline.EntityPatient {
+				have[r.ID] = true
+			}
+		}
+	}
+	if len(have) < 2 || len(practitioners) == 0 {
+		t.Fatalf("patients %d, practitioners %d", len(have), len(practitioners))
+	}
+}
