@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -331,4 +332,27 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+const resolveMutation = `mutation Resolve($input: ResolveConflictInput!) { resolveConflict(input: $input) { id outcome } }`
+
+// ResolveConflict settles an open conflict the server reported (c.ID is its
+// id) with value, as a person looking at the device's copy of the record:
+// the copy's version is sent as the resolution's baseVersion, so the server
+// refuses it (an *Error with code CONFLICT) if the field changed since. It
+// returns the server's refusal, or a transport error after the retries.
+func (d *Device) ResolveConflict(ctx context.Context, c Conflict, value any, reason string) error {
+	d.mu.Lock()
+	in := map[string]any{"id": c.ID, "value": value, "reason": reason}
+	if id, err := uuid.Parse(c.RecordID); err == nil {
+		if r, ok := d.records[Key{c.Entity, id}]; ok {
+			in["baseVersion"] = r.Version
+		}
+	}
+	d.mu.Unlock()
+	var out json.RawMessage
+	if err := d.call(ctx, "resolve", resolveMutation, map[string]any{"input": in}, "resolveConflict", 0, &out); err != nil {
+		return fmt.Errorf("resolve conflict %s: %w", c.ID, err)
+	}
+	return nil
 }
