@@ -4,14 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // maxTxAttempts bounds how often InTx runs a transaction that keeps failing
-// with a serialization failure or deadlock.
-const maxTxAttempts = 3
+// with a serialization failure or deadlock; between attempts it waits a
+// random time that doubles from txBackoff, so contending transactions stop
+// meeting in step.
+const (
+	maxTxAttempts = 6
+	txBackoff     = 2 * time.Millisecond
+)
 
 // InTx runs fn in a transaction, handing it a DB bound to that transaction.
 // It commits if fn returns nil and rolls back if fn returns an error or
@@ -30,11 +37,18 @@ func (db *DB) inTxWith(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) 
 		return fn(db)
 	}
 	var err error
+	wait := txBackoff
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = db.runTx(ctx, opts, fn)
-		if !retryable(err) || ctx.Err() != nil {
+		if !retryable(err) || ctx.Err() != nil || attempt == maxTxAttempts {
 			return err
 		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait/2 + rand.N(wait)):
+		}
+		wait *= 2
 	}
 	return err
 }
