@@ -3983,15 +3983,15 @@ enum SyncEntity {
 
 "What a pushed change does."
 enum SyncOp {
-  "Create the record with the client's id (idempotent)."
+  "Create the record with the client's id (idempotent; an id of a deleted record is never reused: ID_RETIRED)."
   CREATE
-  "Change the fields listed in ` + "`" + `fields` + "`" + `."
+  "Change the fields listed in ` + "`" + `fields` + "`" + `; fields changed since ` + "`" + `baseVersion` + "`" + ` by others are merged or kept as conflicts, never silently overwritten."
   UPDATE
-  "Delete the record (draft interactions only); leaves a tombstone."
+  "Delete a draft interaction, leaving a tombstone. A draft changed since ` + "`" + `baseVersion` + "`" + ` by others is kept and the DELETE becomes an open conflict (field ` + "`" + `deleted` + "`" + `)."
   DELETE
-  "Sign a draft interaction off."
+  "Sign a draft interaction off (its author only). Refused with CONFLICT if the draft changed since ` + "`" + `baseVersion` + "`" + ` by others: a signature attests what its author read."
   SIGN
-  "Amend a signed interaction; ` + "`" + `fields` + "`" + ` holds ` + "`" + `reason` + "`" + ` and the corrected content."
+  "Amend a signed interaction; ` + "`" + `fields` + "`" + ` holds ` + "`" + `reason` + "`" + ` and the corrected content. Always recorded; corrections colliding with unseen changes become open conflicts."
   AMEND
 }
 
