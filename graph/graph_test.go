@@ -396,7 +396,7 @@ func TestNoNPlusOne(t *testing.T) {
 			w.interaction(t, w.nurseActor(), p.ID, time.Now().Add(-time.Duration(i+1)*time.Hour))
 			w.interaction(t, w.nurseActor(), p.ID, time.Now().Add(-time.Duration(i+2)*time.Hour))
 		}
-		c := clientFor(t, graph.NewServerWithBatchWait(db, graph.Limits{}, 30*time.Millisecond), w.nurseActor())
+		c := clientFor(t, graph.NewServerWithBatchWait(db, graph.Limits{}, 250*time.Millisecond), w.nurseActor())
 		var out struct {
 			Patients struct {
 				Edges []struct {
