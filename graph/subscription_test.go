@@ -204,11 +204,13 @@ func TestSyncChangesSubscription(t *testing.T) {
 		if max := int(writesTook/(250*time.Millisecond)) + 2; len(at) > max {
 			t.Fatalf("%d events for 8 writes in %v, want at most %d", len(at), writesTook, max)
 		}
-		// The server spaces events 250 ms apart; delivery adds jitter (more
-		// under -race), so the client allows some slack.
-		for i := 1; i < len(at); i++ {
-			if d := at[i].Sub(at[i-1]); d < 150*time.Millisecond {
-				t.Fatalf("events %v apart", d)
+		// The server spaces events 250 ms apart. Delivery adds jitter (a
+		// late event makes the next look early on a loaded machine), so the
+		// client checks the spacing over the whole burst, with one
+		// interval's slack, not gap by gap.
+		if n := len(at); n > 1 {
+			if span := at[n-1].Sub(at[0]); time.Duration(n-2)*250*time.Millisecond > span {
+				t.Fatalf("%d events within %v: not coalesced 250 ms apart", n, span)
 			}
 		}
 	})
