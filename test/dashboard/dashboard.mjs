@@ -257,26 +257,30 @@ async function hiddenFromAnalytics(atRisk) {
   await context.close();
 }
 
-const TEAM_Q = `query($team: ID!, $w: ContinuityWindow!) { patients(filter: {teamId: $team}, first: 100) { totalCount edges { node { givenName familyName
-  continuity(window: $w, options: {modes: [HOME_VISIT], professions: [DISTRICT_NURSE, COMMUNITY_NURSE, PRACTICE_NURSE], usualRelationship: NAMED_NURSE, minContacts: 1}) { contacts clinicians usualProviderShare { value } } } } } }`;
+const TEAM_Q = `query($team: ID!, $from: Date!, $to: Date!) { node(id: $team) { ... on Team { continuity(from: $from, to: $to) {
+  months { month patients patientsVisited visits byNamedNurse namedNurseShare meanNurses }
+  patients { patient { givenName familyName } total { visits namedNurseShare nurses } months { visits nurses } } } } } }`;
 
 async function teamChecks() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const { page } = await open(context, tokens.nurse, `view=team&to=${TO}`);
   check('team view renders for the district nurse', (await page.getAttribute('body', 'data-state')) === 'ready' && (await page.textContent('#view h2')).startsWith('Team view:'));
-  const v = (await gql(tokens.nurse, '{ viewer { practitioner { teams { id name } } } }')).data.viewer.practitioner.teams[0];
-  const r = monthRange(TO, 12);
-  const res = await gql(tokens.nurse, TEAM_Q, { team: v.id, w: { from: r.from + 'T00:00:00Z', to: r.to + 'T00:00:00Z' } });
-  const pts = res.data.patients;
+  const team = (await gql(tokens.nurse, '{ viewer { practitioner { teams { id name } } } }')).data.viewer.practitioner.teams[0];
+  const tc = (await gql(tokens.nurse, TEAM_Q, { team: team.id, ...monthRange(TO, 12) })).data.node.continuity;
+  expectSeries('named-nurse share', await tableRows(page, 'team-named-share-table'), tc.months, (m) => pct(m.namedNurseShare), (m) => [m.byNamedNurse, m.visits]);
+  expectSeries('different nurses per patient', await tableRows(page, 'team-distinct-nurses-table'), tc.months,
+    (m) => (m.meanNurses === null ? null : fixed(m.meanNurses, 2)), (m) => [m.patientsVisited, m.patients]);
   const rows = await tableRows(page, 'team-patients-table');
-  check('the team view lists every housebound patient GraphQL lists', pts.totalCount > 0 && rows.length === pts.totalCount, `${rows.length} shown, ${pts.totalCount} from GraphQL`);
+  check('the team view lists every housebound patient GraphQL lists', tc.patients.length > 0 && rows.length === tc.patients.length, `${rows.length} shown, ${tc.patients.length} from GraphQL`);
   const byName = new Map(rows.map((row) => [row[0], row]));
-  const bad = pts.edges.filter(({ node: n }) => {
-    const row = byName.get(`${n.givenName} ${n.familyName}`);
-    const share = n.continuity.usualProviderShare.value;
-    return !row || row[2] !== String(n.continuity.contacts) || row[4] !== String(n.continuity.clinicians) || row[3] !== (share === null ? 'no value' : pct(share));
+  const bad = tc.patients.filter((p) => {
+    const row = byName.get(`${p.patient.givenName} ${p.patient.familyName}`);
+    const share = p.total.namedNurseShare;
+    const monthly = p.months.map((m) => (m.visits ? `${m.nurses} (${m.visits})` : '–'));
+    return !row || row[2] !== String(p.total.visits) || row[4] !== String(p.total.nurses) || row[3] !== (share === null ? 'no value' : pct(share)) ||
+      monthly.some((x, i) => row[5 + i] !== x);
   });
-  check('each patient\'s visits, named-nurse share and different nurses equal GraphQL', bad.length === 0, bad.slice(0, 2).map((e) => e.node.familyName).join(', '));
+  check('each patient\'s visits, named-nurse share and nurses by month equal GraphQL', bad.length === 0, bad.slice(0, 2).map((p) => p.patient.familyName).join(', '));
   check('two team charts', (await page.$$('figure.chart')).length === 2);
   await page.screenshot({ path: `${arg}/team-nurse.png`, fullPage: true });
   await axe(page, 'the team view');

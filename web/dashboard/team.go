@@ -1,56 +1,52 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/rapportcare/rapport/spc"
 )
 
-// teamOptions count nurses' home visits, and name a patient's usual
-// clinician by her NAMED_NURSE relationship in force at each visit; one
-// visit is enough for a month's share to be defined.
-var teamOptions = map[string]any{
-	"modes":             []string{"HOME_VISIT"},
-	"professions":       []string{"DISTRICT_NURSE", "COMMUNITY_NURSE", "PRACTICE_NURSE"},
-	"usualRelationship": "NAMED_NURSE",
-	"minContacts":       1,
-}
-
-// teamPageSize keeps one page of the team query within the API's complexity
-// limit whatever the number of months (each month is one continuity field
-// per patient).
-const teamPageSize = 20
-
-// teamQuery asks, for one page of the team's caseload, each patient's named
-// nurse and her home visits over the whole span and in each month: how many,
-// by how many different nurses, and what share by her named nurse.
-func teamQuery(months int) string {
-	var vars, fields strings.Builder
-	for i := range months {
-		fmt.Fprintf(&vars, ", $w%d: ContinuityWindow!", i)
-		fmt.Fprintf(&fields, "\n        m%d: continuity(window: $w%d, options: $opts) { contacts clinicians usualProviderShare { value } }", i, i)
-	}
-	return `query DashboardTeam($team: ID!, $first: Int!, $after: String, $opts: ContinuityOptions!, $all: ContinuityWindow!` + vars.String() + `) {
-  patients(filter: {teamId: $team}, first: $first, after: $after) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-        id givenName familyName
-        namedNurse { id givenName familyName }
-        all: continuity(window: $all, options: $opts) { contacts clinicians usualProviderShare { value } }` + fields.String() + `
-    } }
-  }
+// teamQuery asks for the team's relational continuity: Team.continuity,
+// the API's own measure, over the patients the caller may see.
+const teamQuery = `query DashboardTeam($team: ID!, $from: Date!, $to: Date!) {
+  node(id: $team) { ... on Team { continuity(from: $from, to: $to) {
+    months { month patients patientsVisited visits byNamedNurse namedNurseShare meanNurses }
+    patients {
+      patient { id givenName familyName namedNurse { givenName familyName } }
+      total { visits byNamedNurse namedNurseShare nurses }
+      months { month onCaseload visits byNamedNurse namedNurseShare nurses }
+    }
+  } } }
 }`
-}
 
 type visits struct {
-	Contacts, Clinicians int
-	UsualProviderShare   struct{ Value *float64 }
+	OnCaseload           bool
+	Visits, ByNamedNurse int
+	NamedNurseShare      *float64
+	Nurses               int
+}
+
+type teamData struct {
+	Node *struct {
+		Continuity struct {
+			Months []struct {
+				Month                                           string
+				Patients, PatientsVisited, Visits, ByNamedNurse int
+				NamedNurseShare, MeanNurses                     *float64
+			}
+			Patients []struct {
+				Patient struct {
+					ID, GivenName, FamilyName string
+					NamedNurse                *person
+				}
+				Total  visits
+				Months []visits
+			}
+		}
+	}
 }
 
 // teamPage is what team.html shows.
@@ -74,6 +70,7 @@ type teamPatient struct {
 	Visits, Nurses   int
 	Share            *float64
 	Monthly          []teamMonth
+	sortKey          string
 }
 
 type teamMonth struct {
@@ -116,104 +113,43 @@ func (d *dashboard) team(r *http.Request) (string, any, error) {
 	}
 
 	months := sp.months()
-	vars := map[string]any{"team": page.TeamID, "first": teamPageSize, "opts": teamOptions,
-		"all": map[string]any{"from": sp.From.Format(time.RFC3339), "to": sp.To.Format(time.RFC3339)}}
-	for i, m := range months {
-		vars[fmt.Sprintf("w%d", i)] = map[string]any{"from": m.Format(time.RFC3339), "to": m.AddDate(0, 1, 0).Format(time.RFC3339)}
+	var td teamData
+	if err := d.query(r, "DashboardTeam", teamQuery, map[string]any{"team": page.TeamID,
+		"from": sp.From.Format(time.DateOnly), "to": sp.To.Format(time.DateOnly)}, &td); err != nil {
+		return "", nil, err
 	}
-	query := teamQuery(len(months))
-	// Per month: visits by the named nurse, all visits, and the distinct
-	// nurses summed over visited patients, for the team-level charts.
-	named, all, nurses, visited := make([]int, len(months)), make([]int, len(months)), make([]int, len(months)), make([]int, len(months))
-	for after := ""; ; {
-		if after != "" {
-			vars["after"] = after
-		}
-		var out struct {
-			Patients struct {
-				PageInfo struct {
-					HasNextPage bool
-					EndCursor   string
-				}
-				Edges []struct {
-					Node map[string]jsonRaw
-				}
-			}
-		}
-		if err := d.query(r, "DashboardTeam", query, vars, &out); err != nil {
-			return "", nil, err
-		}
-		for _, e := range out.Patients.Edges {
-			p, err := teamPatientOf(e.Node, len(months))
-			if err != nil {
-				return "", nil, err
-			}
-			for i, m := range p.Monthly {
-				if m.Visits == 0 {
-					continue
-				}
-				all[i] += m.Visits
-				visited[i]++
-				nurses[i] += m.Nurses
-				if m.Share != nil {
-					named[i] += int(math.Round(*m.Share * float64(m.Visits)))
-				}
-			}
-			page.Patients = append(page.Patients, p)
-		}
-		if !out.Patients.PageInfo.HasNextPage {
-			break
-		}
-		after = out.Patients.PageInfo.EndCursor
+	if td.Node == nil {
+		return "", nil, paramError("Choose one of your own teams.")
 	}
-
+	tc := td.Node.Continuity
 	share := series{ID: "team-named-share", Title: "Visits by the named nurse", Unit: percent, Improve: spc.Increase, Months: months,
 		About: "Of all nurses' home visits to the team's housebound patients in the month, the share made by the patient's named nurse in force at the visit. Higher is better.",
 		Heads: []string{"Visits by the named nurse", "All visits"}, Gap: "no visits"}
 	distinct := series{ID: "team-distinct-nurses", Title: "Different nurses per patient", Unit: number, Improve: spc.Decrease, Months: months,
 		About: "Mean number of different nurses who visited each housebound patient visited in the month. Lower is better.",
-		Heads: []string{"Sum of different nurses", "Patients visited"}, Gap: "no visits"}
-	for i := range months {
-		var s, n *float64
-		if all[i] > 0 {
-			s = new(float64(named[i]) / float64(all[i]))
-		}
-		if visited[i] > 0 {
-			n = new(float64(nurses[i]) / float64(visited[i]))
-		}
-		share.Values = append(share.Values, s)
-		share.Cells = append(share.Cells, []string{fmt.Sprint(named[i]), fmt.Sprint(all[i])})
-		distinct.Values = append(distinct.Values, n)
-		distinct.Cells = append(distinct.Cells, []string{fmt.Sprint(nurses[i]), fmt.Sprint(visited[i])})
+		Heads: []string{"Patients visited", "Patients on the caseload"}, Gap: "no visits"}
+	if len(tc.Months) != len(months) {
+		return "", nil, fmt.Errorf("team continuity: %d months for %d", len(tc.Months), len(months))
+	}
+	for i, m := range tc.Months {
+		share.Values = append(share.Values, m.NamedNurseShare)
+		share.Cells = append(share.Cells, []string{fmt.Sprint(m.ByNamedNurse), fmt.Sprint(m.Visits)})
+		distinct.Values = append(distinct.Values, m.MeanNurses)
+		distinct.Cells = append(distinct.Cells, []string{fmt.Sprint(m.PatientsVisited), fmt.Sprint(m.Patients)})
 		page.Months = append(page.Months, months[i].Format("2006-01"))
 	}
+	for _, p := range tc.Patients {
+		tp := teamPatient{Name: p.Patient.GivenName + " " + p.Patient.FamilyName, sortKey: p.Patient.FamilyName + "\x00" + p.Patient.GivenName + "\x00" + p.Patient.ID,
+			Visits: p.Total.Visits, Nurses: p.Total.Nurses, Share: p.Total.NamedNurseShare}
+		if p.Patient.NamedNurse != nil {
+			tp.NamedNurse = p.Patient.NamedNurse.Name()
+		}
+		for _, m := range p.Months {
+			tp.Monthly = append(tp.Monthly, teamMonth{Visits: m.Visits, Nurses: m.Nurses, Share: m.NamedNurseShare})
+		}
+		page.Patients = append(page.Patients, tp)
+	}
+	sort.Slice(page.Patients, func(i, j int) bool { return page.Patients[i].sortKey < page.Patients[j].sortKey })
 	page.Charts = []chartView{chart(share), chart(distinct)}
 	return "team.html", page, nil
-}
-
-type jsonRaw = json.RawMessage
-
-// teamPatientOf decodes one patient of the team query: its fields and the
-// aliases all, m0 … m(n−1).
-func teamPatientOf(node map[string]jsonRaw, n int) (teamPatient, error) {
-	var who person
-	var nurse *person
-	var whole visits
-	for k, dst := range map[string]any{"givenName": &who.GivenName, "familyName": &who.FamilyName, "namedNurse": &nurse, "all": &whole} {
-		if err := json.Unmarshal(node[k], dst); err != nil {
-			return teamPatient{}, fmt.Errorf("team patient %s: %w", k, err)
-		}
-	}
-	p := teamPatient{Name: who.Name(), Visits: whole.Contacts, Nurses: whole.Clinicians, Share: whole.UsualProviderShare.Value}
-	if nurse != nil {
-		p.NamedNurse = nurse.Name()
-	}
-	for i := range n {
-		var m visits
-		if err := json.Unmarshal(node[fmt.Sprintf("m%d", i)], &m); err != nil {
-			return teamPatient{}, fmt.Errorf("team patient month %d: %w", i, err)
-		}
-		p.Monthly = append(p.Monthly, teamMonth{Visits: m.Contacts, Nurses: m.Clinicians, Share: m.UsualProviderShare.Value})
-	}
-	return p, nil
 }
