@@ -171,3 +171,40 @@ func auditedThrough(entries []*care.AuditEntry, op string, actor uuid.UUID) bool
 	}
 	return false
 }
+
+// TestDashboardDocExamples runs every GraphQL example in docs/dashboard.md
+// against the demo data as the demo nurse, with the demo team and the
+// dataset's last year; each must answer without errors and with data.
+func TestDashboardDocExamples(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "dashboard.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examples []string
+	for rest := string(doc); ; {
+		_, after, ok := strings.Cut(rest, "```graphql\n")
+		if !ok {
+			break
+		}
+		var block string
+		block, rest, _ = strings.Cut(after, "```")
+		examples = append(examples, block)
+	}
+	if len(examples) == 0 {
+		t.Fatal("docs/dashboard.md has no GraphQL example")
+	}
+	w := newDashboardWorld(t, demo.Small)
+	vars := map[string]any{"team": scalar.GlobalID("Team", demo.NursingTeamID), "from": "2024-01-01", "to": "2025-01-01"}
+	for i, q := range examples {
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+		req := httptest.NewRequest("POST", w.srv.URL+"/graphql", strings.NewReader(string(body)))
+		req.RequestURI = ""
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+w.tokens["nurse"])
+		res := overHTTP(t, w.srv.URL, req)
+		if res.status != 200 || strings.Contains(res.body, `"errors"`) || !strings.Contains(res.body, `"namedNurseShare"`) {
+			t.Fatalf("example %d: %d %.500s", i+1, res.status, res.body)
+		}
+	}
+}
