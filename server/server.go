@@ -1,4 +1,4 @@
-// Package server is Rapport's HTTP front: routes (/graphql, /graphiql,
+// Package server is Rapport's HTTP front: routes (/graphql, /graphiql, /dashboard,
 // /healthz, /readyz, /metrics), the middleware every request passes through
 // (request id, access log, recover, body limit, timeout, bearer-token
 // authentication on /graphql), configuration from the environment, and Run,
