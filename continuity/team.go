@@ -40,11 +40,14 @@ type VisitMonth struct {
 }
 
 // NamedNurseShare is ByNamedNurse / Visits, or nil without a visit.
-func (m VisitMonth) NamedNurseShare() *float64 {
-	if m.Visits == 0 {
+func (m VisitMonth) NamedNurseShare() *float64 { return quotient(m.ByNamedNurse, m.Visits) }
+
+// quotient is num / den, or nil when den is 0: undefined, not zero.
+func quotient(num, den int) *float64 {
+	if den == 0 {
 		return nil
 	}
-	v := float64(m.ByNamedNurse) / float64(m.Visits)
+	v := float64(num) / float64(den)
 	return &v
 }
 
@@ -125,23 +128,11 @@ type TeamMonth struct {
 
 // NamedNurseShare is the pooled share ByNamedNurse / Visits (each visit
 // weighs the same), or nil without a visit.
-func (t TeamMonth) NamedNurseShare() *float64 {
-	if t.Visits == 0 {
-		return nil
-	}
-	v := float64(t.ByNamedNurse) / float64(t.Visits)
-	return &v
-}
+func (t TeamMonth) NamedNurseShare() *float64 { return quotient(t.ByNamedNurse, t.Visits) }
 
 // MeanNurses is the mean number of different nurses per visited patient, or
 // nil when no patient was visited.
-func (t TeamMonth) MeanNurses() *float64 {
-	if t.PatientsVisited == 0 {
-		return nil
-	}
-	v := float64(t.NursesSum) / float64(t.PatientsVisited)
-	return &v
-}
+func (t TeamMonth) MeanNurses() *float64 { return quotient(t.NursesSum, t.PatientsVisited) }
 
 // PoolTeam sums each month over patients (each a NamedNurseVisits perMonth
 // for the same months). Patients with fewer months than months are read as

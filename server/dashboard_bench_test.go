@@ -125,16 +125,13 @@ func BenchmarkDashboardPracticeLarge(b *testing.B) {
 // (failing under CI=true, like every browser test).
 func browserDrawTime(b *testing.B, base, token, to string) (float64, bool) {
 	dir, _ := filepath.Abs(filepath.Join("..", "test", "dashboard"))
-	node, err := exec.LookPath("node")
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
+	chromium, err := findChromium()
+	node := "node"
+	if err == nil {
+		node, err = exec.LookPath("node")
 	}
 	if err == nil {
 		_, err = os.Stat(filepath.Join(dir, "node_modules", "playwright-core"))
-	}
-	if err == nil {
-		_, err = os.Stat(chromium)
 	}
 	if err != nil {
 		msg := "browser time not measured: needs node, `npm ci --prefix test/dashboard` and chromium (" + err.Error() + ")"

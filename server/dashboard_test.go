@@ -22,16 +22,23 @@ import (
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
-// chromiumPath returns Debian's chromium (or $CHROMIUM); like nodeHarness it
-// fails the test under CI=true when the browser is missing and skips it
-// otherwise.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
+// findChromium returns Debian's chromium (or $CHROMIUM), and an error when
+// it is not there.
+func findChromium() (string, error) {
 	p := os.Getenv("CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"
 	}
-	if _, err := os.Stat(p); err != nil {
+	_, err := os.Stat(p)
+	return p, err
+}
+
+// chromiumPath returns the browser; like nodeHarness it fails the test under
+// CI=true when the browser is missing and skips it otherwise.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p, err := findChromium()
+	if err != nil {
 		msg := "the dashboard browser test needs Debian's chromium (apt-get install chromium): " + err.Error()
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)

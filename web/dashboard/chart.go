@@ -289,31 +289,21 @@ func assuranceIcon(a spc.Assurance) (string, string, string) {
 	return "", "", ""
 }
 
+// orNoValue formats an optional figure in u, or says there is none.
+func orNoValue(u unit) func(*float64) string {
+	return func(v *float64) string {
+		if v == nil {
+			return noValue
+		}
+		return u.format(*v)
+	}
+}
+
 var funcs = template.FuncMap{
-	"pct": func(v *float64) string {
-		if v == nil {
-			return noValue
-		}
-		return percent.format(*v)
-	},
-	"idx": func(v *float64) string {
-		if v == nil {
-			return noValue
-		}
-		return index.format(*v)
-	},
-	"num": func(v *float64) string {
-		if v == nil {
-			return noValue
-		}
-		return number.format(*v)
-	},
-	"scr": func(v *float64) string {
-		if v == nil {
-			return noValue
-		}
-		return score.format(*v)
-	},
+	"pct": orNoValue(percent),
+	"idx": orNoValue(index),
+	"scr": orNoValue(score),
+	// pct100 shows a percentage the API gives as 0–100.
 	"pct100": func(v *float64) string {
 		if v == nil {
 			return noValue
