@@ -41,6 +41,16 @@ func join(parts ...[]spc.Rule) []spc.Rule {
 	return out
 }
 
+func TestLimitsOfThePublishedExample(t *testing.T) {
+	t.Parallel()
+	// Neave's worked example (see TestRules), worked out by hand: mean 80.67,
+	// limits 67.71 to 93.62.
+	c := spc.Analyse(vals(82, 81, 82, 81, 91, 85, 76, 84, 81, 80, 80, 82, 82, 85, 86, 88, 78, 89, 81, 87, 76, 66, 69, 64), spc.Neutral, nil)
+	if math.Abs(c.Mean-80.667) > 1e-3 || math.Abs(c.MeanMovingRange-4.870) > 1e-3 || math.Abs(c.Upper-93.620) > 1e-3 || math.Abs(c.Lower-67.714) > 1e-3 {
+		t.Fatalf("mean %v mr %v limits %v..%v", c.Mean, c.MeanMovingRange, c.Lower, c.Upper)
+	}
+}
+
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	// 10, 12, 11, 13, 12: mean 11.6; moving ranges 2, 1, 2, 1, mean 1.5;
@@ -181,6 +191,19 @@ func TestRules(t *testing.T) {
 			name:   "two close points with the third across the mean are common cause",
 			values: []float64{10, 12, 10, 12, 10, 12, 10, 12, 10, 12, 18, 11, 18}, improve: spc.Increase,
 			want: join(repeat(spc.RuleShiftBelow, 10), repeat(spc.RuleNone, 3)), icon: spc.CommonCause,
+		},
+		{
+			// The 24 daily readings of the worked XmR example in Neave H,
+			// "Understanding variation – the springboard for process
+			// improvement" (The Deming Forum); worked out by hand from them:
+			// mean 1936/24 = 80.67, mean moving range 112/23 = 4.87, limits
+			// 67.71 to 93.62. Only the 66
+			// and the 64 lie outside; the 69 between them is close to the
+			// lower limit, but alone (the 66 and 64 are beyond it, not close).
+			name:    "a published worked example: two readings below the lower limit",
+			values:  []float64{82, 81, 82, 81, 91, 85, 76, 84, 81, 80, 80, 82, 82, 85, 86, 88, 78, 89, 81, 87, 76, 66, 69, 64},
+			improve: spc.Neutral,
+			want:    join(repeat(spc.RuleNone, 21), []spc.Rule{spc.RuleBelowLower, spc.RuleNone, spc.RuleBelowLower}), icon: spc.NeutralLow,
 		},
 		{
 			name:   "outside the limits takes precedence over a trend",

@@ -156,6 +156,9 @@ func chart(s series) chartView {
 	}
 	pad := (hi - lo) * 0.05
 	lo, hi = lo-pad, hi+pad
+	if s.Unit.bounded() {
+		lo, hi = math.Max(lo, 0), math.Min(hi, 1)
+	}
 	y := func(x float64) float64 {
 		x = math.Max(lo, math.Min(hi, x))
 		return round1(v.Plot.Y + v.Plot.H*(hi-x)/(hi-lo))
