@@ -317,6 +317,13 @@ async function relationshipChecks() {
     return (row[1].startsWith('no value') ? null : row[1]) !== want;
   });
   check('monthly CARE means equal GraphQL, withheld months are gaps', careRows.length === 12 && badMonths.length === 0, badMonths.map((x) => x[0]).join(', '));
+  const fftRows = await tableRows(page, 'feedback-fft-positive-table');
+  const badFFT = fftRows.filter((row) => {
+    const c = months.get(row[0]);
+    const want = c && !c.fftSuppressed ? fixed(c.fftPercentPositive, 1) + '%' : null;
+    return (row[1].startsWith('no value') ? null : row[1]) !== want;
+  });
+  check('monthly FFT % positive equals GraphQL, withheld months are gaps', fftRows.length === 12 && badFFT.length === 0, badFFT.map((x) => x[0]).join(', '));
   await page.screenshot({ path: `${arg}/relationships-admin.png`, fullPage: true });
   await axe(page, 'the relationships view');
   await context.close();
