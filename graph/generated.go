@@ -300,6 +300,15 @@ type ComplexityRoot struct {
 		UpdateTeam                func(childComplexity int, input care.UpdateTeamInput) int
 	}
 
+	NamedNurseVisits struct {
+		ByNamedNurse    func(childComplexity int) int
+		Month           func(childComplexity int) int
+		NamedNurseShare func(childComplexity int) int
+		Nurses          func(childComplexity int) int
+		OnCaseload      func(childComplexity int) int
+		Visits          func(childComplexity int) int
+	}
+
 	Organization struct {
 		CreatedAt     func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -523,6 +532,7 @@ type ComplexityRoot struct {
 	}
 
 	Team struct {
+		Continuity   func(childComplexity int, from time.Time, to time.Time) int
 		CreatedAt    func(childComplexity int) int
 		ID           func(childComplexity int) int
 		Members      func(childComplexity int) int
@@ -537,9 +547,32 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	TeamContinuity struct {
+		From     func(childComplexity int) int
+		Months   func(childComplexity int) int
+		Patients func(childComplexity int) int
+		To       func(childComplexity int) int
+	}
+
+	TeamContinuityMonth struct {
+		ByNamedNurse    func(childComplexity int) int
+		MeanNurses      func(childComplexity int) int
+		Month           func(childComplexity int) int
+		NamedNurseShare func(childComplexity int) int
+		Patients        func(childComplexity int) int
+		PatientsVisited func(childComplexity int) int
+		Visits          func(childComplexity int) int
+	}
+
 	TeamEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TeamPatientContinuity struct {
+		Months  func(childComplexity int) int
+		Patient func(childComplexity int) int
+		Total   func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -672,6 +705,8 @@ type TeamResolver interface {
 
 	Organization(ctx context.Context, obj *care.Team) (*care.Organization, error)
 	Members(ctx context.Context, obj *care.Team) ([]care.Practitioner, error)
+
+	Continuity(ctx context.Context, obj *care.Team, from time.Time, to time.Time) (*model.TeamContinuity, error)
 }
 type ViewerResolver interface {
 	Practitioner(ctx context.Context, obj *care.Actor) (*care.Practitioner, error)
@@ -1813,6 +1848,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateTeam(childComplexity, args["input"].(care.UpdateTeamInput)), true
 
+	case "NamedNurseVisits.byNamedNurse":
+		if e.ComplexityRoot.NamedNurseVisits.ByNamedNurse == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.ByNamedNurse(childComplexity), true
+	case "NamedNurseVisits.month":
+		if e.ComplexityRoot.NamedNurseVisits.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.Month(childComplexity), true
+	case "NamedNurseVisits.namedNurseShare":
+		if e.ComplexityRoot.NamedNurseVisits.NamedNurseShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.NamedNurseShare(childComplexity), true
+	case "NamedNurseVisits.nurses":
+		if e.ComplexityRoot.NamedNurseVisits.Nurses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.Nurses(childComplexity), true
+	case "NamedNurseVisits.onCaseload":
+		if e.ComplexityRoot.NamedNurseVisits.OnCaseload == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.OnCaseload(childComplexity), true
+	case "NamedNurseVisits.visits":
+		if e.ComplexityRoot.NamedNurseVisits.Visits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedNurseVisits.Visits(childComplexity), true
+
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
 			break
@@ -2846,6 +2918,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SyncTombstone.ID(childComplexity), true
 
+	case "Team.continuity":
+		if e.ComplexityRoot.Team.Continuity == nil {
+			break
+		}
+
+		args, err := ec.field_Team_continuity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Team.Continuity(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Team.createdAt":
 		if e.ComplexityRoot.Team.CreatedAt == nil {
 			break
@@ -2902,6 +2985,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TeamConnection.TotalCount(childComplexity), true
 
+	case "TeamContinuity.from":
+		if e.ComplexityRoot.TeamContinuity.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuity.From(childComplexity), true
+	case "TeamContinuity.months":
+		if e.ComplexityRoot.TeamContinuity.Months == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuity.Months(childComplexity), true
+	case "TeamContinuity.patients":
+		if e.ComplexityRoot.TeamContinuity.Patients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuity.Patients(childComplexity), true
+	case "TeamContinuity.to":
+		if e.ComplexityRoot.TeamContinuity.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuity.To(childComplexity), true
+
+	case "TeamContinuityMonth.byNamedNurse":
+		if e.ComplexityRoot.TeamContinuityMonth.ByNamedNurse == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.ByNamedNurse(childComplexity), true
+	case "TeamContinuityMonth.meanNurses":
+		if e.ComplexityRoot.TeamContinuityMonth.MeanNurses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.MeanNurses(childComplexity), true
+	case "TeamContinuityMonth.month":
+		if e.ComplexityRoot.TeamContinuityMonth.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.Month(childComplexity), true
+	case "TeamContinuityMonth.namedNurseShare":
+		if e.ComplexityRoot.TeamContinuityMonth.NamedNurseShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.NamedNurseShare(childComplexity), true
+	case "TeamContinuityMonth.patients":
+		if e.ComplexityRoot.TeamContinuityMonth.Patients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.Patients(childComplexity), true
+	case "TeamContinuityMonth.patientsVisited":
+		if e.ComplexityRoot.TeamContinuityMonth.PatientsVisited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.PatientsVisited(childComplexity), true
+	case "TeamContinuityMonth.visits":
+		if e.ComplexityRoot.TeamContinuityMonth.Visits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamContinuityMonth.Visits(childComplexity), true
+
 	case "TeamEdge.cursor":
 		if e.ComplexityRoot.TeamEdge.Cursor == nil {
 			break
@@ -2914,6 +3065,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamEdge.Node(childComplexity), true
+
+	case "TeamPatientContinuity.months":
+		if e.ComplexityRoot.TeamPatientContinuity.Months == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamPatientContinuity.Months(childComplexity), true
+	case "TeamPatientContinuity.patient":
+		if e.ComplexityRoot.TeamPatientContinuity.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamPatientContinuity.Patient(childComplexity), true
+	case "TeamPatientContinuity.total":
+		if e.ComplexityRoot.TeamPatientContinuity.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamPatientContinuity.Total(childComplexity), true
 
 	case "Viewer.organization":
 		if e.ComplexityRoot.Viewer.Organization == nil {
@@ -4532,6 +4702,76 @@ extend type Query {
   ): ContinuityAtRisk!
 }
 
+"""
+One patient's home visits by nurses (district, community and practice nurses)
+in one calendar month (UTC), or over a whole range. Every recorded visit counts,
+same-day repeats included.
+"""
+type NamedNurseVisits {
+  "First day of the month; null for a whole range."
+  month: Date
+  "Whether the patient was on the team's caseload at some time in the month (or range); when false every count is 0."
+  onCaseload: Boolean!
+  "Counted home visits by nurses while the patient was on the caseload."
+  visits: Int!
+  "Of them, the visits made by the patient's named nurse in force at the visit's time (NAMED_NURSE relationships judged by their periods)."
+  byNamedNurse: Int!
+  "byNamedNurse / visits, 0 to 1; null when there was no visit (undefined is not zero)."
+  namedNurseShare: Float
+  "How many different nurses made the visits."
+  nurses: Int!
+}
+
+"One patient of a nursing team's caseload and her relational continuity."
+type TeamPatientContinuity {
+  "The patient."
+  patient: Patient!
+  "Her visits over the whole range (nurses: distinct over the range)."
+  total: NamedNurseVisits!
+  "Her visits month by month, oldest first."
+  months: [NamedNurseVisits!]!
+}
+
+"A nursing team's caseload, pooled over its patients for one calendar month (UTC)."
+type TeamContinuityMonth {
+  "First day of the month."
+  month: Date!
+  "Patients on the caseload at some time in the month."
+  patients: Int!
+  "Of them, patients with at least one counted visit."
+  patientsVisited: Int!
+  "Counted visits, all patients."
+  visits: Int!
+  "Of them, visits by the patient's named nurse in force at the time."
+  byNamedNurse: Int!
+  "byNamedNurse / visits, each visit weighing the same; null without visits."
+  namedNurseShare: Float
+  "Mean number of different nurses per visited patient; null when no patient was visited."
+  meanNurses: Float
+}
+
+"Relational continuity of a nursing team's housebound caseload: whether patients keep seeing their named nurse, and how many different nurses come."
+type TeamContinuity {
+  "First day of the first month."
+  from: Date!
+  "First day after the last month."
+  to: Date!
+  "The team month by month, pooled over the patients the caller may see."
+  months: [TeamContinuityMonth!]!
+  "Each patient on the caseload in the range whom the caller may see, by ID."
+  patients: [TeamPatientContinuity!]!
+}
+
+extend type Team {
+  "Relational continuity of the team's caseload (its housebound patients: those with a relationship to the team in force at some time in the months that overlap [from, to), at most 24): the share of each patient's home visits by nurses that her named nurse made, and how many different nurses visited her, by month. Patient-level: only patients the caller may see are counted or listed (FORBIDDEN to integrations without patients:read), and each is audited as a read."
+  continuity(
+    "First day of the range (inclusive)."
+    from: Date!
+    "End of the range (exclusive)."
+    to: Date!
+  ): TeamContinuity!
+}
+
 # --- Feedback ---
 # Feedback on care relationships (docs/feedback.md): validated instruments
 # scored by their published rules, anonymous single-use patient links, and
@@ -5380,6 +5620,24 @@ func (ec *executionContext) childFields_ListContinuity(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ListContinuity", field.Name)
 }
 
+func (ec *executionContext) childFields_NamedNurseVisits(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_NamedNurseVisits_month(ctx, field)
+	case "onCaseload":
+		return ec.fieldContext_NamedNurseVisits_onCaseload(ctx, field)
+	case "visits":
+		return ec.fieldContext_NamedNurseVisits_visits(ctx, field)
+	case "byNamedNurse":
+		return ec.fieldContext_NamedNurseVisits_byNamedNurse(ctx, field)
+	case "namedNurseShare":
+		return ec.fieldContext_NamedNurseVisits_namedNurseShare(ctx, field)
+	case "nurses":
+		return ec.fieldContext_NamedNurseVisits_nurses(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NamedNurseVisits", field.Name)
+}
+
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5784,6 +6042,8 @@ func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.
 		return ec.fieldContext_Team_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Team_updatedAt(ctx, field)
+	case "continuity":
+		return ec.fieldContext_Team_continuity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Team", field.Name)
 }
@@ -5800,6 +6060,40 @@ func (ec *executionContext) childFields_TeamConnection(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type TeamConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_TeamContinuity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_TeamContinuity_from(ctx, field)
+	case "to":
+		return ec.fieldContext_TeamContinuity_to(ctx, field)
+	case "months":
+		return ec.fieldContext_TeamContinuity_months(ctx, field)
+	case "patients":
+		return ec.fieldContext_TeamContinuity_patients(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamContinuity", field.Name)
+}
+
+func (ec *executionContext) childFields_TeamContinuityMonth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_TeamContinuityMonth_month(ctx, field)
+	case "patients":
+		return ec.fieldContext_TeamContinuityMonth_patients(ctx, field)
+	case "patientsVisited":
+		return ec.fieldContext_TeamContinuityMonth_patientsVisited(ctx, field)
+	case "visits":
+		return ec.fieldContext_TeamContinuityMonth_visits(ctx, field)
+	case "byNamedNurse":
+		return ec.fieldContext_TeamContinuityMonth_byNamedNurse(ctx, field)
+	case "namedNurseShare":
+		return ec.fieldContext_TeamContinuityMonth_namedNurseShare(ctx, field)
+	case "meanNurses":
+		return ec.fieldContext_TeamContinuityMonth_meanNurses(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamContinuityMonth", field.Name)
+}
+
 func (ec *executionContext) childFields_TeamEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -5808,6 +6102,18 @@ func (ec *executionContext) childFields_TeamEdge(ctx context.Context, field grap
 		return ec.fieldContext_TeamEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TeamPatientContinuity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "patient":
+		return ec.fieldContext_TeamPatientContinuity_patient(ctx, field)
+	case "total":
+		return ec.fieldContext_TeamPatientContinuity_total(ctx, field)
+	case "months":
+		return ec.fieldContext_TeamPatientContinuity_months(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamPatientContinuity", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6955,6 +7261,28 @@ func (ec *executionContext) field_Subscription_syncChanges_args(ctx context.Cont
 		return nil, err
 	}
 	args["protocolVersion"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Team_continuity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDate2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
 	return args, nil
 }
 
@@ -11591,6 +11919,144 @@ func (ec *executionContext) fieldContext_Mutation_saveFeedbackQuestionnaire(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _NamedNurseVisits_month(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODate2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _NamedNurseVisits_onCaseload(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_onCaseload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnCaseload, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_onCaseload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _NamedNurseVisits_visits(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_visits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Visits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_visits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _NamedNurseVisits_byNamedNurse(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_byNamedNurse(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByNamedNurse, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_byNamedNurse(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _NamedNurseVisits_namedNurseShare(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_namedNurseShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NamedNurseShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_namedNurseShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _NamedNurseVisits_nurses(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedNurseVisits_nurses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nurses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedNurseVisits_nurses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedNurseVisits", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *care.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16161,6 +16627,50 @@ func (ec *executionContext) fieldContext_Team_updatedAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("Team", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
+func (ec *executionContext) _Team_continuity(ctx context.Context, field graphql.CollectedField, obj *care.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_continuity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Team().Continuity(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamContinuity) graphql.Marshaler {
+			return ec.marshalNTeamContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_continuity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Team",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamContinuity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Team_continuity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TeamConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.TeamConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16248,6 +16758,277 @@ func (ec *executionContext) fieldContext_TeamConnection_totalCount(_ context.Con
 	return graphql.NewScalarFieldContext("TeamConnection", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _TeamContinuity_from(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuity_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuity_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuity", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuity_to(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuity_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuity_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuity", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuity_months(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuity_months(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Months, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TeamContinuityMonth) graphql.Marshaler {
+			return ec.marshalNTeamContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuity_months(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamContinuityMonth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamContinuity_patients(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuity_patients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TeamPatientContinuity) graphql.Marshaler {
+			return ec.marshalNTeamPatientContinuity2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamPatientContinuityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuity_patients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamPatientContinuity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamContinuityMonth_month(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Date does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_patients(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_patients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_patients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_patientsVisited(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_patientsVisited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientsVisited, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_patientsVisited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_visits(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_visits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Visits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_visits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_byNamedNurse(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_byNamedNurse(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByNamedNurse, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_byNamedNurse(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_namedNurseShare(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_namedNurseShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NamedNurseShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_namedNurseShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _TeamContinuityMonth_meanNurses(ctx context.Context, field graphql.CollectedField, obj *model.TeamContinuityMonth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamContinuityMonth_meanNurses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanNurses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamContinuityMonth_meanNurses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamContinuityMonth", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
 func (ec *executionContext) _TeamEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.TeamEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16301,6 +17082,102 @@ func (ec *executionContext) _TeamEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_TeamEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TeamEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TeamPatientContinuity_patient(ctx context.Context, field graphql.CollectedField, obj *model.TeamPatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamPatientContinuity_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamPatientContinuity_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamPatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamPatientContinuity_total(ctx context.Context, field graphql.CollectedField, obj *model.TeamPatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamPatientContinuity_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NamedNurseVisits) graphql.Marshaler {
+			return ec.marshalNNamedNurseVisits2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisits(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamPatientContinuity_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamPatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamedNurseVisits(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamPatientContinuity_months(ctx context.Context, field graphql.CollectedField, obj *model.TeamPatientContinuity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamPatientContinuity_months(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Months, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.NamedNurseVisits) graphql.Marshaler {
+			return ec.marshalNNamedNurseVisits2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisitsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamPatientContinuity_months(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamPatientContinuity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamedNurseVisits(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_role(ctx context.Context, field graphql.CollectedField, obj *care.Actor) (ret graphql.Marshaler) {
@@ -21885,6 +22762,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var namedNurseVisitsImplementors = []string{"NamedNurseVisits"}
+
+func (ec *executionContext) _NamedNurseVisits(ctx context.Context, sel ast.SelectionSet, obj *model.NamedNurseVisits) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, namedNurseVisitsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NamedNurseVisits")
+		case "month":
+			out.Values[i] = ec._NamedNurseVisits_month(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "onCaseload":
+			out.Values[i] = ec._NamedNurseVisits_onCaseload(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "visits":
+			out.Values[i] = ec._NamedNurseVisits_visits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byNamedNurse":
+			out.Values[i] = ec._NamedNurseVisits_byNamedNurse(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "namedNurseShare":
+			out.Values[i] = ec._NamedNurseVisits_namedNurseShare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "nurses":
+			out.Values[i] = ec._NamedNurseVisits_nurses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var organizationImplementors = []string{"Organization", "Node"}
 
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *care.Organization) graphql.Marshaler {
@@ -24623,6 +25563,44 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "continuity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Team_continuity(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24692,6 +25670,127 @@ func (ec *executionContext) _TeamConnection(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var teamContinuityImplementors = []string{"TeamContinuity"}
+
+func (ec *executionContext) _TeamContinuity(ctx context.Context, sel ast.SelectionSet, obj *model.TeamContinuity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamContinuityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamContinuity")
+		case "from":
+			out.Values[i] = ec._TeamContinuity_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._TeamContinuity_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "months":
+			out.Values[i] = ec._TeamContinuity_months(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patients":
+			out.Values[i] = ec._TeamContinuity_patients(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var teamContinuityMonthImplementors = []string{"TeamContinuityMonth"}
+
+func (ec *executionContext) _TeamContinuityMonth(ctx context.Context, sel ast.SelectionSet, obj *model.TeamContinuityMonth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamContinuityMonthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamContinuityMonth")
+		case "month":
+			out.Values[i] = ec._TeamContinuityMonth_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patients":
+			out.Values[i] = ec._TeamContinuityMonth_patients(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patientsVisited":
+			out.Values[i] = ec._TeamContinuityMonth_patientsVisited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "visits":
+			out.Values[i] = ec._TeamContinuityMonth_visits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byNamedNurse":
+			out.Values[i] = ec._TeamContinuityMonth_byNamedNurse(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "namedNurseShare":
+			out.Values[i] = ec._TeamContinuityMonth_namedNurseShare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "meanNurses":
+			out.Values[i] = ec._TeamContinuityMonth_meanNurses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var teamEdgeImplementors = []string{"TeamEdge"}
 
 func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet, obj *model.TeamEdge) graphql.Marshaler {
@@ -24711,6 +25810,54 @@ func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "cursor":
 			out.Values[i] = ec._TeamEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var teamPatientContinuityImplementors = []string{"TeamPatientContinuity"}
+
+func (ec *executionContext) _TeamPatientContinuity(ctx context.Context, sel ast.SelectionSet, obj *model.TeamPatientContinuity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamPatientContinuityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamPatientContinuity")
+		case "patient":
+			out.Values[i] = ec._TeamPatientContinuity_patient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._TeamPatientContinuity_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "months":
+			out.Values[i] = ec._TeamPatientContinuity_months(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26099,6 +27246,36 @@ func (ec *executionContext) marshalNListContinuity2ᚕgithubᚗcomᚋrapportcare
 	return ret
 }
 
+func (ec *executionContext) marshalNNamedNurseVisits2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisits(ctx context.Context, sel ast.SelectionSet, v model.NamedNurseVisits) graphql.Marshaler {
+	return ec._NamedNurseVisits(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNNamedNurseVisits2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisitsᚄ(ctx context.Context, sel ast.SelectionSet, v []model.NamedNurseVisits) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNamedNurseVisits2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisits(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNamedNurseVisits2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisits(ctx context.Context, sel ast.SelectionSet, v *model.NamedNurseVisits) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._NamedNurseVisits(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -26785,6 +27962,40 @@ func (ec *executionContext) marshalNTeamConnection2ᚖgithubᚗcomᚋrapportcare
 	return ec._TeamConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNTeamContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuity(ctx context.Context, sel ast.SelectionSet, v model.TeamContinuity) graphql.Marshaler {
+	return ec._TeamContinuity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTeamContinuity2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuity(ctx context.Context, sel ast.SelectionSet, v *model.TeamContinuity) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TeamContinuity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTeamContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonth(ctx context.Context, sel ast.SelectionSet, v model.TeamContinuityMonth) graphql.Marshaler {
+	return ec._TeamContinuityMonth(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTeamContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonthᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TeamContinuityMonth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTeamContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNTeamEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamEdge(ctx context.Context, sel ast.SelectionSet, v model.TeamEdge) graphql.Marshaler {
 	return ec._TeamEdge(ctx, sel, &v)
 }
@@ -26794,6 +28005,26 @@ func (ec *executionContext) marshalNTeamEdge2ᚕgithubᚗcomᚋrapportcareᚋrap
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTeamEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTeamPatientContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamPatientContinuity(ctx context.Context, sel ast.SelectionSet, v model.TeamPatientContinuity) graphql.Marshaler {
+	return ec._TeamPatientContinuity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTeamPatientContinuity2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamPatientContinuityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TeamPatientContinuity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTeamPatientContinuity2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamPatientContinuity(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

@@ -550,6 +550,11 @@ func (r *teamResolver) Members(ctx context.Context, obj *care.Team) ([]care.Prac
 	return values(ps), nil
 }
 
+// Continuity is the resolver for the continuity field.
+func (r *teamResolver) Continuity(ctx context.Context, obj *care.Team, from time.Time, to time.Time) (*model.TeamContinuity, error) {
+	return r.teamContinuity(ctx, obj, from, to)
+}
+
 // Practitioner is the resolver for the practitioner field.
 func (r *viewerResolver) Practitioner(ctx context.Context, obj *care.Actor) (*care.Practitioner, error) {
 	return loadOpt(ctx, r.loaders(ctx).Practitioner, &obj.PractitionerID)

@@ -1,4 +1,4 @@
-// Package server is Rapport's HTTP front: routes (/graphql, /graphiql,
+// Package server is Rapport's HTTP front: routes (/graphql, /graphiql, /dashboard,
 // /healthz, /readyz, /metrics), the middleware every request passes through
 // (request id, access log, recover, body limit, timeout, bearer-token
 // authentication on /graphql), configuration from the environment, and Run,
@@ -22,6 +22,7 @@ import (
 	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
 	offline "github.com/rapportcare/rapport/sync"
+	"github.com/rapportcare/rapport/web/dashboard"
 )
 
 // readyTimeout bounds the database ping behind /readyz.
@@ -67,8 +68,9 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	m.instrument(gql)
 
 	page := graphiqlPage()
+	api := withAuth(deps.Verifier, gql)
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlRoute(page, withAuth(deps.Verifier, gql)))
+	mux.Handle("/graphql", graphqlRoute(page, api))
 	mux.Handle("/graphiql", onlyGet(page))
 	mux.Handle("/graphiql/", onlyGet(graphiqlAssets()))
 	mux.Handle("/healthz", onlyGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +79,10 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
 	mux.Handle("/metrics", onlyGet(m.handler()))
 	mux.Handle("/feedback/", feedbackHandler(deps.DB, links))
+	// The dashboard reads only through the authenticated API, as any client does.
+	board := dashboard.Handler(api, dashboard.Options{})
+	mux.Handle("/dashboard", board)
+	mux.Handle("/dashboard/", board)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))

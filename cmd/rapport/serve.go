@@ -133,8 +133,21 @@ func printWelcome(w io.Writer, base string, tokens []demoToken) {
 	if len(tokens) > 0 {
 		b.WriteString("\n")
 		writeDemoTokens(&b, base, tokens)
+		writeDashboardLink(&b, base, tokens)
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// writeDashboardLink prints a link that opens /dashboard as the demo
+// practice admin. The token rides in the URL fragment, which browsers never
+// send to a server, so it reaches no access log; the page moves it into the
+// tab's sessionStorage and takes it out of the address bar.
+func writeDashboardLink(b *strings.Builder, base string, tokens []demoToken) {
+	for _, t := range tokens {
+		if t.role == care.RolePracticeAdmin {
+			fmt.Fprintf(b, "\nDashboard, as the demo practice admin (the token stays in the #fragment, never sent to the server):\n%s/dashboard#token=%s\n", base, t.token)
+		}
+	}
 }
 
 func migrateFlags(*flag.FlagSet) func(context.Context, environment) error {

@@ -388,6 +388,24 @@ type ListContinuity struct {
 type Mutation struct {
 }
 
+// One patient's home visits by nurses (district, community and practice nurses)
+// in one calendar month (UTC), or over a whole range. Every recorded visit counts,
+// same-day repeats included.
+type NamedNurseVisits struct {
+	// First day of the month; null for a whole range.
+	Month *time.Time `json:"month,omitempty"`
+	// Whether the patient was on the team's caseload at some time in the month (or range); when false every count is 0.
+	OnCaseload bool `json:"onCaseload"`
+	// Counted home visits by nurses while the patient was on the caseload.
+	Visits int `json:"visits"`
+	// Of them, the visits made by the patient's named nurse in force at the visit's time (NAMED_NURSE relationships judged by their periods).
+	ByNamedNurse int `json:"byNamedNurse"`
+	// byNamedNurse / visits, 0 to 1; null when there was no visit (undefined is not zero).
+	NamedNurseShare *float64 `json:"namedNurseShare,omitempty"`
+	// How many different nurses made the visits.
+	Nurses int `json:"nurses"`
+}
+
 // A page of organisations.
 type OrganizationConnection struct {
 	// The items with their cursors.
@@ -596,12 +614,52 @@ type TeamConnection struct {
 	TotalCount int `json:"totalCount"`
 }
 
+// Relational continuity of a nursing team's housebound caseload: whether patients keep seeing their named nurse, and how many different nurses come.
+type TeamContinuity struct {
+	// First day of the first month.
+	From time.Time `json:"from"`
+	// First day after the last month.
+	To time.Time `json:"to"`
+	// The team month by month, pooled over the patients the caller may see.
+	Months []TeamContinuityMonth `json:"months"`
+	// Each patient on the caseload in the range whom the caller may see, by ID.
+	Patients []TeamPatientContinuity `json:"patients"`
+}
+
+// A nursing team's caseload, pooled over its patients for one calendar month (UTC).
+type TeamContinuityMonth struct {
+	// First day of the month.
+	Month time.Time `json:"month"`
+	// Patients on the caseload at some time in the month.
+	Patients int `json:"patients"`
+	// Of them, patients with at least one counted visit.
+	PatientsVisited int `json:"patientsVisited"`
+	// Counted visits, all patients.
+	Visits int `json:"visits"`
+	// Of them, visits by the patient's named nurse in force at the time.
+	ByNamedNurse int `json:"byNamedNurse"`
+	// byNamedNurse / visits, each visit weighing the same; null without visits.
+	NamedNurseShare *float64 `json:"namedNurseShare,omitempty"`
+	// Mean number of different nurses per visited patient; null when no patient was visited.
+	MeanNurses *float64 `json:"meanNurses,omitempty"`
+}
+
 // A team in a page.
 type TeamEdge struct {
 	// The item.
 	Node *care.Team `json:"node"`
 	// Cursor that resumes after this item.
 	Cursor string `json:"cursor"`
+}
+
+// One patient of a nursing team's caseload and her relational continuity.
+type TeamPatientContinuity struct {
+	// The patient.
+	Patient *care.Patient `json:"patient"`
+	// Her visits over the whole range (nurses: distinct over the range).
+	Total *NamedNurseVisits `json:"total"`
+	// Her visits month by month, oldest first.
+	Months []NamedNurseVisits `json:"months"`
 }
 
 // How several contacts of one patient with the same clinician on the same UTC calendar day count.
