@@ -14,6 +14,13 @@ import (
 type Limits struct {
 	MaxDepth      int // deepest selection allowed (default 12)
 	MaxComplexity int // largest complexity allowed (default 5000)
+	// The shape limits below are checked in linear time before the query is
+	// validated (see costGuard).
+	MaxTokens          int // most lexical tokens in a query document (default 10000)
+	MaxFields          int // most fields an operation selects, fragments expanded (default 2000)
+	MaxAliases         int // most aliased fields, fragments expanded (default 100)
+	MaxFragmentSpreads int // most fragment spreads, expanded (default 200)
+	MaxRepeatedFields  int // most fields repeating a response name already in their selection set (default 100)
 }
 
 // Default limits.
@@ -29,7 +36,28 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxComplexity <= 0 {
 		l.MaxComplexity = DefaultMaxComplexity
 	}
+	if l.MaxTokens <= 0 {
+		l.MaxTokens = DefaultMaxTokens
+	}
+	if l.MaxFields <= 0 {
+		l.MaxFields = DefaultMaxFields
+	}
+	if l.MaxAliases <= 0 {
+		l.MaxAliases = DefaultMaxAliases
+	}
+	if l.MaxRepeatedFields <= 0 {
+		l.MaxRepeatedFields = DefaultMaxRepeatedFields
+	}
+	if l.MaxFragmentSpreads <= 0 {
+		l.MaxFragmentSpreads = DefaultMaxFragmentSpreads
+	}
 	return l
+}
+
+// cap is where the shape counts saturate: one past the largest limit, so a
+// count over its limit stays over it.
+func (l Limits) cap() int {
+	return max(l.MaxFields, l.MaxAliases, l.MaxFragmentSpreads) + 1
 }
 
 // depthLimit refuses operations whose selections nest deeper than Max fields.

@@ -69,7 +69,12 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	for _, t := range httptransport.New() {
 		srv.AddTransport(t)
 	}
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	cache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(cache)
+	// The shape guard runs before the executor parses and validates: the
+	// validation rules and the complexity measure are not linear in a query.
+	srv.Use(costGuard{limits: limits, cache: cache})
+	srv.SetParserTokenLimit(limits.MaxTokens)
 	srv.Use(extension.Introspection{})
 	// Depth before complexity: a depth bomb is reported as what it is.
 	srv.Use(depthLimit{Max: limits.MaxDepth})
