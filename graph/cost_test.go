@@ -120,7 +120,7 @@ func TestCostGuard(t *testing.T) {
 	t.Run("shapes within the limits still run", func(t *testing.T) {
 		c := newClient(t, nil, hostileActor(), graph.Limits{})
 		var out struct{ Viewer map[string]any }
-		c.ok(fragmentLadder(6), nil, &out) // 64 fields, 126 spreads
+		c.ok(fragmentLadder(6), nil, &out)     // 64 fields, 126 spreads
 		c.ok(repeated("role", 101), nil, &out) // 100 repeats
 		c.ok(aliased(50), nil, &out)
 		if out.Viewer["a49"] != "INTEGRATION" {
