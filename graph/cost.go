@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/rapportcare/rapport/care"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -193,4 +194,105 @@ func (m *shapeMeter) fragment(name string) shape {
 	s := m.selectionSet(def.SelectionSet)
 	m.frags[name] = &s
 	return s
+}
+
+// MaxStringLen is the longest string any argument may carry, literal or in a
+// variable: the longest text field (care.MaxNotesLen). Fields with tighter
+// limits (names, filters, cursors) check their own in care.
+const MaxStringLen = care.MaxNotesLen
+
+// stringLimit refuses, before any resolver runs, an operation whose
+// variables or literal arguments hold a string longer than MaxStringLen, so
+// no oversized text reaches validation code or SQL.
+type stringLimit struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = stringLimit{}
+
+// ExtensionName names the extension in gqlgen's registry.
+func (stringLimit) ExtensionName() string { return "StringLimit" }
+
+// Validate accepts any schema.
+func (stringLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext returns BAD_USER_INPUT for an oversized string.
+func (stringLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	for _, v := range oc.Variables {
+		if tooLong(v) {
+			return refuse("a string argument is longer than %d characters", MaxStringLen)
+		}
+	}
+	if oc.Operation != nil && literalTooLong(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+		return refuse("a string argument is longer than %d characters", MaxStringLen)
+	}
+	return nil
+}
+
+// tooLong reports whether a decoded JSON variable holds an oversized string.
+func tooLong(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return len(x) > MaxStringLen
+	case []any:
+		for _, e := range x {
+			if tooLong(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if tooLong(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// literalTooLong reports whether an argument literal in ss (fragments
+// followed once each) holds an oversized string.
+func literalTooLong(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range ss {
+		switch x := sel.(type) {
+		case *ast.Field:
+			for _, a := range x.Arguments {
+				if valueTooLong(a.Value) {
+					return true
+				}
+			}
+			if literalTooLong(doc, x.SelectionSet, seen) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if literalTooLong(doc, x.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if seen[x.Name] || doc == nil {
+				continue
+			}
+			seen[x.Name] = true
+			if f := doc.Fragments.ForName(x.Name); f != nil && literalTooLong(doc, f.SelectionSet, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func valueTooLong(v *ast.Value) bool {
+	if v == nil {
+		return false
+	}
+	if (v.Kind == ast.StringValue || v.Kind == ast.BlockValue) && len(v.Raw) > MaxStringLen {
+		return true
+	}
+	for _, c := range v.Children {
+		if valueTooLong(c.Value) {
+			return true
+		}
+	}
+	return false
 }

@@ -178,3 +178,20 @@ func BenchmarkCostGuard(b *testing.B) {
 		})
 	}
 }
+
+// TestStringLimit: an oversized string, in a variable or a literal, is
+// refused as BAD_USER_INPUT before any resolver (the server here has no
+// database: a resolver reaching SQL would fail INTERNAL).
+func TestStringLimit(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("a", 900_000)
+	c := newClient(t, nil, hostileActor(), graph.Limits{})
+	start := time.Now()
+	c.fails(`query P($n: String) { patients(filter: {name: $n}) { totalCount } }`, map[string]any{"n": huge}, graph.CodeBadUserInput)
+	c.fails(`{ patients(filter: {name: "`+huge+`"}) { totalCount } }`, nil, graph.CodeBadUserInput)
+	c.fails(`query P($f: PatientFilter) { patients(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"name": huge}}, graph.CodeBadUserInput)
+	c.fails(`{ viewer { ...F } } fragment F on Viewer { practitioner { caseload(after: "`+huge+`") { totalCount } } }`, nil, graph.CodeBadUserInput)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("four refusals took %s", d)
+	}
+}

@@ -3074,6 +3074,13 @@ Rapport: relationship-centred community care. Every query needs a bearer token
 Lists are Relay cursor connections; every record is a ` + "`" + `Node` + "`" + ` with an opaque
 global ` + "`" + `id` + "`" + `. Errors carry ` + "`" + `extensions.code` + "`" + `: UNAUTHENTICATED, FORBIDDEN,
 BAD_USER_INPUT, NOT_FOUND, CONFLICT or INTERNAL.
+
+Limits (BAD_USER_INPUT when exceeded, before anything runs): no string
+argument longer than 20,000 characters (notes; names 200, purposes 500,
+reasons 1,000, name filters 200, NHS number filters 20, cursors 1,024); at
+most 10,000 tokens, 2,000 fields with fragments expanded, 100 aliases, 200
+fragment spreads, 100 repeats of one field in a selection, depth 12 and
+complexity 5,000 per query (server defaults; see docs/auth.md).
 """
 schema {
   query: Query
@@ -3645,7 +3652,7 @@ type InteractionEdge {
 input OrganizationFilter {
   "Only this kind."
   kind: OrganizationKind
-  "Case-insensitive part of the name."
+  "Case-insensitive part of the name (at most 200 characters)."
   name: String
 }
 
@@ -3653,7 +3660,7 @@ input OrganizationFilter {
 input TeamFilter {
   "Only teams of this organisation."
   organizationId: ID
-  "Case-insensitive part of the name."
+  "Case-insensitive part of the name (at most 200 characters)."
   name: String
 }
 
@@ -3663,7 +3670,7 @@ input PractitionerFilter {
   organizationId: ID
   "Only this profession."
   profession: Profession
-  "Case-insensitive part of the given or family name."
+  "Case-insensitive part of the given or family name (at most 200 characters)."
   name: String
   "Only active members of this team."
   teamId: ID
@@ -3671,9 +3678,9 @@ input PractitionerFilter {
 
 "Narrows a list of patients."
 input PatientFilter {
-  "Case-insensitive start of the given or family name."
+  "Case-insensitive start of the given or family name (at most 200 characters)."
   name: String
-  "Exact NHS number (spaces allowed)."
+  "Exact NHS number (spaces allowed; at most 20 characters)."
   nhsNumber: String
   "Only patients registered at this practice."
   registeredPracticeId: ID

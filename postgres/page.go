@@ -280,6 +280,13 @@ func likePattern(s string) string {
 	return "%" + r.Replace(strings.TrimSpace(s)) + "%"
 }
 
+// prefixPattern returns a LIKE pattern matching lower-cased text that starts
+// with s (lower-cased, LIKE's wildcards escaped).
+func prefixPattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
+}
+
 // newID returns the client's ID or a fresh UUIDv7.
 func newID(id *uuid.UUID) (uuid.UUID, error) {
 	if id != nil && *id != uuid.Nil {

@@ -86,9 +86,14 @@ func (db *DB) PatientsByID(ctx context.Context, ids []uuid.UUID) ([]*care.Patien
 
 // patientFilterSQL adds the filter's predicates to s.
 func patientFilterSQL(s *listSpec[care.Patient], f care.PatientFilter) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	if f.Name != nil {
-		n := s.q.add(likePattern(*f.Name))
-		s.where = append(s.where, "(p.given_name ILIKE "+n+" OR p.family_name ILIKE "+n+")")
+		// A prefix match on the lowered names, which the text_pattern_ops
+		// indexes of migration 004 serve.
+		n := s.q.add(prefixPattern(*f.Name))
+		s.where = append(s.where, "(lower(p.given_name) LIKE "+n+" OR lower(p.family_name) LIKE "+n+")")
 	}
 	if f.NHSNumber != nil {
 		nhs, err := care.NormalizeNHSNumber(*f.NHSNumber)
