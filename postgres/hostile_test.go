@@ -43,13 +43,19 @@ func TestNameFilterIsAPrefixServedByAnIndex(t *testing.T) {
 		_, err = db.Patients(ctx, care.PatientFilter{NHSNumber: &nhs}, care.PageArgs{})
 		wantCode(t, err, care.EINVALID)
 		for _, call := range []func() error{
-			func() error { _, err := db.Practitioners(ctx, care.PractitionerFilter{Name: &long}, care.PageArgs{}); return err },
+			func() error {
+				_, err := db.Practitioners(ctx, care.PractitionerFilter{Name: &long}, care.PageArgs{})
+				return err
+			},
 			func() error { _, err := db.Teams(ctx, care.TeamFilter{Name: &long}, care.PageArgs{}); return err },
 			func() error {
 				_, err := db.Organizations(ctx, care.OrganizationFilter{Name: &long}, care.PageArgs{})
 				return err
 			},
-			func() error { _, err := db.Patients(ctx, care.PatientFilter{}, care.PageArgs{After: &long}); return err },
+			func() error {
+				_, err := db.Patients(ctx, care.PatientFilter{}, care.PageArgs{After: &long})
+				return err
+			},
 		} {
 			if c := care.ErrorCode(call()); c != care.EINVALID && c != care.ELIMIT {
 				t.Fatalf("oversized filter or cursor: code %q", c)
