@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
@@ -73,4 +74,20 @@ func TestNameFilterIsAPrefixServedByAnIndex(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNilClientIDIsRefused: a nil UUID as a client-chosen id is EINVALID and
+// writes nothing (it used to be replaced silently by a fresh id).
+func TestNilClientIDIsRefused(t *testing.T) {
+	t.Parallel()
+	db, f := setup(t)
+	before := countRows(t, db, "interactions")
+	nilID := uuid.Nil
+	_, err := db.CreateInteraction(as(f.Nurse1Actor), care.CreateInteractionInput{
+		ID: &nilID, PatientID: f.PatientA1, Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Hour), Purpose: "p", Notes: "n",
+	})
+	wantCode(t, err, care.EINVALID)
+	if after := countRows(t, db, "interactions"); after != before {
+		t.Fatalf("interactions %d -> %d", before, after)
+	}
 }
