@@ -296,3 +296,53 @@ func valueTooLong(v *ast.Value) bool {
 	}
 	return false
 }
+
+// introspectionOff refuses, before execution, an operation that asks for
+// __schema or __type when introspection is turned off: BAD_USER_INPUT with a
+// message that says so (gqlgen itself would fail the field with an error the
+// presenter cannot tell from a fault). __typename stays available.
+type introspectionOff struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = introspectionOff{}
+
+// ExtensionName names the extension in gqlgen's registry.
+func (introspectionOff) ExtensionName() string { return "IntrospectionOff" }
+
+// Validate accepts any schema.
+func (introspectionOff) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext returns BAD_USER_INPUT when the operation's root
+// selection (fragments included) names __schema or __type.
+func (introspectionOff) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation != nil && asksSchema(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+		return refuse("introspection is turned off on this server; the schema is published in its documentation")
+	}
+	return nil
+}
+
+func asksSchema(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range ss {
+		switch x := sel.(type) {
+		case *ast.Field:
+			if x.Name == "__schema" || x.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if asksSchema(doc, x.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if seen[x.Name] || doc == nil {
+				continue
+			}
+			seen[x.Name] = true
+			if f := doc.Fragments.ForName(x.Name); f != nil && asksSchema(doc, f.SelectionSet, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -66,6 +66,7 @@ func TestServeSmoke(t *testing.T) {
 	environ := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
 		"RAPPORT_ADDR=127.0.0.1:0",
+		"RAPPORT_METRICS_ADDR=127.0.0.1:0",
 		"RAPPORT_JWT_HMAC_SECRET="+testSecret,
 		"RAPPORT_JWT_ISSUER=rapport-dev",
 		"RAPPORT_JWT_AUDIENCE=rapport",

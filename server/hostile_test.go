@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/rapportcare/rapport/auth"
+	"github.com/rapportcare/rapport/care"
+)
+
+// TestMetricsListener: /metrics is served only on its own listener, never on
+// the API's.
+func TestMetricsListener(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	stop, addr, err := serveMetrics(context.Background(), "127.0.0.1:0", m, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") && !strings.Contains(string(body), "rapport_") {
+		t.Fatalf("metrics listener: %d %.200s", res.StatusCode, body)
+	}
+	e := newEnv(t, nil, Config{})
+	if res := serve(e.handler, httptest.NewRequest(http.MethodGet, "/metrics", nil)); res.status != http.StatusNotFound {
+		t.Fatalf("/metrics on the API listener: %d", res.status)
+	}
+	if _, _, err := serveMetrics(context.Background(), "", m, zerolog.Nop()); err != nil {
+		t.Fatalf("no metrics address: %v", err)
+	}
+}
+
+// TestIntrospectionIsConfigurable: on in development (an HMAC secret), off
+// in production (public keys) unless set, and as set otherwise.
+func TestIntrospectionIsConfigurable(t *testing.T) {
+	t.Parallel()
+	on, off := true, false
+	const q = `{ __schema { queryType { name } } }`
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want bool
+	}{
+		{"development default", Config{JWT: testJWT(nil)}, true},
+		{"production default", Config{JWT: testJWT([]string{"keys.pem"})}, false},
+		{"turned off in development", Config{JWT: testJWT(nil), Introspection: &off}, false},
+		{"turned on in production", Config{JWT: testJWT([]string{"keys.pem"}), Introspection: &on}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, tc.cfg)
+			tok := e.token(t, care.RoleIntegration, uuid.Nil, uuid.New())
+			res := serve(e.handler, gqlRequest(q, tok))
+			got := strings.Contains(res.body, `"queryType":{"name":"Query"}`)
+			if got != tc.want {
+				t.Fatalf("introspection served = %v, want %v: %s", got, tc.want, res.body)
+			}
+			if !tc.want && !strings.Contains(res.body, "BAD_USER_INPUT") && !strings.Contains(res.body, "GRAPHQL_VALIDATION_FAILED") {
+				t.Fatalf("refusal without a code: %s", res.body)
+			}
+		})
+	}
+}
+
+// testJWT is a JWT configuration with the test secret and the given public
+// key files (whose presence alone marks production).
+func testJWT(keyFiles []string) auth.Config {
+	return auth.Config{HMACSecret: testSecret, PublicKeyFiles: keyFiles}
+}
+
+func TestConfigFromEnvHostileSettings(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	cfg, err := ConfigFromEnv(env())
+	if err != nil || cfg.MetricsAddr != DefaultMetricsAddr || cfg.Introspection != nil {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = ConfigFromEnv(env("RAPPORT_METRICS_ADDR", "off", "RAPPORT_INTROSPECTION", "false",
+		"RAPPORT_MAX_TOKENS", "500", "RAPPORT_MAX_FIELDS", "50", "RAPPORT_MAX_ALIASES", "5",
+		"RAPPORT_MAX_FRAGMENT_SPREADS", "7", "RAPPORT_MAX_REPEATED_FIELDS", "3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.graphLimits()
+	if cfg.MetricsAddr != "" || cfg.Introspection == nil || *cfg.Introspection ||
+		l.MaxTokens != 500 || l.MaxFields != 50 || l.MaxAliases != 5 || l.MaxFragmentSpreads != 7 || l.MaxRepeatedFields != 3 {
+		t.Fatalf("parsed: %+v limits %+v", cfg, l)
+	}
+	for _, bad := range [][]string{
+		{"RAPPORT_METRICS_ADDR", "9464"}, {"RAPPORT_INTROSPECTION", "sometimes"}, {"RAPPORT_MAX_FIELDS", "-1"},
+	} {
+		if _, err := ConfigFromEnv(env(bad...)); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%s=%s: err = %v", bad[0], bad[1], err)
+		}
+	}
+}
