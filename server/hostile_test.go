@@ -2,17 +2,23 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/graph/wstransport"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
 // TestMetricsListener: /metrics is served only on its own listener, never on
@@ -111,4 +117,95 @@ func TestConfigFromEnvHostileSettings(t *testing.T) {
 			t.Errorf("%s=%s: err = %v", bad[0], bad[1], err)
 		}
 	}
+}
+
+// TestDepartedPractitioner: once a practitioner is marked inactive, every
+// token they hold is refused on every path: GraphQL over HTTP (queries,
+// mutations, sync pull and push, which are GraphQL fields behind the same
+// check), a new WebSocket, and a WebSocket already open (closed with 4403).
+// Tokens for a practitioner who does not exist, or of another organisation
+// than the token names, are refused the same way.
+func TestDepartedPractitioner(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	f := newFixture(t, db)
+	e := newEnv(t, db, Config{StandingCheckInterval: 50 * time.Millisecond})
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	tok := e.token(t, care.RoleGP, f.gp, f.org)
+	device := uuid.New().String()
+	pull := fmt.Sprintf(`{ syncPull(input: {protocolVersion: 1, deviceId: %q}) { checkpoint } }`, device)
+	push := fmt.Sprintf(`mutation { syncPush(input: {protocolVersion: 1, deviceId: %q, changes: []}) { results { status } } }`, device)
+	paths := map[string]string{
+		"query":     `{ patients { totalCount } }`,
+		"sync pull": pull,
+		"sync push": push,
+		"mutation":  fmt.Sprintf(`mutation { updatePatient(input: {id: %q, familyName: "Q"}) { id } }`, f.patient.ID),
+	}
+	for name, q := range paths {
+		if res := serve(e.handler, gqlRequest(q, tok)); res.status != http.StatusOK || strings.Contains(res.body, "UNAUTHENTICATED") {
+			t.Fatalf("%s while active: %d %s", name, res.status, res.body)
+		}
+	}
+	// A WebSocket opened while the practitioner is active.
+	ws := wsDial(t, srv)
+	wsSend(t, ws, map[string]any{"type": "connection_init", "payload": map[string]any{"token": tok}})
+	if m, err := wsRead(ws); err != nil || m["type"] != "connection_ack" {
+		t.Fatalf("ack: %v %v", m, err)
+	}
+
+	sys := care.NewContextWithActor(context.Background(), care.SystemActor())
+	inactive := false
+	if _, err := db.UpdatePractitioner(sys, care.UpdatePractitionerInput{ID: f.gp, Active: &inactive}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("every HTTP path refuses the token", func(t *testing.T) {
+		for name, q := range paths {
+			res := serve(e.handler, gqlRequest(q, tok))
+			if res.status != http.StatusUnauthorized || !strings.Contains(res.body, `"UNAUTHENTICATED"`) {
+				t.Errorf("%s after departure: %d %s", name, res.status, res.body)
+			}
+		}
+	})
+	t.Run("the open WebSocket is closed with 4403", func(t *testing.T) {
+		var ce websocket.CloseError
+		for {
+			_, err := wsRead(ws)
+			if err == nil {
+				continue // pings, or answers sent before the check
+			}
+			if !errors.As(err, &ce) || ce.Code != wstransport.CloseForbidden {
+				t.Fatalf("got %v, want close 4403", err)
+			}
+			break
+		}
+	})
+	t.Run("a new WebSocket is refused with 4403", func(t *testing.T) {
+		ws := wsDial(t, srv)
+		wsSend(t, ws, map[string]any{"type": "connection_init", "payload": map[string]any{"token": tok}})
+		var ce websocket.CloseError
+		if _, err := wsRead(ws); !errors.As(err, &ce) || ce.Code != wstransport.CloseForbidden {
+			t.Fatalf("got %v, want close 4403", err)
+		}
+	})
+	t.Run("unknown practitioners and wrong organisations are refused", func(t *testing.T) {
+		for name, tok := range map[string]string{
+			"unknown practitioner": e.token(t, care.RoleNurse, uuid.New(), f.org),
+			"another organisation": e.token(t, care.RoleGP, f.gp, uuid.New()),
+		} {
+			if res := serve(e.handler, gqlRequest(`{ viewer { role } }`, tok)); res.status != http.StatusUnauthorized {
+				t.Errorf("%s: %d %s", name, res.status, res.body)
+			}
+		}
+	})
+	t.Run("the refusal is logged without the token", func(t *testing.T) {
+		logs := e.logs.String()
+		if !strings.Contains(logs, "practitioner inactive, unknown or of another organisation") {
+			t.Errorf("no reason logged")
+		}
+		if strings.Contains(logs, tok) {
+			t.Errorf("token logged")
+		}
+	})
 }

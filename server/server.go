@@ -66,7 +66,9 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 	gql := graph.NewServer(deps.DB, cfg.graphLimits(),
 		graph.WithSync(engine), graph.WithFeedbackLinks(links), graph.WithIntrospection(*cfg.Introspection),
 		graph.WithWebSocket(wstransport.Config{
-			Authenticate: wsAuthenticator(deps.Verifier),
+			Authenticate: wsAuthenticator(deps.Verifier, deps.DB),
+			Recheck:      wsStanding(deps.DB),
+			RecheckEvery: cfg.StandingCheckInterval,
 			InitTimeout:  cfg.WSInitTimeout,
 			PingInterval: cfg.WSPingInterval,
 			Shutdown:     deps.shutdown,
@@ -75,7 +77,7 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 
 	page := graphiqlPage()
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graphqlRoute(page, withAuth(deps.Verifier, gql)))
+	mux.Handle("/graphql", graphqlRoute(page, withAuth(deps.Verifier, deps.DB, gql)))
 	mux.Handle("/graphiql", onlyGet(page))
 	mux.Handle("/graphiql/", onlyGet(graphiqlAssets()))
 	mux.Handle("/healthz", onlyGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

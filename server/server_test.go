@@ -188,8 +188,10 @@ func TestReadyz(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, postgrestest.New(t), Config{})
-	tok := e.token(t, care.RoleNurse, uuid.New(), uuid.New())
+	db := postgrestest.New(t)
+	e := newEnv(t, db, Config{})
+	f := newFixture(t, db)
+	tok := e.token(t, care.RoleGP, f.gp, f.org)
 	for _, q := range []string{"query Ping { __typename }", "{ __typename }", "query Broken { nope }"} {
 		if res := serve(e.handler, gqlRequest(q, tok)); res.status != http.StatusOK {
 			t.Fatalf("%s: status %d %s", q, res.status, res.body)
@@ -241,10 +243,12 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 func TestUnauthenticated(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, postgrestest.New(t), Config{})
+	db := postgrestest.New(t)
+	e := newEnv(t, db, Config{})
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
-	org, who := uuid.New(), uuid.New()
+	f := newFixture(t, db) // a real, active practitioner: tokens of others are refused
+	org, who := f.org, f.gp
 
 	expiredTok, err := newVerifier(t, DefaultAudience, func() time.Time { return time.Now().Add(-3 * time.Hour) }).
 		MintHMAC(auth.MintRequest{Subject: who.String(), OrganizationID: org, Role: care.RoleNurse})

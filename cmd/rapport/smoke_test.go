@@ -140,8 +140,11 @@ func TestServeSmoke(t *testing.T) {
 		}
 	})
 
+	// The database is not seeded, so the demo nurse a nurse token speaks
+	// for does not exist: the departed-staff rule refuses such tokens. An
+	// integration token speaks for no practitioner.
 	t.Run("viewer with a minted token", func(t *testing.T) {
-		mint := exec.Command(bin, "token", "--role", "nurse")
+		mint := exec.Command(bin, "token", "--role", "integration")
 		mint.Env = environ
 		out, err := mint.Output()
 		if err != nil {
@@ -176,8 +179,31 @@ func TestServeSmoke(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("answer is not JSON: %v: %s", err, body)
 		}
-		if len(got.Errors) > 0 || got.Data.Viewer.Role != "NURSE" {
-			t.Errorf("answer = %s; want viewer.role NURSE and no errors", body)
+		if len(got.Errors) > 0 || got.Data.Viewer.Role != "INTEGRATION" {
+			t.Errorf("answer = %s; want viewer.role INTEGRATION and no errors", body)
+		}
+	})
+
+	t.Run("a token for a practitioner the database does not know is refused", func(t *testing.T) {
+		mint := exec.Command(bin, "token", "--role", "nurse")
+		mint.Env = environ
+		out, err := mint.Output()
+		if err != nil {
+			t.Fatalf("rapport token: %v", err)
+		}
+		req, err := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(`{"query":"{ viewer { role } }"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(out)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST /graphql with an unknown practitioner's token: %s, want 401", resp.Status)
 		}
 	})
 
