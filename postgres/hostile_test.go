@@ -91,3 +91,76 @@ func TestNilClientIDIsRefused(t *testing.T) {
 		t.Fatalf("interactions %d -> %d", before, after)
 	}
 }
+
+// TestRelationshipStatusFollowsPeriod: a relationship whose period has ended
+// is ENDED for status, access and the one-active-of-a-kind rule, whether it
+// was entered that way or ran out, without waiting for the maintenance loop;
+// the loop then stores the status (and so reaches the sync log).
+func TestRelationshipStatusFollowsPeriod(t *testing.T) {
+	t.Parallel()
+	db, f := setup(t)
+	sys := as(care.SystemActor())
+	start := time.Now().AddDate(0, -1, 0)
+	end := time.Now().Add(-time.Hour)
+	consent, pref := care.ConsentGiven, care.PreferencePreferred
+
+	t.Run("entered with an end in the past", func(t *testing.T) {
+		r, err := db.StartRelationship(sys, care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &f.PatientB1,
+			PractitionerID: &f.Nurse2, PeriodStart: &start, PeriodEnd: &end, Consent: &consent, PatientPreference: &pref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != care.RelationshipEnded {
+			t.Fatalf("status %s, want ENDED", r.Status)
+		}
+		if ps := must[[]*care.Patient](t)(db.PatientsByID(as(f.Nurse2Actor), []uuid.UUID{f.PatientB1})); ps[0] != nil {
+			t.Fatal("an ended relationship grants access")
+		}
+	})
+	t.Run("ran out while stored ACTIVE", func(t *testing.T) {
+		id := f.PatientA1NamedNurse
+		if err := db.ExecRaw(sys, `UPDATE care_relationships SET period_end = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		r := must[*care.CareRelationship](t)(db.CareRelationship(sys, id))
+		if r.Status != care.RelationshipEnded {
+			t.Fatalf("status %s, want ENDED", r.Status)
+		}
+		active := true
+		page := must[*care.Page[care.CareRelationship]](t)(db.CareRelationships(sys, care.RelationshipFilter{PatientID: &f.PatientA1, Kind: ptrTo(care.KindNamedNurse), Active: &active}, care.PageArgs{}))
+		if page.TotalCount != 0 {
+			t.Fatalf("%d active named nurses, want 0", page.TotalCount)
+		}
+		// Its successor can start at once: the expired one no longer holds
+		// the one-active-named-nurse slot.
+		now := time.Now().Add(-time.Second)
+		next, err := db.StartRelationship(sys, care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &f.PatientA1,
+			PractitionerID: &f.Nurse2, PeriodStart: &now, Consent: &consent, PatientPreference: &pref})
+		if err != nil {
+			t.Fatalf("successor refused: %v", err)
+		}
+		if next.Status != care.RelationshipActive {
+			t.Fatalf("successor %s", next.Status)
+		}
+		// And the expired one is stored ENDED (a DO block fails otherwise).
+		check := `DO $$ BEGIN IF (SELECT status FROM care_relationships WHERE id = '` + id.String() + `') <> 'ended' THEN RAISE EXCEPTION 'still stored active'; END IF; END $$`
+		if err := db.ExecRaw(sys, check); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("the maintenance loop stores ENDED for any that ran out", func(t *testing.T) {
+		id := f.PatientA1UsualGP
+		if err := db.ExecRaw(sys, `UPDATE care_relationships SET period_end = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ActivateDueRelationships(sys); err != nil {
+			t.Fatal(err)
+		}
+		check := `DO $$ BEGIN IF (SELECT status FROM care_relationships WHERE id = '` + id.String() + `') <> 'ended' THEN RAISE EXCEPTION 'still stored active'; END IF; END $$`
+		if err := db.ExecRaw(sys, check); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
