@@ -130,6 +130,15 @@ func TestEveryPatientDataFieldIsAudited(t *testing.T) {
 	}
 	conflict := r.SyncPush.Results[0].Conflicts[0].ID
 
+	// A transfer request: practice B tries to register the patient.
+	gpB := auditClient(t, db, w.gpBActor(), "setup")
+	gpB.fails(`mutation($in: CreatePatientInput!) { createPatient(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"nhsNumber": p.NHSNumber, "givenName": "A", "familyName": "B", "birthDate": "1950-01-01", "registeredPracticeId": gid("Organization", w.practiceB)}}, graph.CodeConflict)
+	transfers := must(db.RegistrationTransfers(care.NewContextWithActor(context.Background(), gp))).get(t)
+	if len(transfers) != 1 {
+		t.Fatalf("transfers %+v", transfers)
+	}
+
 	newPatient := uuid.Must(uuid.NewV7())
 	draft := uuid.Must(uuid.NewV7())
 	keyWorker := uuid.Must(uuid.NewV7())
@@ -172,6 +181,9 @@ func TestEveryPatientDataFieldIsAudited(t *testing.T) {
 		{"Mutation.signInteraction", gp, `mutation($id: ID!) { signInteraction(input: {id: $id}) { id } }`, map[string]any{"id": gid("Interaction", draft)}, pid, "Interaction"},
 		{"Mutation.amendInteraction", gp, `mutation($id: ID!) { amendInteraction(input: {id: $id, reason: "detail", notes: "much better"}) { id } }`, map[string]any{"id": gid("Interaction", draft)}, pid, "Interaction"},
 		{"Mutation.resolveConflict", nurse, `mutation($id: ID!) { resolveConflict(input: {id: $id, value: "both"}) { id } }`, map[string]any{"id": conflict}, pid, "SyncConflict"},
+		{"Query.registrationTransfers", gp, `{ registrationTransfers { id patient { id } } }`, nil, pid, "RegistrationTransfer"},
+		{"Mutation.decideRegistrationTransfer", gp, `mutation($id: ID!) { decideRegistrationTransfer(input: {id: $id, accept: false}) { status } }`,
+			map[string]any{"id": transfers[0].ID.String()}, pid, "RegistrationTransfer"},
 		{"Mutation.syncPush", nurse, pushMutation, push(phone, 1, map[string]any{"mutationSeq": 3, "entity": "INTERACTION", "id": uuid.Must(uuid.NewV7()).String(), "op": "CREATE", "hlc": hlc(time.Now(), "phone"),
 			"fields": map[string]any{"patientId": p.ID.String(), "mode": "PHONE", "occurredAt": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "purpose": "call", "notes": "fine"}}), pid, "Interaction"},
 	}

@@ -184,10 +184,19 @@ func (db *DB) CreatePatient(ctx context.Context, in care.CreatePatientInput) (*c
 		return nil, err
 	}
 	var out *care.Patient
+	transferred := false
 	err = db.InTx(ctx, func(tx *DB) error {
+		// Registered at another practice: say so without saying where, and
+		// ask that practice to transfer the patient (committed below).
+		if transferred, err = tx.requestTransfer(ctx, a, in.NHSNumber, in.RegisteredPracticeID); err != nil || transferred {
+			return err
+		}
 		p, err := scanPatient(tx.q.QueryRow(ctx, insertPatientSQL, id, in.NHSNumber, in.GivenName, in.FamilyName, in.BirthDate, in.RegisteredPracticeID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			ex, err := tx.visiblePatient(ctx, a, id, false)
+			if care.ErrorCode(err) == care.ENOTFOUND {
+				return idConflict() // the same answer whoever's record has the id
+			}
 			if err != nil {
 				return err
 			}
@@ -205,6 +214,10 @@ func (db *DB) CreatePatient(ctx context.Context, in care.CreatePatientInput) (*c
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create patient: %w", err)
+	}
+	if transferred {
+		return nil, fmt.Errorf("create patient: %w: %w", ErrTransferRequested, care.Errorf(care.ECONFLICT,
+			"this NHS number is registered at another practice; a transfer request has been sent to it"))
 	}
 	return out, nil
 }

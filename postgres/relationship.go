@@ -299,7 +299,7 @@ func (db *DB) StartRelationship(ctx context.Context, in care.StartRelationshipIn
 			}
 			e := ex[0]
 			if e == nil {
-				return care.Errorf(care.ENOTFOUND, "no such care relationship")
+				return idConflict() // the same answer whoever's record has the id
 			}
 			if e.Kind != in.Kind || !eqID(e.PatientID, in.PatientID) || !eqID(e.PractitionerID, in.PractitionerID) ||
 				!eqID(e.TeamID, in.TeamID) || !eqID(e.PartnerOrganizationID, in.PartnerOrganizationID) ||
