@@ -209,3 +209,79 @@ func TestDepartedPractitioner(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownDrainsHostileRequests: with abusive queries in flight (the
+// 30-level fragment ladder, which used to keep a core busy for minutes and
+// stop SIGTERM from draining), the server still shuts down cleanly within
+// its shutdown timeout, and every abusive request was answered.
+func TestShutdownDrainsHostileRequests(t *testing.T) {
+	t.Parallel()
+	var ladder strings.Builder
+	ladder.WriteString("query Ladder { viewer { ...F30 } }\nfragment F0 on Viewer { role }\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&ladder, "fragment F%d on Viewer { ...F%d ...F%d }\n", i, i-1, i-1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := newVerifier(t, DefaultAudience, nil)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	const shutdownTimeout = 3 * time.Second
+	go func() {
+		done <- Run(ctx, Config{Addr: "127.0.0.1:0", RequestTimeout: time.Second, ShutdownTimeout: shutdownTimeout},
+			Deps{Verifier: v, Log: zerolog.Nop(), Ready: func(a string) { ready <- a }})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	tok, err := v.MintHMAC(auth.MintRequest{Subject: "probe", OrganizationID: uuid.New(), Role: care.RoleIntegration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	answers := make(chan string, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", gqlRequest(ladder.String(), tok).Body)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			answers <- string(b)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them arrive
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown with abusive requests in flight: %v", err)
+		}
+	case <-time.After(shutdownTimeout + 2*time.Second):
+		t.Fatal("Run did not return")
+	}
+	if d := time.Since(start); d > shutdownTimeout {
+		t.Fatalf("shutdown took %s, over its timeout %s", d, shutdownTimeout)
+	}
+	for range n {
+		select {
+		case body := <-answers:
+			if !strings.Contains(body, "BAD_USER_INPUT") {
+				t.Errorf("abusive request answered %s", body)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("an abusive request got no answer")
+		}
+	}
+}
