@@ -195,6 +195,7 @@ func (cfg Config) graphLimits() graph.Limits {
 //	RAPPORT_MAX_FRAGMENT_SPREADS most fragment spreads, expanded (200)
 //	RAPPORT_MAX_REPEATED_FIELDS  most repeats of a response name in one selection (100)
 //	RAPPORT_INTROSPECTION     true or false (default: true in development, false in production)
+//	RAPPORT_STANDING_CHECK_INTERVAL how often open WebSockets re-check their practitioner is active ("30s")
 //	RAPPORT_METRICS_ADDR      separate listener for /metrics ("127.0.0.1:9464"; "off" for none)
 //	RAPPORT_REQUEST_TIMEOUT   per-request time limit ("30s")
 //	RAPPORT_SHUTDOWN_TIMEOUT  graceful shutdown limit ("15s")
@@ -314,6 +315,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	duration("RAPPORT_SYNC_RETENTION", &cfg.SyncRetention, false)
 	duration("RAPPORT_SYNC_PURGE_INTERVAL", &cfg.SyncPurgeInterval, false)
 	duration("RAPPORT_SYNC_MAX_CLOCK_SKEW", &cfg.SyncMaxClockSkew, false)
+	duration("RAPPORT_STANDING_CHECK_INTERVAL", &cfg.StandingCheckInterval, false)
 	if v, ok := get("RAPPORT_LOG_LEVEL"); ok {
 		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
 		if err != nil || lvl == zerolog.NoLevel {
