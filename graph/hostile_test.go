@@ -26,7 +26,6 @@ func TestNoExistenceLeaks(t *testing.T) {
 	iB := w.interaction(t, w.gpBActor(), pB.ID, time.Now().Add(-time.Hour))
 	gpA := newClient(t, db, w.gpAActor(), graph.Limits{})
 	gpB := newClient(t, db, w.gpBActor(), graph.Limits{})
-	nurse := newClient(t, db, w.nurseActor(), graph.Limits{})
 	colleague := newClient(t, db, w.actor(care.RoleNurse, w.colleague, w.orgN), graph.Limits{})
 
 	// same asserts that two answers carry the same code and message.
@@ -39,6 +38,7 @@ func TestNoExistenceLeaks(t *testing.T) {
 			t.Fatalf("answers differ: %q %q / %q %q", a.Errors[0].code(), a.Errors[0].Message, b.Errors[0].code(), b.Errors[0].Message)
 		}
 	}
+	nurse := newClient(t, db, w.nurseActor(), graph.Limits{})
 	const createInteraction = `mutation($in: CreateInteractionInput!) { createInteraction(input: $in) { id } }`
 	interaction := func(id, patient uuid.UUID) map[string]any {
 		return map[string]any{"in": map[string]any{"id": id.String(), "patientId": gid("Patient", patient), "mode": "PHONE",
@@ -48,6 +48,22 @@ func TestNoExistenceLeaks(t *testing.T) {
 		notMine := gpB.fails(createInteraction, interaction(iA.ID, pB.ID), graph.CodeConflict)
 		mineDifferent := gpB.fails(createInteraction, interaction(iB.ID, pB.ID), graph.CodeConflict)
 		same(t, notMine, mineDifferent)
+	})
+	t.Run("sync CREATE with an invisible id answers as for one's own", func(t *testing.T) {
+		mine := w.interaction(t, w.nurseActor(), pA.ID, time.Now().Add(-3*time.Hour))
+		dev := uuid.New()
+		create := func(seq int, id uuid.UUID) map[string]any {
+			return map[string]any{"mutationSeq": seq, "entity": "INTERACTION", "id": id.String(), "op": "CREATE", "hlc": hlc(time.Now(), "dev"),
+				"fields": map[string]any{"patientId": pA.ID.String(), "mode": "PHONE", "occurredAt": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
+					"purpose": "p", "notes": "n"}}
+		}
+		var notMine, mineDifferent pushResult
+		nurse.ok(pushMutation, push(dev, 1, create(1, iB.ID)), &notMine)
+		nurse.ok(pushMutation, push(dev, 1, create(2, mine.ID)), &mineDifferent)
+		a, b := notMine.SyncPush.Results[0], mineDifferent.SyncPush.Results[0]
+		if a.Status != b.Status || a.Code == nil || b.Code == nil || *a.Code != *b.Code || *a.Message != *b.Message || a.Record != nil {
+			t.Fatalf("answers differ: %s %s %s / %s %s %s", a.Status, strOf(a.Code), strOf(a.Message), b.Status, strOf(b.Code), strOf(b.Message))
+		}
 	})
 	const startRel = `mutation($in: StartRelationshipInput!) { startRelationship(input: $in) { id } }`
 	rel := func(id, patient uuid.UUID) map[string]any {
@@ -140,4 +156,11 @@ func TestNoExistenceLeaks(t *testing.T) {
 			t.Fatalf("audit %v, want %s", actions, want)
 		}
 	})
+}
+
+func strOf(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
 }
