@@ -164,3 +164,4 @@ func strOf(p *string) string {
 	}
 	return *p
 }
+

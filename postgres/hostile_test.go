@@ -1,12 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
 // TestNameFilterIsAPrefixServedByAnIndex: the schema says the name filter
@@ -164,3 +166,34 @@ func TestRelationshipStatusFollowsPeriod(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestDeadlineCancelsSQL: the request's deadline reaches a running
+// statement: pgx cancels it on the server, so a statement cannot hold a
+// connection and a core after the request has timed out.
+func TestDeadlineCancelsSQL(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx, cancel := context.WithTimeout(as(care.SystemActor()), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := db.ExecRaw(ctx, `SELECT pg_sleep(30)`)
+	if err == nil {
+		t.Fatal("a 30 s statement finished inside a 100 ms deadline")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the statement ran %s past a 100 ms deadline", d)
+	}
+	// And the server is no longer running it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := db.ExecRaw(as(care.SystemActor()), `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%') THEN RAISE EXCEPTION 'still running'; END IF; END $$`)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cancelled statement still runs on the server: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
