@@ -164,4 +164,3 @@ func strOf(p *string) string {
 	}
 	return *p
 }
-
