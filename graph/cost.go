@@ -224,7 +224,7 @@ func (stringLimit) MutateOperationContext(_ context.Context, oc *graphql.Operati
 			return refuse("a string argument is longer than %d characters", MaxStringLen)
 		}
 	}
-	if oc.Operation != nil && literalTooLong(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+	if oc.Operation != nil && literalTooLong(oc.Doc, oc.Operation.SelectionSet) {
 		return refuse("a string argument is longer than %d characters", MaxStringLen)
 	}
 	return nil
@@ -251,22 +251,18 @@ func tooLong(v any) bool {
 	return false
 }
 
-// literalTooLong reports whether an argument literal in ss (fragments
-// followed once each) holds an oversized string.
-func literalTooLong(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
+// anyField reports whether visit holds for a field of ss, following inline
+// fragments and each named fragment once (seen); deep also descends into the
+// fields' own selections.
+func anyField(doc *ast.QueryDocument, ss ast.SelectionSet, deep bool, seen map[string]bool, visit func(*ast.Field) bool) bool {
 	for _, sel := range ss {
 		switch x := sel.(type) {
 		case *ast.Field:
-			for _, a := range x.Arguments {
-				if valueTooLong(a.Value) {
-					return true
-				}
-			}
-			if literalTooLong(doc, x.SelectionSet, seen) {
+			if visit(x) || deep && anyField(doc, x.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		case *ast.InlineFragment:
-			if literalTooLong(doc, x.SelectionSet, seen) {
+			if anyField(doc, x.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		case *ast.FragmentSpread:
@@ -274,12 +270,25 @@ func literalTooLong(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string
 				continue
 			}
 			seen[x.Name] = true
-			if f := doc.Fragments.ForName(x.Name); f != nil && literalTooLong(doc, f.SelectionSet, seen) {
+			if f := doc.Fragments.ForName(x.Name); f != nil && anyField(doc, f.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// literalTooLong reports whether an argument literal in ss holds an
+// oversized string.
+func literalTooLong(doc *ast.QueryDocument, ss ast.SelectionSet) bool {
+	return anyField(doc, ss, true, map[string]bool{}, func(f *ast.Field) bool {
+		for _, a := range f.Arguments {
+			if valueTooLong(a.Value) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func valueTooLong(v *ast.Value) bool {
@@ -317,32 +326,16 @@ func (introspectionOff) Validate(graphql.ExecutableSchema) error { return nil }
 // MutateOperationContext returns BAD_USER_INPUT when the operation's root
 // selection (fragments included) names __schema or __type.
 func (introspectionOff) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation != nil && asksSchema(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+	if oc.Operation != nil && asksSchema(oc.Doc, oc.Operation.SelectionSet) {
 		return refuse("introspection is turned off on this server; the schema is published in its documentation")
 	}
 	return nil
 }
 
-func asksSchema(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
-	for _, sel := range ss {
-		switch x := sel.(type) {
-		case *ast.Field:
-			if x.Name == "__schema" || x.Name == "__type" {
-				return true
-			}
-		case *ast.InlineFragment:
-			if asksSchema(doc, x.SelectionSet, seen) {
-				return true
-			}
-		case *ast.FragmentSpread:
-			if seen[x.Name] || doc == nil {
-				continue
-			}
-			seen[x.Name] = true
-			if f := doc.Fragments.ForName(x.Name); f != nil && asksSchema(doc, f.SelectionSet, seen) {
-				return true
-			}
-		}
-	}
-	return false
+// asksSchema reports whether the root selection ss (fragments included)
+// names __schema or __type.
+func asksSchema(doc *ast.QueryDocument, ss ast.SelectionSet) bool {
+	return anyField(doc, ss, false, map[string]bool{}, func(f *ast.Field) bool {
+		return f.Name == "__schema" || f.Name == "__type"
+	})
 }

@@ -30,26 +30,17 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultMaxDepth
-	}
-	if l.MaxComplexity <= 0 {
-		l.MaxComplexity = DefaultMaxComplexity
-	}
-	if l.MaxTokens <= 0 {
-		l.MaxTokens = DefaultMaxTokens
-	}
-	if l.MaxFields <= 0 {
-		l.MaxFields = DefaultMaxFields
-	}
-	if l.MaxAliases <= 0 {
-		l.MaxAliases = DefaultMaxAliases
-	}
-	if l.MaxRepeatedFields <= 0 {
-		l.MaxRepeatedFields = DefaultMaxRepeatedFields
-	}
-	if l.MaxFragmentSpreads <= 0 {
-		l.MaxFragmentSpreads = DefaultMaxFragmentSpreads
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&l.MaxDepth, DefaultMaxDepth}, {&l.MaxComplexity, DefaultMaxComplexity},
+		{&l.MaxTokens, DefaultMaxTokens}, {&l.MaxFields, DefaultMaxFields}, {&l.MaxAliases, DefaultMaxAliases},
+		{&l.MaxRepeatedFields, DefaultMaxRepeatedFields}, {&l.MaxFragmentSpreads, DefaultMaxFragmentSpreads},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
 	}
 	return l
 }
