@@ -164,3 +164,43 @@ func strOf(p *string) string {
 	}
 	return *p
 }
+
+// TestEndedRelationshipLeavesSyncScope: when a relationship's period runs
+// out, with no one ending it and before any maintenance loop, the nurse's
+// next pull tells her device to purge the patient.
+func TestEndedRelationshipLeavesSyncScope(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	w := newWorld(t, db)
+	p := w.patient(t, w.practiceA, w.gpA, uuid.Nil, "Brief")
+	start, end := time.Now().Add(-time.Hour), time.Now().Add(1500*time.Millisecond)
+	must(db.StartRelationship(sysCtx, care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &p.ID,
+		PractitionerID: &w.nurse, PeriodStart: &start, PeriodEnd: &end})).get(t)
+	nurse := newClient(t, db, w.nurseActor(), graph.Limits{})
+	dev := uuid.NewString()
+	var first pullResult
+	nurse.ok(pullQuery, map[string]any{"in": map[string]any{"protocolVersion": 1, "deviceId": dev, "limit": 1000}}, &first)
+	var had bool
+	for _, u := range first.SyncPull.Upserts {
+		had = had || u.Entity == "PATIENT" && u.ID == p.ID.String()
+	}
+	if !had {
+		t.Fatalf("the patient was never in scope: %+v", first.SyncPull.Upserts)
+	}
+	time.Sleep(time.Until(end) + 100*time.Millisecond)
+	cp := first.SyncPull.Checkpoint
+	for range 10 { // page on until the stream is drained
+		var next pullResult
+		nurse.ok(pullQuery, map[string]any{"in": map[string]any{"protocolVersion": 1, "deviceId": dev, "checkpoint": cp, "limit": 1000}}, &next)
+		for _, id := range next.SyncPull.RevokedPatientIds {
+			if id == p.ID.String() {
+				return
+			}
+		}
+		if !next.SyncPull.HasMore {
+			break
+		}
+		cp = next.SyncPull.Checkpoint
+	}
+	t.Fatal("the device was not told to purge the patient whose relationship ran out")
+}
