@@ -7,8 +7,10 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -185,12 +187,40 @@ type tokenClaims struct {
 	ClientID string `json:"client_id,omitempty"`
 }
 
+// errNumericDate is returned while decoding claims whose exp, nbf or iat is
+// not a JSON number.
+var errNumericDate = errors.New("exp, nbf and iat must be JSON numbers")
+
+// UnmarshalJSON decodes the claims, refusing an exp, nbf or iat that is not a
+// JSON number: RFC 7519 section 2 defines NumericDate as a number, and jwt's
+// own decoding also accepts a string holding one.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, k := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[k]; ok && !isJSONNumber(v) {
+			return errNumericDate
+		}
+	}
+	type plain tokenClaims // without this method, so no recursion
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// isJSONNumber reports whether v, a JSON value, is a number.
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
+}
+
 // Reasons a token is rejected, for logs. They never quote the token or any
 // claim value from it, so they are safe to log and bounded in size.
 const (
 	reasonEmpty           = "empty token"
 	reasonTooLarge        = "token larger than 8 KiB"
 	reasonMalformed       = "malformed token"
+	reasonNumericDate     = "exp, nbf or iat is not a number"
 	reasonAlgorithm       = "signing algorithm not accepted"
 	reasonNoKey           = "no key for this algorithm and key id"
 	reasonSignature       = "signature does not verify"
@@ -323,6 +353,8 @@ func parseReason(err error) string {
 		return reasonAlgorithm
 	case errors.Is(err, errNoKey):
 		return reasonNoKey
+	case errors.Is(err, errNumericDate):
+		return reasonNumericDate
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return reasonMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

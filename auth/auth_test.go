@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -344,7 +345,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"nbf in the future", f.hmac, hs(nurseClaims(map[string]any{"nbf": testNow.Add(testLeeway + time.Minute).Unix()})), reasonNotYetValid},
 		{"iat in the future", f.hmac, hs(nurseClaims(map[string]any{"iat": testNow.Add(testLeeway + time.Minute).Unix()})), reasonIssuedInFuture},
 		{"missing exp", f.hmac, hs(nurseClaims(map[string]any{"exp": nil})), reasonMissingClaim},
-		{"exp not a number", f.hmac, hs(nurseClaims(map[string]any{"exp": "tomorrow"})), reasonMalformed},
+		{"exp not a number", f.hmac, hs(nurseClaims(map[string]any{"exp": "tomorrow"})), reasonNumericDate},
+		// RFC 7519 NumericDate is a JSON number; a string holding a valid
+		// one is still a string.
+		{"exp a numeric string", f.hmac, hs(nurseClaims(map[string]any{"exp": fmt.Sprint(testNow.Add(time.Hour).Unix())})), reasonNumericDate},
+		{"nbf a numeric string", f.hmac, hs(nurseClaims(map[string]any{"nbf": fmt.Sprint(testNow.Add(-time.Minute).Unix())})), reasonNumericDate},
+		{"iat a numeric string", f.hmac, hs(nurseClaims(map[string]any{"iat": fmt.Sprint(testNow.Add(-time.Minute).Unix())})), reasonNumericDate},
+		{"exp null", f.hmac, hs(nurseClaims(map[string]any{"exp": json.RawMessage("null")})), reasonNumericDate},
 		{"wrong issuer", f.hmac, hs(nurseClaims(map[string]any{"iss": "https://evil.test"})), reasonIssuer},
 		{"missing issuer", f.hmac, hs(nurseClaims(map[string]any{"iss": nil})), reasonMissingClaim},
 		{"wrong audience", f.hmac, hs(nurseClaims(map[string]any{"aud": "other-api"})), reasonAudience},

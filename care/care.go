@@ -162,4 +162,30 @@ const (
 	AuditAmend  AuditAction = "amend"
 	AuditEnd    AuditAction = "end"
 	AuditDelete AuditAction = "delete" // a draft deleted (sync DELETE)
+	// A registration transfer requested by another practice, and its decision.
+	AuditTransferRequest AuditAction = "transfer_request"
+	AuditTransferAccept  AuditAction = "transfer_accept"
+	AuditTransferDecline AuditAction = "transfer_decline"
 )
+
+// TransferStatus is where a registration transfer request stands.
+type TransferStatus string
+
+// Registration transfer statuses.
+const (
+	TransferPending  TransferStatus = "pending"
+	TransferAccepted TransferStatus = "accepted"
+	TransferDeclined TransferStatus = "declined"
+)
+
+// RegistrationTransfer is a request, filed when a practice registers a
+// patient already registered at another, that the registered practice move
+// the registration. Only the registered practice sees it.
+type RegistrationTransfer struct {
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	FromPracticeID uuid.UUID // where the patient is registered
+	ToPracticeID   uuid.UUID // the practice asking for them
+	RequestedAt    time.Time
+	Status         TransferStatus
+}

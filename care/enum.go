@@ -285,3 +285,14 @@ func (r *Role) UnmarshalGQL(v any) (err error) {
 	*r, err = ParseEnum(roles, "role", v)
 	return err
 }
+
+var transferStatuses = values(TransferPending, TransferAccepted, TransferDeclined)
+
+// MarshalGQL writes the GraphQL enum name.
+func (s TransferStatus) MarshalGQL(w io.Writer) { MarshalEnum(w, s) }
+
+// UnmarshalGQL parses a GraphQL enum name; EINVALID if unknown.
+func (s *TransferStatus) UnmarshalGQL(v any) (err error) {
+	*s, err = ParseEnum(transferStatuses, "transfer status", v)
+	return err
+}

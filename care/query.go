@@ -18,8 +18,21 @@ type PageArgs struct {
 	After *string
 }
 
-// Limit returns the page size asked for, or an ELIMIT error when it is out of range.
+// Limits on the text a caller may put in a list's arguments, checked before
+// any SQL runs. Names are matched as prefixes, so a longer filter could only
+// match a name longer than any stored name may be (MaxNameLen).
+const (
+	MaxFilterLen = MaxNameLen
+	MaxNHSFilter = 20   // ten digits with spaces, and then some
+	MaxCursorLen = 1024 // our cursors are under 200 characters
+)
+
+// Limit returns the page size asked for, or an ELIMIT error when it is out
+// of range or the cursor is longer than any cursor we hand out.
 func (p PageArgs) Limit() (int, error) {
+	if p.After != nil && len(*p.After) > MaxCursorLen {
+		return 0, Errorf(ELIMIT, "after must be at most %d characters", MaxCursorLen)
+	}
 	if p.First == nil {
 		return DefaultPageSize, nil
 	}
@@ -42,10 +55,36 @@ type Page[T any] struct {
 	TotalCount  int
 }
 
+// checkFilter refuses a filter text longer than max with EINVALID.
+func checkFilter(field string, s *string, max int) error {
+	if s != nil && len(*s) > max {
+		return Errorf(EINVALID, "filter.%s must be at most %d characters", field, max)
+	}
+	return nil
+}
+
 // OrganizationFilter narrows a list of organisations.
 type OrganizationFilter struct {
 	Kind *OrganizationKind
 	Name *string // case-insensitive substring
+}
+
+// Validate returns EINVALID for a name longer than MaxFilterLen.
+func (f OrganizationFilter) Validate() error { return checkFilter("name", f.Name, MaxFilterLen) }
+
+// Validate returns EINVALID for a name longer than MaxFilterLen.
+func (f TeamFilter) Validate() error { return checkFilter("name", f.Name, MaxFilterLen) }
+
+// Validate returns EINVALID for a name longer than MaxFilterLen.
+func (f PractitionerFilter) Validate() error { return checkFilter("name", f.Name, MaxFilterLen) }
+
+// Validate returns EINVALID for a name longer than MaxFilterLen or an NHS
+// number longer than MaxNHSFilter.
+func (f PatientFilter) Validate() error {
+	if err := checkFilter("name", f.Name, MaxFilterLen); err != nil {
+		return err
+	}
+	return checkFilter("nhsNumber", f.NHSNumber, MaxNHSFilter)
 }
 
 // TeamFilter narrows a list of teams.
@@ -64,7 +103,7 @@ type PractitionerFilter struct {
 
 // PatientFilter narrows a list of patients to those the caller may see.
 type PatientFilter struct {
-	Name                 *string // case-insensitive match on given or family name
+	Name                 *string // case-insensitive start of the given or family name
 	NHSNumber            *string // exact, after normalisation
 	RegisteredPracticeID *uuid.UUID
 	// PractitionerID/TeamID: patients with an active relationship to them.

@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	Patient() PatientResolver
 	Practitioner() PractitionerResolver
 	Query() QueryResolver
+	RegistrationTransfer() RegistrationTransferResolver
 	Subscription() SubscriptionResolver
 	SyncConflict() SyncConflictResolver
 	Team() TeamResolver
@@ -277,27 +278,28 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AmendInteraction          func(childComplexity int, input care.AmendInteractionInput) int
-		CreateFeedbackLink        func(childComplexity int, input model.CreateFeedbackLinkInput) int
-		CreateInteraction         func(childComplexity int, input care.CreateInteractionInput) int
-		CreateOrganization        func(childComplexity int, input care.CreateOrganizationInput) int
-		CreatePatient             func(childComplexity int, input care.CreatePatientInput) int
-		CreatePractitioner        func(childComplexity int, input care.CreatePractitionerInput) int
-		CreateTeam                func(childComplexity int, input care.CreateTeamInput) int
-		EndRelationship           func(childComplexity int, input care.EndRelationshipInput) int
-		ResolveConflict           func(childComplexity int, input sync1.ResolveConflictInput) int
-		RevokeDevice              func(childComplexity int, input sync1.RevokeDeviceInput) int
-		SaveFeedbackQuestionnaire func(childComplexity int, input model.SaveFeedbackQuestionnaireInput) int
-		SignInteraction           func(childComplexity int, input care.SignInteractionInput) int
-		StartRelationship         func(childComplexity int, input care.StartRelationshipInput) int
-		SubmitFeedback            func(childComplexity int, input model.SubmitFeedbackInput) int
-		SyncPush                  func(childComplexity int, input sync1.PushInput) int
-		UpdateInteraction         func(childComplexity int, input care.UpdateInteractionInput) int
-		UpdateOrganization        func(childComplexity int, input care.UpdateOrganizationInput) int
-		UpdatePatient             func(childComplexity int, input care.UpdatePatientInput) int
-		UpdatePractitioner        func(childComplexity int, input care.UpdatePractitionerInput) int
-		UpdateRelationship        func(childComplexity int, input care.UpdateRelationshipInput) int
-		UpdateTeam                func(childComplexity int, input care.UpdateTeamInput) int
+		AmendInteraction           func(childComplexity int, input care.AmendInteractionInput) int
+		CreateFeedbackLink         func(childComplexity int, input model.CreateFeedbackLinkInput) int
+		CreateInteraction          func(childComplexity int, input care.CreateInteractionInput) int
+		CreateOrganization         func(childComplexity int, input care.CreateOrganizationInput) int
+		CreatePatient              func(childComplexity int, input care.CreatePatientInput) int
+		CreatePractitioner         func(childComplexity int, input care.CreatePractitionerInput) int
+		CreateTeam                 func(childComplexity int, input care.CreateTeamInput) int
+		DecideRegistrationTransfer func(childComplexity int, input model.DecideRegistrationTransferInput) int
+		EndRelationship            func(childComplexity int, input care.EndRelationshipInput) int
+		ResolveConflict            func(childComplexity int, input sync1.ResolveConflictInput) int
+		RevokeDevice               func(childComplexity int, input sync1.RevokeDeviceInput) int
+		SaveFeedbackQuestionnaire  func(childComplexity int, input model.SaveFeedbackQuestionnaireInput) int
+		SignInteraction            func(childComplexity int, input care.SignInteractionInput) int
+		StartRelationship          func(childComplexity int, input care.StartRelationshipInput) int
+		SubmitFeedback             func(childComplexity int, input model.SubmitFeedbackInput) int
+		SyncPush                   func(childComplexity int, input sync1.PushInput) int
+		UpdateInteraction          func(childComplexity int, input care.UpdateInteractionInput) int
+		UpdateOrganization         func(childComplexity int, input care.UpdateOrganizationInput) int
+		UpdatePatient              func(childComplexity int, input care.UpdatePatientInput) int
+		UpdatePractitioner         func(childComplexity int, input care.UpdatePractitionerInput) int
+		UpdateRelationship         func(childComplexity int, input care.UpdateRelationshipInput) int
+		UpdateTeam                 func(childComplexity int, input care.UpdateTeamInput) int
 	}
 
 	NamedNurseVisits struct {
@@ -450,9 +452,18 @@ type ComplexityRoot struct {
 		Patients               func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
 		PracticeContinuity     func(childComplexity int, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
 		Practitioners          func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
+		RegistrationTransfers  func(childComplexity int) int
 		SyncPull               func(childComplexity int, input sync1.PullInput) int
 		Teams                  func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
 		Viewer                 func(childComplexity int) int
+	}
+
+	RegistrationTransfer struct {
+		ID                 func(childComplexity int) int
+		Patient            func(childComplexity int) int
+		RequestedAt        func(childComplexity int) int
+		RequestingPractice func(childComplexity int) int
+		Status             func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -637,6 +648,7 @@ type MutationResolver interface {
 	CreateFeedbackLink(ctx context.Context, input model.CreateFeedbackLinkInput) (*model.FeedbackLink, error)
 	SubmitFeedback(ctx context.Context, input model.SubmitFeedbackInput) (*model.FeedbackResponse, error)
 	SaveFeedbackQuestionnaire(ctx context.Context, input model.SaveFeedbackQuestionnaireInput) (*model.FeedbackQuestionnaire, error)
+	DecideRegistrationTransfer(ctx context.Context, input model.DecideRegistrationTransferInput) (*care.RegistrationTransfer, error)
 }
 type OrganizationResolver interface {
 	ID(ctx context.Context, obj *care.Organization) (string, error)
@@ -687,6 +699,11 @@ type QueryResolver interface {
 	FeedbackQuestionnaires(ctx context.Context) ([]model.FeedbackQuestionnaire, error)
 	FeedbackQuestionnaire(ctx context.Context, id string, version *int) (*model.FeedbackQuestionnaire, error)
 	FeedbackInstruments(ctx context.Context) (*model.FeedbackInstruments, error)
+	RegistrationTransfers(ctx context.Context) ([]care.RegistrationTransfer, error)
+}
+type RegistrationTransferResolver interface {
+	Patient(ctx context.Context, obj *care.RegistrationTransfer) (*care.Patient, error)
+	RequestingPractice(ctx context.Context, obj *care.RegistrationTransfer) (*care.Organization, error)
 }
 type SubscriptionResolver interface {
 	SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error)
@@ -1693,6 +1710,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateTeam(childComplexity, args["input"].(care.CreateTeamInput)), true
+	case "Mutation.decideRegistrationTransfer":
+		if e.ComplexityRoot.Mutation.DecideRegistrationTransfer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_decideRegistrationTransfer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DecideRegistrationTransfer(childComplexity, args["input"].(model.DecideRegistrationTransferInput)), true
 	case "Mutation.endRelationship":
 		if e.ComplexityRoot.Mutation.EndRelationship == nil {
 			break
@@ -2598,6 +2626,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Practitioners(childComplexity, args["filter"].(*care.PractitionerFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.registrationTransfers":
+		if e.ComplexityRoot.Query.RegistrationTransfers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RegistrationTransfers(childComplexity), true
 	case "Query.syncPull":
 		if e.ComplexityRoot.Query.SyncPull == nil {
 			break
@@ -2626,6 +2660,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RegistrationTransfer.id":
+		if e.ComplexityRoot.RegistrationTransfer.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationTransfer.ID(childComplexity), true
+	case "RegistrationTransfer.patient":
+		if e.ComplexityRoot.RegistrationTransfer.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationTransfer.Patient(childComplexity), true
+	case "RegistrationTransfer.requestedAt":
+		if e.ComplexityRoot.RegistrationTransfer.RequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationTransfer.RequestedAt(childComplexity), true
+	case "RegistrationTransfer.requestingPractice":
+		if e.ComplexityRoot.RegistrationTransfer.RequestingPractice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationTransfer.RequestingPractice(childComplexity), true
+	case "RegistrationTransfer.status":
+		if e.ComplexityRoot.RegistrationTransfer.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationTransfer.Status(childComplexity), true
 
 	case "Subscription.syncChanges":
 		if e.ComplexityRoot.Subscription.SyncChanges == nil {
@@ -3128,6 +3193,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreatePatientInput,
 		ec.unmarshalInputCreatePractitionerInput,
 		ec.unmarshalInputCreateTeamInput,
+		ec.unmarshalInputDecideRegistrationTransferInput,
 		ec.unmarshalInputEndRelationshipInput,
 		ec.unmarshalInputFeedbackAnswerInput,
 		ec.unmarshalInputFeedbackFilter,
@@ -3251,6 +3317,13 @@ Rapport: relationship-centred community care. Every query needs a bearer token
 Lists are Relay cursor connections; every record is a ` + "`" + `Node` + "`" + ` with an opaque
 global ` + "`" + `id` + "`" + `. Errors carry ` + "`" + `extensions.code` + "`" + `: UNAUTHENTICATED, FORBIDDEN,
 BAD_USER_INPUT, NOT_FOUND, CONFLICT or INTERNAL.
+
+Limits (BAD_USER_INPUT when exceeded, before anything runs): no string
+argument longer than 20,000 characters (notes; names 200, purposes 500,
+reasons 1,000, name filters 200, NHS number filters 20, cursors 1,024); at
+most 10,000 tokens, 2,000 fields with fragments expanded, 100 aliases, 200
+fragment spreads, 100 repeats of one field in a selection, depth 12 and
+complexity 5,000 per query (server defaults; see docs/auth.md).
 """
 schema {
   query: Query
@@ -3822,7 +3895,7 @@ type InteractionEdge {
 input OrganizationFilter {
   "Only this kind."
   kind: OrganizationKind
-  "Case-insensitive part of the name."
+  "Case-insensitive part of the name (at most 200 characters)."
   name: String
 }
 
@@ -3830,7 +3903,7 @@ input OrganizationFilter {
 input TeamFilter {
   "Only teams of this organisation."
   organizationId: ID
-  "Case-insensitive part of the name."
+  "Case-insensitive part of the name (at most 200 characters)."
   name: String
 }
 
@@ -3840,7 +3913,7 @@ input PractitionerFilter {
   organizationId: ID
   "Only this profession."
   profession: Profession
-  "Case-insensitive part of the given or family name."
+  "Case-insensitive part of the given or family name (at most 200 characters)."
   name: String
   "Only active members of this team."
   teamId: ID
@@ -3848,9 +3921,9 @@ input PractitionerFilter {
 
 "Narrows a list of patients."
 input PatientFilter {
-  "Case-insensitive start of the given or family name."
+  "Case-insensitive start of the given or family name (at most 200 characters)."
   name: String
-  "Exact NHS number (spaces allowed)."
+  "Exact NHS number (spaces allowed; at most 20 characters)."
   nhsNumber: String
   "Only patients registered at this practice."
   registeredPracticeId: ID
@@ -3905,7 +3978,7 @@ type Mutation {
   createPractitioner("The new practitioner." input: CreatePractitionerInput!): Practitioner!
   "Changes a practitioner (practice admins of their organisation)."
   updatePractitioner("The changes." input: UpdatePractitionerInput!): Practitioner!
-  "Registers a patient at the caller's practice (GPs, practice admins). Idempotent on ` + "`" + `id` + "`" + `; an NHS number already registered is a CONFLICT."
+  "Registers a patient at the caller's practice (GPs, practice admins). Idempotent on ` + "`" + `id` + "`" + `. An NHS number already registered at the caller's practice is a CONFLICT; one registered at another practice is a CONFLICT that files a transfer request to that practice (see RegistrationTransfer) without saying which practice it is. An ` + "`" + `id` + "`" + ` already used by any record, visible or not, is a CONFLICT."
   createPatient("The new patient." input: CreatePatientInput!): Patient!
   "Changes a patient's details (anyone who may see the patient, except integrations)."
   updatePatient("The changes." input: UpdatePatientInput!): Patient!
@@ -5164,6 +5237,55 @@ extend type Mutation {
   "Saves a practice questionnaire as a new version (practice admins); earlier versions stay as they were."
   saveFeedbackQuestionnaire("The questionnaire." input: SaveFeedbackQuestionnaireInput!): FeedbackQuestionnaire!
 }
+
+"Where a registration transfer request stands."
+enum TransferStatus {
+  "Waiting for the registered practice."
+  PENDING
+  "Accepted: the patient is now registered at the requesting practice."
+  ACCEPTED
+  "Declined by the registered practice."
+  DECLINED
+}
+
+"""
+A request that a patient's registration move to another practice. It is filed
+when a practice registers (createPatient) a patient whose NHS number is
+registered elsewhere: that caller is told only that the number is registered at
+another practice, never which, and the request goes to the registered practice.
+Only the registered practice sees it. Requests and decisions are in the
+patient's audit trail.
+"""
+type RegistrationTransfer {
+  "Opaque global ID."
+  id: ID!
+  "The patient, registered at the caller's practice."
+  patient: Patient
+  "The practice asking for the patient."
+  requestingPractice: Organization!
+  "When it was requested."
+  requestedAt: DateTime!
+  "Where it stands."
+  status: TransferStatus!
+}
+
+"Accepts or declines a registration transfer request."
+input DecideRegistrationTransferInput {
+  "The request."
+  id: ID!
+  "True moves the registration to the requesting practice; false declines."
+  accept: Boolean!
+}
+
+extend type Query {
+  "Pending registration transfer requests addressed to the caller's practice (GPs and practice admins)."
+  registrationTransfers: [RegistrationTransfer!]!
+}
+
+extend type Mutation {
+  "Accepts (moving the registration) or declines a pending transfer request addressed to the caller's practice (GPs and practice admins)."
+  decideRegistrationTransfer("The decision." input: DecideRegistrationTransferInput!): RegistrationTransfer!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5884,6 +6006,22 @@ func (ec *executionContext) childFields_PractitionerEdge(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type PractitionerEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RegistrationTransfer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RegistrationTransfer_id(ctx, field)
+	case "patient":
+		return ec.fieldContext_RegistrationTransfer_patient(ctx, field)
+	case "requestingPractice":
+		return ec.fieldContext_RegistrationTransfer_requestingPractice(ctx, field)
+	case "requestedAt":
+		return ec.fieldContext_RegistrationTransfer_requestedAt(ctx, field)
+	case "status":
+		return ec.fieldContext_RegistrationTransfer_status(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegistrationTransfer", field.Name)
+}
+
 func (ec *executionContext) childFields_SyncChangeResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mutationSeq":
@@ -6336,6 +6474,20 @@ func (ec *executionContext) field_Mutation_createTeam_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (care.CreateTeamInput, error) {
 			return ec.unmarshalNCreateTeamInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐCreateTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_decideRegistrationTransfer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecideRegistrationTransferInput, error) {
+			return ec.unmarshalNDecideRegistrationTransferInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐDecideRegistrationTransferInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -11919,6 +12071,50 @@ func (ec *executionContext) fieldContext_Mutation_saveFeedbackQuestionnaire(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_decideRegistrationTransfer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_decideRegistrationTransfer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DecideRegistrationTransfer(ctx, fc.Args["input"].(model.DecideRegistrationTransferInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.RegistrationTransfer) graphql.Marshaler {
+			return ec.marshalNRegistrationTransfer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransfer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_decideRegistrationTransfer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistrationTransfer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_decideRegistrationTransfer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NamedNurseVisits_month(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15226,6 +15422,38 @@ func (ec *executionContext) fieldContext_Query_feedbackInstruments(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_registrationTransfers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_registrationTransfers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RegistrationTransfers(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []care.RegistrationTransfer) graphql.Marshaler {
+			return ec.marshalNRegistrationTransfer2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransferᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_registrationTransfers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistrationTransfer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15300,6 +15528,139 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RegistrationTransfer_id(ctx context.Context, field graphql.CollectedField, obj *care.RegistrationTransfer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistrationTransfer_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistrationTransfer_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistrationTransfer", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _RegistrationTransfer_patient(ctx context.Context, field graphql.CollectedField, obj *care.RegistrationTransfer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistrationTransfer_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RegistrationTransfer().Patient(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatient(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RegistrationTransfer_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RegistrationTransfer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RegistrationTransfer_requestingPractice(ctx context.Context, field graphql.CollectedField, obj *care.RegistrationTransfer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistrationTransfer_requestingPractice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RegistrationTransfer().RequestingPractice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *care.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistrationTransfer_requestingPractice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RegistrationTransfer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RegistrationTransfer_requestedAt(ctx context.Context, field graphql.CollectedField, obj *care.RegistrationTransfer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistrationTransfer_requestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistrationTransfer_requestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistrationTransfer", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _RegistrationTransfer_status(ctx context.Context, field graphql.CollectedField, obj *care.RegistrationTransfer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistrationTransfer_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v care.TransferStatus) graphql.Marshaler {
+			return ec.marshalNTransferStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐTransferStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistrationTransfer_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistrationTransfer", field, false, false, errors.New("field of type TransferStatus does not have child fields"))
 }
 
 func (ec *executionContext) _Subscription_syncChanges(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -18917,6 +19278,43 @@ func (ec *executionContext) unmarshalInputCreateTeamInput(ctx context.Context, o
 				return it, err
 			}
 			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputDecideRegistrationTransferInput(ctx context.Context, obj any) (model.DecideRegistrationTransferInput, error) {
+	var it model.DecideRegistrationTransferInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "accept"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "accept":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accept"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Accept = data
 		}
 	}
 	return it, nil
@@ -22741,6 +23139,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "decideRegistrationTransfer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_decideRegistrationTransfer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24713,6 +25118,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "registrationTransfers":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_registrationTransfers(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -24725,6 +25152,130 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				return ec._Query___schema(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var registrationTransferImplementors = []string{"RegistrationTransfer"}
+
+func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.SelectionSet, obj *care.RegistrationTransfer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, registrationTransferImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RegistrationTransfer")
+		case "id":
+			out.Values[i] = ec._RegistrationTransfer_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._RegistrationTransfer_patient(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "requestingPractice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._RegistrationTransfer_requestingPractice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "requestedAt":
+			out.Values[i] = ec._RegistrationTransfer_requestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._RegistrationTransfer_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -26658,6 +27209,11 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) unmarshalNDecideRegistrationTransferInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐDecideRegistrationTransferInput(ctx context.Context, v any) (model.DecideRegistrationTransferInput, error) {
+	res, err := ec.unmarshalInputDecideRegistrationTransferInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNDevice2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐDevice(ctx context.Context, sel ast.SelectionSet, v sync1.Device) graphql.Marshaler {
 	return ec._Device(ctx, sel, &v)
 }
@@ -27570,6 +28126,36 @@ func (ec *executionContext) marshalNProfession2githubᚗcomᚋrapportcareᚋrapp
 	return v
 }
 
+func (ec *executionContext) marshalNRegistrationTransfer2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransfer(ctx context.Context, sel ast.SelectionSet, v care.RegistrationTransfer) graphql.Marshaler {
+	return ec._RegistrationTransfer(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRegistrationTransfer2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransferᚄ(ctx context.Context, sel ast.SelectionSet, v []care.RegistrationTransfer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRegistrationTransfer2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransfer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRegistrationTransfer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRegistrationTransfer(ctx context.Context, sel ast.SelectionSet, v *care.RegistrationTransfer) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RegistrationTransfer(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRelationshipKind2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx context.Context, v any) (care.RelationshipKind, error) {
 	var res care.RelationshipKind
 	err := res.UnmarshalGQL(v)
@@ -28034,6 +28620,16 @@ func (ec *executionContext) marshalNTeamPatientContinuity2ᚕgithubᚗcomᚋrapp
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNTransferStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐTransferStatus(ctx context.Context, v any) (care.TransferStatus, error) {
+	var res care.TransferStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTransferStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐTransferStatus(ctx context.Context, sel ast.SelectionSet, v care.TransferStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNUpdateInteractionInput2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐUpdateInteractionInput(ctx context.Context, v any) (care.UpdateInteractionInput, error) {

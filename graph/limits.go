@@ -14,6 +14,13 @@ import (
 type Limits struct {
 	MaxDepth      int // deepest selection allowed (default 12)
 	MaxComplexity int // largest complexity allowed (default 5000)
+	// The shape limits below are checked in linear time before the query is
+	// validated (see costGuard).
+	MaxTokens          int // most lexical tokens in a query document (default 10000)
+	MaxFields          int // most fields an operation selects, fragments expanded (default 2000)
+	MaxAliases         int // most aliased fields, fragments expanded (default 100)
+	MaxFragmentSpreads int // most fragment spreads, expanded (default 200)
+	MaxRepeatedFields  int // most fields repeating a response name already in their selection set (default 100)
 }
 
 // Default limits.
@@ -23,13 +30,25 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultMaxDepth
-	}
-	if l.MaxComplexity <= 0 {
-		l.MaxComplexity = DefaultMaxComplexity
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&l.MaxDepth, DefaultMaxDepth}, {&l.MaxComplexity, DefaultMaxComplexity},
+		{&l.MaxTokens, DefaultMaxTokens}, {&l.MaxFields, DefaultMaxFields}, {&l.MaxAliases, DefaultMaxAliases},
+		{&l.MaxRepeatedFields, DefaultMaxRepeatedFields}, {&l.MaxFragmentSpreads, DefaultMaxFragmentSpreads},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
 	}
 	return l
+}
+
+// cap is where the shape counts saturate: one past the largest limit, so a
+// count over its limit stays over it.
+func (l Limits) cap() int {
+	return max(l.MaxFields, l.MaxAliases, l.MaxFragmentSpreads) + 1
 }
 
 // depthLimit refuses operations whose selections nest deeper than Max fields.

@@ -213,6 +213,15 @@ func (r *mutationResolver) SaveFeedbackQuestionnaire(ctx context.Context, input 
 	return r.saveFeedbackQuestionnaire(ctx, input)
 }
 
+// DecideRegistrationTransfer is the resolver for the decideRegistrationTransfer field.
+func (r *mutationResolver) DecideRegistrationTransfer(ctx context.Context, input model.DecideRegistrationTransferInput) (*care.RegistrationTransfer, error) {
+	id, err := scalar.UnmarshalUUID(input.ID)
+	if err != nil {
+		return nil, err
+	}
+	return r.DB.DecideRegistrationTransfer(ctx, id, input.Accept)
+}
+
 // ID is the resolver for the id field.
 func (r *organizationResolver) ID(ctx context.Context, obj *care.Organization) (string, error) {
 	return scalar.GlobalID("Organization", obj.ID), nil
@@ -503,6 +512,22 @@ func (r *queryResolver) FeedbackInstruments(ctx context.Context) (*model.Feedbac
 	return r.feedbackInstruments(), nil
 }
 
+// RegistrationTransfers is the resolver for the registrationTransfers field.
+func (r *queryResolver) RegistrationTransfers(ctx context.Context) ([]care.RegistrationTransfer, error) {
+	ts, err := r.DB.RegistrationTransfers(ctx)
+	return values(ts), err
+}
+
+// Patient is the resolver for the patient field.
+func (r *registrationTransferResolver) Patient(ctx context.Context, obj *care.RegistrationTransfer) (*care.Patient, error) {
+	return loadOpt(ctx, r.loaders(ctx).Patient, &obj.PatientID)
+}
+
+// RequestingPractice is the resolver for the requestingPractice field.
+func (r *registrationTransferResolver) RequestingPractice(ctx context.Context, obj *care.RegistrationTransfer) (*care.Organization, error) {
+	return loadReq(ctx, r.loaders(ctx).Organization, obj.ToPracticeID, "organization")
+}
+
 // SyncChanges is the resolver for the syncChanges field.
 func (r *subscriptionResolver) SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error) {
 	if err := sync1.CheckProtocol(protocolVersion); err != nil {
@@ -594,6 +619,11 @@ func (r *Resolver) Practitioner() PractitionerResolver { return &practitionerRes
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// RegistrationTransfer returns RegistrationTransferResolver implementation.
+func (r *Resolver) RegistrationTransfer() RegistrationTransferResolver {
+	return &registrationTransferResolver{r}
+}
+
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
@@ -616,6 +646,7 @@ type (
 	patientResolver              struct{ *Resolver }
 	practitionerResolver         struct{ *Resolver }
 	queryResolver                struct{ *Resolver }
+	registrationTransferResolver struct{ *Resolver }
 	subscriptionResolver         struct{ *Resolver }
 	syncConflictResolver         struct{ *Resolver }
 	teamResolver                 struct{ *Resolver }

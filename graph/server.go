@@ -21,10 +21,16 @@ import (
 type Option func(*options)
 
 type options struct {
-	engine   *offline.Engine
-	ws       wstransport.Config
-	feedback *feedback.Signer
+	engine          *offline.Engine
+	ws              wstransport.Config
+	feedback        *feedback.Signer
+	noIntrospection bool
 }
+
+// WithIntrospection turns schema introspection (__schema, __type) on or off;
+// it is on unless turned off. Production operators may turn it off so that
+// callers learn the schema from its published documentation only.
+func WithIntrospection(on bool) Option { return func(o *options) { o.noIntrospection = !on } }
 
 // WithSync serves the sync fields and the syncChanges subscription with e.
 // Without it NewServer builds an engine over db with the default config.
@@ -69,10 +75,20 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	for _, t := range httptransport.New() {
 		srv.AddTransport(t)
 	}
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	cache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(cache)
+	// The shape guard runs before the executor parses and validates: the
+	// validation rules and the complexity measure are not linear in a query.
+	srv.Use(costGuard{limits: limits, cache: cache})
+	srv.SetParserTokenLimit(limits.MaxTokens)
+	if o.noIntrospection {
+		srv.Use(introspectionOff{})
+	} else {
+		srv.Use(extension.Introspection{})
+	}
 	// Depth before complexity: a depth bomb is reported as what it is.
 	srv.Use(depthLimit{Max: limits.MaxDepth})
+	srv.Use(stringLimit{})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)

@@ -15,6 +15,7 @@ const (
 	entityRelationship = "CareRelationship"
 	entityInteraction  = "Interaction"
 	entityAmendment    = "InteractionAmendment"
+	entityConflict     = "SyncConflict"
 )
 
 // auditRec is one patient-data row to record.
@@ -88,6 +89,26 @@ func relationshipRecs(rs []*care.CareRelationship) []auditRec {
 		}
 	}
 	return out
+}
+
+// AuditConflicts records that the actor in ctx did action on each conflict of
+// the sync conflict ledger that is about a patient: the ledger holds both
+// sides of clinical fields (notes), so reading it is reading the record.
+// conflicts maps each conflict's id to its patient (nil: no patient, nothing
+// recorded). It returns EUNAUTHENTICATED without an actor, or the
+// database's error.
+func (db *DB) AuditConflicts(ctx context.Context, action care.AuditAction, conflicts map[uuid.UUID]*uuid.UUID) error {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return err
+	}
+	recs := make([]auditRec, 0, len(conflicts))
+	for id, patient := range conflicts {
+		if patient != nil {
+			recs = append(recs, auditRec{*patient, entityConflict, id})
+		}
+	}
+	return db.audit(ctx, a, action, recs)
 }
 
 const auditEntriesSQL = `

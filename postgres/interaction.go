@@ -290,6 +290,9 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 			string(in.Mode), in.OccurredAt, in.DurationMinutes, participants, others, in.Purpose, in.Notes))
 		if errors.Is(err, pgx.ErrNoRows) {
 			ex, err := tx.visibleInteraction(ctx, a, id, false)
+			if care.ErrorCode(err) == care.ENOTFOUND {
+				return idConflict() // the same answer whoever's record has the id
+			}
 			if err != nil {
 				return err
 			}

@@ -59,6 +59,9 @@ func (db *DB) Organizations(ctx context.Context, f care.OrganizationFilter, p ca
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	s := orgSpec(a)
 	if f.Kind != nil {
 		s.where = append(s.where, "o.kind = "+s.q.add(string(*f.Kind)))

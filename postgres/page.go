@@ -280,9 +280,21 @@ func likePattern(s string) string {
 	return "%" + r.Replace(strings.TrimSpace(s)) + "%"
 }
 
-// newID returns the client's ID or a fresh UUIDv7.
+// prefixPattern returns a LIKE pattern matching lower-cased text that starts
+// with s (lower-cased, LIKE's wildcards escaped).
+func prefixPattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
+}
+
+// newID returns the client's ID or, when it gave none, a fresh UUIDv7. The
+// nil UUID is EINVALID: a client that sends it has a bug, and replacing it
+// silently would give its record an id the client does not know.
 func newID(id *uuid.UUID) (uuid.UUID, error) {
-	if id != nil && *id != uuid.Nil {
+	if id != nil {
+		if *id == uuid.Nil {
+			return uuid.Nil, care.Errorf(care.EINVALID, "id must not be the nil UUID")
+		}
 		return *id, nil
 	}
 	v, err := uuid.NewV7()

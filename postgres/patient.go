@@ -86,9 +86,14 @@ func (db *DB) PatientsByID(ctx context.Context, ids []uuid.UUID) ([]*care.Patien
 
 // patientFilterSQL adds the filter's predicates to s.
 func patientFilterSQL(s *listSpec[care.Patient], f care.PatientFilter) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	if f.Name != nil {
-		n := s.q.add(likePattern(*f.Name))
-		s.where = append(s.where, "(p.given_name ILIKE "+n+" OR p.family_name ILIKE "+n+")")
+		// A prefix match on the lowered names, which the text_pattern_ops
+		// indexes of migration 004 serve.
+		n := s.q.add(prefixPattern(*f.Name))
+		s.where = append(s.where, "(lower(p.given_name) LIKE "+n+" OR lower(p.family_name) LIKE "+n+")")
 	}
 	if f.NHSNumber != nil {
 		nhs, err := care.NormalizeNHSNumber(*f.NHSNumber)
@@ -179,10 +184,19 @@ func (db *DB) CreatePatient(ctx context.Context, in care.CreatePatientInput) (*c
 		return nil, err
 	}
 	var out *care.Patient
+	transferred := false
 	err = db.InTx(ctx, func(tx *DB) error {
+		// Registered at another practice: say so without saying where, and
+		// ask that practice to transfer the patient (committed below).
+		if transferred, err = tx.requestTransfer(ctx, a, in.NHSNumber, in.RegisteredPracticeID); err != nil || transferred {
+			return err
+		}
 		p, err := scanPatient(tx.q.QueryRow(ctx, insertPatientSQL, id, in.NHSNumber, in.GivenName, in.FamilyName, in.BirthDate, in.RegisteredPracticeID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			ex, err := tx.visiblePatient(ctx, a, id, false)
+			if care.ErrorCode(err) == care.ENOTFOUND {
+				return idConflict() // the same answer whoever's record has the id
+			}
 			if err != nil {
 				return err
 			}
@@ -200,6 +214,10 @@ func (db *DB) CreatePatient(ctx context.Context, in care.CreatePatientInput) (*c
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create patient: %w", err)
+	}
+	if transferred {
+		return nil, fmt.Errorf("create patient: %w: %w", ErrTransferRequested, care.Errorf(care.ECONFLICT,
+			"this NHS number is registered at another practice; a transfer request has been sent to it"))
 	}
 	return out, nil
 }

@@ -120,7 +120,9 @@ func TestPatients(t *testing.T) {
 		wantCode(t, err, care.ECONFLICT)
 		_, err = db.CreatePatient(as(f.AdminBActor), care.CreatePatientInput{ID: &id, NHSNumber: "9434765870", GivenName: "Grace", FamilyName: "Hopper",
 			BirthDate: time.Date(1948, 5, 6, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: f.PracticeB})
-		wantCode(t, err, care.ENOTFOUND)
+		// Another practice's patient: CONFLICT (a transfer request), never
+		// NOT_FOUND, which would tell "exists elsewhere" from "taken here".
+		wantCode(t, err, care.ECONFLICT)
 	})
 	t.Run("only staff of the practice may register there", func(t *testing.T) {
 		_, err := db.CreatePatient(as(f.AdminBActor), care.CreatePatientInput{NHSNumber: "4010232137", GivenName: "A", FamilyName: "B",

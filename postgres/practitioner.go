@@ -48,6 +48,9 @@ func (db *DB) Practitioners(ctx context.Context, f care.PractitionerFilter, p ca
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	s := &listSpec[care.Practitioner]{
 		from: "practitioners pr", cols: practitionerCols,
 		keyCols: []string{"pr.family_name", "pr.given_name", "pr.id"}, keyCast: []string{"text", "text", "uuid"},

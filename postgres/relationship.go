@@ -11,8 +11,14 @@ import (
 	"github.com/rapportcare/rapport/care"
 )
 
-const relCols = "r.id, r.kind, r.status, r.organization_id, r.patient_id, r.practitioner_id, r.team_id, r.partner_organization_id, " +
+// relCols reads a relationship. Its status follows its period at every
+// moment: an ACTIVE relationship whose period has ended reads as ENDED even
+// before the maintenance loop (EndExpiredRelationships) stores it so.
+const relCols = "r.id, r.kind, " + relStatusSQL + ", r.organization_id, r.patient_id, r.practitioner_id, r.team_id, r.partner_organization_id, " +
 	"r.related_person_name, r.period_start, r.period_end, r.consent, r.patient_preference, r.created_at, r.updated_at, r.version"
+
+// relStatusSQL is the status of the care_relationships row r as of now().
+const relStatusSQL = "(CASE WHEN r.status = 'active' AND r.period_end IS NOT NULL AND r.period_end <= now() THEN 'ended' ELSE r.status END)"
 
 func scanRel(rw row, pre ...any) (*care.CareRelationship, error) {
 	var r care.CareRelationship
@@ -270,8 +276,18 @@ func (db *DB) StartRelationship(ctx context.Context, in care.StartRelationshipIn
 			}
 		}
 		status := care.RelationshipActive
-		if in.PeriodStart.After(now) {
+		switch {
+		case in.PeriodStart.After(now):
 			status = care.RelationshipProposed
+		case in.PeriodEnd != nil && !in.PeriodEnd.After(now):
+			status = care.RelationshipEnded // entered after the fact
+		}
+		if in.PatientID != nil {
+			// A usual GP or named nurse whose period ran out must not block
+			// its successor (one ACTIVE of each per patient).
+			if err := tx.endExpired(ctx, a, in.PatientID); err != nil {
+				return err
+			}
 		}
 		r, err := scanRel(tx.q.QueryRow(ctx, insertRelSQL, id, string(in.Kind), string(status), owner, in.PatientID,
 			in.PractitionerID, in.TeamID, in.PartnerOrganizationID, in.RelatedPersonName, *in.PeriodStart, in.PeriodEnd,
@@ -283,7 +299,7 @@ func (db *DB) StartRelationship(ctx context.Context, in care.StartRelationshipIn
 			}
 			e := ex[0]
 			if e == nil {
-				return care.Errorf(care.ENOTFOUND, "no such care relationship")
+				return idConflict() // the same answer whoever's record has the id
 			}
 			if e.Kind != in.Kind || !eqID(e.PatientID, in.PatientID) || !eqID(e.PractitionerID, in.PractitionerID) ||
 				!eqID(e.TeamID, in.TeamID) || !eqID(e.PartnerOrganizationID, in.PartnerOrganizationID) ||
@@ -326,7 +342,8 @@ func (db *DB) lockRelForChange(ctx context.Context, a *care.Actor, id uuid.UUID)
 const updateRelSQL = `
 UPDATE care_relationships r SET consent = COALESCE($2, r.consent), patient_preference = COALESCE($3, r.patient_preference),
        period_end = COALESCE($4, r.period_end),
-       status = CASE WHEN r.status = 'proposed' AND r.period_start <= now() THEN 'active' ELSE r.status END,
+       status = CASE WHEN COALESCE($4, r.period_end) <= now() AND r.status = 'active' THEN 'ended'
+                     WHEN r.status = 'proposed' AND r.period_start <= now() THEN 'active' ELSE r.status END,
        version = r.version + 1, updated_at = now()
 WHERE r.id = $1
 RETURNING ` + relCols

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/rapportcare/rapport/care"
 )
@@ -54,9 +55,10 @@ WHERE r.id = d.id
       WHERE o.patient_id = r.patient_id AND o.kind = r.kind AND o.status = 'active' AND o.id <> r.id))
 RETURNING ` + relCols
 
-// ActivateDueRelationships makes PROPOSED relationships whose start has come
-// ACTIVE (or ENDED, if their planned end has passed too), ending the usual GP
-// or named nurse they replace, and audits every change. It returns how many
+// ActivateDueRelationships stores ENDED on ACTIVE relationships whose period
+// has ended, makes PROPOSED relationships whose start has come ACTIVE (or
+// ENDED, if their planned end has passed too), ending the usual GP or named
+// nurse they replace, and audits every change. It returns how many
 // relationships it activated. Only the system actor may run it (EFORBIDDEN
 // otherwise); it is safe to run from several instances at once.
 func (db *DB) ActivateDueRelationships(ctx context.Context) (int, error) {
@@ -69,6 +71,9 @@ func (db *DB) ActivateDueRelationships(ctx context.Context) (int, error) {
 	}
 	var activated int
 	err = db.InTx(ctx, func(tx *DB) error {
+		if err := tx.endExpired(ctx, a, nil); err != nil {
+			return err
+		}
 		ended, err := tx.relsFrom(ctx, endReplacedSQL)
 		if err != nil {
 			return fmt.Errorf("end replaced relationships: %w", err)
@@ -86,8 +91,26 @@ func (db *DB) ActivateDueRelationships(ctx context.Context) (int, error) {
 	return activated, err
 }
 
-func (db *DB) relsFrom(ctx context.Context, sql string) ([]*care.CareRelationship, error) {
-	rows, err := db.q.Query(ctx, sql)
+// endExpiredSQL stores ENDED on ACTIVE relationships whose period has ended
+// (of one patient when $1 is not null), so the stored status, the sync log
+// and the one-active-usual-GP rule agree with what every read already says.
+const endExpiredSQL = `
+UPDATE care_relationships r SET status = 'ended', updated_at = now(), version = r.version + 1
+WHERE r.status = 'active' AND r.period_end IS NOT NULL AND r.period_end <= now()
+  AND ($1::uuid IS NULL OR r.patient_id = $1)
+RETURNING ` + relCols
+
+// endExpired runs endExpiredSQL and audits each relationship it ends.
+func (db *DB) endExpired(ctx context.Context, a *care.Actor, patient *uuid.UUID) error {
+	ended, err := db.relsFrom(ctx, endExpiredSQL, patient)
+	if err != nil {
+		return fmt.Errorf("end expired relationships: %w", err)
+	}
+	return db.audit(ctx, a, care.AuditEnd, relationshipRecs(ended))
+}
+
+func (db *DB) relsFrom(ctx context.Context, sql string, args ...any) ([]*care.CareRelationship, error) {
+	rows, err := db.q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -46,6 +46,9 @@ func (db *DB) Teams(ctx context.Context, f care.TeamFilter, p care.PageArgs) (*c
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	s := &listSpec[care.Team]{
 		from: "teams t", cols: teamCols,
 		keyCols: []string{"t.name", "t.id"}, keyCast: []string{"text", "uuid"},

@@ -22,7 +22,10 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 
 	db := postgrestest.New(t)
 	f := newFixture(t, db)
-	e := newEnv(t, db, Config{})
+	// The audit's variable checks query __type: run it as development does,
+	// with introspection on (production turns it off; see docs/auth.md).
+	on := true
+	e := newEnv(t, db, Config{Introspection: &on})
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 	token := e.token(t, care.RoleGP, f.gp, f.org)

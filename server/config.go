@@ -11,6 +11,7 @@ import (
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/feedback"
+	"github.com/rapportcare/rapport/graph"
 )
 
 // Defaults for Config fields left unset.
@@ -23,6 +24,10 @@ const (
 	DefaultMaxComplexity   = 5000
 	DefaultRequestTimeout  = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultMetricsAddr is where ConfigFromEnv serves /metrics: loopback
+	// only, on its own port (9464, the OpenTelemetry Prometheus exporter's),
+	// never on the public listener.
+	DefaultMetricsAddr = "127.0.0.1:9464"
 	// DefaultSyncRetention is how long sync tombstones are kept; a device
 	// offline for longer must reset.
 	DefaultSyncRetention = 30 * 24 * time.Hour
@@ -47,6 +52,25 @@ type Config struct {
 	// MaxDepth and MaxComplexity bound one GraphQL operation.
 	MaxDepth      int
 	MaxComplexity int
+	// MaxTokens, MaxFields, MaxAliases, MaxFragmentSpreads and
+	// MaxRepeatedFields bound a query's shape, checked in linear time before
+	// it is validated (zero: graph's defaults, 10000, 2000, 100, 200, 100).
+	MaxTokens          int
+	MaxFields          int
+	MaxAliases         int
+	MaxFragmentSpreads int
+	MaxRepeatedFields  int
+	// Introspection turns GraphQL schema introspection on or off; nil means
+	// on in development (an HMAC secret and no public keys configured) and
+	// off in production.
+	Introspection *bool
+	// MetricsAddr is the address of the separate listener that serves
+	// /metrics (Prometheus); empty serves none. /metrics is never served on
+	// Addr. ConfigFromEnv defaults it to DefaultMetricsAddr.
+	MetricsAddr string
+	// StandingCheckInterval is how often an open GraphQL WebSocket re-checks
+	// that its practitioner is still active (zero: 30 s).
+	StandingCheckInterval time.Duration
 	// RequestTimeout bounds the time one request may take.
 	RequestTimeout time.Duration
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
@@ -84,6 +108,7 @@ func DefaultConfig() Config {
 		RequestTimeout:  DefaultRequestTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LogLevel:        zerolog.InfoLevel,
+		MetricsAddr:     DefaultMetricsAddr,
 
 		SyncRetention:     DefaultSyncRetention,
 		SyncPurgeInterval: DefaultSyncPurgeInterval,
@@ -127,7 +152,27 @@ func (cfg Config) withDefaults() Config {
 	if cfg.SyncMaxClockSkew <= 0 {
 		cfg.SyncMaxClockSkew = d.SyncMaxClockSkew
 	}
+	if cfg.StandingCheckInterval <= 0 {
+		cfg.StandingCheckInterval = DefaultStandingCheckInterval
+	}
+	if cfg.Introspection == nil {
+		dev := len(cfg.JWT.HMACSecret) > 0 && len(cfg.JWT.PublicKeyFiles) == 0 && cfg.JWT.JWKSFile == ""
+		cfg.Introspection = &dev
+	}
 	return cfg
+}
+
+// DefaultStandingCheckInterval is how often an open WebSocket re-checks that
+// its practitioner is still active.
+const DefaultStandingCheckInterval = 30 * time.Second
+
+// graphLimits returns the GraphQL limits of cfg.
+func (cfg Config) graphLimits() graph.Limits {
+	return graph.Limits{
+		MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
+		MaxTokens: cfg.MaxTokens, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases,
+		MaxFragmentSpreads: cfg.MaxFragmentSpreads, MaxRepeatedFields: cfg.MaxRepeatedFields,
+	}
 }
 
 // ConfigFromEnv reads the configuration from environment variables through
@@ -144,6 +189,14 @@ func (cfg Config) withDefaults() Config {
 //	RAPPORT_MAX_BODY_BYTES    largest request body (1048576)
 //	RAPPORT_MAX_DEPTH         deepest GraphQL selection (12)
 //	RAPPORT_MAX_COMPLEXITY    largest GraphQL complexity (5000)
+//	RAPPORT_MAX_TOKENS        most tokens in a GraphQL document (10000)
+//	RAPPORT_MAX_FIELDS        most fields selected, fragments expanded (2000)
+//	RAPPORT_MAX_ALIASES       most aliases, fragments expanded (100)
+//	RAPPORT_MAX_FRAGMENT_SPREADS most fragment spreads, expanded (200)
+//	RAPPORT_MAX_REPEATED_FIELDS  most repeats of a response name in one selection (100)
+//	RAPPORT_INTROSPECTION     true or false (default: true in development, false in production)
+//	RAPPORT_STANDING_CHECK_INTERVAL how often open WebSockets re-check their practitioner is active ("30s")
+//	RAPPORT_METRICS_ADDR      separate listener for /metrics ("127.0.0.1:9464"; "off" for none)
 //	RAPPORT_REQUEST_TIMEOUT   per-request time limit ("30s")
 //	RAPPORT_SHUTDOWN_TIMEOUT  graceful shutdown limit ("15s")
 //	RAPPORT_LOG_LEVEL         trace, debug, info, warn or error ("info")
@@ -234,11 +287,35 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
+	positiveInt("RAPPORT_MAX_TOKENS", &cfg.MaxTokens)
+	positiveInt("RAPPORT_MAX_FIELDS", &cfg.MaxFields)
+	positiveInt("RAPPORT_MAX_ALIASES", &cfg.MaxAliases)
+	positiveInt("RAPPORT_MAX_FRAGMENT_SPREADS", &cfg.MaxFragmentSpreads)
+	positiveInt("RAPPORT_MAX_REPEATED_FIELDS", &cfg.MaxRepeatedFields)
+	if v, ok := get("RAPPORT_INTROSPECTION"); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("RAPPORT_INTROSPECTION: %q is not true or false", v))
+		} else {
+			cfg.Introspection = &on
+		}
+	}
+	if v, ok := get("RAPPORT_METRICS_ADDR"); ok {
+		switch {
+		case strings.EqualFold(v, "off"):
+			cfg.MetricsAddr = ""
+		case !strings.Contains(v, ":"):
+			errs = append(errs, fmt.Errorf("RAPPORT_METRICS_ADDR: %q is not host:port or off", v))
+		default:
+			cfg.MetricsAddr = v
+		}
+	}
 	duration("RAPPORT_REQUEST_TIMEOUT", &cfg.RequestTimeout, false)
 	duration("RAPPORT_SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, false)
 	duration("RAPPORT_SYNC_RETENTION", &cfg.SyncRetention, false)
 	duration("RAPPORT_SYNC_PURGE_INTERVAL", &cfg.SyncPurgeInterval, false)
 	duration("RAPPORT_SYNC_MAX_CLOCK_SKEW", &cfg.SyncMaxClockSkew, false)
+	duration("RAPPORT_STANDING_CHECK_INTERVAL", &cfg.StandingCheckInterval, false)
 	if v, ok := get("RAPPORT_LOG_LEVEL"); ok {
 		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
 		if err != nil || lvl == zerolog.NoLevel {

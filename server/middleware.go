@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph/wstransport"
+	"github.com/rapportcare/rapport/postgres"
 )
 
 // RequestIDHeader carries the request id in and out.
@@ -230,7 +231,7 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 // one: the GraphQL WebSocket transport claims exactly those requests
 // (wstransport.IsUpgrade) and admits nothing until connection_init presents
 // a token, verified by wsAuthenticator.
-func withAuth(v *auth.Verifier, next http.Handler) http.Handler {
+func withAuth(v *auth.Verifier, db *postgres.DB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wstransport.IsUpgrade(r) {
 			next.ServeHTTP(w, r)
@@ -258,13 +259,44 @@ func withAuth(v *auth.Verifier, next http.Handler) http.Handler {
 			unauthenticated(w, care.ErrorMessage(err))
 			return
 		}
+		if err := checkStanding(r.Context(), db, actor); err != nil {
+			if care.ErrorCode(err) != care.EUNAUTHENTICATED {
+				log.Error().Err(err).Msg("check standing")
+				writeError(w, http.StatusServiceUnavailable, codeInternal, "Internal error.")
+				return
+			}
+			log.Info().Str("reason", "practitioner inactive, unknown or of another organisation").Msg("unauthenticated")
+			unauthenticated(w, care.ErrorMessage(err))
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(care.NewContextWithActor(r.Context(), actor)))
 	})
 }
 
+// checkStanding applies the departed-staff rule (postgres.CheckStanding);
+// without a database (some tests) there is nothing to check against.
+func checkStanding(ctx context.Context, db *postgres.DB, a *care.Actor) error {
+	if db == nil {
+		return nil
+	}
+	return db.CheckStanding(ctx, a)
+}
+
+// wsStanding re-checks, for an open WebSocket, that its actor still stands.
+func wsStanding(db *postgres.DB) func(ctx context.Context, a *care.Actor) error {
+	return func(ctx context.Context, a *care.Actor) error {
+		err := checkStanding(ctx, db, a)
+		if err != nil && care.ErrorCode(err) == care.EUNAUTHENTICATED {
+			zerolog.Ctx(ctx).Info().Str("reason", "practitioner inactive, unknown or of another organisation").Msg("websocket: closed")
+		}
+		return err
+	}
+}
+
 // wsAuthenticator verifies the token of a WebSocket connection_init with v,
-// logging why one was refused (never the token).
-func wsAuthenticator(v *auth.Verifier) wstransport.Authenticator {
+// and the standing of its practitioner in db, logging why one was refused
+// (never the token).
+func wsAuthenticator(v *auth.Verifier, db *postgres.DB) wstransport.Authenticator {
 	return func(ctx context.Context, token string) (*care.Actor, error) {
 		if v == nil {
 			zerolog.Ctx(ctx).Error().Msg("no token verifier configured")
@@ -277,6 +309,9 @@ func wsAuthenticator(v *auth.Verifier) wstransport.Authenticator {
 				reason = "verification failed"
 			}
 			zerolog.Ctx(ctx).Info().Str("reason", reason).Msg("websocket: connection_init refused")
+			return nil, err
+		}
+		if err := wsStanding(db)(ctx, actor); err != nil {
 			return nil, err
 		}
 		return actor, nil

@@ -50,17 +50,26 @@ type Deps struct {
 }
 
 // Handler returns the server's routes wrapped in its middleware. Zero fields
-// of cfg take their defaults.
+// of cfg take their defaults. /metrics is not among the routes: Run serves it
+// on its own listener (cfg.MetricsAddr).
 func Handler(cfg Config, deps Deps) http.Handler {
+	h, _ := newHandler(cfg, deps)
+	return h
+}
+
+// newHandler is Handler, also returning the metrics its requests feed.
+func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 	cfg = cfg.withDefaults()
 	m := newMetrics()
 
 	engine := syncEngine(cfg, deps)
 	links := feedbackSigner(cfg)
-	gql := graph.NewServer(deps.DB, graph.Limits{MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity},
-		graph.WithSync(engine), graph.WithFeedbackLinks(links),
+	gql := graph.NewServer(deps.DB, cfg.graphLimits(),
+		graph.WithSync(engine), graph.WithFeedbackLinks(links), graph.WithIntrospection(*cfg.Introspection),
 		graph.WithWebSocket(wstransport.Config{
-			Authenticate: wsAuthenticator(deps.Verifier),
+			Authenticate: wsAuthenticator(deps.Verifier, deps.DB),
+			Recheck:      wsStanding(deps.DB),
+			RecheckEvery: cfg.StandingCheckInterval,
 			InitTimeout:  cfg.WSInitTimeout,
 			PingInterval: cfg.WSPingInterval,
 			Shutdown:     deps.shutdown,
@@ -68,7 +77,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	m.instrument(gql)
 
 	page := graphiqlPage()
-	api := withAuth(deps.Verifier, gql)
+	api := withAuth(deps.Verifier, deps.DB, gql)
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graphqlRoute(page, api))
 	mux.Handle("/graphiql", onlyGet(page))
@@ -77,7 +86,6 @@ func Handler(cfg Config, deps Deps) http.Handler {
 		writeStatus(w, http.StatusOK, "ok")
 	})))
 	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
-	mux.Handle("/metrics", onlyGet(m.handler()))
 	mux.Handle("/feedback/", feedbackHandler(deps.DB, links))
 	// The dashboard reads only through the authenticated API, as any client does.
 	board := dashboard.Handler(api, dashboard.Options{})
@@ -87,7 +95,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))
 
-	return chain(cfg, deps.Log, m, mux)
+	return chain(cfg, deps.Log, m, mux), m
 }
 
 // chain wraps h in the middleware, outermost first: request id and logger,
@@ -182,8 +190,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if deps.Sync != nil {
 		go maintain(ctx, deps.DB, deps.Sync, cfg.SyncPurgeInterval, deps.Log)
 	}
+	handler, m := newHandler(cfg, deps)
+	stopMetrics, _, err := serveMetrics(ctx, cfg.MetricsAddr, m, deps.Log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	srv := &http.Server{
-		Handler:           Handler(cfg, deps),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -216,6 +231,27 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	deps.Log.Info().Msg("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on its own listener at addr until the
+// returned stop func is called; an empty addr serves nothing. Keeping metrics
+// off the public listener means only those who can reach addr (loopback by
+// default) read them.
+func serveMetrics(ctx context.Context, addr string, m *metrics, log zerolog.Logger) (stop func(), bound string, err error) {
+	if addr == "" {
+		return func() {}, "", nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("server: listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", onlyGet(m.handler()))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: newStdLogger(log)}
+	log.Info().Str("metrics_addr", ln.Addr().String()).Msg("serving metrics")
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, ln.Addr().String(), nil
 }
 
 // syncEngine returns deps.Sync, or an engine over deps.DB configured from cfg

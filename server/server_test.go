@@ -59,6 +59,7 @@ type env struct {
 	logs     *syncBuffer
 	verifier *auth.Verifier
 	handler  http.Handler
+	metrics  *metrics
 }
 
 // newEnv builds the real handler over db (nil for none) with an HMAC
@@ -68,7 +69,8 @@ func newEnv(t *testing.T, db *postgres.DB, cfg Config) *env {
 	logs := &syncBuffer{}
 	v := newVerifier(t, DefaultAudience, nil)
 	deps := Deps{DB: db, Verifier: v, Log: zerolog.New(logs).With().Timestamp().Logger()}
-	return &env{cfg: cfg, deps: deps, logs: logs, verifier: v, handler: Handler(cfg, deps)}
+	h, m := newHandler(cfg, deps)
+	return &env{cfg: cfg, deps: deps, logs: logs, verifier: v, handler: h, metrics: m}
 }
 
 func (e *env) token(t *testing.T, role care.Role, practitioner, org uuid.UUID) string {
@@ -186,8 +188,10 @@ func TestReadyz(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, postgrestest.New(t), Config{})
-	tok := e.token(t, care.RoleNurse, uuid.New(), uuid.New())
+	db := postgrestest.New(t)
+	e := newEnv(t, db, Config{})
+	f := newFixture(t, db)
+	tok := e.token(t, care.RoleGP, f.gp, f.org)
 	for _, q := range []string{"query Ping { __typename }", "{ __typename }", "query Broken { nope }"} {
 		if res := serve(e.handler, gqlRequest(q, tok)); res.status != http.StatusOK {
 			t.Fatalf("%s: status %d %s", q, res.status, res.body)
@@ -195,7 +199,10 @@ func TestMetrics(t *testing.T) {
 	}
 	serve(e.handler, gqlRequest("{ __typename }", "")) // 401
 
-	res := serve(e.handler, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if res := serve(e.handler, httptest.NewRequest(http.MethodGet, "/metrics", nil)); res.status != http.StatusNotFound {
+		t.Fatalf("/metrics on the API listener: status %d, want 404", res.status)
+	}
+	res := serve(e.metrics.handler(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if res.status != http.StatusOK {
 		t.Fatalf("metrics status %d", res.status)
 	}
@@ -236,10 +243,12 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 func TestUnauthenticated(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, postgrestest.New(t), Config{})
+	db := postgrestest.New(t)
+	e := newEnv(t, db, Config{})
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
-	org, who := uuid.New(), uuid.New()
+	f := newFixture(t, db) // a real, active practitioner: tokens of others are refused
+	org, who := f.org, f.gp
 
 	expiredTok, err := newVerifier(t, DefaultAudience, func() time.Time { return time.Now().Add(-3 * time.Hour) }).
 		MintHMAC(auth.MintRequest{Subject: who.String(), OrganizationID: org, Role: care.RoleNurse})
@@ -311,8 +320,8 @@ func TestUnauthenticated(t *testing.T) {
 			t.Errorf("a token was logged")
 		}
 	})
-	t.Run("GraphiQL, health and metrics need no token", func(t *testing.T) {
-		for _, path := range []string{"/graphiql", "/healthz", "/metrics", "/graphiql/graphiql.min.js"} {
+	t.Run("GraphiQL and health need no token", func(t *testing.T) {
+		for _, path := range []string{"/graphiql", "/healthz", "/graphiql/graphiql.min.js"} {
 			if res := overHTTP(t, srv.URL, httptest.NewRequest(http.MethodGet, path, nil)); res.status != http.StatusOK {
 				t.Errorf("%s: %d", path, res.status)
 			}

@@ -45,8 +45,13 @@ func (e *Engine) Conflicts(ctx context.Context, f ConflictFilter, p care.PageArg
 		return nil, err
 	}
 	out := &care.Page[Conflict]{Edges: make([]care.Edge[Conflict], len(page.Edges)), HasNextPage: page.HasNextPage, TotalCount: page.TotalCount}
+	read := make(map[uuid.UUID]*uuid.UUID, len(page.Edges))
 	for i, edge := range page.Edges {
 		out.Edges[i] = care.Edge[Conflict]{Node: conflictOf(edge.Node), Cursor: edge.Cursor}
+		read[edge.Node.ID] = edge.Node.PatientID
+	}
+	if err := e.db.AuditConflicts(ctx, care.AuditRead, read); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -59,10 +64,15 @@ func (e *Engine) ConflictsByID(ctx context.Context, ids []uuid.UUID) ([]*Conflic
 		return nil, err
 	}
 	out := make([]*Conflict, len(rows))
+	read := make(map[uuid.UUID]*uuid.UUID, len(rows))
 	for i, r := range rows {
 		if r != nil {
 			out[i] = conflictOf(r)
+			read[r.ID] = r.PatientID
 		}
+	}
+	if err := e.db.AuditConflicts(ctx, care.AuditRead, read); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -162,7 +172,7 @@ func (e *Engine) ResolveConflict(ctx context.Context, in ResolveConflictInput) (
 			return err
 		}
 		out = conflictOf(row)
-		return nil
+		return tx.AuditConflicts(ctx, care.AuditUpdate, map[uuid.UUID]*uuid.UUID{row.ID: row.PatientID})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resolve conflict: %w", err)

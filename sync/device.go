@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 
+	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/postgres"
 )
 
@@ -31,6 +32,11 @@ func (e *Engine) Devices(ctx context.Context) ([]*Device, error) {
 // such device, or one the caller may not manage).
 func (e *Engine) RevokeDevice(ctx context.Context, in RevokeDeviceInput) (*Device, error) {
 	d, err := e.db.RevokeDevice(ctx, in.ID)
+	if care.ErrorCode(err) == care.ENOTFOUND {
+		// One answer for a device that does not exist and one the caller
+		// may not manage (a colleague's): never tell the two apart.
+		return nil, care.Errorf(care.ENOTFOUND, "no such device")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,19 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 		}
 		out.Results = append(out.Results, rs...)
 	}
+	// The answer shows ledger entries (both sides of clinical fields), first
+	// time or replayed: reading them is reading the record, audited.
+	read := map[uuid.UUID]*uuid.UUID{}
+	for _, r := range out.Results {
+		for _, c := range r.Conflicts {
+			read[c.ID] = c.PatientID
+		}
+	}
+	if len(read) > 0 {
+		if err := e.db.AuditConflicts(ctx, care.AuditRead, read); err != nil {
+			return nil, fmt.Errorf("sync push: audit conflicts: %w", err)
+		}
+	}
 	out.ServerHlc = e.clock.Now().String()
 	return out, nil
 }

@@ -48,7 +48,8 @@ Usage:
 
 Commands:
   serve     run the HTTP server (the default): applies migrations, then serves
-            /graphql (GraphiQL in a browser), /healthz, /readyz and /metrics
+            /graphql (GraphiQL in a browser), /healthz and /readyz; /metrics
+            on its own listener, RAPPORT_METRICS_ADDR (127.0.0.1:9464)
   migrate   apply pending database migrations and exit
   seed      load a generated demo dataset into the database
   simulate  run simulated offline devices against a running server and check

@@ -66,6 +66,7 @@ func TestServeSmoke(t *testing.T) {
 	environ := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
 		"RAPPORT_ADDR=127.0.0.1:0",
+		"RAPPORT_METRICS_ADDR=127.0.0.1:0",
 		"RAPPORT_JWT_HMAC_SECRET="+testSecret,
 		"RAPPORT_JWT_ISSUER=rapport-dev",
 		"RAPPORT_JWT_AUDIENCE=rapport",
@@ -139,21 +140,22 @@ func TestServeSmoke(t *testing.T) {
 		}
 	})
 
-	t.Run("viewer with a minted token", func(t *testing.T) {
-		mint := exec.Command(bin, "token", "--role", "nurse")
+	// askViewer mints a token for role with `rapport token` and asks
+	// { viewer { role } } with it, returning the status and body.
+	askViewer := func(t *testing.T, role string) (int, []byte) {
+		t.Helper()
+		mint := exec.Command(bin, "token", "--role", role)
 		mint.Env = environ
 		out, err := mint.Output()
 		if err != nil {
 			t.Fatalf("rapport token: %v", err)
 		}
-		token := strings.TrimSpace(string(out))
-
 		req, err := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(`{"query":"{ viewer { role } }"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(out)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -163,8 +165,16 @@ func TestServeSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("POST /graphql: %s: %s", resp.Status, body)
+		return resp.StatusCode, body
+	}
+
+	// The database is not seeded, so the demo nurse a nurse token speaks
+	// for does not exist: the departed-staff rule refuses such tokens. An
+	// integration token speaks for no practitioner.
+	t.Run("viewer with a minted token", func(t *testing.T) {
+		status, body := askViewer(t, "integration")
+		if status != http.StatusOK {
+			t.Fatalf("POST /graphql: %d: %s", status, body)
 		}
 		var got struct {
 			Data struct {
@@ -175,8 +185,14 @@ func TestServeSmoke(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("answer is not JSON: %v: %s", err, body)
 		}
-		if len(got.Errors) > 0 || got.Data.Viewer.Role != "NURSE" {
-			t.Errorf("answer = %s; want viewer.role NURSE and no errors", body)
+		if len(got.Errors) > 0 || got.Data.Viewer.Role != "INTEGRATION" {
+			t.Errorf("answer = %s; want viewer.role INTEGRATION and no errors", body)
+		}
+	})
+
+	t.Run("a token for a practitioner the database does not know is refused", func(t *testing.T) {
+		if status, body := askViewer(t, "nurse"); status != http.StatusUnauthorized {
+			t.Errorf("POST /graphql with an unknown practitioner's token: %d %s, want 401", status, body)
 		}
 	})
 

@@ -167,6 +167,14 @@ type CreateFeedbackLinkInput struct {
 	ValidForMinutes *int `json:"validForMinutes,omitempty"`
 }
 
+// Accepts or declines a registration transfer request.
+type DecideRegistrationTransferInput struct {
+	// The request.
+	ID string `json:"id"`
+	// True moves the registration to the requesting practice; false declines.
+	Accept bool `json:"accept"`
+}
+
 // One answer to a practice-defined question.
 type FeedbackAnswer struct {
 	// The question's key.

@@ -55,6 +55,7 @@ const (
 	DefaultReadLimit     = 64 << 10
 	DefaultMaxOperations = 50
 	DefaultWriteTimeout  = 10 * time.Second
+	DefaultRecheckEvery  = 30 * time.Second
 )
 
 // Authenticator verifies the bearer token a client sent in connection_init
@@ -77,6 +78,13 @@ type Config struct {
 	MaxOperations int
 	// WriteTimeout bounds one message write to a slow client.
 	WriteTimeout time.Duration
+	// Recheck, if set, is called every RecheckEvery with the connection's
+	// actor (in ctx as well) while the connection is open; an error closes
+	// it with 4403, so access withdrawn since connection_init (a practitioner
+	// marked inactive) ends on open sockets too.
+	Recheck func(ctx context.Context, a *care.Actor) error
+	// RecheckEvery is the Recheck interval (zero: DefaultRecheckEvery).
+	RecheckEvery time.Duration
 	// Shutdown, when closed, closes every connection with 1001 "Going away"
 	// (server shutdown: clients reconnect, to another instance). Hijacked
 	// connections are not closed by http.Server.Shutdown.
@@ -95,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxOperations <= 0 {
 		c.MaxOperations = DefaultMaxOperations
+	}
+	if c.RecheckEvery <= 0 {
+		c.RecheckEvery = DefaultRecheckEvery
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -342,6 +353,9 @@ func (c *conn) init(payload json.RawMessage) error {
 		expire := time.AfterFunc(time.Until(actor.ExpiresAt), func() { c.close(CloseForbidden, "Forbidden: token expired") })
 		context.AfterFunc(c.ctx, func() { expire.Stop() })
 	}
+	if c.cfg.Recheck != nil {
+		go c.recheck(actor)
+	}
 	// The ack carries no payload: the init payload holds the token.
 	c.send(message{Type: "connection_ack"})
 	if c.cfg.PingInterval > 0 {
@@ -377,6 +391,25 @@ func tokenFrom(payload json.RawMessage) string {
 	return ""
 }
 
+// recheck calls Recheck every RecheckEvery until the connection ends, and
+// closes it with 4403 when the actor no longer stands. A failure to check
+// (the database unreachable) leaves the connection open until the next try.
+func (c *conn) recheck(a *care.Actor) {
+	t := time.NewTicker(c.cfg.RecheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			if err := c.cfg.Recheck(c.actorCtx, a); err != nil && care.ErrorCode(err) == care.EUNAUTHENTICATED {
+				c.close(CloseForbidden, "Forbidden: access withdrawn")
+				return
+			}
+		}
+	}
+}
+
 // keepAlive pings the client every PingInterval and drops a connection that
 // did not answer the previous ping, as the reference server does: without a
 // close frame, so the client sees an abnormal closure and may reconnect.
@@ -404,6 +437,13 @@ func (c *conn) keepAlive() {
 // subscribe starts an operation, or closes the connection with 4409 when its
 // id is in use.
 func (c *conn) subscribe(id string, params *graphql.RawParams, start time.Time) error {
+	if c.cfg.Recheck != nil {
+		// Every operation, not only the periodic check, meets the rule.
+		if err := c.cfg.Recheck(c.actorCtx, care.ActorFromContext(c.actorCtx)); err != nil && care.ErrorCode(err) == care.EUNAUTHENTICATED {
+			c.close(CloseForbidden, "Forbidden: access withdrawn")
+			return errClosed
+		}
+	}
 	c.mu.Lock()
 	if _, dup := c.ops[id]; dup {
 		c.mu.Unlock()
