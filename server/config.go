@@ -44,6 +44,8 @@ type Config struct {
 	JWT auth.Config
 	// MaxBodyBytes is the largest request body accepted.
 	MaxBodyBytes int64
+	// FHIRMaxImportBytes is the largest FHIR import Bundle accepted.
+	FHIRMaxImportBytes int64
 	// MaxDepth and MaxComplexity bound one GraphQL operation.
 	MaxDepth      int
 	MaxComplexity int
@@ -76,14 +78,15 @@ type Config struct {
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            DefaultAddr,
-		JWT:             auth.Config{Issuer: DefaultIssuer, Audience: DefaultAudience},
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		MaxDepth:        DefaultMaxDepth,
-		MaxComplexity:   DefaultMaxComplexity,
-		RequestTimeout:  DefaultRequestTimeout,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		LogLevel:        zerolog.InfoLevel,
+		Addr:               DefaultAddr,
+		JWT:                auth.Config{Issuer: DefaultIssuer, Audience: DefaultAudience},
+		MaxBodyBytes:       DefaultMaxBodyBytes,
+		FHIRMaxImportBytes: DefaultFHIRMaxImportBytes,
+		MaxDepth:           DefaultMaxDepth,
+		MaxComplexity:      DefaultMaxComplexity,
+		RequestTimeout:     DefaultRequestTimeout,
+		ShutdownTimeout:    DefaultShutdownTimeout,
+		LogLevel:           zerolog.InfoLevel,
 
 		SyncRetention:     DefaultSyncRetention,
 		SyncPurgeInterval: DefaultSyncPurgeInterval,
@@ -105,6 +108,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if cfg.FHIRMaxImportBytes <= 0 {
+		cfg.FHIRMaxImportBytes = d.FHIRMaxImportBytes
 	}
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = d.MaxDepth
@@ -147,6 +153,7 @@ func (cfg Config) withDefaults() Config {
 //	RAPPORT_REQUEST_TIMEOUT   per-request time limit ("30s")
 //	RAPPORT_SHUTDOWN_TIMEOUT  graceful shutdown limit ("15s")
 //	RAPPORT_LOG_LEVEL         trace, debug, info, warn or error ("info")
+//	RAPPORT_FHIR_MAX_IMPORT_BYTES  largest FHIR import Bundle (default 64 MiB)
 //	RAPPORT_FEEDBACK_SECRET   signs feedback links, 32+ bytes (default: derived from the JWT HMAC secret)
 //
 // Unset or blank variables keep their defaults. It returns an error naming
@@ -230,6 +237,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("RAPPORT_MAX_BODY_BYTES: %q is not a positive integer", v))
 		} else {
 			cfg.MaxBodyBytes = n
+		}
+	}
+	if v, ok := get("RAPPORT_FHIR_MAX_IMPORT_BYTES"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("RAPPORT_FHIR_MAX_IMPORT_BYTES: %q is not a positive integer", v))
+		} else {
+			cfg.FHIRMaxImportBytes = n
 		}
 	}
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)

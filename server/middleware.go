@@ -127,6 +127,8 @@ func routeFor(path string) string {
 		return path
 	case strings.HasPrefix(path, "/graphiql/"):
 		return "/graphiql"
+	case strings.HasPrefix(path, FHIRBase+"/"), path == FHIRBase:
+		return FHIRBase
 	default:
 		return "other"
 	}

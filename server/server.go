@@ -77,6 +77,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
 	mux.Handle("/metrics", onlyGet(m.handler()))
 	mux.Handle("/feedback/", feedbackHandler(deps.DB, links))
+	mux.Handle(FHIRBase+"/", fhirHandler(cfg, deps))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))
@@ -87,7 +88,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 // chain wraps h in the middleware, outermost first: request id and logger,
 // access log and metrics, recover, timeout, body limit.
 func chain(cfg Config, log zerolog.Logger, m *metrics, h http.Handler) http.Handler {
-	h = withBodyLimit(cfg.MaxBodyBytes, h)
+	h = withBodyLimits(cfg, h)
 	h = withTimeout(cfg.RequestTimeout, h)
 	h = withRecover(h)
 	h = withAccessLog(m, h)
