@@ -13,6 +13,7 @@ import (
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/fhir"
 	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
@@ -401,5 +402,39 @@ func TestSMARTScopes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnonymousFeedbackNeverLeaves checks that a patient's anonymous response
+// is never a QuestionnaireResponse, while the practitioner's identified
+// reflection is.
+func TestAnonymousFeedbackNeverLeaves(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	f := w.f
+	nurse := postgrestest.As(context.Background(), f.Nurse1Actor)
+	c, err := w.db.PrepareFeedbackLink(nurse, postgres.CreateFeedbackLinkInput{SubjectKind: feedback.SubjectInteraction,
+		SubjectID: f.InteractionA1Signed, Instrument: feedback.InstrumentCARE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratings := []int{5, 5, 5, 5, 5, 5, 5, 5, 5, 5}
+	anon, err := w.db.SubmitLinkedFeedback(context.Background(), c, feedback.Submission{SubjectKind: feedback.SubjectInteraction,
+		SubjectID: f.InteractionA1Signed, Respondent: feedback.RespondentPatient, Instrument: feedback.InstrumentCARE, CARERatings: ratings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := w.db.SubmitFeedback(nurse, feedback.Submission{SubjectKind: feedback.SubjectInteraction, SubjectID: f.InteractionA1Signed,
+		Respondent: feedback.RespondentSelf, Instrument: feedback.InstrumentCARE, CARERatings: ratings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := w.token(t, care.RoleNurse, f.Nurse1, f.Nursing)
+	got := w.get(t, tok, "QuestionnaireResponse").ids(t)
+	if len(got) != 1 || !has(got, mine.ID) {
+		t.Fatalf("QuestionnaireResponse search: %v, want only the reflection %s", got, mine.ID)
+	}
+	if r := w.get(t, tok, "QuestionnaireResponse/"+anon.ID.String()); r.status != 404 {
+		t.Fatalf("the anonymous response was read: %d %s", r.status, r.raw)
 	}
 }
