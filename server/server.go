@@ -77,7 +77,9 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/readyz", onlyGet(readyz(deps.DB)))
 	mux.Handle("/metrics", onlyGet(m.handler()))
 	mux.Handle("/feedback/", feedbackHandler(deps.DB, links))
-	mux.Handle(FHIRBase+"/", fhirHandler(cfg, deps))
+	fhirAPI := fhirHandler(cfg, deps)
+	mux.Handle(FHIRBase, fhirAPI) // the base itself takes import Bundles
+	mux.Handle(FHIRBase+"/", fhirAPI)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))
