@@ -35,6 +35,13 @@ type Rest struct {
 	Security    *Security      `json:"security"`
 	Resource    []RestResource `json:"resource"`
 	Interaction []Interaction  `json:"interaction"`
+	Operation   []Operation    `json:"operation"`
+}
+
+// Operation is a supported operation.
+type Operation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
 }
 
 // Security says how callers authenticate.
@@ -81,7 +88,8 @@ func (h *Handler) capability(r *http.Request) *CapabilityStatement {
 	rest := Rest{Mode: "server",
 		Security: &Security{Service: []CodeableConcept{code("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR")},
 			Description: "Bearer JWT as for GraphQL; SMART-style scopes user/*.rs and system/*.rs narrow the role's access (docs/fhir.md)."},
-		Interaction: []Interaction{{Code: "transaction"}}}
+		Interaction: []Interaction{{Code: "transaction"}},
+		Operation:   []Operation{{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}}}
 	for _, n := range names {
 		rt := resourceTypes[n]
 		res := RestResource{Type: n, SearchInclude: rt.includes, SearchRevInclude: rt.revincludes}

@@ -2,8 +2,8 @@
 // read and search of Organization, Practitioner, PractitionerRole, Group (a
 // team), Patient, CareTeam, EpisodeOfCare, Encounter, Provenance,
 // Questionnaire and QuestionnaireResponse, a CapabilityStatement at
-// /metadata, and import of a practice's contact history as a transaction
-// Bundle. Every read goes through the same store methods as GraphQL, so the
+// /metadata, Bulk Data $export (NDJSON, streamed; export.go) and import of
+// a practice's contact history as a transaction Bundle (import.go). Every read goes through the same store methods as GraphQL, so the
 // one access rule (the actor's care.PatientAccess, applied in SQL by
 // postgres) and the audit trail apply unchanged; SMART-style scopes on a
 // token only narrow what its role grants (see scopes.go). docs/fhir.md is the
@@ -82,6 +82,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := care.NewContextWithActor(r.Context(), actor)
+	if isBulk(parts) {
+		if actor.Role != care.RoleIntegration || !actor.HasScope(care.ScopeBulkExport) ||
+			(!actor.HasScope(care.ScopePatientsRead) && !systemGrantsPatients(actor)) {
+			writeOutcome(w, r, care.Errorf(care.EFORBIDDEN, "Bulk Data export needs an integration token with bulk:export and patients:read (or system/*.rs)"), 0)
+			return
+		}
+		h.bulk(w, r.WithContext(care.NewContextWithActor(ctx, effectiveActor(actor))), parts)
+		return
+	}
 	switch {
 	case path == "" && r.Method == http.MethodPost:
 		h.transaction(w, r.WithContext(ctx))

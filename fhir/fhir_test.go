@@ -438,3 +438,7 @@ func TestAnonymousFeedbackNeverLeaves(t *testing.T) {
 		t.Fatalf("the anonymous response was read: %d %s", r.status, r.raw)
 	}
 }
+
+func mintIntegration(org uuid.UUID, subject string, scopes ...string) auth.MintRequest {
+	return auth.MintRequest{Subject: subject, OrganizationID: org, Role: care.RoleIntegration, Scopes: scopes}
+}

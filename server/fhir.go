@@ -36,3 +36,10 @@ func withBodyLimits(cfg Config, next http.Handler) http.Handler {
 		normal.ServeHTTP(w, r)
 	})
 }
+
+// isFHIRExportFile reports whether r downloads a Bulk Data file: it streams
+// for as long as the export takes, so the request timeout does not apply
+// (the database work is bounded by the client staying connected).
+func isFHIRExportFile(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, FHIRBase+"/$export-file/")
+}

@@ -60,11 +60,16 @@ func TestFHIRDocExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bulkToken, err := e.verifier.MintHMAC(auth.MintRequest{Subject: "analytics-platform", OrganizationID: f.PracticeA,
+		Role: care.RoleIntegration, Scopes: []string{care.ScopeBulkExport, care.ScopePatientsRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	examples := docExamples(t, "../docs/fhir.md")
 	if len(examples) < 4 {
 		t.Fatalf("docs/fhir.md has %d examples", len(examples))
 	}
-	env := append(os.Environ(), "BASE="+srv.URL+FHIRBase, "TOKEN="+e.token(t, care.RoleNurse, f.Nurse1, f.Nursing), "IMPORT_TOKEN="+importToken)
+	env := append(os.Environ(), "BASE="+srv.URL+FHIRBase, "TOKEN="+e.token(t, care.RoleNurse, f.Nurse1, f.Nursing), "IMPORT_TOKEN="+importToken, "BULK_TOKEN="+bulkToken)
 	for i, ex := range examples {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", ex)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
@@ -70,11 +71,16 @@ func TestFHIRClientAndValidator(t *testing.T) {
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 	token := e.token(t, care.RoleNurse, f.Nurse1, f.Nursing)
+	bulk, err := e.verifier.MintHMAC(auth.MintRequest{Subject: "analytics-platform", OrganizationID: f.PracticeA, Role: care.RoleIntegration,
+		Scopes: []string{care.ScopeBulkExport, care.ScopePatientsRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	extra, _ := json.Marshal(map[string]string{"amendedEncounter": f.InteractionA1Signed.String(), "missingPatient": uuid.NewString()})
 
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, node, filepath.Join(dir, "check.mjs"), srv.URL+FHIRBase, token, string(extra))
+	cmd := exec.CommandContext(cctx, node, filepath.Join(dir, "check.mjs"), srv.URL+FHIRBase, token, string(extra), bulk)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	t.Logf("FHIR client and validator:\n%s", out)

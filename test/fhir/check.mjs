@@ -2,17 +2,19 @@
 // validates every resource it emits with an independent R4 validator (the
 // `fhir` package, FHIR.js). Run by server/fhir_node_test.go:
 //
-//   node check.mjs <base URL> <bearer token> <JSON: {"amendedEncounter": id, "missingPatient": id}>
+//   node check.mjs <base URL> <bearer token> <JSON: {"amendedEncounter": id, "missingPatient": id}> [bulk token]
 //
 // It searches every type the CapabilityStatement lists with _count=2,
 // follows every `next` link to the end, reads each match back by id, and
 // validates the CapabilityStatement, every Bundle, every resource and an
-// OperationOutcome. It prints one line per type and exits 1 on any failure.
+// OperationOutcome. With a bulk token it runs a Bulk Data $export (kick-off,
+// status, manifest) and validates every NDJSON line of every file. It prints
+// one line per type and exits 1 on any failure.
 import { Client } from 'fhir-kit-client';
 import fhirPkg from 'fhir';
 
 const { Fhir } = fhirPkg;
-const [baseUrl, token, extraJSON] = process.argv.slice(2);
+const [baseUrl, token, extraJSON, bulkToken] = process.argv.slice(2);
 const extra = JSON.parse(extraJSON || '{}');
 const validator = new Fhir();
 const client = new Client({ baseUrl, bearerToken: token });
@@ -93,6 +95,34 @@ try {
   const body = err.response && err.response.data;
   if (!body || body.resourceType !== 'OperationOutcome') fail('missing patient: no OperationOutcome');
   else validate(body, 'OperationOutcome');
+}
+
+// Bulk Data export: every line of every file is a valid resource.
+if (bulkToken) {
+  const auth = { Authorization: `Bearer ${bulkToken}` };
+  const kick = await fetch(`${baseUrl}/$export`, { headers: { ...auth, Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+  const status = kick.headers.get('content-location');
+  if (kick.status !== 202 || !status) fail(`$export kick-off: ${kick.status}`);
+  else {
+    let res = await fetch(status, { headers: auth });
+    for (let i = 0; res.status === 202 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await fetch(status, { headers: auth });
+    }
+    const manifest = await res.json();
+    if (res.status !== 200 || !manifest.transactionTime || !Array.isArray(manifest.output)) fail(`$export status: ${res.status}`);
+    for (const file of manifest.output || []) {
+      const body = await (await fetch(file.url, { headers: auth })).text();
+      const lines = body.split('\n').filter((l) => l !== '');
+      for (const line of lines) {
+        const resource = JSON.parse(line);
+        if (resource.resourceType !== file.type) fail(`$export ${file.type}: a line of type ${resource.resourceType}`);
+        validate(resource, `$export ${file.type}`);
+      }
+      if (lines.length === 0) fail(`$export ${file.type}: empty`);
+      console.log(`$export ${file.type}: ${lines.length} resources`);
+    }
+  }
 }
 
 console.log(`${validated} validations, ${failures} failures`);
