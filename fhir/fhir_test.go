@@ -437,6 +437,13 @@ func TestAnonymousFeedbackNeverLeaves(t *testing.T) {
 	if r := w.get(t, tok, "QuestionnaireResponse/"+anon.ID.String()); r.status != 404 {
 		t.Fatalf("the anonymous response was read: %d %s", r.status, r.raw)
 	}
+	gpB := w.token(t, care.RoleGP, f.GPB, f.PracticeB)
+	if r := w.get(t, gpB, "QuestionnaireResponse/"+mine.ID.String()); r.status != 404 {
+		t.Fatalf("GP B read nurse 1's reflection: %d %s", r.status, r.raw)
+	}
+	if got := w.get(t, gpB, "QuestionnaireResponse").ids(t); len(got) != 0 {
+		t.Fatalf("GP B found %v", got)
+	}
 }
 
 func mintIntegration(org uuid.UUID, subject string, scopes ...string) auth.MintRequest {

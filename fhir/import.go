@@ -216,6 +216,7 @@ func parseImport(body []byte, now time.Time) (*postgres.ImportBatch, []string, e
 		}
 	}
 	seenEnc := map[string]bool{}
+	practitionerByRapportID := map[uuid.UUID]int{}
 	for i := range b.Entry {
 		if kinds[i] != "Encounter" {
 			continue
@@ -265,8 +266,13 @@ func parseImport(body []byte, now time.Time) (*postgres.ImportBatch, []string, e
 				if err != nil {
 					return nil, nil, badEntry(i, "participant %s is not a Rapport practitioner id", ref)
 				}
-				prac = len(batch.Practitioners)
-				batch.Practitioners = append(batch.Practitioners, postgres.ImportPractitioner{Entry: i, ID: &u})
+				if j, ok := practitionerByRapportID[u]; ok {
+					prac = j
+				} else {
+					prac = len(batch.Practitioners)
+					practitionerByRapportID[u] = prac
+					batch.Practitioners = append(batch.Practitioners, postgres.ImportPractitioner{Entry: i, ID: &u})
+				}
 			}
 			if prac >= 0 {
 				break

@@ -89,3 +89,33 @@ func TestFHIRDocExamples(t *testing.T) {
 		t.Fatalf("the import example recorded %d sources, want 2 (a clinician and a consultation)", n["imported_records"])
 	}
 }
+
+// TestFHIRLogsCarryNoPatientData reads and searches a patient by NHS number
+// through FHIR and checks the logs hold the route but no identifier, name
+// or token.
+func TestFHIRLogsCarryNoPatientData(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	f := newFixture(t, db)
+	e := newEnv(t, db, Config{})
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	tok := e.token(t, care.RoleGP, f.gp, f.org)
+	for _, path := range []string{"/Patient?identifier=" + f.patient.NHSNumber, "/Patient/" + f.patient.ID.String(), "/Patient?name=" + f.patient.FamilyName} {
+		req := httptest.NewRequest("GET", FHIRBase+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if res := overHTTP(t, srv.URL, req); res.status != 200 || !strings.Contains(res.body, f.patient.NHSNumber) {
+			t.Fatalf("GET %s: %d %s", path, res.status, res.body)
+		}
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"route":"/fhir/R4"`) {
+		t.Fatalf("no access log line for FHIR: %s", logs)
+	}
+	for name, secret := range map[string]string{"NHS number": f.patient.NHSNumber, "patient id": f.patient.ID.String(),
+		"family name": f.patient.FamilyName, "token": tok} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain the %s", name)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func makeHistory(nPatients, nContacts int) *history {
 		if i%5 == 0 {
 			gp = (gp + 1) % 2
 		}
-		at := start.Add(time.Duration(i) * 103 * time.Minute) // ~2 years over 10,000 contacts
+		at := start.Add(time.Duration(i) * (2 * 365 * 24 * time.Hour / time.Duration(nContacts))) // over 2 years
 		if i%7 == 0 && at.Year() == 2024 {
 			gp = h.left
 		}
@@ -119,7 +119,7 @@ type practiceWorld struct {
 	admin    uuid.UUID
 }
 
-func newPracticeWorld(t *testing.T) *practiceWorld {
+func newPracticeWorld(t testing.TB) *practiceWorld {
 	t.Helper()
 	db := postgrestest.New(t)
 	sys := postgrestest.As(context.Background(), care.SystemActor())
@@ -137,7 +137,7 @@ func newPracticeWorld(t *testing.T) *practiceWorld {
 	return &practiceWorld{db: db, e: e, srv: srv, practice: org.ID, admin: admin.ID}
 }
 
-func (w *practiceWorld) adminToken(t *testing.T, scopes ...string) string {
+func (w *practiceWorld) adminToken(t testing.TB, scopes ...string) string {
 	t.Helper()
 	tok, err := w.e.verifier.MintHMAC(auth.MintRequest{Subject: w.admin.String(), OrganizationID: w.practice, Role: care.RolePracticeAdmin, Scopes: scopes})
 	if err != nil {
