@@ -221,7 +221,16 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, j *postgres.Expor
 	case "Patient":
 		err = db.StreamExportPatients(ctx, j, func(p *care.Patient) error { return emit(NewPatient(p, uuid.Nil)) })
 	case "Encounter":
-		err = db.StreamExportInteractions(ctx, j, func(i *care.Interaction) error { return emit(NewEncounter(i, nil)) })
+		var buf []byte // Encounters are most of an export: encoded without reflection (encode.go)
+		err = db.StreamExportInteractions(ctx, j, func(i *care.Interaction) error {
+			if !started {
+				started = true
+				w.WriteHeader(http.StatusOK)
+			}
+			buf = append(appendEncounter(buf[:0], i), '\n')
+			_, err := bw.Write(buf)
+			return err
+		})
 	case "EpisodeOfCare":
 		err = db.StreamExportRelationships(ctx, j, func(rel *care.CareRelationship) error { return emit(NewEpisodeOfCare(rel, nil)) })
 	case "Practitioner":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -212,7 +213,8 @@ func (db *DB) StreamExportInteractions(ctx context.Context, j *ExportJob, fn fun
 		return err
 	}
 	var q args
-	sql := "SELECT " + interactionCols + " FROM interactions i JOIN patients p ON p.id = i.patient_id WHERE " +
+	// Notes are not part of a FHIR Encounter: they are not read at all.
+	sql := "SELECT " + strings.Replace(interactionCols, "i.notes", "''::text", 1) + " FROM interactions i JOIN patients p ON p.id = i.patient_id WHERE " +
 		exportPatientsSQL(a, j, &q) + " AND " + exportRange(j, "i", &q)
 	return streamExport(ctx, db, sql, q, scanInteraction, fn)
 }
