@@ -178,13 +178,7 @@ func parseImport(body []byte, now time.Time) (*postgres.ImportBatch, []string, e
 				FamilyName: in.FamilyName, BirthDate: in.BirthDate})
 			patientByURL[e.FullURL] = in.NHSNumber
 		case "Practitioner":
-			var sys, val string
-			for _, id := range x.Identifier {
-				if id.System != "" && id.Value != "" {
-					sys, val = id.System, id.Value
-					break
-				}
-			}
+			sys, val := sourceIdentifier(x.Identifier)
 			if sys == "" {
 				return nil, nil, badEntry(i, "a Practitioner needs an identifier (system and value) from the source system")
 			}
@@ -222,13 +216,7 @@ func parseImport(body []byte, now time.Time) (*postgres.ImportBatch, []string, e
 			continue
 		}
 		x := &res[i]
-		var sys, val string
-		for _, id := range x.Identifier {
-			if id.System != "" && id.Value != "" {
-				sys, val = id.System, id.Value
-				break
-			}
-		}
+		sys, val := sourceIdentifier(x.Identifier)
 		if sys == "" {
 			return nil, nil, badEntry(i, "an Encounter needs an identifier (system and value) from the source system")
 		}
@@ -371,4 +359,15 @@ func conditionalKey(ref, typ string) string {
 		return ""
 	}
 	return q
+}
+
+// sourceIdentifier returns the first identifier with both a system and a
+// value: what the record is called in the system it comes from.
+func sourceIdentifier(ids []Identifier) (system, value string) {
+	for _, id := range ids {
+		if id.System != "" && id.Value != "" {
+			return id.System, id.Value
+		}
+	}
+	return "", ""
 }

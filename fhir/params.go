@@ -218,3 +218,26 @@ func (p *params) includes(name string, allowed ...string) (map[string]bool, erro
 	}
 	return out, nil
 }
+
+// str returns a string parameter as a pointer, nil when absent.
+func (p *params) str(name string) (*string, error) {
+	v, err := p.one(name)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// enumParam returns a token parameter of system as one of Rapport's enum
+// values, nil when absent; EINVALID when valid refuses it.
+func enumParam[T ~string](p *params, name, system string, valid func(T) bool) (*T, error) {
+	v, err := p.token(name, system)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	t := T(v)
+	if !valid(t) {
+		return nil, care.Errorf(care.EINVALID, "%s: unknown code %q", name, v)
+	}
+	return &t, nil
+}

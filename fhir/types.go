@@ -54,20 +54,40 @@ func parseID(id, what string) (uuid.UUID, error) {
 	return u, nil
 }
 
+// readOne reads the record id names with load (the store's audited,
+// access-checked read) and maps it with entries; ENOTFOUND naming what when
+// the id is not one of ours.
+func readOne[T any](ctx context.Context, id, what string, load func(context.Context, uuid.UUID) (*T, error),
+	entries func(context.Context, []*T) ([]entry, error)) (any, error) {
+	u, err := parseID(id, what)
+	if err != nil {
+		return nil, err
+	}
+	x, err := load(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	e, err := entries(ctx, []*T{x})
+	if err != nil {
+		return nil, err
+	}
+	if len(e) == 0 {
+		return nil, care.Errorf(care.ENOTFOUND, "no such %s", what)
+	}
+	return e[0].res, nil
+}
+
+// pure lifts a mapping that needs no further reads.
+func pure[T any](f func([]*T) []entry) func(context.Context, []*T) ([]entry, error) {
+	return func(_ context.Context, xs []*T) ([]entry, error) { return f(xs), nil }
+}
+
 func pageOf(p *params) (care.PageArgs, error) { return p.page() }
 
 // ---- Organization
 
 func readOrganization(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "organization")
-	if err != nil {
-		return nil, err
-	}
-	o, err := h.cfg.DB.Organization(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	return NewOrganization(o), nil
+	return readOne(ctx, id, "organization", h.cfg.DB.Organization, pure(orgEntries))
 }
 
 func orgEntries(os []*care.Organization) []entry {
@@ -107,19 +127,11 @@ func searchOrganizations(ctx context.Context, h *Handler, p *params) (*result, e
 		return &result{matches: orgEntries([]*care.Organization{o}), total: 1}, nil
 	}
 	var f care.OrganizationFilter
-	if n, err := p.one("name"); err != nil {
+	if f.Name, err = p.str("name"); err != nil {
 		return nil, err
-	} else if n != "" {
-		f.Name = &n
 	}
-	if t, err := p.token("type", SystemOrgKind); err != nil {
+	if f.Kind, err = enumParam(p, "type", SystemOrgKind, care.OrganizationKind.Valid); err != nil {
 		return nil, err
-	} else if t != "" {
-		k := care.OrganizationKind(t)
-		if !k.Valid() {
-			return nil, care.Errorf(care.EINVALID, "type: unknown organisation kind")
-		}
-		f.Kind = &k
 	}
 	page, err := h.cfg.DB.Organizations(ctx, f, pa)
 	if err != nil {
@@ -131,27 +143,13 @@ func searchOrganizations(ctx context.Context, h *Handler, p *params) (*result, e
 // ---- Practitioner and PractitionerRole
 
 func readPractitioner(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "practitioner")
-	if err != nil {
-		return nil, err
-	}
-	pr, err := h.cfg.DB.Practitioner(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPractitioner(pr), nil
+	return readOne(ctx, id, "practitioner", h.cfg.DB.Practitioner,
+		pure(func(ps []*care.Practitioner) []entry { return practitionerEntries(ps, false) }))
 }
 
 func readPractitionerRole(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "practitioner role")
-	if err != nil {
-		return nil, err
-	}
-	pr, err := h.cfg.DB.Practitioner(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	return NewPractitionerRole(pr), nil
+	return readOne(ctx, id, "practitioner role", h.cfg.DB.Practitioner,
+		pure(func(ps []*care.Practitioner) []entry { return practitionerEntries(ps, true) }))
 }
 
 func practitionerEntries(ps []*care.Practitioner, role bool) []entry {
@@ -198,19 +196,12 @@ func listPractitioners(ctx context.Context, h *Handler, p *params, role bool) (*
 			return nil, err
 		}
 		if !role {
-			if n, err := p.one("name"); err != nil {
-				return nil, err
-			} else if n != "" {
-				f.Name = &n
-			}
-		} else if r, err := p.token("role", SystemProfession); err != nil {
+			f.Name, err = p.str("name")
+		} else {
+			f.Profession, err = enumParam(p, "role", SystemProfession, care.Profession.Valid)
+		}
+		if err != nil {
 			return nil, err
-		} else if r != "" {
-			prof := care.Profession(r)
-			if !prof.Valid() {
-				return nil, care.Errorf(care.EINVALID, "role: unknown profession")
-			}
-			f.Profession = &prof
 		}
 		page, err := h.cfg.DB.Practitioners(ctx, f, pa)
 		if err != nil {
@@ -267,19 +258,7 @@ func (h *Handler) groups(ctx context.Context, teams []*care.Team) ([]entry, erro
 }
 
 func readGroup(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "group")
-	if err != nil {
-		return nil, err
-	}
-	t, err := h.cfg.DB.Team(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	g, err := h.groups(ctx, []*care.Team{t})
-	if err != nil {
-		return nil, err
-	}
-	return g[0].res, nil
+	return readOne(ctx, id, "group", h.cfg.DB.Team, h.groups)
 }
 
 func searchGroups(ctx context.Context, h *Handler, p *params) (*result, error) {
@@ -299,10 +278,8 @@ func searchGroups(ctx context.Context, h *Handler, p *params) (*result, error) {
 		return &result{matches: e, total: len(e)}, nil
 	}
 	var f care.TeamFilter
-	if n, err := p.one("name"); err != nil {
+	if f.Name, err = p.str("name"); err != nil {
 		return nil, err
-	} else if n != "" {
-		f.Name = &n
 	}
 	if f.OrganizationID, err = p.ref("managing-entity", "Organization"); err != nil {
 		return nil, err
@@ -345,19 +322,10 @@ func (h *Handler) patientEntries(ctx context.Context, ps []*care.Patient) ([]ent
 }
 
 func readPatient(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "patient")
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.cfg.DB.Patient(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	e, _, err := h.patientEntries(ctx, []*care.Patient{p})
-	if err != nil {
-		return nil, err
-	}
-	return e[0].res, nil
+	return readOne(ctx, id, "patient", h.cfg.DB.Patient, func(ctx context.Context, ps []*care.Patient) ([]entry, error) {
+		e, _, err := h.patientEntries(ctx, ps)
+		return e, err
+	})
 }
 
 func searchPatients(ctx context.Context, h *Handler, p *params) (*result, error) {
@@ -370,10 +338,8 @@ func searchPatients(ctx context.Context, h *Handler, p *params) (*result, error)
 		return nil, err
 	}
 	var f care.PatientFilter
-	if n, err := p.one("name"); err != nil {
+	if f.Name, err = p.str("name"); err != nil {
 		return nil, err
-	} else if n != "" {
-		f.Name = &n
 	}
 	if nhs, err := p.token("identifier", SystemNHSNumber); err != nil {
 		return nil, err
@@ -519,22 +485,14 @@ func (h *Handler) careTeams(ctx context.Context, ps []*care.Patient) ([]entry, e
 }
 
 func readCareTeam(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "care team")
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.cfg.DB.Patient(ctx, u)
-	if err != nil {
+	load := func(ctx context.Context, u uuid.UUID) (*care.Patient, error) {
+		p, err := h.cfg.DB.Patient(ctx, u)
 		if care.ErrorCode(err) == care.ENOTFOUND {
 			return nil, care.Errorf(care.ENOTFOUND, "no such care team")
 		}
-		return nil, err
+		return p, err
 	}
-	e, err := h.careTeams(ctx, []*care.Patient{p})
-	if err != nil {
-		return nil, err
-	}
-	return e[0].res, nil
+	return readOne(ctx, id, "care team", load, h.careTeams)
 }
 
 func searchCareTeams(ctx context.Context, h *Handler, p *params) (*result, error) {
@@ -585,22 +543,14 @@ func (h *Handler) episodes(ctx context.Context, rels []*care.CareRelationship) (
 }
 
 func readEpisode(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "episode of care")
-	if err != nil {
-		return nil, err
+	load := func(ctx context.Context, u uuid.UUID) (*care.CareRelationship, error) {
+		r, err := h.cfg.DB.CareRelationship(ctx, u)
+		if err == nil && r.PatientID == nil {
+			return nil, care.Errorf(care.ENOTFOUND, "no such episode of care")
+		}
+		return r, err
 	}
-	r, err := h.cfg.DB.CareRelationship(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	if r.PatientID == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such episode of care")
-	}
-	e, err := h.episodes(ctx, []*care.CareRelationship{r})
-	if err != nil {
-		return nil, err
-	}
-	return e[0].res, nil
+	return readOne(ctx, id, "episode of care", load, h.episodes)
 }
 
 func searchEpisodes(ctx context.Context, h *Handler, p *params) (*result, error) {
@@ -691,19 +641,7 @@ func (h *Handler) encounters(ctx context.Context, is []*care.Interaction) ([]ent
 }
 
 func readEncounter(ctx context.Context, h *Handler, id string) (any, error) {
-	u, err := parseID(id, "encounter")
-	if err != nil {
-		return nil, err
-	}
-	i, err := h.cfg.DB.Interaction(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	e, err := h.encounters(ctx, []*care.Interaction{i})
-	if err != nil {
-		return nil, err
-	}
-	return e[0].res, nil
+	return readOne(ctx, id, "encounter", h.cfg.DB.Interaction, h.encounters)
 }
 
 func searchEncounters(ctx context.Context, h *Handler, p *params) (*result, error) {

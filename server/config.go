@@ -231,22 +231,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.JWT.JWKSFile = v
 	}
 	duration("RAPPORT_JWT_LEEWAY", &cfg.JWT.Leeway, true)
-	if v, ok := get("RAPPORT_MAX_BODY_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("RAPPORT_MAX_BODY_BYTES: %q is not a positive integer", v))
-		} else {
-			cfg.MaxBodyBytes = n
+	positiveInt64 := func(name string, dst *int64) {
+		if v, ok := get(name); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a positive integer", name, v))
+				return
+			}
+			*dst = n
 		}
 	}
-	if v, ok := get("RAPPORT_FHIR_MAX_IMPORT_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("RAPPORT_FHIR_MAX_IMPORT_BYTES: %q is not a positive integer", v))
-		} else {
-			cfg.FHIRMaxImportBytes = n
-		}
-	}
+	positiveInt64("RAPPORT_MAX_BODY_BYTES", &cfg.MaxBodyBytes)
+	positiveInt64("RAPPORT_FHIR_MAX_IMPORT_BYTES", &cfg.FHIRMaxImportBytes)
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	duration("RAPPORT_REQUEST_TIMEOUT", &cfg.RequestTimeout, false)
