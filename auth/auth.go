@@ -431,6 +431,7 @@ func actorFromClaims(c *tokenClaims) (*care.Actor, string) {
 			return nil, reasonPractitionerSub
 		}
 		a.PractitionerID = id
+		a.Scopes = personScopes(role, strings.Fields(c.Scope))
 	}
 	a.Access = AccessFor(a)
 	return a, ""

@@ -56,6 +56,11 @@ func (a *Actor) HasScope(scope string) bool {
 const (
 	ScopePatientsRead  = "patients:read"
 	ScopeAnalyticsRead = "analytics:read"
+	// ScopeContactsImport lets a practice admin or an integration of a
+	// practice load that practice's contact history (FHIR import).
+	ScopeContactsImport = "contacts:import"
+	// ScopeBulkExport lets an integration run FHIR Bulk Data $export.
+	ScopeBulkExport = "bulk:export"
 )
 
 type ctxKey int

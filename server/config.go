@@ -49,6 +49,8 @@ type Config struct {
 	JWT auth.Config
 	// MaxBodyBytes is the largest request body accepted.
 	MaxBodyBytes int64
+	// FHIRMaxImportBytes is the largest FHIR import Bundle accepted.
+	FHIRMaxImportBytes int64
 	// MaxDepth and MaxComplexity bound one GraphQL operation.
 	MaxDepth      int
 	MaxComplexity int
@@ -100,15 +102,16 @@ type Config struct {
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            DefaultAddr,
-		JWT:             auth.Config{Issuer: DefaultIssuer, Audience: DefaultAudience},
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		MaxDepth:        DefaultMaxDepth,
-		MaxComplexity:   DefaultMaxComplexity,
-		RequestTimeout:  DefaultRequestTimeout,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		LogLevel:        zerolog.InfoLevel,
-		MetricsAddr:     DefaultMetricsAddr,
+		Addr:               DefaultAddr,
+		JWT:                auth.Config{Issuer: DefaultIssuer, Audience: DefaultAudience},
+		MaxBodyBytes:       DefaultMaxBodyBytes,
+		FHIRMaxImportBytes: DefaultFHIRMaxImportBytes,
+		MaxDepth:           DefaultMaxDepth,
+		MaxComplexity:      DefaultMaxComplexity,
+		RequestTimeout:     DefaultRequestTimeout,
+		ShutdownTimeout:    DefaultShutdownTimeout,
+		LogLevel:           zerolog.InfoLevel,
+		MetricsAddr:        DefaultMetricsAddr,
 
 		SyncRetention:     DefaultSyncRetention,
 		SyncPurgeInterval: DefaultSyncPurgeInterval,
@@ -130,6 +133,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if cfg.FHIRMaxImportBytes <= 0 {
+		cfg.FHIRMaxImportBytes = d.FHIRMaxImportBytes
 	}
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = d.MaxDepth
@@ -200,6 +206,7 @@ func (cfg Config) graphLimits() graph.Limits {
 //	RAPPORT_REQUEST_TIMEOUT   per-request time limit ("30s")
 //	RAPPORT_SHUTDOWN_TIMEOUT  graceful shutdown limit ("15s")
 //	RAPPORT_LOG_LEVEL         trace, debug, info, warn or error ("info")
+//	RAPPORT_FHIR_MAX_IMPORT_BYTES  largest FHIR import Bundle (default 64 MiB)
 //	RAPPORT_FEEDBACK_SECRET   signs feedback links, 32+ bytes (default: derived from the JWT HMAC secret)
 //
 // Unset or blank variables keep their defaults. It returns an error naming
@@ -277,14 +284,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.JWT.JWKSFile = v
 	}
 	duration("RAPPORT_JWT_LEEWAY", &cfg.JWT.Leeway, true)
-	if v, ok := get("RAPPORT_MAX_BODY_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("RAPPORT_MAX_BODY_BYTES: %q is not a positive integer", v))
-		} else {
-			cfg.MaxBodyBytes = n
+	positiveInt64 := func(name string, dst *int64) {
+		if v, ok := get(name); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a positive integer", name, v))
+				return
+			}
+			*dst = n
 		}
 	}
+	positiveInt64("RAPPORT_MAX_BODY_BYTES", &cfg.MaxBodyBytes)
+	positiveInt64("RAPPORT_FHIR_MAX_IMPORT_BYTES", &cfg.FHIRMaxImportBytes)
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	positiveInt("RAPPORT_MAX_TOKENS", &cfg.MaxTokens)

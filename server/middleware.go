@@ -128,6 +128,8 @@ func routeFor(path string) string {
 		return path
 	case strings.HasPrefix(path, "/graphiql/"):
 		return "/graphiql"
+	case strings.HasPrefix(path, FHIRBase+"/"), path == FHIRBase:
+		return FHIRBase
 	default:
 		return "other"
 	}
@@ -215,7 +217,7 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 // and left alone.
 func withTimeout(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" {
+		if r.Header.Get("Upgrade") != "" || isFHIRExportFile(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

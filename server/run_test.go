@@ -92,20 +92,21 @@ func TestConfigFromEnv(t *testing.T) {
 	})
 	t.Run("every variable", func(t *testing.T) {
 		cfg, err := ConfigFromEnv(env(map[string]string{
-			"RAPPORT_ADDR":             "127.0.0.1:9000",
-			"DATABASE_URL":             "postgres://db/rapport",
-			"RAPPORT_JWT_ISSUER":       "https://idp.example",
-			"RAPPORT_JWT_AUDIENCE":     "rapport-api",
-			"RAPPORT_JWT_HMAC_SECRET":  strings.Repeat("s", 32),
-			"RAPPORT_JWT_PUBLIC_KEYS":  "a.pem, b.pem,,",
-			"RAPPORT_JWT_JWKS_FILE":    "keys.json",
-			"RAPPORT_JWT_LEEWAY":       "30s",
-			"RAPPORT_MAX_BODY_BYTES":   "2048",
-			"RAPPORT_MAX_DEPTH":        "8",
-			"RAPPORT_MAX_COMPLEXITY":   "900",
-			"RAPPORT_REQUEST_TIMEOUT":  "5s",
-			"RAPPORT_SHUTDOWN_TIMEOUT": "3s",
-			"RAPPORT_LOG_LEVEL":        "DEBUG",
+			"RAPPORT_ADDR":                  "127.0.0.1:9000",
+			"DATABASE_URL":                  "postgres://db/rapport",
+			"RAPPORT_JWT_ISSUER":            "https://idp.example",
+			"RAPPORT_JWT_AUDIENCE":          "rapport-api",
+			"RAPPORT_JWT_HMAC_SECRET":       strings.Repeat("s", 32),
+			"RAPPORT_JWT_PUBLIC_KEYS":       "a.pem, b.pem,,",
+			"RAPPORT_JWT_JWKS_FILE":         "keys.json",
+			"RAPPORT_JWT_LEEWAY":            "30s",
+			"RAPPORT_MAX_BODY_BYTES":        "2048",
+			"RAPPORT_FHIR_MAX_IMPORT_BYTES": "4096",
+			"RAPPORT_MAX_DEPTH":             "8",
+			"RAPPORT_MAX_COMPLEXITY":        "900",
+			"RAPPORT_REQUEST_TIMEOUT":       "5s",
+			"RAPPORT_SHUTDOWN_TIMEOUT":      "3s",
+			"RAPPORT_LOG_LEVEL":             "DEBUG",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +117,7 @@ func TestConfigFromEnv(t *testing.T) {
 			strings.Join(cfg.JWT.PublicKeyFiles, "|") != "a.pem|b.pem" || cfg.JWT.JWKSFile != "keys.json" ||
 			cfg.JWT.Leeway != 30*time.Second || cfg.MaxBodyBytes != 2048 || cfg.MaxDepth != 8 ||
 			cfg.MaxComplexity != 900 || cfg.RequestTimeout != 5*time.Second || cfg.ShutdownTimeout != 3*time.Second ||
-			cfg.LogLevel != zerolog.DebugLevel {
+			cfg.LogLevel != zerolog.DebugLevel || cfg.FHIRMaxImportBytes != 4096 {
 			t.Errorf("cfg = %+v", cfg)
 		}
 	})
@@ -127,6 +128,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"negative leeway", "RAPPORT_JWT_LEEWAY", "-1s"},
 		{"zero body limit", "RAPPORT_MAX_BODY_BYTES", "0"},
 		{"non-numeric body limit", "RAPPORT_MAX_BODY_BYTES", "1MB"},
+		{"zero FHIR import limit", "RAPPORT_FHIR_MAX_IMPORT_BYTES", "0"},
 		{"negative depth", "RAPPORT_MAX_DEPTH", "-3"},
 		{"non-numeric complexity", "RAPPORT_MAX_COMPLEXITY", "lots"},
 		{"zero timeout", "RAPPORT_REQUEST_TIMEOUT", "0s"},

@@ -91,6 +91,9 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 	board := dashboard.Handler(api, dashboard.Options{})
 	mux.Handle("/dashboard", board)
 	mux.Handle("/dashboard/", board)
+	fhirAPI := fhirHandler(cfg, deps)
+	mux.Handle(FHIRBase, fhirAPI) // the base itself takes import Bundles
+	mux.Handle(FHIRBase+"/", fhirAPI)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}))
@@ -101,7 +104,7 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 // chain wraps h in the middleware, outermost first: request id and logger,
 // access log and metrics, recover, timeout, body limit.
 func chain(cfg Config, log zerolog.Logger, m *metrics, h http.Handler) http.Handler {
-	h = withBodyLimit(cfg.MaxBodyBytes, h)
+	h = withBodyLimits(cfg, h)
 	h = withTimeout(cfg.RequestTimeout, h)
 	h = withRecover(h)
 	h = withAccessLog(m, h)

@@ -44,7 +44,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newVerifier(t *testing.T, audience string, now func() time.Time) *auth.Verifier {
+func newVerifier(t testing.TB, audience string, now func() time.Time) *auth.Verifier {
 	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{Issuer: DefaultIssuer, Audience: audience, HMACSecret: testSecret, Now: now})
 	if err != nil {
@@ -64,7 +64,7 @@ type env struct {
 
 // newEnv builds the real handler over db (nil for none) with an HMAC
 // verifier and the logs captured.
-func newEnv(t *testing.T, db *postgres.DB, cfg Config) *env {
+func newEnv(t testing.TB, db *postgres.DB, cfg Config) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	v := newVerifier(t, DefaultAudience, nil)
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, db *postgres.DB, cfg Config) *env {
 	return &env{cfg: cfg, deps: deps, logs: logs, verifier: v, handler: h, metrics: m}
 }
 
-func (e *env) token(t *testing.T, role care.Role, practitioner, org uuid.UUID) string {
+func (e *env) token(t testing.TB, role care.Role, practitioner, org uuid.UUID) string {
 	t.Helper()
 	tok, err := e.verifier.MintHMAC(auth.MintRequest{Subject: practitioner.String(), OrganizationID: org, Role: role})
 	if err != nil {
