@@ -383,7 +383,13 @@ status)
 	if [[ -d $PGDATA_DIR ]]; then
 		setup_private
 		if private_running; then
-			log "private cluster: running in $DATA on 127.0.0.1:$PORT"
+			# The port it was started with (postmaster.pid line 4), which is
+			# not necessarily today's RAPPORT_PG_PORT.
+			actual=$(sed -n 4p "$DATA/postmaster.pid" 2>/dev/null || true)
+			log "private cluster: running in $DATA on 127.0.0.1:${actual:-$PORT}"
+			if [[ -n $actual && $actual != "$PORT" ]]; then
+				log "note: RAPPORT_PG_PORT is $PORT, but the running cluster listens on $actual; stop it (scripts/pg.sh stop) to move it"
+			fi
 		else
 			log "private cluster: stopped ($DATA)"
 		fi
