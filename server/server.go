@@ -185,10 +185,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	srv.RegisterOnShutdown(func() { close(shutdown) })
-	deps.Log.Info().Str("addr", addr).Msg("listening")
+	// Ready first: whoever waits for the "listening" line may rely on it
+	// (e.g. on the address file of `rapport serve --addr-file`).
 	if deps.Ready != nil {
 		deps.Ready(addr)
 	}
+	deps.Log.Info().Str("addr", addr).Msg("listening")
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -86,7 +86,7 @@ type environment struct {
 }
 
 var commands = []command{
-	{name: "serve", summary: "rapport serve [--seed-demo]", flags: serveFlags},
+	{name: "serve", summary: "rapport serve [--seed-demo] [--addr-file PATH]", flags: serveFlags},
 	{name: "migrate", summary: "rapport migrate", flags: migrateFlags},
 	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N]", flags: seedFlags},
 	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P]", flags: simulateFlags},
