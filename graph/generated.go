@@ -25745,7 +25745,7 @@ func (ec *executionContext) marshalNFeedbackSummaryRow2ᚕgithubᚗcomᚋrapport
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
-	res, err := scalar.UnmarshalUUID(v)
+	res, err := scalar.UnmarshalUUID(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -25757,7 +25757,7 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
 		}
 	}
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -27245,7 +27245,7 @@ func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(
 	if v == nil {
 		return nil, nil
 	}
-	res, err := scalar.UnmarshalUUID(v)
+	res, err := scalar.UnmarshalUUID(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -27254,9 +27254,8 @@ func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ct
 		return graphql.Null
 	}
 	_ = sel
-	_ = ctx
 	res := scalar.MarshalUUID(*v)
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -368,13 +368,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, error) {
-	nodes, errs := r.loadNodes(ctx, ids)
-	for i, err := range errs {
-		if err != nil {
-			addIndexedError(ctx, i, err)
-		}
-	}
-	return nodes, nil
+	return r.nodesOf(ctx, ids)
 }
 
 // Viewer is the resolver for the viewer field.
