@@ -71,6 +71,7 @@ func Handler(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/graphql", graphqlRoute(page, withAuth(deps.Verifier, gql)))
 	mux.Handle("/graphiql", onlyGet(page))
 	mux.Handle("/graphiql/", onlyGet(graphiqlAssets()))
+	mux.Handle("/favicon.ico", onlyGet(favicon()))
 	mux.Handle("/healthz", onlyGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})))
