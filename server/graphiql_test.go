@@ -27,7 +27,7 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	defer srv.Close()
 	token := e.token(t, care.RoleGP, f.gp, f.org)
 	write, err := json.Marshal(map[string]any{
-		"query": `mutation W($p: ID!) { createInteraction(input: {patientId: $p, mode: CLINIC, occurredAt: "2025-02-03T09:00:00Z", purpose: "Review", notes: "Seen."}) { id } }`,
+		"query":     `mutation W($p: ID!) { createInteraction(input: {patientId: $p, mode: CLINIC, occurredAt: "2025-02-03T09:00:00Z", purpose: "Review", notes: "Seen."}) { id } }`,
 		"variables": map[string]any{"p": f.patient.ID.String()},
 	})
 	if err != nil {
