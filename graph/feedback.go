@@ -61,10 +61,15 @@ func (r *Resolver) createFeedbackLink(ctx context.Context, in model.CreateFeedba
 		}
 		pin.TTL = time.Duration(*in.ValidForMinutes) * time.Minute
 	}
+	alsoFFT := in.AlsoAskFft != nil && *in.AlsoAskFft
+	if alsoFFT && pin.Instrument != feedback.InstrumentCARE {
+		return nil, care.Errorf(care.EINVALID, "alsoAskFFT goes with the CARE_MEASURE instrument only")
+	}
 	claims, err := r.DB.PrepareFeedbackLink(ctx, pin)
 	if err != nil {
 		return nil, err
 	}
+	claims.AlsoFFT = alsoFFT
 	tok, err := r.Feedback.Sign(*claims)
 	if err != nil {
 		return nil, err

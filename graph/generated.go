@@ -4808,6 +4808,8 @@ input CreateFeedbackLinkInput {
   questionnaireVersion: Int
   "Minutes the link stays valid, 1 to 20160 (default 1440, a day)."
   validForMinutes: Int
+  "For CARE_MEASURE: also ask the Friends and Family Test on the same page, so one link gives both responses (default false)."
+  alsoAskFFT: Boolean
 }
 
 "One answer to a practice-defined question; set exactly the field matching the question's kind."
@@ -17644,7 +17646,7 @@ func (ec *executionContext) unmarshalInputCreateFeedbackLinkInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"subjectKind", "subjectId", "instrument", "questionnaireId", "questionnaireVersion", "validForMinutes"}
+	fieldsInOrder := [...]string{"subjectKind", "subjectId", "instrument", "questionnaireId", "questionnaireVersion", "validForMinutes", "alsoAskFFT"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17693,6 +17695,13 @@ func (ec *executionContext) unmarshalInputCreateFeedbackLinkInput(ctx context.Co
 				return it, err
 			}
 			it.ValidForMinutes = data
+		case "alsoAskFFT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alsoAskFFT"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlsoAskFft = data
 		}
 	}
 	return it, nil
