@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/rapportcare/rapport/postgres/postgrestest"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 const docsSecret = "docs-test-secret-0123456789abcdef0123"
@@ -317,5 +319,48 @@ func TestBlocksParse(t *testing.T) {
 	want := []block{{lang: "sh", runnable: true, expect: "UNAUTHENTICATED", line: 2, text: "echo hi\n"}, {lang: "json", line: 5, text: "{}\n"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("blocks = %+v; want %+v", got, want)
+	}
+}
+
+// notYetValidated lists documents whose graphql blocks do not validate yet.
+// sync-protocol.md (being rewritten with the sync engine) puts two anonymous
+// operations in one block at its "Conflicts" section; name them or split the
+// block, then remove it from here.
+var notYetValidated = map[string]bool{"sync-protocol.md": true}
+
+// TestGraphQLBlocksValidate checks every ```graphql block in docs/ against
+// schema.graphql, so an example query cannot name a field that is gone.
+func TestGraphQLBlocksValidate(t *testing.T) {
+	src, err := os.ReadFile("../schema.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: string(src)})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	docs, _ := filepath.Glob("*.md")
+	n := 0
+	for _, doc := range docs {
+		if notYetValidated[doc] {
+			t.Logf("%s: graphql blocks not checked yet (see notYetValidated)", doc)
+			continue
+		}
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bl := range blocks(string(b)) {
+			if bl.lang != "graphql" {
+				continue
+			}
+			n++
+			if _, errs := gqlparser.LoadQuery(schema, bl.text); len(errs) > 0 {
+				t.Errorf("%s:%d: the example does not validate against schema.graphql: %v\n%s", doc, bl.line, errs, bl.text)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no graphql blocks found in docs/*.md")
 	}
 }
