@@ -36,6 +36,7 @@ import (
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 )
 
 const docsSecret = "docs-test-secret-0123456789abcdef0123"
@@ -355,7 +356,7 @@ func TestGraphQLBlocksValidate(t *testing.T) {
 				continue
 			}
 			n++
-			if _, errs := gqlparser.LoadQuery(schema, bl.text); len(errs) > 0 {
+			if _, errs := gqlparser.LoadQueryWithRules(schema, bl.text, rules.NewDefaultRules()); len(errs) > 0 {
 				t.Errorf("%s:%d: the example does not validate against schema.graphql: %v\n%s", doc, bl.line, errs, bl.text)
 			}
 		}
