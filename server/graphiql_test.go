@@ -20,12 +20,7 @@ import (
 func TestGraphiQLInBrowser(t *testing.T) {
 	t.Parallel()
 	node, dir := nodeHarness(t, "browser", "playwright-core")
-	db := postgrestest.New(t)
-	f := newFixture(t, db)
-	e := newEnv(t, db, Config{})
-	srv := httptest.NewServer(e.handler)
-	defer srv.Close()
-	token := e.token(t, care.RoleGP, f.gp, f.org)
+	_, srv, f, token := newLiveGP(t)
 	write, err := json.Marshal(map[string]any{
 		"query":     `mutation W($p: ID!) { createInteraction(input: {patientId: $p, mode: CLINIC, occurredAt: "2025-02-03T09:00:00Z", purpose: "Review", notes: "Seen."}) { id } }`,
 		"variables": map[string]any{"p": f.patient.ID.String()},
@@ -42,4 +37,17 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GraphiQL browser check failed: %v", err)
 	}
+}
+
+// newLiveGP serves the real handler over a fresh database holding a
+// fixture, and returns the env (its logs), the server, the fixture and a
+// token of its GP.
+func newLiveGP(t *testing.T) (*env, *httptest.Server, fixture, string) {
+	t.Helper()
+	db := postgrestest.New(t)
+	f := newFixture(t, db)
+	e := newEnv(t, db, Config{})
+	srv := httptest.NewServer(e.handler)
+	t.Cleanup(srv.Close)
+	return e, srv, f, e.token(t, care.RoleGP, f.gp, f.org)
 }
