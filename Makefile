@@ -8,6 +8,9 @@ SHELL := bash
 GO      ?= go
 BIN     := bin/rapport
 SECRET  := .tmp/dev-secret
+# `make run` writes the address the server actually listens on here, so that
+# `make tokens` (in another shell) prints examples for that address.
+ADDR_FILE := .tmp/addr
 # (A failing $(...) aborts a recipe only in a plain assignment, never inside
 # export: hence VAR=$(...); export VAR below.)
 # Go files we own: everything but dependencies and local state.
@@ -40,11 +43,14 @@ run: build $(SECRET) ## Run the server on :8080 with demo data (seeded on first 
 	export RAPPORT_JWT_HMAC_SECRET="$$(cat $(SECRET))"; \
 	export RAPPORT_ADDR="$${RAPPORT_ADDR:-:8080}"; \
 	echo "Starting Rapport: GraphiQL will be at http://localhost:$${RAPPORT_ADDR##*:}/graphql"; \
-	exec $(BIN) serve --seed-demo
+	rm -f $(ADDR_FILE); \
+	exec $(BIN) serve --seed-demo --addr-file $(ADDR_FILE)
 
 .PHONY: tokens
-tokens: build $(SECRET) ## Print fresh demo tokens for a running `make run`
-	@RAPPORT_JWT_HMAC_SECRET="$$(cat $(SECRET))" $(BIN) token --demo
+tokens: build $(SECRET) ## Print fresh demo tokens and a curl example for the running `make run`
+	@addr="$${RAPPORT_ADDR:-}"; \
+	if [[ -z $$addr && -s $(ADDR_FILE) ]]; then addr="$$(cat $(ADDR_FILE))"; fi; \
+	RAPPORT_ADDR="$$addr" RAPPORT_JWT_HMAC_SECRET="$$(cat $(SECRET))" $(BIN) token --demo
 
 # What `make test` runs, in order; .ci/run times each one.
 TEST_STEPS := fmt vet staticcheck check-generate test-go

@@ -294,6 +294,22 @@ func TestLinks(t *testing.T) {
 			t.Fatalf("Verify = %+v, %v", got, err)
 		}
 	})
+	t.Run("a CARE link may also ask the FFT; no other may", func(t *testing.T) {
+		both := claims
+		both.AlsoFFT = true
+		tok, err := s.Sign(both)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Verify(tok); err != nil || !got.AlsoFFT {
+			t.Fatalf("Verify = %+v, %v; want AlsoFFT", got, err)
+		}
+		fft := both
+		fft.Instrument = feedback.InstrumentFFT
+		if _, err := s.Sign(fft); care.ErrorCode(err) != care.EINVALID {
+			t.Fatalf("Sign(FFT with AlsoFFT) = %v; want EINVALID", err)
+		}
+	})
 	t.Run("expired", func(t *testing.T) {
 		late := *s
 		late.Now = func() time.Time { return now.Add(time.Hour) }

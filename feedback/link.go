@@ -38,7 +38,10 @@ type LinkClaims struct {
 	// questionnaire's version (Instrument questionnaire only).
 	QuestionnaireID      *uuid.UUID `json:"qid,omitempty"`
 	QuestionnaireVersion int        `json:"qv,omitempty"`
-	Expires              time.Time  `json:"exp"`
+	// AlsoFFT asks the Friends and Family Test on the same page as the CARE
+	// Measure (Instrument care_measure only): one link, two responses.
+	AlsoFFT bool      `json:"fft,omitempty"`
+	Expires time.Time `json:"exp"`
 }
 
 // Reasons a link is refused. Each is a *care.Error with the code the page
@@ -98,6 +101,8 @@ func (s *Signer) Sign(c LinkClaims) (string, error) {
 		return "", care.Errorf(care.EINVALID, "a feedback link needs a known subject kind and instrument")
 	case (c.Instrument == InstrumentQuestionnaire) != (c.QuestionnaireID != nil && c.QuestionnaireVersion > 0):
 		return "", care.Errorf(care.EINVALID, "a questionnaire link names the questionnaire and its version; other links do not")
+	case c.AlsoFFT && c.Instrument != InstrumentCARE:
+		return "", care.Errorf(care.EINVALID, "only a CARE Measure link can also ask the Friends and Family Test")
 	case !c.Expires.After(s.now()):
 		return "", care.Errorf(care.EINVALID, "a feedback link must expire in the future")
 	}

@@ -228,7 +228,7 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 
 // practiceContinuity serves Query.practiceContinuity.
 func (r *Resolver) practiceContinuity(ctx context.Context, practiceID string, from, to time.Time, in *model.ContinuityOptions, indexMonths *int) (*model.PracticeContinuity, error) {
-	id, err := scalar.UnmarshalUUID(practiceID)
+	id, err := scalar.ParseID(practiceID, "Organization")
 	if err != nil {
 		return nil, err
 	}
@@ -328,11 +328,11 @@ func (r *Resolver) continuityAtRisk(ctx context.Context, a atRiskArgs) (*model.C
 	case (a.practiceID == nil) == (a.practitionerID == nil):
 		return nil, care.Errorf(care.EINVALID, "give exactly one of practiceId and practitionerId")
 	case a.practiceID != nil:
-		if scope.Practice, err = scalar.UnmarshalUUID(*a.practiceID); err != nil {
+		if scope.Practice, err = scalar.ParseID(*a.practiceID, "Organization"); err != nil {
 			return nil, err
 		}
 	default:
-		if scope.Caseload, err = scalar.UnmarshalUUID(*a.practitionerID); err != nil {
+		if scope.Caseload, err = scalar.ParseID(*a.practitionerID, "Practitioner"); err != nil {
 			return nil, err
 		}
 	}

@@ -30,11 +30,11 @@ func enumIn[T ~string, M ~string](m M) T { return T(strings.ToLower(string(m))) 
 // enumOut turns a domain value into its GraphQL enum value.
 func enumOut[M ~string, T ~string](v T) M { return M(strings.ToUpper(string(v))) }
 
-func optUUID(s *string) (*uuid.UUID, error) {
+func optUUID(s *string, typ string) (*uuid.UUID, error) {
 	if s == nil {
 		return nil, nil
 	}
-	id, err := scalar.UnmarshalUUID(*s)
+	id, err := scalar.ParseID(*s, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -45,11 +45,11 @@ func (r *Resolver) createFeedbackLink(ctx context.Context, in model.CreateFeedba
 	if r.Feedback == nil {
 		return nil, care.Errorf(care.EFORBIDDEN, "feedback links are not enabled on this server")
 	}
-	subject, err := scalar.UnmarshalUUID(in.SubjectID)
+	subject, err := scalar.ParseID(in.SubjectID, subjectType(enumIn[feedback.SubjectKind](in.SubjectKind)))
 	if err != nil {
 		return nil, err
 	}
-	qid, err := optUUID(in.QuestionnaireID)
+	qid, err := optUUID(in.QuestionnaireID, "FeedbackQuestionnaire")
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +61,15 @@ func (r *Resolver) createFeedbackLink(ctx context.Context, in model.CreateFeedba
 		}
 		pin.TTL = time.Duration(*in.ValidForMinutes) * time.Minute
 	}
+	alsoFFT := in.AlsoAskFft != nil && *in.AlsoAskFft
+	if alsoFFT && pin.Instrument != feedback.InstrumentCARE {
+		return nil, care.Errorf(care.EINVALID, "alsoAskFFT goes with the CARE_MEASURE instrument only")
+	}
 	claims, err := r.DB.PrepareFeedbackLink(ctx, pin)
 	if err != nil {
 		return nil, err
 	}
+	claims.AlsoFFT = alsoFFT
 	tok, err := r.Feedback.Sign(*claims)
 	if err != nil {
 		return nil, err
@@ -78,13 +83,13 @@ func SubmissionFromInput(in model.SubmitFeedbackInput) (feedback.Submission, err
 	s := feedback.Submission{SubjectKind: enumIn[feedback.SubjectKind](in.SubjectKind), Respondent: enumIn[feedback.Respondent](in.Respondent),
 		Instrument: enumIn[feedback.Instrument](in.Instrument), CARERatings: in.CareRatings}
 	var err error
-	if s.SubjectID, err = scalar.UnmarshalUUID(in.SubjectID); err != nil {
+	if s.SubjectID, err = scalar.ParseID(in.SubjectID, subjectType(s.SubjectKind)); err != nil {
 		return s, err
 	}
-	if s.ID, err = optUUID(in.ID); err != nil {
+	if s.ID, err = optUUID(in.ID, "FeedbackResponse"); err != nil {
 		return s, err
 	}
-	if s.QuestionnaireID, err = optUUID(in.QuestionnaireID); err != nil {
+	if s.QuestionnaireID, err = optUUID(in.QuestionnaireID, "FeedbackQuestionnaire"); err != nil {
 		return s, err
 	}
 	if in.QuestionnaireVersion != nil {
@@ -120,7 +125,7 @@ func (r *Resolver) submitFeedback(ctx context.Context, in model.SubmitFeedbackIn
 }
 
 func (r *Resolver) saveFeedbackQuestionnaire(ctx context.Context, in model.SaveFeedbackQuestionnaireInput) (*model.FeedbackQuestionnaire, error) {
-	id, err := optUUID(in.ID)
+	id, err := optUUID(in.ID, "FeedbackQuestionnaire")
 	if err != nil {
 		return nil, err
 	}
@@ -144,13 +149,13 @@ func (r *Resolver) feedbackFilter(f *model.FeedbackFilter) (postgres.FeedbackFil
 		return out, nil
 	}
 	var err error
-	if out.PractitionerID, err = optUUID(f.PractitionerID); err != nil {
+	if out.PractitionerID, err = optUUID(f.PractitionerID, "Practitioner"); err != nil {
 		return out, err
 	}
-	if out.TeamID, err = optUUID(f.TeamID); err != nil {
+	if out.TeamID, err = optUUID(f.TeamID, "Team"); err != nil {
 		return out, err
 	}
-	if out.SubjectID, err = optUUID(f.SubjectID); err != nil {
+	if out.SubjectID, err = optUUID(f.SubjectID, ""); err != nil {
 		return out, err
 	}
 	out.RelationshipKind, out.From, out.To = f.RelationshipKind, f.From, f.To
@@ -174,7 +179,7 @@ func (r *Resolver) feedbackResponses(ctx context.Context, filter *model.Feedback
 	if err != nil {
 		return nil, err
 	}
-	before, err := optUUID(after)
+	before, err := optUUID(after, "")
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +191,7 @@ func (r *Resolver) feedbackResponses(ctx context.Context, filter *model.Feedback
 }
 
 func (r *Resolver) feedbackResponse(ctx context.Context, id string) (*model.FeedbackResponse, error) {
-	uid, err := scalar.UnmarshalUUID(id)
+	uid, err := scalar.ParseID(id, "FeedbackResponse")
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +377,7 @@ func (r *Resolver) feedbackQuestionnaires(ctx context.Context) ([]model.Feedback
 }
 
 func (r *Resolver) feedbackQuestionnaire(ctx context.Context, id string, version *int) (*model.FeedbackQuestionnaire, error) {
-	uid, err := scalar.UnmarshalUUID(id)
+	uid, err := scalar.ParseID(id, "FeedbackQuestionnaire")
 	if err != nil {
 		return nil, err
 	}

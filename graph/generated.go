@@ -5132,6 +5132,8 @@ input CreateFeedbackLinkInput {
   questionnaireVersion: Int
   "Minutes the link stays valid, 1 to 20160 (default 1440, a day)."
   validForMinutes: Int
+  "For CARE_MEASURE: also ask the Friends and Family Test on the same page, so one link gives both responses (default false)."
+  alsoAskFFT: Boolean
 }
 
 "One answer to a practice-defined question; set exactly the field matching the question's kind."
@@ -18918,7 +18920,7 @@ func (ec *executionContext) unmarshalInputCreateFeedbackLinkInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"subjectKind", "subjectId", "instrument", "questionnaireId", "questionnaireVersion", "validForMinutes"}
+	fieldsInOrder := [...]string{"subjectKind", "subjectId", "instrument", "questionnaireId", "questionnaireVersion", "validForMinutes", "alsoAskFFT"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18967,6 +18969,13 @@ func (ec *executionContext) unmarshalInputCreateFeedbackLinkInput(ctx context.Co
 				return it, err
 			}
 			it.ValidForMinutes = data
+		case "alsoAskFFT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alsoAskFFT"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlsoAskFft = data
 		}
 	}
 	return it, nil
@@ -27496,7 +27505,7 @@ func (ec *executionContext) marshalNFeedbackSummaryRow2ᚕgithubᚗcomᚋrapport
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
-	res, err := scalar.UnmarshalUUID(v)
+	res, err := scalar.UnmarshalUUID(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -27508,7 +27517,7 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
 		}
 	}
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -29120,7 +29129,7 @@ func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(
 	if v == nil {
 		return nil, nil
 	}
-	res, err := scalar.UnmarshalUUID(v)
+	res, err := scalar.UnmarshalUUID(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -29129,9 +29138,8 @@ func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ct
 		return graphql.Null
 	}
 	_ = sel
-	_ = ctx
 	res := scalar.MarshalUUID(*v)
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

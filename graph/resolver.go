@@ -8,7 +8,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/feedback"
@@ -148,8 +147,11 @@ func orZero[T any](p *T) T {
 	return *p
 }
 
-// loadNodes starts loading every global ID at once (so each type is one
-// batch), then collects them; each entry is the record or an error.
+// loadNodes starts loading every id at once (so each type is one batch),
+// then collects them; each entry is the record or an error. An id may be a
+// global ID or a bare UUID (docs/design.md, "Ids"); a bare UUID is looked up
+// in every node type, under the same access rule, and the one that holds it
+// answers.
 func (r *Resolver) loadNodes(ctx context.Context, ids []string) ([]model.Node, []error) {
 	l := r.loaders(ctx)
 	conflicts := &conflictBatch{engine: r.Sync}
@@ -165,11 +167,39 @@ func (r *Resolver) loadNodes(ctx context.Context, ids []string) ([]model.Node, [
 	return nodes, errs
 }
 
+// nodeTypeNames are the node types a bare UUID is looked for in.
+var nodeTypeNames = []string{"Organization", "Team", "Practitioner", "Patient", "CareRelationship", "Interaction", "SyncConflict"}
+
 func (r *Resolver) nodeThunk(ctx context.Context, l *Loaders, conflicts *conflictBatch, gid string) func() (model.Node, error) {
+	if scalar.IsBareUUID(gid) {
+		id := uuid.MustParse(gid)
+		ths := make([]func() (model.Node, error), len(nodeTypeNames))
+		for i, typ := range nodeTypeNames {
+			ths[i] = r.typedNodeThunk(ctx, l, conflicts, typ, id)
+		}
+		return func() (model.Node, error) {
+			for _, th := range ths {
+				n, err := th()
+				if err == nil {
+					return n, nil
+				}
+				// Not this type (or not a type this caller may read at all):
+				// look on, so that the answer is NOT_FOUND either way.
+				if c := care.ErrorCode(err); c != care.ENOTFOUND && c != care.EFORBIDDEN {
+					return nil, err
+				}
+			}
+			return nil, notFound("node")
+		}
+	}
 	typ, id, err := scalar.ParseGlobalID(gid)
 	if err != nil {
 		return func() (model.Node, error) { return nil, err }
 	}
+	return r.typedNodeThunk(ctx, l, conflicts, typ, id)
+}
+
+func (r *Resolver) typedNodeThunk(ctx context.Context, l *Loaders, conflicts *conflictBatch, typ string, id uuid.UUID) func() (model.Node, error) {
 	switch typ {
 	case "Organization":
 		return nodeOf(l.Organization.LoadThunk(ctx, id), typ)
@@ -187,6 +217,30 @@ func (r *Resolver) nodeThunk(ctx context.Context, l *Loaders, conflicts *conflic
 		return nodeOf(conflicts.thunk(ctx, id), typ)
 	}
 	return func() (model.Node, error) { return nil, notFound("node") }
+}
+
+// nodesOf serves Query.nodes: one entry per id, in order, null for an id not
+// found or not visible, without errors (as Relay specifies). A malformed id
+// fails the whole field with EINVALID before anything is loaded.
+func (r *Resolver) nodesOf(ctx context.Context, ids []string) ([]model.Node, error) {
+	for i, id := range ids {
+		if scalar.IsBareUUID(id) {
+			continue
+		}
+		if _, _, err := scalar.ParseGlobalID(id); err != nil {
+			return nil, care.Errorf(care.EINVALID, "ids[%d] is malformed: give a global id or a UUID", i)
+		}
+	}
+	nodes, errs := r.loadNodes(ctx, ids)
+	for i, err := range errs {
+		if err != nil {
+			if care.ErrorCode(err) != care.ENOTFOUND {
+				return nil, err
+			}
+			nodes[i] = nil
+		}
+	}
+	return nodes, nil
 }
 
 func nodeOf[T any](th func() (*T, error), typ string) func() (model.Node, error) {
@@ -230,9 +284,4 @@ func (b *conflictBatch) thunk(ctx context.Context, id uuid.UUID) func() (*offlin
 		})
 		return b.found[id], b.err
 	}
-}
-
-// addIndexedError reports err against element i of the current list field.
-func addIndexedError(ctx context.Context, i int, err error) {
-	graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i)), err)
 }

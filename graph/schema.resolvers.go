@@ -215,7 +215,7 @@ func (r *mutationResolver) SaveFeedbackQuestionnaire(ctx context.Context, input 
 
 // DecideRegistrationTransfer is the resolver for the decideRegistrationTransfer field.
 func (r *mutationResolver) DecideRegistrationTransfer(ctx context.Context, input model.DecideRegistrationTransferInput) (*care.RegistrationTransfer, error) {
-	id, err := scalar.UnmarshalUUID(input.ID)
+	id, err := scalar.ParseID(input.ID, "RegistrationTransfer")
 	if err != nil {
 		return nil, err
 	}
@@ -377,13 +377,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, error) {
-	nodes, errs := r.loadNodes(ctx, ids)
-	for i, err := range errs {
-		if err != nil {
-			addIndexedError(ctx, i, err)
-		}
-	}
-	return nodes, nil
+	return r.nodesOf(ctx, ids)
 }
 
 // Viewer is the resolver for the viewer field.

@@ -210,11 +210,26 @@ func (db *DB) FeedbackLinkStatus(ctx context.Context, c *feedback.LinkClaims) (*
 // submission must be about the link's subject, with its instrument, from a
 // patient or carer. The link is marked used in the same transaction, under a
 // unique key, so it works once even against concurrent submits. It stores no
-// respondent identity. It returns feedback.ErrLinkUsed, ErrLinkWrongSubject,
-// EINVALID for a bad submission, ENOTFOUND if the subject is gone.
-func (db *DB) SubmitLinkedFeedback(ctx context.Context, c *feedback.LinkClaims, s feedback.Submission) (*feedback.Response, error) {
+// respondent identity. also is the Friends and Family Test answer of a CARE
+// link that asks both (LinkClaims.AlsoFFT), stored in the same transaction
+// and so all or nothing with the first. It returns the first response, or
+// feedback.ErrLinkUsed, ErrLinkWrongSubject, EINVALID for a bad submission,
+// ENOTFOUND if the subject is gone.
+func (db *DB) SubmitLinkedFeedback(ctx context.Context, c *feedback.LinkClaims, s feedback.Submission, also ...feedback.Submission) (*feedback.Response, error) {
 	if s.SubjectKind != c.SubjectKind || s.SubjectID != c.SubjectID {
 		return nil, feedback.ErrLinkWrongSubject
+	}
+	if len(also) > 1 || (len(also) == 1 && (!c.AlsoFFT || also[0].Instrument != feedback.InstrumentFFT)) {
+		return nil, care.Errorf(care.EINVALID, "this link asks for one questionnaire only")
+	}
+	for i := range also {
+		if also[i].SubjectKind != c.SubjectKind || also[i].SubjectID != c.SubjectID {
+			return nil, feedback.ErrLinkWrongSubject
+		}
+		if !also[i].Respondent.Anonymous() {
+			return nil, care.Errorf(care.EINVALID, "feedback links are for patients and carers")
+		}
+		also[i].ID = nil
 	}
 	if s.Instrument != c.Instrument {
 		return nil, care.Errorf(care.EINVALID, "this link asks for a different questionnaire")
@@ -239,8 +254,15 @@ func (db *DB) SubmitLinkedFeedback(ctx context.Context, c *feedback.LinkClaims, 
 		if err != nil {
 			return err
 		}
-		out, err = tx.insertFeedback(ctx, subj, &s)
-		return err
+		if out, err = tx.insertFeedback(ctx, subj, &s); err != nil {
+			return err
+		}
+		for i := range also {
+			if _, err := tx.insertFeedback(ctx, subj, &also[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -175,6 +175,29 @@ choose_owner() {
 	fi
 }
 
+# running_port prints the port a running private cluster listens on (line 4
+# of postmaster.pid), or nothing. It differs from RAPPORT_PG_PORT when the
+# cluster was started with another value.
+running_port() {
+	local base=$PGDATA_DIR
+	[[ -f $PGDATA_DIR/location ]] && base=$(cat "$PGDATA_DIR/location")
+	local p
+	p=$(sed -n 4p "$base/data/postmaster.pid" 2>/dev/null || true)
+	[[ $p =~ ^[0-9]+$ ]] && printf '%s\n' "$p"
+	return 0
+}
+
+# adopt_running_port points PORT and PRIVATE_URL at the running cluster's port.
+adopt_running_port() {
+	local actual
+	actual=$(running_port)
+	if [[ -n $actual && $actual != "$PORT" ]]; then
+		log "the private cluster listens on port $actual, not RAPPORT_PG_PORT=$PORT: using $actual"
+		PORT=$actual
+		PRIVATE_URL="postgres://postgres@127.0.0.1:${PORT}/postgres?sslmode=disable"
+	fi
+}
+
 setup_private() {
 	choose_owner
 	choose_base
@@ -338,6 +361,7 @@ resolve() {
 		log "nothing usable on 127.0.0.1:5432 (not running, or not trust auth for user postgres)"
 	fi
 	with_lock start_private
+	adopt_running_port
 	if ! answers "$PRIVATE_URL"; then
 		die "the private cluster started but $PRIVATE_URL does not answer (see $PGDATA_DIR and its postgres.log)"
 	fi
@@ -383,7 +407,12 @@ status)
 	if [[ -d $PGDATA_DIR ]]; then
 		setup_private
 		if private_running; then
-			log "private cluster: running in $DATA on 127.0.0.1:$PORT"
+			# The port it was started with, not necessarily today's RAPPORT_PG_PORT.
+			actual=$(running_port)
+			log "private cluster: running in $DATA on 127.0.0.1:${actual:-$PORT}"
+			if [[ -n $actual && $actual != "$PORT" ]]; then
+				log "note: RAPPORT_PG_PORT is $PORT, but the running cluster listens on $actual (used as it is); stop it (scripts/pg.sh stop) to move it"
+			fi
 		else
 			log "private cluster: stopped ($DATA)"
 		fi

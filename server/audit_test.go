@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rapportcare/rapport/care"
-	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
 // TestGraphQLOverHTTPAudit runs the graphql-http package's server audits
@@ -20,15 +16,7 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	t.Parallel()
 	node, dir := nodeHarness(t, "graphql-http", "graphql-http")
 
-	db := postgrestest.New(t)
-	f := newFixture(t, db)
-	// The audit's variable checks query __type: run it as development does,
-	// with introspection on (production turns it off; see docs/auth.md).
-	on := true
-	e := newEnv(t, db, Config{Introspection: &on})
-	srv := httptest.NewServer(e.handler)
-	defer srv.Close()
-	token := e.token(t, care.RoleGP, f.gp, f.org)
+	e, srv, _, token := newLiveGP(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

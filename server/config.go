@@ -181,6 +181,64 @@ func (cfg Config) graphLimits() graph.Limits {
 	}
 }
 
+// EnvVar is one environment variable ConfigFromEnv reads.
+type EnvVar struct {
+	// Name is the variable, e.g. RAPPORT_ADDR.
+	Name string
+	// Default is the value used when it is unset, as README writes it
+	// (e.g. "30s"); "" when the default is not a value of ours (a secret
+	// made by make run, a URL found by scripts/pg.sh, no key files).
+	Default string
+}
+
+// EnvVars lists every variable ConfigFromEnv reads with its default, taken
+// from DefaultConfig: the one source README's configuration table is
+// checked against.
+func EnvVars() []EnvVar {
+	d := DefaultConfig()
+	return []EnvVar{
+		{"DATABASE_URL", ""},
+		{"RAPPORT_ADDR", d.Addr},
+		{"RAPPORT_JWT_ISSUER", d.JWT.Issuer},
+		{"RAPPORT_JWT_AUDIENCE", d.JWT.Audience},
+		{"RAPPORT_JWT_HMAC_SECRET", ""},
+		{"RAPPORT_JWT_PUBLIC_KEYS", ""},
+		{"RAPPORT_JWT_JWKS_FILE", ""},
+		{"RAPPORT_JWT_LEEWAY", shortDuration(d.JWT.Leeway)},
+		{"RAPPORT_MAX_BODY_BYTES", strconv.FormatInt(d.MaxBodyBytes, 10)},
+		{"RAPPORT_FHIR_MAX_IMPORT_BYTES", strconv.FormatInt(d.FHIRMaxImportBytes, 10)},
+		{"RAPPORT_MAX_DEPTH", strconv.Itoa(d.MaxDepth)},
+		{"RAPPORT_MAX_COMPLEXITY", strconv.Itoa(d.MaxComplexity)},
+		{"RAPPORT_MAX_TOKENS", strconv.Itoa(graph.DefaultMaxTokens)},
+		{"RAPPORT_MAX_FIELDS", strconv.Itoa(graph.DefaultMaxFields)},
+		{"RAPPORT_MAX_ALIASES", strconv.Itoa(graph.DefaultMaxAliases)},
+		{"RAPPORT_MAX_FRAGMENT_SPREADS", strconv.Itoa(graph.DefaultMaxFragmentSpreads)},
+		{"RAPPORT_MAX_REPEATED_FIELDS", strconv.Itoa(graph.DefaultMaxRepeatedFields)},
+		{"RAPPORT_INTROSPECTION", ""}, // on in development, off in production: no one value
+		{"RAPPORT_METRICS_ADDR", d.MetricsAddr},
+		{"RAPPORT_STANDING_CHECK_INTERVAL", shortDuration(DefaultStandingCheckInterval)},
+		{"RAPPORT_REQUEST_TIMEOUT", shortDuration(d.RequestTimeout)},
+		{"RAPPORT_SHUTDOWN_TIMEOUT", shortDuration(d.ShutdownTimeout)},
+		{"RAPPORT_LOG_LEVEL", d.LogLevel.String()},
+		{"RAPPORT_SYNC_RETENTION", shortDuration(d.SyncRetention)},
+		{"RAPPORT_SYNC_PURGE_INTERVAL", shortDuration(d.SyncPurgeInterval)},
+		{"RAPPORT_SYNC_MAX_CLOCK_SKEW", shortDuration(d.SyncMaxClockSkew)},
+		{"RAPPORT_FEEDBACK_SECRET", ""},
+	}
+}
+
+// shortDuration writes d as people do: 720h, 1h, 5m, 30s, 0s (not 720h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // ConfigFromEnv reads the configuration from environment variables through
 // getenv (os.Getenv in production), starting from DefaultConfig:
 //

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -75,7 +76,7 @@ func feedbackHandler(db *postgres.DB, signer *feedback.Signer) http.Handler {
 			return
 		}
 		data := pageData{Title: "Your feedback", Token: token, Claims: claims, Info: info,
-			Subject: string(claims.SubjectKind) + ":" + claims.SubjectID.String(), Respondent: "patient"}
+			Subject: string(claims.SubjectKind) + ":" + claims.SubjectID.String()}
 		if r.Method != http.MethodPost {
 			renderPage(w, http.StatusOK, data)
 			return
@@ -85,14 +86,15 @@ func feedbackHandler(db *postgres.DB, signer *feedback.Signer) http.Handler {
 			renderMessage(w, http.StatusBadRequest, "Something went wrong", "Your answers could not be read. Please go back and try again.")
 			return
 		}
-		sub, bad := submissionFromForm(r, claims, info)
-		data.Form, data.Respondent = r.PostForm, string(sub.Respondent)
+		sub, also, bad, at := submissionFromForm(r, claims, info)
+		data.Form, data.Respondent = r.PostForm, r.PostForm.Get("respondent")
 		if bad != "" {
-			data.Error = bad
+			// Sent back: nothing is stored and the link stays usable.
+			data.Error, data.ErrorAt = bad, at
 			renderPage(w, http.StatusUnprocessableEntity, data)
 			return
 		}
-		if _, err := db.SubmitLinkedFeedback(r.Context(), claims, sub); err != nil {
+		if _, err := db.SubmitLinkedFeedback(r.Context(), claims, sub, also...); err != nil {
 			if care.ErrorCode(err) == care.EINVALID {
 				data.Error = care.ErrorMessage(err)
 				renderPage(w, http.StatusUnprocessableEntity, data)
@@ -124,40 +126,88 @@ func refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// submissionFromForm reads the form into a submission; the second result
-// is a message for the respondent when the form is incomplete.
-func submissionFromForm(r *http.Request, c *feedback.LinkClaims, info *postgres.FeedbackLinkPage) (feedback.Submission, string) {
+// submissionFromForm reads the form into a submission (and, for a CARE link
+// that also asks the Friends and Family Test, the FFT answer as a second).
+// When the form cannot be stored as it is — no respondent chosen, a CARE
+// Measure that could not be scored, an unanswered FFT — it returns a message
+// for the respondent and the id of the first input to fix; the page is then
+// shown again with the answers kept and nothing stored.
+func submissionFromForm(r *http.Request, c *feedback.LinkClaims, info *postgres.FeedbackLinkPage) (s feedback.Submission, also []feedback.Submission, msg, at string) {
 	f := r.PostForm
-	s := feedback.Submission{Instrument: c.Instrument, Respondent: feedback.RespondentPatient, FreeText: f.Get("comment")}
-	if f.Get("respondent") == "carer" {
+	s = feedback.Submission{Instrument: c.Instrument, FreeText: f.Get("comment")}
+	var problems []string
+	problem := func(m, id string) {
+		problems = append(problems, m)
+		if at == "" {
+			at = id
+		}
+	}
+	switch f.Get("respondent") {
+	case "patient":
+		s.Respondent = feedback.RespondentPatient
+	case "carer":
 		s.Respondent = feedback.RespondentCarer
+	default:
+		problem("Please say who is answering: the patient, or a carer or family member.", "resp-patient")
 	}
 	kind, id, _ := strings.Cut(f.Get("subject"), ":")
 	s.SubjectKind = feedback.SubjectKind(kind)
 	s.SubjectID, _ = uuid.Parse(id)
+	defer func() {
+		if len(problems) > 0 {
+			msg = strings.Join(problems, " ")
+		}
+	}()
 	switch c.Instrument {
 	case feedback.InstrumentCARE:
 		s.CARERatings = make([]int, feedback.CAREItemCount)
+		firstMissing := ""
 		for i := range s.CARERatings {
-			v := f.Get("care" + strconv.Itoa(i+1))
+			item := "care" + strconv.Itoa(i+1)
+			v := f.Get(item)
 			if v == "" {
+				if firstMissing == "" {
+					firstMissing = item + "-1"
+				}
 				continue // missing counts as does not apply
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 5 {
-				return s, "Please choose one of the answers for each statement."
+				problem("Please choose one of the answers for each statement.", item+"-1")
+				return
 			}
 			s.CARERatings[i] = n
+		}
+		// A CARE Measure with more than CAREMaxMissing statements unanswered
+		// or "does not apply" has no score (its published rule): rather than
+		// store it and use up the link, ask again.
+		if score, err := feedback.ScoreCARE(s.CARERatings); err == nil && !score.Scorable {
+			if firstMissing == "" {
+				firstMissing = "care1-1"
+			}
+			problem(fmt.Sprintf("Please rate at least %d of the %d statements: “Does not apply” can be chosen for up to %d of them.",
+				feedback.CAREItemCount-feedback.CAREMaxMissing, feedback.CAREItemCount, feedback.CAREMaxMissing), firstMissing)
+		}
+		if c.AlsoFFT {
+			a := feedback.FFTAnswer(f.Get("fft"))
+			if !a.Valid() {
+				problem("Please answer the last question, about your overall experience.", "fft-"+string(feedback.FFTAnswers[0]))
+			} else {
+				also = append(also, feedback.Submission{Instrument: feedback.InstrumentFFT, Respondent: s.Respondent,
+					SubjectKind: s.SubjectKind, SubjectID: s.SubjectID, FFT: &a})
+			}
 		}
 	case feedback.InstrumentFFT:
 		a := feedback.FFTAnswer(f.Get("fft"))
 		if !a.Valid() {
-			return s, "Please choose an answer to the question."
+			problem("Please choose an answer to the question.", "fft-"+string(feedback.FFTAnswers[0]))
+			return
 		}
 		s.FFT = &a
 	case feedback.InstrumentQuestionnaire:
 		if info.Questionnaire == nil {
-			return s, "This questionnaire is not available."
+			problem("This questionnaire is not available.", "")
+			return
 		}
 		for _, q := range info.Questionnaire.Questions {
 			v := strings.TrimSpace(f.Get("q_" + q.Key))
@@ -169,7 +219,8 @@ func submissionFromForm(r *http.Request, c *feedback.LinkClaims, info *postgres.
 			case feedback.QuestionRating:
 				n, err := strconv.Atoi(v)
 				if err != nil {
-					return s, "Please choose a rating."
+					problem("Please choose a rating.", "q_"+q.Key+"-1")
+					return
 				}
 				a.Rating = &n
 			case feedback.QuestionYesNo:
@@ -183,7 +234,7 @@ func submissionFromForm(r *http.Request, c *feedback.LinkClaims, info *postgres.
 			s.Answers = append(s.Answers, a)
 		}
 	}
-	return s, ""
+	return
 }
 
 // securePageHeaders sets the headers every feedback page carries: no
@@ -210,6 +261,8 @@ type pageData struct {
 	Info       *postgres.FeedbackLinkPage
 	Form       map[string][]string
 	Error      string
+	// ErrorAt is the id of the first input the error is about.
+	ErrorAt string
 }
 
 // Checked reports whether the submitted form had value for name (to keep
@@ -242,32 +295,43 @@ func renderPage(w http.ResponseWriter, status int, d pageData) {
 
 const pageCSS = `
 *{box-sizing:border-box}
-body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#0b0c0c;background:#f3f2f1}
+body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#0b0c0c;background:#f3f2f1;overflow-wrap:break-word}
 main{max-width:40rem;margin:0 auto;padding:1rem;background:#fff;min-height:100vh}
 h1{font-size:1.75rem;line-height:1.2;margin:.5rem 0 1rem}
 p{margin:0 0 1rem}
-fieldset{border:0;border-top:1px solid #b1b4b6;margin:0 0 1.25rem;padding:1rem 0 0}
-legend{font-weight:700;padding:0;margin-bottom:.5rem}
-legend .hint{display:block;font-weight:400;color:#505a5f;font-size:1rem}
+fieldset{border:0;border-top:1px solid #b1b4b6;margin:0 0 1rem;padding:.75rem 0 0;min-width:0}
+legend{font-weight:700;padding:0;margin-bottom:.5rem;max-width:100%}
+legend .step{font-weight:400;color:#505a5f}
+legend .hint{display:block;font-weight:400;color:#505a5f;font-size:.9375rem;line-height:1.35}
 .opt{display:block;position:relative;margin:0 0 .5rem}
 .opt input{position:absolute;left:0;top:0;width:3rem;height:3rem;margin:0;opacity:0;cursor:pointer}
 .opt label{display:flex;align-items:center;min-height:3rem;padding:.5rem .75rem .5rem 3.5rem;border:2px solid #0b0c0c;border-radius:.25rem;cursor:pointer}
 .opt label::before{content:"";position:absolute;left:.6rem;top:.6rem;width:1.8rem;height:1.8rem;border:2px solid #0b0c0c;border-radius:50%;background:#fff}
-.opt input:checked+label{background:#e8f1f8;border-color:#1d70b8}
-.opt input:checked+label::after{content:"";position:absolute;left:1.1rem;top:1.1rem;width:.8rem;height:.8rem;border-radius:50%;background:#0b0c0c}
+.opt input:checked+label{background:#e8f1f8;border-color:#1d70b8;border-width:4px;padding-left:calc(3.5rem - 2px)}
+.opt input:checked+label::after{content:"";position:absolute;left:1.1rem;top:1.1rem;width:0;height:0;border:.4rem solid #0b0c0c;border-radius:50%}
 .opt input:focus+label{outline:3px solid #ffdd00;outline-offset:0;box-shadow:0 0 0 6px #0b0c0c}
-.scale{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
+.scale{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,5.5em),1fr));gap:.4rem}
 .scale .opt{margin:0}
-.scale .na{grid-column:1/-1}
+.scale .opt input{width:1px;height:1px}
+.scale .opt label{justify-content:center;text-align:center;min-height:3rem;padding:.25rem .35rem;font-size:1rem;line-height:1.2}
+.scale .opt label::before{content:none}
+.scale .opt input:checked+label{padding-left:.35rem;background:#1d70b8;color:#fff;font-weight:700}
+.scale .opt input:checked+label::before{content:"✓\00a0";position:static;width:auto;height:auto;border:0;background:none}
+.scale .opt input:checked+label::after{content:none}
 label.block{display:block;font-weight:700;margin-bottom:.5rem}
 textarea{width:100%;min-height:7rem;font:inherit;padding:.5rem;border:2px solid #0b0c0c;border-radius:0}
 textarea:focus{outline:3px solid #ffdd00;box-shadow:inset 0 0 0 2px #0b0c0c}
 button{display:block;width:100%;min-height:3.25rem;font:inherit;font-weight:700;color:#fff;background:#00703c;border:0;border-bottom:3px solid #002d18;border-radius:.25rem;cursor:pointer;margin:1.5rem 0}
 button:focus{outline:3px solid #ffdd00;outline-offset:0;background:#ffdd00;color:#0b0c0c}
-.error{border-left:5px solid #d4351c;padding:.75rem 1rem;margin-bottom:1rem;color:#0b0c0c;background:#fff}
+.error{border:5px solid #d4351c;padding:.75rem 1rem;margin-bottom:1rem;color:#0b0c0c;background:#fff}
+.error:focus{outline:3px solid #ffdd00}
 .error strong{color:#d4351c}
 .note{color:#505a5f;font-size:1rem}
-@media (min-width:36em){.scale{grid-template-columns:repeat(5,1fr)}.scale .opt label{padding:3.4rem .25rem .5rem;justify-content:center;text-align:center}.scale .opt label::before{left:calc(50% - .9rem)}.scale .opt input:checked+label::after{left:calc(50% - .4rem)}.scale .opt input{left:calc(50% - 1.5rem)}}
+@media (forced-colors:active){
+.opt input:checked+label{outline:3px solid Highlight;outline-offset:2px}
+.opt input:checked+label::after{border-color:CanvasText}
+.opt input:focus+label{outline:3px dashed Highlight}
+}
 `
 
 var styleHash = func() string {
@@ -312,7 +376,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>{{.Title}} – Rapport</title>
+<title>{{if .Error}}Error: {{end}}{{.Title}} – Rapport</title>
 <style>{{css}}</style>
 </head>
 <body>
@@ -327,15 +391,16 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 {{- else}}
 <h1>Tell us about your care</h1>
 <p>{{if .Info.PractitionerName}}This is about your care from <strong>{{.Info.PractitionerName}}</strong>.{{else if .Info.TeamName}}This is about your care from <strong>{{.Info.TeamName}}</strong>.{{end}}
-It takes about two minutes. You do not need to give your name, and nothing you enter here is linked to you.</p>
+{{if eq (str .Claims.Instrument) "care_measure"}}There are 10 short statements to rate{{if .Claims.AlsoFFT}} and one question{{end}}; it takes about two minutes.{{else}}It takes about a minute.{{end}}
+You do not need to give your name, and nothing you enter here is linked to you.</p>
 {{- if .Error}}
-<div class="error" role="alert" id="error"><strong>There is a problem:</strong> {{.Error}}</div>
+<div class="error" role="alert" id="error" tabindex="-1" autofocus><strong>There is a problem:</strong> {{.Error}}{{if .ErrorAt}} <a href="#{{.ErrorAt}}">Go to the first one</a>.{{end}}</div>
 {{- end}}
 <form method="post" action="/feedback/{{.Token}}" novalidate>
 <input type="hidden" name="subject" value="{{.Subject}}">
 <fieldset>
 <legend>Who is answering?</legend>
-<div class="opt"><input type="radio" id="resp-patient" name="respondent" value="patient"{{if ne .Respondent "carer"}} checked{{end}}><label for="resp-patient">I am the patient</label></div>
+<div class="opt"><input type="radio" id="resp-patient" name="respondent" value="patient"{{if eq .Respondent "patient"}} checked{{end}}><label for="resp-patient">I am the patient</label></div>
 <div class="opt"><input type="radio" id="resp-carer" name="respondent" value="carer"{{if eq .Respondent "carer"}} checked{{end}}><label for="resp-carer">I am a carer or family member</label></div>
 </fieldset>
 {{- if eq (str .Claims.Instrument) "care_measure"}}
@@ -343,7 +408,7 @@ It takes about two minutes. You do not need to give your name, and nothing you e
 {{- $d := .}}
 {{- range careItems}}{{$n := itoa .N}}
 <fieldset>
-<legend>{{.N}}. {{.Title}}<span class="hint">{{.Hint}}</span></legend>
+<legend><span class="step">{{.N}} of 10 · </span>{{.Title}}<span class="hint">{{.Hint}}</span></legend>
 <div class="scale">
 {{- range $v := seq 5}}{{$val := itoa $v}}
 <div class="opt"><input type="radio" id="care{{$n}}-{{$val}}" name="care{{$n}}" value="{{$val}}"{{if $d.Checked (print "care" $n) $val}} checked{{end}}><label for="care{{$n}}-{{$val}}">{{index careLabels $v}}</label></div>
@@ -352,14 +417,9 @@ It takes about two minutes. You do not need to give your name, and nothing you e
 </div>
 </fieldset>
 {{- end}}
+{{- if .Claims.AlsoFFT}}{{template "fft" .}}{{end}}
 {{- else if eq (str .Claims.Instrument) "fft"}}
-{{- $d := .}}
-<fieldset>
-<legend>{{fftQuestion}}</legend>
-{{- range fftAnswers}}
-<div class="opt"><input type="radio" id="fft-{{.}}" name="fft" value="{{.}}"{{if $d.Checked "fft" (str .)}} checked{{end}}><label for="fft-{{.}}">{{.Label}}</label></div>
-{{- end}}
-</fieldset>
+{{- template "fft" .}}
 {{- else if .Info.Questionnaire}}
 {{- $d := .}}
 <h2>{{.Info.Questionnaire.Title}}</h2>
@@ -395,6 +455,15 @@ It takes about two minutes. You do not need to give your name, and nothing you e
 </main>
 </body>
 </html>
+{{- define "fft"}}
+{{- $d := .}}
+<fieldset>
+<legend>{{if .Claims.AlsoFFT}}<span class="step">Last question · </span>{{end}}{{fftQuestion}}</legend>
+{{- range fftAnswers}}
+<div class="opt"><input type="radio" id="fft-{{.}}" name="fft" value="{{.}}"{{if $d.Checked "fft" (str .)}} checked{{end}}><label for="fft-{{.}}">{{.Label}}</label></div>
+{{- end}}
+</fieldset>
+{{- end}}
 `))
 
 func toString(v any) string {

@@ -109,7 +109,7 @@ func TestFeedbackPage(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
-		for _, want := range []string{`<html lang="en">`, `name="viewport"`, `<legend>1. Making you feel at ease`, `<label for="care1-5">Excellent</label>`,
+		for _, want := range []string{`<html lang="en">`, `name="viewport"`, `<legend><span class="step">1 of 10 · </span>Making you feel at ease`, `<label for="care1-5">Excellent</label>`,
 			`<label for="care10-0">Does not apply</label>`, `Mary Jones`, `<label class="block" for="comment">`} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("page lacks %q", want)
@@ -178,8 +178,111 @@ func TestFeedbackPage(t *testing.T) {
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `role="alert"`) || !strings.Contains(r.body, feedback.FFTQuestion) {
 			t.Fatalf("unanswered: %d %s", r.status, r.body)
 		}
-		if r := e.post(t, path, url.Values{"subject": {"team:" + e.f.Team.String()}, "fft": {"dont_know"}}); r.status != http.StatusSeeOther {
+		if r := e.post(t, path, url.Values{"subject": {"team:" + e.f.Team.String()}, "respondent": {"carer"}, "fft": {"dont_know"}}); r.status != http.StatusSeeOther {
 			t.Fatalf("answered: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("no respondent is chosen for the patient", func(t *testing.T) {
+		t.Parallel()
+		r := e.get(t, e.link(t, "TEAM", e.f.Team.String(), "FFT"))
+		if strings.Contains(r.body, `value="patient" checked`) || strings.Contains(r.body, `value="carer" checked`) {
+			t.Fatalf("a respondent is pre-selected: %s", r.body)
+		}
+		path := e.link(t, "TEAM", e.f.Team.String(), "FFT")
+		r = e.post(t, path, url.Values{"subject": {"team:" + e.f.Team.String()}, "fft": {"good"}})
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "who is answering") {
+			t.Fatalf("without a respondent: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("a CARE form that cannot be scored is sent back and the link still works", func(t *testing.T) {
+		t.Parallel()
+		path := e.link(t, "INTERACTION", e.f.InteractionA1Signed.String(), "CARE_MEASURE")
+		blank := url.Values{"subject": {subject}, "respondent": {"patient"}}
+		threeNA := careForm(subject)
+		for _, i := range []string{"care2", "care5", "care9"} {
+			threeNA.Set(i, "0")
+		}
+		for name, form := range map[string]url.Values{"blank": blank, "three does-not-apply": threeNA} {
+			r := e.post(t, path, form)
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "at least 8 of the 10 statements") ||
+				!strings.Contains(r.body, "<title>Error: ") || !strings.Contains(r.body, `id="error" tabindex="-1" autofocus`) {
+				t.Fatalf("%s form: %d %s", name, r.status, r.body)
+			}
+		}
+		twoNA := careForm(subject)
+		twoNA.Set("care2", "0")
+		twoNA.Del("care5")
+		if r := e.post(t, path, twoNA); r.status != http.StatusSeeOther {
+			t.Fatalf("a scorable form after two refusals: %d %s", r.status, r.body)
+		}
+		rs, err := e.db.FeedbackResponses(postgrestest.As(context.Background(), e.f.Nurse1Actor),
+			postgres.FeedbackFilter{SubjectID: &e.f.InteractionA1Signed}, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range rs {
+			if x.CARE != nil && !x.CARE.Scorable {
+				t.Errorf("an unscorable CARE response was stored: %+v", x.CARE)
+			}
+		}
+	})
+}
+
+// TestFeedbackLinkAlsoAsksFFT checks that one link may carry the CARE
+// Measure and the Friends and Family Test: the page asks both, one submit
+// stores both responses, and the link is then used.
+func TestFeedbackLinkAlsoAsksFFT(t *testing.T) {
+	t.Parallel()
+	e := newFeedbackEnv(t)
+	q := `mutation L($s: ID!) { createFeedbackLink(input: {subjectKind: TEAM, subjectId: $s, instrument: CARE_MEASURE, alsoAskFFT: true}) { path } }`
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"s": e.f.Team.String()}})
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.token(t, care.RoleNurse, e.f.Nurse1, e.f.Nursing))
+	var out struct {
+		Data struct {
+			CreateFeedbackLink struct{ Path string } `json:"createFeedbackLink"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(overHTTP(t, e.srv.URL, req).body), &out); err != nil || out.Data.CreateFeedbackLink.Path == "" {
+		t.Fatalf("createFeedbackLink with alsoAskFFT: %v %+v", err, out)
+	}
+	path := out.Data.CreateFeedbackLink.Path
+	if r := e.get(t, path); !strings.Contains(r.body, feedback.FFTQuestion) || !strings.Contains(r.body, "1 of 10") {
+		t.Fatalf("the page does not ask both: %s", r.body)
+	}
+	subject := "team:" + e.f.Team.String()
+	if r := e.post(t, path, careForm(subject)); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "last question") {
+		t.Fatalf("CARE without the FFT answer: %d %s", r.status, r.body)
+	}
+	form := careForm(subject)
+	form.Set("fft", "very_good")
+	if r := e.post(t, path, form); r.status != http.StatusSeeOther {
+		t.Fatalf("both answered: %d %s", r.status, r.body)
+	}
+	rs, err := e.db.FeedbackResponses(postgrestest.As(context.Background(), care.SystemActor()), postgres.FeedbackFilter{SubjectID: &e.f.Team}, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[feedback.Instrument]int{}
+	for _, x := range rs {
+		got[x.Instrument]++
+	}
+	if got[feedback.InstrumentCARE] != 1 || got[feedback.InstrumentFFT] != 1 || len(rs) != 2 {
+		t.Fatalf("stored %v; want one CARE and one FFT response", got)
+	}
+	if r := e.post(t, path, form); r.status != http.StatusConflict {
+		t.Fatalf("the link works twice: %d", r.status)
+	}
+
+	t.Run("only a CARE link can also ask the FFT", func(t *testing.T) {
+		q := `mutation L($s: ID!) { createFeedbackLink(input: {subjectKind: TEAM, subjectId: $s, instrument: FFT, alsoAskFFT: true}) { path } }`
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"s": e.f.Team.String()}})
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/graphql", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.token(t, care.RoleNurse, e.f.Nurse1, e.f.Nursing))
+		if code := overHTTP(t, e.srv.URL, req).errorCode(t); code != "BAD_USER_INPUT" {
+			t.Fatalf("code %s", code)
 		}
 	})
 }

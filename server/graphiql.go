@@ -12,7 +12,7 @@ import (
 // graphiqlFS holds the GraphiQL page and its vendored UMD builds (see
 // graphiql/README.md): the page works with no internet access.
 //
-//go:embed graphiql/index.html graphiql/init.js graphiql/*.min.js graphiql/*.min.css
+//go:embed graphiql/index.html graphiql/init.js graphiql/*.min.js graphiql/*.min.css graphiql/favicon.ico
 var graphiqlFS embed.FS
 
 // graphiqlCSP lets the page load only its own scripts and styles (GraphiQL
@@ -54,6 +54,21 @@ func graphiqlAssets() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
+	})
+}
+
+// favicon serves Rapport's icon at /favicon.ico (browsers ask for it on
+// every page; a 404 there is noise in every log and console).
+func favicon() http.Handler {
+	icon, err := graphiqlFS.ReadFile("graphiql/favicon.ico")
+	if err != nil {
+		panic("server: embedded graphiql/favicon.ico missing: " + err.Error()) // a build fault, not input
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/x-icon")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(icon)
 	})
 }
 

@@ -82,6 +82,7 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 	mux.Handle("/graphql", graphqlRoute(page, api))
 	mux.Handle("/graphiql", onlyGet(page))
 	mux.Handle("/graphiql/", onlyGet(graphiqlAssets()))
+	mux.Handle("/favicon.ico", onlyGet(favicon()))
 	mux.Handle("/healthz", onlyGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})))
@@ -209,10 +210,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	srv.RegisterOnShutdown(func() { close(shutdown) })
-	deps.Log.Info().Str("addr", addr).Msg("listening")
+	// Ready first: whoever waits for the "listening" line may rely on it
+	// (e.g. on the address file of `rapport serve --addr-file`).
 	if deps.Ready != nil {
 		deps.Ready(addr)
 	}
+	deps.Log.Info().Str("addr", addr).Msg("listening")
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -54,6 +55,8 @@ Commands:
   seed      load a generated demo dataset into the database
   simulate  run simulated offline devices against a running server and check
             that every device converges to the server's state
+  org create  create an organisation and its first administrator in an empty
+            (or any) database; prints their ids, and an admin token in development
   token     print a development token signed with RAPPORT_JWT_HMAC_SECRET
   help      show this help, or 'rapport help <command>' for a command's flags
 
@@ -87,10 +90,11 @@ type environment struct {
 }
 
 var commands = []command{
-	{name: "serve", summary: "rapport serve [--seed-demo]", flags: serveFlags},
+	{name: "serve", summary: "rapport serve [--seed-demo] [--addr-file PATH]", flags: serveFlags},
 	{name: "migrate", summary: "rapport migrate", flags: migrateFlags},
 	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N]", flags: seedFlags},
 	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P]", flags: simulateFlags},
+	{name: "org create", summary: "rapport org create --name NAME [--ods CODE] [--kind gp_practice] [flags]", flags: orgCreateFlags},
 	{name: "token", summary: "rapport token --role nurse|gp|practice_admin|integration [flags]\n  rapport token --demo", flags: tokenFlags},
 }
 
@@ -116,6 +120,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return help(args[1:], stdout)
 		case len(a) > 0 && a[0] != '-':
 			name, args = a, args[1:]
+			// Two-word commands: "org create".
+			if len(args) > 0 {
+				if _, ok := lookup(name + " " + args[0]); ok {
+					name, args = name+" "+args[0], args[1:]
+				}
+			}
 		}
 	}
 	c, ok := lookup(name)
@@ -144,9 +154,9 @@ func help(args []string, w io.Writer) error {
 		_, err := io.WriteString(w, usage)
 		return err
 	}
-	c, ok := lookup(args[0])
+	c, ok := lookup(strings.Join(args, " "))
 	if !ok {
-		return usagef("no help for unknown command %q", args[0])
+		return usagef("no help for unknown command %q", strings.Join(args, " "))
 	}
 	fs := flag.NewFlagSet("rapport "+c.name, flag.ContinueOnError)
 	c.flags(fs)
@@ -188,6 +198,15 @@ requests and responses; then all sync cleanly and the command checks that every
 device equals the server and that every accepted change was applied exactly
 once. Prints push and pull latency (p50/p99) and exits non-zero on divergence.
 Needs RAPPORT_JWT_HMAC_SECRET (make run keeps it in .tmp/dev-secret).
+`,
+	"org create": `Creates an organisation (a GP practice by default) and its first practice
+administrator, acting as the system, after applying migrations to DATABASE_URL.
+Prints shell exports: RAPPORT_ORG_ID, RAPPORT_ADMIN_ID and, when
+RAPPORT_JWT_HMAC_SECRET is set (development), RAPPORT_ADMIN_TOKEN, a
+practice_admin token for that administrator. So
+  eval "$(bin/rapport org create --name 'Riverside Surgery' --ods Y01234)"
+leaves the shell ready to add teams, practitioners and patients over GraphQL
+(docs/getting-started.md). An ODS code already in use is refused.
 `,
 	"token": `Prints a token minted with RAPPORT_JWT_HMAC_SECRET, issuer and audience from
 the environment. Without --practitioner and --org, a person's token speaks for

@@ -12,6 +12,8 @@ import (
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/demo"
+	"github.com/rapportcare/rapport/graph/scalar"
+	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
@@ -53,6 +55,11 @@ func TestRunArgumentErrors(t *testing.T) {
 		{"token for the system role", withSecret, []string{"token", "--role", "system"}, true, `"system"`},
 		{"token with a bad practitioner", withSecret, []string{"token", "--role", "nurse", "--practitioner", "bob"}, true, `"bob"`},
 		{"token with a bad organisation", withSecret, []string{"token", "--role", "gp", "--org", "nil"}, true, `"nil"`},
+		{"token with a global id of the wrong type", withSecret, []string{"token", "--role", "gp", "--org", scalar.GlobalID("Patient", uuid.New())}, true, "not an organisation's id"},
+		{"org create without a name", withSecret, []string{"org", "create", "--ods", "Y01234"}, true, "--name is required"},
+		{"org create with a bad ODS code", withSecret, []string{"org", "create", "--name", "X", "--ods", "not an ods code!"}, true, "org create"},
+		{"org create with an unknown kind", withSecret, []string{"org", "create", "--name", "X", "--kind", "spaceship"}, true, "kind"},
+		{"org create without a database", withSecret, []string{"org", "create", "--name", "X"}, false, "DATABASE_URL is not set"},
 		{"integration token for a practitioner", withSecret, []string{"token", "--role", "integration", "--practitioner", uuid.NewString()}, true, "no practitioner"},
 		{"scopes on a person's token", withSecret, []string{"token", "--role", "nurse", "--scope", "patients:read"}, true, "integration tokens only"},
 		{"demo with a role", withSecret, []string{"token", "--demo", "--role", "gp"}, true, "--demo"},
@@ -153,6 +160,13 @@ func TestToken(t *testing.T) {
 		a := mint(t, "--role", "gp", "--practitioner", p.String(), "--org", o.String())
 		if a.Role != care.RoleGP || a.PractitionerID != p || a.OrganizationID != o {
 			t.Errorf("actor = %+v; want gp %s at %s", a, p, o)
+		}
+	})
+	t.Run("global ids as GraphQL gives them", func(t *testing.T) {
+		p, o := uuid.New(), uuid.New()
+		a := mint(t, "--role", "practice_admin", "--practitioner", scalar.GlobalID("Practitioner", p), "--org", scalar.GlobalID("Organization", o))
+		if a.PractitionerID != p || a.OrganizationID != o {
+			t.Errorf("actor = %+v; want practitioner %s at %s", a, p, o)
 		}
 	})
 	t.Run("integration with scopes", func(t *testing.T) {
@@ -260,4 +274,83 @@ func TestBaseURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOrgCreate bootstraps a practice in an empty database: the command
+// creates the organisation and its administrator, and the printed token is a
+// practice_admin token for them at that organisation. A second practice with
+// the same ODS code is refused and changes nothing.
+func TestOrgCreate(t *testing.T) {
+	dbURL := postgrestest.URL(t)
+	getenv := env("RAPPORT_JWT_HMAC_SECRET", testSecret, "DATABASE_URL", dbURL)
+	out, _, err := runArgs(t, getenv, "org", "create", "--name", "Riverside Surgery", "--ods", "Y01234")
+	if err != nil {
+		t.Fatalf("org create: %v", err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if name, val, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			vars[name] = val
+		}
+	}
+	orgID, err := uuid.Parse(vars["RAPPORT_ORG_ID"])
+	if err != nil {
+		t.Fatalf("no RAPPORT_ORG_ID export in:\n%s", out)
+	}
+	adminID, err := uuid.Parse(vars["RAPPORT_ADMIN_ID"])
+	if err != nil {
+		t.Fatalf("no RAPPORT_ADMIN_ID export in:\n%s", out)
+	}
+	a, err := verifier(t).Verify(vars["RAPPORT_ADMIN_TOKEN"])
+	if err != nil {
+		t.Fatalf("RAPPORT_ADMIN_TOKEN does not verify: %v\n%s", err, out)
+	}
+	if a.Role != care.RolePracticeAdmin || a.PractitionerID != adminID || a.OrganizationID != orgID {
+		t.Errorf("token actor = %+v; want practice_admin %s at %s", a, adminID, orgID)
+	}
+
+	db := openDB(t, dbURL)
+	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
+	org, err := db.Organization(ctx, orgID)
+	if err != nil {
+		t.Fatalf("the organisation is not in the database: %v", err)
+	}
+	if org.Name != "Riverside Surgery" || org.ODSCode == nil || *org.ODSCode != "Y01234" || org.Kind != care.OrgGPPractice {
+		t.Errorf("organisation = %+v", org)
+	}
+
+	t.Run("the same ODS code again is a conflict", func(t *testing.T) {
+		_, _, err := runArgs(t, getenv, "org", "create", "--name", "Another Surgery", "--ods", "Y01234")
+		if care.ErrorCode(err) != care.ECONFLICT || !strings.Contains(err.Error(), "ODS code already exists") {
+			t.Fatalf("second org create with the same ODS code = %v; want a conflict naming the ODS code", err)
+		}
+		first := 50
+		page, err := db.Organizations(ctx, care.OrganizationFilter{}, care.PageArgs{First: &first})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.TotalCount != 1 {
+			t.Errorf("%d organisations after a refused create; want 1", page.TotalCount)
+		}
+	})
+	t.Run("without an HMAC secret it prints no token", func(t *testing.T) {
+		out, _, err := runArgs(t, env("DATABASE_URL", dbURL), "org", "create", "--name", "Hillside Practice", "--ods", "Y05678")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "RAPPORT_ADMIN_TOKEN") || !strings.Contains(out, "identity provider") {
+			t.Errorf("output without a secret:\n%s", out)
+		}
+	})
+}
+
+// openDB opens the store at url for the test's checks.
+func openDB(t *testing.T, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -24,8 +25,9 @@ const demoTokenTTL = 12 * time.Hour
 
 func serveFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 	seedDemo := fs.Bool("seed-demo", false, "load the small demo dataset if the database lacks it, and print tokens for its personas")
+	addrFile := fs.String("addr-file", "", "write the address actually listened on to this file (make run uses it so make tokens knows where the server is)")
 	return func(ctx context.Context, env environment) error {
-		return serve(ctx, env, *seedDemo)
+		return serve(ctx, env, *seedDemo, *addrFile)
 	}
 }
 
@@ -60,7 +62,7 @@ func openMigrated(ctx context.Context, cfg server.Config, log zerolog.Logger) (*
 	return db, nil
 }
 
-func serve(ctx context.Context, env environment, seedDemo bool) error {
+func serve(ctx context.Context, env environment, seedDemo bool, addrFile string) error {
 	cfg, err := config(env, true)
 	if err != nil {
 		return err
@@ -88,6 +90,11 @@ func serve(ctx context.Context, env environment, seedDemo bool) error {
 		}
 	}
 	ready := func(addr string) {
+		if addrFile != "" {
+			if err := os.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil {
+				log.Warn().Err(err).Msg("could not write --addr-file")
+			}
+		}
 		if seedDemo {
 			printWelcome(env.stdout, baseURL(addr), tokens)
 		}

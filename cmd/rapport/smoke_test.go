@@ -73,7 +73,8 @@ func TestServeSmoke(t *testing.T) {
 		"RAPPORT_LOG_LEVEL=info",
 	)
 
-	cmd := exec.Command(bin, "serve")
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	cmd := exec.Command(bin, "serve", "--addr-file", addrFile)
 	cmd.Env = environ
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -128,6 +129,16 @@ func TestServeSmoke(t *testing.T) {
 		t.Fatalf("no \"listening\" log line within 60s\nlogs:\n%s", logs)
 	}
 	base := "http://" + addr
+
+	t.Run("--addr-file holds the address listened on", func(t *testing.T) {
+		b, err := os.ReadFile(addrFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != addr {
+			t.Errorf("--addr-file holds %q; the server listens on %q", got, addr)
+		}
+	})
 
 	t.Run("healthz", func(t *testing.T) {
 		resp, err := http.Get(base + "/healthz")

@@ -14,6 +14,7 @@ import (
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/demo"
+	"github.com/rapportcare/rapport/graph/scalar"
 )
 
 // demoClientID names the integration the demo integration token is issued to.
@@ -21,8 +22,8 @@ const demoClientID = "rapport-demo"
 
 func tokenFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 	role := fs.String("role", "", "nurse, gp, practice_admin or integration")
-	practitioner := fs.String("practitioner", "", "practitioner UUID the token speaks for (default: the role's demo persona)")
-	org := fs.String("org", "", "organisation UUID (default: the demo persona's)")
+	practitioner := fs.String("practitioner", "", "id of the practitioner the token speaks for, bare UUID or global id (default: the role's demo persona)")
+	org := fs.String("org", "", "id of the organisation, bare UUID or global id (default: the demo persona's)")
 	scope := fs.String("scope", "", `scopes for an integration, space- or comma-separated, e.g. "patients:read"`)
 	client := fs.String("client", "", "client id (an integration's name; default "+demoClientID+" for integrations)")
 	ttl := fs.Duration("ttl", demoTokenTTL, "lifetime")
@@ -106,9 +107,9 @@ func tokenRequest(role care.Role, practitioner, org, scope, client string, ttl t
 	}
 	req := auth.MintRequest{Role: role, OrganizationID: p.org, ClientID: client, TTL: ttl}
 	if org != "" {
-		id, err := uuid.Parse(org)
+		id, err := scalar.ParseID(org, "Organization")
 		if err != nil || id == uuid.Nil {
-			return auth.MintRequest{}, usagef("token: --org %q is not a UUID", org)
+			return auth.MintRequest{}, usagef("token: --org %q is not an organisation's id (a UUID or its global id)", org)
 		}
 		req.OrganizationID = id
 	}
@@ -128,9 +129,9 @@ func tokenRequest(role care.Role, practitioner, org, scope, client string, ttl t
 	}
 	req.Subject = p.practitioner.String()
 	if practitioner != "" {
-		id, err := uuid.Parse(practitioner)
+		id, err := scalar.ParseID(practitioner, "Practitioner")
 		if err != nil || id == uuid.Nil {
-			return auth.MintRequest{}, usagef("token: --practitioner %q is not a UUID", practitioner)
+			return auth.MintRequest{}, usagef("token: --practitioner %q is not a practitioner's id (a UUID or its global id)", practitioner)
 		}
 		req.Subject = id.String()
 	}

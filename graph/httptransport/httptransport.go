@@ -132,12 +132,34 @@ func (HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 		return
 	}
 
+	if opCtx.Operation.Operation == ast.Subscription {
+		// A subscription is a stream: it needs the WebSocket on this same path.
+		w.Header().Set("Allow", http.MethodGet) // the upgrade
+		status := http.StatusOK
+		if mediaType == MediaTypeGraphQLResponse {
+			status = http.StatusBadRequest
+		}
+		writeErrors(w, mediaType, status, requestError(
+			"subscriptions are served over WebSocket, not HTTP %s: connect to %s with the graphql-transport-ws protocol (e.g. the graphql-ws client) and send the token in connection_init",
+			r.Method, webSocketURL(r)))
+		return
+	}
+
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
 	if resp == nil {
-		resp = &graphql.Response{Errors: gqlerror.List{{Message: "no response"}}}
+		resp = &graphql.Response{Errors: gqlerror.List{{Message: "no response", Extensions: map[string]any{"code": "INTERNAL"}}}}
 	}
 	writeJSON(w, mediaType, http.StatusOK, resp)
+}
+
+// webSocketURL is the ws:// (or wss://) URL of the path r was sent to.
+func webSocketURL(r *http.Request) string {
+	scheme := "ws"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "wss"
+	}
+	return scheme + "://" + r.Host + r.URL.Path
 }
 
 // rawRequest is a request's parameters before their types are checked.

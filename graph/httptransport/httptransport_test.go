@@ -379,3 +379,25 @@ func TestSupports(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionOverPOST checks that a subscription sent as a plain POST
+// is refused with a code and a message naming the WebSocket endpoint, rather
+// than a bare "no response".
+func TestSubscriptionOverPOST(t *testing.T) {
+	for _, accept := range []string{jsonType, gqlType} {
+		t.Run(accept, func(t *testing.T) {
+			req := post(`{"query":"subscription { name }"}`, jsonType, accept)
+			req.Host = "rapport.example:8080"
+			res := do(t, newHandler(), req)
+			if code := res.errorCode(t); code != httptransport.CodeBadUserInput {
+				t.Errorf("code = %q; want %s (%s)", code, httptransport.CodeBadUserInput, res.raw)
+			}
+			if !strings.Contains(res.raw, "ws://rapport.example:8080/graphql") || !strings.Contains(res.raw, "graphql-transport-ws") {
+				t.Errorf("the error does not name the WebSocket endpoint and protocol: %s", res.raw)
+			}
+			if _, ok := res.body["data"]; ok {
+				t.Errorf("a refused subscription has a data entry: %s", res.raw)
+			}
+		})
+	}
+}

@@ -165,6 +165,8 @@ type CreateFeedbackLinkInput struct {
 	QuestionnaireVersion *int `json:"questionnaireVersion,omitempty"`
 	// Minutes the link stays valid, 1 to 20160 (default 1440, a day).
 	ValidForMinutes *int `json:"validForMinutes,omitempty"`
+	// For CARE_MEASURE: also ask the Friends and Family Test on the same page, so one link gives both responses (default false).
+	AlsoAskFft *bool `json:"alsoAskFFT,omitempty"`
 }
 
 // Accepts or declines a registration transfer request.

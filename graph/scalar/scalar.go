@@ -4,6 +4,7 @@
 package scalar
 
 import (
+	"context"
 	"encoding/base64"
 	"io"
 	"strconv"
@@ -38,26 +39,122 @@ func ParseGlobalID(s string) (typ string, id uuid.UUID, err error) {
 	return typ, id, nil
 }
 
+// ParseID returns the UUID inside s, which may be the record's bare UUID or
+// its global ID. With typ set, a global ID of another type is an EINVALID
+// error ("is a Team id, not a Patient id"); anything that is neither a UUID
+// nor a global ID is EINVALID ("malformed id"). This is the one id rule of
+// the API and the command line (docs/design.md, "Ids").
+func ParseID(s, typ string) (uuid.UUID, error) {
+	if id, err := uuid.Parse(s); err == nil && len(s) == 36 {
+		return id, nil
+	}
+	got, id, err := ParseGlobalID(s)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if typ != "" && got != typ {
+		return uuid.Nil, care.Errorf(care.EINVALID, "id is a %s id, not a %s id", got, typ)
+	}
+	return id, nil
+}
+
+// IsBareUUID reports whether s is written as a bare UUID (36 characters),
+// as opposed to a global ID.
+func IsBareUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
 // MarshalUUID writes a bare UUID. Entities' own ids use GlobalID instead.
-func MarshalUUID(id uuid.UUID) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		_, _ = io.WriteString(w, strconv.Quote(id.String()))
+func MarshalUUID(id uuid.UUID) graphql.ContextMarshaler {
+	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, strconv.Quote(id.String()))
+		return err
 	})
 }
 
 // UnmarshalUUID accepts an ID input as either a global ID (as the API returns
 // them) or a bare UUID (as an offline client generates them, e.g. UUIDv7).
+// Where the input names a record of one type (patientId, the id of an
+// UpdateTeamInput…, see ExpectedType) a global ID of another type is refused.
 // Anything else is an EINVALID error.
-func UnmarshalUUID(v any) (uuid.UUID, error) {
+func UnmarshalUUID(ctx context.Context, v any) (uuid.UUID, error) {
 	s, ok := v.(string)
 	if !ok {
 		return uuid.Nil, care.Errorf(care.EINVALID, "id must be a string")
 	}
-	if id, err := uuid.Parse(s); err == nil && len(s) == 36 {
-		return id, nil
+	return ParseID(s, ExpectedType(ctx))
+}
+
+// nodeTypes are the types whose global IDs the API writes and node(id:) reads.
+var nodeTypes = map[string]bool{
+	"Organization": true, "Team": true, "Practitioner": true, "Patient": true,
+	"CareRelationship": true, "Interaction": true, "SyncConflict": true,
+}
+
+// idFieldTypes names the record type of ID input fields and arguments by
+// their name (without Id/Ids): patientId is a Patient, registeredPracticeId
+// an Organization. Names not here (subjectId, deviceId, recordId…) may hold
+// more than one type, or no global ID at all.
+var idFieldTypes = map[string]string{
+	"patient": "Patient", "practitioner": "Practitioner", "participant": "Practitioner",
+	"team": "Team", "organization": "Organization", "partnerOrganization": "Organization",
+	"practice": "Organization", "registeredPractice": "Organization",
+	"interaction": "Interaction", "relationship": "CareRelationship", "conflict": "SyncConflict",
+}
+
+// inputTypes names the record an input type's own "id" field points at, for
+// input types whose name does not say it plainly.
+var inputTypes = map[string]string{"Relationship": "CareRelationship", "Conflict": "SyncConflict"}
+
+// ExpectedType returns the node type the ID input being unmarshalled at ctx
+// must name, or "" when any is fine. It reads gqlgen's path: a field or
+// argument called <type>Id or <type>Ids names that type (idFieldTypes); the
+// "id" field of an input object <Verb><Type>Input (UpdateTeamInput,
+// SignInteractionInput…) names <Type>.
+func ExpectedType(ctx context.Context) string {
+	pc := graphql.GetPathContext(ctx)
+	for pc != nil && pc.Field == nil { // list indices: participantIds[2]
+		pc = pc.Parent
 	}
-	_, id, err := ParseGlobalID(s)
-	return id, err
+	if pc == nil {
+		return ""
+	}
+	name := *pc.Field
+	if base, ok := strings.CutSuffix(name, "Ids"); ok {
+		return idFieldTypes[base]
+	}
+	if base, ok := strings.CutSuffix(name, "Id"); ok {
+		return idFieldTypes[base]
+	}
+	if name != "id" || pc.Parent == nil || pc.Parent.Field == nil || pc.Parent.Parent != nil {
+		return "" // only an input object argument's own id field
+	}
+	fc := pc.ParentField
+	if fc == nil || fc.Field.Definition == nil {
+		return ""
+	}
+	arg := fc.Field.Definition.Arguments.ForName(*pc.Parent.Field)
+	if arg == nil {
+		return ""
+	}
+	typ, ok := strings.CutSuffix(arg.Type.Name(), "Input")
+	if !ok {
+		return ""
+	}
+	// Strip the verb: the type is the last capitalised word run that names a node.
+	for i := 1; i < len(typ); i++ {
+		if typ[i] >= 'A' && typ[i] <= 'Z' {
+			cand := typ[i:]
+			if t, ok := inputTypes[cand]; ok {
+				return t
+			}
+			if nodeTypes[cand] {
+				return cand
+			}
+		}
+	}
+	return ""
 }
 
 // MarshalDate writes a calendar date as YYYY-MM-DD.

@@ -1,6 +1,7 @@
 package scalar_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/uuid"
@@ -25,7 +26,7 @@ func TestGlobalID(t *testing.T) {
 	})
 	t.Run("UnmarshalUUID takes global and bare ids", func(t *testing.T) {
 		for _, in := range []string{g, id.String()} {
-			got, err := scalar.UnmarshalUUID(in)
+			got, err := scalar.UnmarshalUUID(context.Background(), in)
 			if err != nil || got != id {
 				t.Fatalf("UnmarshalUUID(%q) = %v, %v", in, got, err)
 			}
@@ -33,8 +34,35 @@ func TestGlobalID(t *testing.T) {
 	})
 	for _, bad := range []any{"", "not-base64!", "UGF0aWVudA", "UGF0aWVudDpub3QtYS11dWlk", 42, nil} {
 		t.Run("rejects malformed", func(t *testing.T) {
-			if _, err := scalar.UnmarshalUUID(bad); care.ErrorCode(err) != care.EINVALID {
+			if _, err := scalar.UnmarshalUUID(context.Background(), bad); care.ErrorCode(err) != care.EINVALID {
 				t.Fatalf("UnmarshalUUID(%v) = %v, want invalid", bad, err)
+			}
+		})
+	}
+}
+
+func TestParseID(t *testing.T) {
+	t.Parallel()
+	id := uuid.MustParse("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+	tests := []struct {
+		name, in, typ string
+		ok            bool
+	}{
+		{"bare UUID for a type", id.String(), "Patient", true},
+		{"global id of that type", scalar.GlobalID("Patient", id), "Patient", true},
+		{"global id of another type", scalar.GlobalID("Team", id), "Patient", false},
+		{"global id, any type", scalar.GlobalID("Team", id), "", true},
+		{"malformed", "patient-1", "Patient", false},
+		{"UUID without dashes", "0193a1b2c3d47e5f8a9b0c1d2e3f4a5b", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := scalar.ParseID(tt.in, tt.typ)
+			switch {
+			case tt.ok && (err != nil || got != id):
+				t.Errorf("ParseID(%q, %q) = %v, %v; want %v", tt.in, tt.typ, got, err, id)
+			case !tt.ok && care.ErrorCode(err) != care.EINVALID:
+				t.Errorf("ParseID(%q, %q) = %v, %v; want EINVALID", tt.in, tt.typ, got, err)
 			}
 		})
 	}
