@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -53,13 +54,36 @@ func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 
 func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// Options tune the pool Open makes. The zero value keeps pgxpool's defaults
+// and whatever the URL says.
+type Options struct {
+	// MaxConns caps the pool's connections; zero keeps the URL's
+	// pool_max_conns, or pgxpool's default (the larger of 4 and the CPU count).
+	MaxConns int
+}
+
 // Open connects a pool to the database at url, with a statement timeout and
-// query counting. It returns an error if the URL is malformed or the database
-// does not answer a ping.
+// query counting. The URL may carry pgxpool's parameters (pool_max_conns,
+// pool_min_conns, …). It returns an error if the URL is malformed or the
+// database does not answer a ping.
 func Open(ctx context.Context, url string) (*DB, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// OpenWith is Open with options; a positive o.MaxConns overrides the URL's
+// pool_max_conns. It returns an error if the URL is malformed, o is out of
+// range or the database does not answer a ping.
+func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if o.MaxConns < 0 || o.MaxConns > math.MaxInt32 {
+		return nil, fmt.Errorf("open database pool: %d connections is out of range", o.MaxConns)
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = int32(o.MaxConns)
+		cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(StatementTimeout.Milliseconds())
@@ -83,6 +107,9 @@ func (db *DB) Close() {
 		db.pool.Close()
 	}
 }
+
+// MaxConns returns the most connections the pool opens.
+func (db *DB) MaxConns() int { return int(db.pool.Config().MaxConns) }
 
 // Ping checks the database answers; it returns the driver's error if not.
 func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }

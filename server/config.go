@@ -40,6 +40,9 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL connection URL; cmd opens it and passes
 	// the store in Deps.
 	DatabaseURL string
+	// DBMaxConns caps the database pool's connections; zero keeps the URL's
+	// pool_max_conns or pgxpool's default (the larger of 4 and the CPU count).
+	DBMaxConns int
 	// JWT says which tokens to trust; cmd builds the auth.Verifier from it.
 	JWT auth.Config
 	// MaxBodyBytes is the largest request body accepted.
@@ -135,6 +138,7 @@ func (cfg Config) withDefaults() Config {
 //
 //	RAPPORT_ADDR              listen address (":8080")
 //	DATABASE_URL              PostgreSQL URL
+//	RAPPORT_DB_MAX_CONNS      database pool size (default: the URL's pool_max_conns, else max(4, CPUs))
 //	RAPPORT_JWT_ISSUER        required token issuer ("rapport-dev")
 //	RAPPORT_JWT_AUDIENCE      required token audience ("rapport")
 //	RAPPORT_JWT_HMAC_SECRET   HS256 secret, development only
@@ -232,6 +236,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			cfg.MaxBodyBytes = n
 		}
 	}
+	positiveInt("RAPPORT_DB_MAX_CONNS", &cfg.DBMaxConns)
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	duration("RAPPORT_REQUEST_TIMEOUT", &cfg.RequestTimeout, false)

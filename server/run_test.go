@@ -94,6 +94,7 @@ func TestConfigFromEnv(t *testing.T) {
 		cfg, err := ConfigFromEnv(env(map[string]string{
 			"RAPPORT_ADDR":             "127.0.0.1:9000",
 			"DATABASE_URL":             "postgres://db/rapport",
+			"RAPPORT_DB_MAX_CONNS":     "12",
 			"RAPPORT_JWT_ISSUER":       "https://idp.example",
 			"RAPPORT_JWT_AUDIENCE":     "rapport-api",
 			"RAPPORT_JWT_HMAC_SECRET":  strings.Repeat("s", 32),
@@ -110,7 +111,7 @@ func TestConfigFromEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" ||
+		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" || cfg.DBMaxConns != 12 ||
 			cfg.JWT.Issuer != "https://idp.example" || cfg.JWT.Audience != "rapport-api" ||
 			string(cfg.JWT.HMACSecret) != strings.Repeat("s", 32) ||
 			strings.Join(cfg.JWT.PublicKeyFiles, "|") != "a.pem|b.pem" || cfg.JWT.JWKSFile != "keys.json" ||
@@ -128,6 +129,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"zero body limit", "RAPPORT_MAX_BODY_BYTES", "0"},
 		{"non-numeric body limit", "RAPPORT_MAX_BODY_BYTES", "1MB"},
 		{"negative depth", "RAPPORT_MAX_DEPTH", "-3"},
+		{"zero pool size", "RAPPORT_DB_MAX_CONNS", "0"},
 		{"non-numeric complexity", "RAPPORT_MAX_COMPLEXITY", "lots"},
 		{"zero timeout", "RAPPORT_REQUEST_TIMEOUT", "0s"},
 		{"unitless timeout", "RAPPORT_REQUEST_TIMEOUT", "30"},

@@ -131,3 +131,25 @@ func New(t testing.TB) *postgres.DB {
 	t.Cleanup(db.Close)
 	return db
 }
+
+// Digest returns an MD5 digest of every row of tables in the database at url,
+// each table's rows in primary-key order, so two databases can be compared
+// for identical content. It fails the test on any error.
+func Digest(t testing.TB, url string, tables ...string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatalf("postgrestest: digest: %v", err)
+	}
+	defer db.Close()
+	h := sha256.New()
+	for _, table := range tables {
+		var sum sql.NullString
+		q := fmt.Sprintf(`SELECT md5(string_agg(t::text, E'\n' ORDER BY t.id)) FROM %s t`, table)
+		if err := db.QueryRow(q).Scan(&sum); err != nil {
+			t.Fatalf("postgrestest: digest of %s: %v", table, err)
+		}
+		fmt.Fprintf(h, "%s=%s\n", table, sum.String)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
