@@ -38,6 +38,7 @@ type DB struct {
 	q       querier // the pool, or the transaction
 	inTx    bool
 	counter *queryCounter
+	audits  *auditQueue // read audits, shared by the pool and its transactions
 	// Now is the clock used for validation and defaults; tests replace it.
 	// Row timestamps (created_at, updated_at, audit) come from the database.
 	Now func() time.Time
@@ -60,6 +61,12 @@ type Options struct {
 	// MaxConns caps the pool's connections; zero keeps the URL's
 	// pool_max_conns, or pgxpool's default (the larger of 4 and the CPU count).
 	MaxConns int
+	// AuditMaxLag and AuditMaxPending bound the read-audit queue (see
+	// auditqueue.go): reads are refused once the oldest queued audit row has
+	// waited AuditMaxLag, or AuditMaxPending rows wait. Zero means
+	// DefaultAuditMaxLag and DefaultAuditMaxPending.
+	AuditMaxLag     time.Duration
+	AuditMaxPending int
 }
 
 // Open connects a pool to the database at url, with a statement timeout and
@@ -98,12 +105,15 @@ func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	return &DB{pool: pool, q: pool, counter: counter, Now: time.Now}, nil
+	audits := newAuditQueue(pool, o.AuditMaxLag, o.AuditMaxPending)
+	return &DB{pool: pool, q: pool, counter: counter, audits: audits, Now: time.Now}, nil
 }
 
-// Close closes the pool. Calling it on a transaction-bound DB does nothing.
+// Close writes the queued read audits, then closes the pool. Calling it on a
+// transaction-bound DB does nothing.
 func (db *DB) Close() {
 	if !db.inTx {
+		db.audits.close()
 		db.pool.Close()
 	}
 }
