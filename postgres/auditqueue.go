@@ -71,7 +71,10 @@ type AuditStats struct {
 
 // auditQueue batches read-audit rows; see the comment at the top of the file.
 type auditQueue struct {
-	pool       *pgxpool.Pool
+	// The flusher writes on a connection of its own, so a pool saturated by
+	// the very reads it audits cannot hold it up.
+	connConfig *pgx.ConnConfig
+	conn       *pgx.Conn // the flusher's; nil until first used or after a failure
 	maxLag     time.Duration
 	maxPending int
 	now        func() time.Time
@@ -100,7 +103,9 @@ func newAuditQueue(pool *pgxpool.Pool, maxLag time.Duration, maxPending int) *au
 		maxPending = DefaultAuditMaxPending
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &auditQueue{pool: pool, maxLag: maxLag, maxPending: maxPending, now: time.Now,
+	cc := pool.Config().ConnConfig.Copy()
+	cc.Tracer = nil // not counted with the pool's statements
+	q := &auditQueue{connConfig: cc, maxLag: maxLag, maxPending: maxPending, now: time.Now,
 		flushed: make(chan struct{}), kick: make(chan struct{}, 1), stop: cancel, stopped: make(chan struct{})}
 	go q.run(ctx)
 	return q
@@ -139,6 +144,11 @@ func (q *auditQueue) enqueue(rows []auditRow) error {
 // retrying a failed COPY with backoff until it succeeds or the queue closes.
 func (q *auditQueue) run(ctx context.Context) {
 	defer close(q.stopped)
+	defer func() {
+		if q.conn != nil {
+			_ = q.conn.Close(context.Background())
+		}
+	}()
 	backoff := time.Duration(0)
 	for {
 		if backoff > 0 {
@@ -187,11 +197,20 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	}
 	defer cancel()
-	_, err := q.pool.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+	if q.conn == nil {
+		conn, err := pgx.ConnectConfig(ctx, q.connConfig)
+		if err != nil {
+			return 0, fmt.Errorf("flush audit rows: connect: %w", err)
+		}
+		q.conn = conn
+	}
+	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
 		r := &batch[i]
 		return []any{r.at, r.actorID, r.subject, r.role, r.org, loadUUID(r.patientID), r.action, r.entity, loadUUID(r.entityID), r.requestID, r.operation}, nil
 	}))
 	if err != nil {
+		_ = q.conn.Close(context.Background())
+		q.conn = nil
 		if stopping {
 			// Nothing more can be done: drop the rows so Close returns.
 			q.mu.Lock()

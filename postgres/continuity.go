@@ -175,7 +175,7 @@ func (db *DB) ContinuityRelationships(ctx context.Context, s ContinuityScope, cq
 	sql := `SELECT ` + relCols + ` FROM care_relationships r JOIN patients p ON p.id = r.patient_id
 		WHERE r.kind = ` + q.add(string(cq.Kind)) + ` AND r.practitioner_id IS NOT NULL AND ` + where +
 		` ORDER BY r.patient_id, r.period_start, r.id`
-	rows, err := db.q.Query(ctx, sql, q...)
+	rows, err := db.q.Query(ctx, sql, append(args{customPlan}, q...)...)
 	if err != nil {
 		return nil, fmt.Errorf("continuity relationships: %w", err)
 	}
@@ -231,7 +231,7 @@ func (db *DB) StreamContinuityContacts(ctx context.Context, s ContinuityScope, c
 		  AND i.occurred_at >= ` + q.add(cq.From) + ` AND i.occurred_at < ` + q.add(cq.To) + `
 		  AND i.mode = ANY(` + q.add(strs(cq.Modes)) + `::text[]) AND pr.profession = ANY(` + q.add(strs(cq.Professions)) + `::text[])
 		ORDER BY i.patient_id, i.occurred_at, i.id`
-	rows, err := db.q.Query(ctx, sql, q...)
+	rows, err := db.q.Query(ctx, sql, append(args{customPlan}, q...)...)
 	if err != nil {
 		return fmt.Errorf("continuity contacts: %w", err)
 	}
@@ -264,6 +264,12 @@ func (db *DB) StreamContinuityContacts(ctx context.Context, s ContinuityScope, c
 	return nil
 }
 
+// customPlan, given as a statement's first argument, sends it unnamed, so
+// PostgreSQL plans it for the values bound (a custom plan) whatever the
+// pool's plan_cache_mode: a scan over a window of months must know how wide
+// the window is. Planning is noise beside such a scan.
+const customPlan = pgx.QueryExecModeCacheDescribe
+
 // strs converts an enumeration's values to plain strings for a text[] parameter.
 func strs[T ~string](vs []T) []string {
 	out := make([]string, len(vs))
@@ -287,7 +293,7 @@ func (db *DB) BaselineContinuityScan(ctx context.Context, practice uuid.UUID, fr
 		WHERE p.registered_practice_id = $1 AND i.occurred_at >= $2 AND i.occurred_at < $3
 		  AND i.mode = ANY($4::text[]) AND pr.profession = ANY($5::text[])
 		GROUP BY i.patient_id, i.practitioner_id`
-	rows, err := db.q.Query(ctx, sql, practice, from, to, strs(modes), strs(professions))
+	rows, err := db.q.Query(ctx, sql, customPlan, practice, from, to, strs(modes), strs(professions))
 	if err != nil {
 		return 0, fmt.Errorf("baseline continuity scan: %w", err)
 	}

@@ -153,3 +153,39 @@ func Digest(t testing.TB, url string, tables ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Persistent returns the URL of a database named prefix plus a digest of the
+// migrations, kept between runs (never dropped), creating and migrating it
+// when missing: for benchmarks whose data take long to seed, which check
+// what it holds themselves. A changed migration gets a fresh database. It
+// fails the test if the database cannot be made (skips when Postgres is
+// unreachable and CI is not true).
+func Persistent(t testing.TB, prefix string) string {
+	t.Helper()
+	conf := config(t)
+	hash, err := migrator{}.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := prefix + "_" + hash
+	admin, err := sql.Open("pgx", conf.URL())
+	if err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	defer admin.Close()
+	var exists bool
+	if err := admin.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	if !exists {
+		if _, err := admin.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
+			t.Fatalf("postgrestest: persistent: create %s: %v", name, err)
+		}
+	}
+	conf.Database = name
+	url := conf.URL()
+	if err := postgres.Migrate(context.Background(), url); err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	return url
+}
