@@ -126,10 +126,12 @@ func (db *DB) AuditEntries(ctx context.Context, patientID uuid.UUID) ([]*care.Au
 	if !hasRole(a, care.RoleSystem, care.RolePracticeAdmin) {
 		return nil, forbidden("read the audit trail")
 	}
-	// The trail shows every read this process has served, queued or not.
+	// The trail shows every read this process has served, queued or not:
+	// flushed to the primary, and read there.
 	if err := db.FlushAudit(ctx); err != nil {
 		return nil, err
 	}
+	ctx = onPrimary(ctx)
 	var practice uuid.UUID
 	err = db.q.QueryRow(ctx, `SELECT registered_practice_id FROM patients WHERE id = $1`, patientID).Scan(&practice)
 	if err != nil {

@@ -39,6 +39,7 @@ type DB struct {
 	inTx    bool
 	counter *queryCounter
 	audits  *auditQueue // read audits, shared by the pool and its transactions
+	router  *router     // nil without a read replica
 	// Now is the clock used for validation and defaults; tests replace it.
 	// Row timestamps (created_at, updated_at, audit) come from the database.
 	Now func() time.Time
@@ -67,6 +68,10 @@ type Options struct {
 	// DefaultAuditMaxLag and DefaultAuditMaxPending.
 	AuditMaxLag     time.Duration
 	AuditMaxPending int
+	// ReadURL, if set, is a streaming replica of url: reads marked with
+	// ReadFromReplica are served from it (see replica.go). It gets the same
+	// pool settings as url.
+	ReadURL string
 }
 
 // Open connects a pool to the database at url, with a statement timeout and
@@ -122,8 +127,35 @@ func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	audits := newAuditQueue(pool, o.AuditMaxLag, o.AuditMaxPending)
-	return &DB{pool: pool, q: pool, counter: counter, audits: audits, Now: time.Now}, nil
+	db := &DB{pool: pool, q: pool, counter: counter, Now: time.Now}
+	if o.ReadURL != "" {
+		rcfg, err := pgxpool.ParseConfig(o.ReadURL)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("parse read database url: %w", err)
+		}
+		for k, v := range cfg.ConnConfig.RuntimeParams {
+			if _, ok := rcfg.ConnConfig.RuntimeParams[k]; !ok {
+				rcfg.ConnConfig.RuntimeParams[k] = v
+			}
+		}
+		rcfg.MaxConns, rcfg.MinConns = cfg.MaxConns, cfg.MinConns
+		rcfg.ConnConfig.Tracer = counter
+		replica, err := pgxpool.NewWithConfig(ctx, rcfg)
+		if err == nil {
+			if err = replica.Ping(ctx); err != nil {
+				replica.Close()
+			}
+		}
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open read replica pool: %w", err)
+		}
+		db.router = &router{primary: pool, replica: replica, written: map[string]lsn{}}
+		db.q = db.router
+	}
+	db.audits = newAuditQueue(pool, o.AuditMaxLag, o.AuditMaxPending)
+	return db, nil
 }
 
 // Close writes the queued read audits, then closes the pool. Calling it on a
@@ -132,6 +164,9 @@ func (db *DB) Close() {
 	if !db.inTx {
 		db.audits.close()
 		db.pool.Close()
+		if db.router != nil {
+			db.router.replica.Close()
+		}
 	}
 }
 

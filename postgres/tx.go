@@ -60,6 +60,11 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) err
 	if err = tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit transaction: %w", translate(err))
 	}
+	if db.router != nil {
+		// Committed: the actor's next reads must see it (read-your-writes).
+		// A failure here only keeps the actor's reads on the primary.
+		_ = db.router.wrote(ctx)
+	}
 	return nil
 }
 

@@ -40,6 +40,9 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL connection URL; cmd opens it and passes
 	// the store in Deps.
 	DatabaseURL string
+	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
+	// serves GraphQL queries (read-your-writes for the writer); cmd opens it.
+	ReadDatabaseURL string
 	// DBMaxConns caps the database pool's connections; zero keeps the URL's
 	// pool_max_conns or pgxpool's default (the larger of 4 and the CPU count).
 	DBMaxConns int
@@ -138,6 +141,7 @@ func (cfg Config) withDefaults() Config {
 //
 //	RAPPORT_ADDR              listen address (":8080")
 //	DATABASE_URL              PostgreSQL URL
+//	RAPPORT_READ_DATABASE_URL streaming replica serving GraphQL queries (optional)
 //	RAPPORT_DB_MAX_CONNS      database pool size (default: the URL's pool_max_conns, else max(4, CPUs))
 //	RAPPORT_JWT_ISSUER        required token issuer ("rapport-dev")
 //	RAPPORT_JWT_AUDIENCE      required token audience ("rapport")
@@ -195,6 +199,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v, ok := get("DATABASE_URL"); ok {
 		cfg.DatabaseURL = v
+	}
+	if v, ok := get("RAPPORT_READ_DATABASE_URL"); ok {
+		cfg.ReadDatabaseURL = v
 	}
 	if v, ok := get("RAPPORT_JWT_ISSUER"); ok {
 		cfg.JWT.Issuer = v

@@ -92,26 +92,27 @@ func TestConfigFromEnv(t *testing.T) {
 	})
 	t.Run("every variable", func(t *testing.T) {
 		cfg, err := ConfigFromEnv(env(map[string]string{
-			"RAPPORT_ADDR":             "127.0.0.1:9000",
-			"DATABASE_URL":             "postgres://db/rapport",
-			"RAPPORT_DB_MAX_CONNS":     "12",
-			"RAPPORT_JWT_ISSUER":       "https://idp.example",
-			"RAPPORT_JWT_AUDIENCE":     "rapport-api",
-			"RAPPORT_JWT_HMAC_SECRET":  strings.Repeat("s", 32),
-			"RAPPORT_JWT_PUBLIC_KEYS":  "a.pem, b.pem,,",
-			"RAPPORT_JWT_JWKS_FILE":    "keys.json",
-			"RAPPORT_JWT_LEEWAY":       "30s",
-			"RAPPORT_MAX_BODY_BYTES":   "2048",
-			"RAPPORT_MAX_DEPTH":        "8",
-			"RAPPORT_MAX_COMPLEXITY":   "900",
-			"RAPPORT_REQUEST_TIMEOUT":  "5s",
-			"RAPPORT_SHUTDOWN_TIMEOUT": "3s",
-			"RAPPORT_LOG_LEVEL":        "DEBUG",
+			"RAPPORT_ADDR":              "127.0.0.1:9000",
+			"DATABASE_URL":              "postgres://db/rapport",
+			"RAPPORT_DB_MAX_CONNS":      "12",
+			"RAPPORT_READ_DATABASE_URL": "postgres://replica/rapport",
+			"RAPPORT_JWT_ISSUER":        "https://idp.example",
+			"RAPPORT_JWT_AUDIENCE":      "rapport-api",
+			"RAPPORT_JWT_HMAC_SECRET":   strings.Repeat("s", 32),
+			"RAPPORT_JWT_PUBLIC_KEYS":   "a.pem, b.pem,,",
+			"RAPPORT_JWT_JWKS_FILE":     "keys.json",
+			"RAPPORT_JWT_LEEWAY":        "30s",
+			"RAPPORT_MAX_BODY_BYTES":    "2048",
+			"RAPPORT_MAX_DEPTH":         "8",
+			"RAPPORT_MAX_COMPLEXITY":    "900",
+			"RAPPORT_REQUEST_TIMEOUT":   "5s",
+			"RAPPORT_SHUTDOWN_TIMEOUT":  "3s",
+			"RAPPORT_LOG_LEVEL":         "DEBUG",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" || cfg.DBMaxConns != 12 ||
+		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" || cfg.DBMaxConns != 12 || cfg.ReadDatabaseURL != "postgres://replica/rapport" ||
 			cfg.JWT.Issuer != "https://idp.example" || cfg.JWT.Audience != "rapport-api" ||
 			string(cfg.JWT.HMACSecret) != strings.Repeat("s", 32) ||
 			strings.Join(cfg.JWT.PublicKeyFiles, "|") != "a.pem|b.pem" || cfg.JWT.JWKSFile != "keys.json" ||
