@@ -43,6 +43,12 @@ type Config struct {
 	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
 	// serves GraphQL queries (read-your-writes for the writer); cmd opens it.
 	ReadDatabaseURL string
+	// AuditMaxLag and AuditMaxPending bound the read-audit queue: reads are
+	// refused (UNAVAILABLE) once the oldest unwritten audit row has waited
+	// AuditMaxLag or AuditMaxPending rows wait (zero: postgres defaults,
+	// 500ms and 20,000).
+	AuditMaxLag     time.Duration
+	AuditMaxPending int
 	// DBMaxConns caps the database pool's connections; zero keeps the URL's
 	// pool_max_conns or pgxpool's default (the larger of 4 and the CPU count).
 	DBMaxConns int
@@ -142,6 +148,8 @@ func (cfg Config) withDefaults() Config {
 //	RAPPORT_ADDR              listen address (":8080")
 //	DATABASE_URL              PostgreSQL URL
 //	RAPPORT_READ_DATABASE_URL streaming replica serving GraphQL queries (optional)
+//	RAPPORT_AUDIT_MAX_LAG     longest a served read's audit row may wait unwritten ("500ms")
+//	RAPPORT_AUDIT_MAX_PENDING most read-audit rows waiting at once (20000)
 //	RAPPORT_DB_MAX_CONNS      database pool size (default: the URL's pool_max_conns, else max(4, CPUs))
 //	RAPPORT_JWT_ISSUER        required token issuer ("rapport-dev")
 //	RAPPORT_JWT_AUDIENCE      required token audience ("rapport")
@@ -244,6 +252,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	positiveInt("RAPPORT_DB_MAX_CONNS", &cfg.DBMaxConns)
+	positiveInt("RAPPORT_AUDIT_MAX_PENDING", &cfg.AuditMaxPending)
+	duration("RAPPORT_AUDIT_MAX_LAG", &cfg.AuditMaxLag, false)
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	duration("RAPPORT_REQUEST_TIMEOUT", &cfg.RequestTimeout, false)

@@ -61,6 +61,7 @@ Configuration is read from the environment:
                             pgxpool's pool_max_conns etc. may be given in it
   RAPPORT_DB_MAX_CONNS      database pool size (overrides pool_max_conns)
   RAPPORT_READ_DATABASE_URL a streaming replica that serves GraphQL queries
+  RAPPORT_AUDIT_MAX_LAG, RAPPORT_AUDIT_MAX_PENDING  bounds of the read-audit queue
   RAPPORT_ADDR              listen address (":8080"; port 0 picks a free one)
   RAPPORT_JWT_HMAC_SECRET   HS256 secret for development, at least 32 bytes
   RAPPORT_JWT_PUBLIC_KEYS   comma-separated PEM public key files (RS256/EdDSA)

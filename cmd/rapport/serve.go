@@ -53,7 +53,8 @@ func openMigrated(ctx context.Context, cfg server.Config, log zerolog.Logger) (*
 		return nil, err
 	}
 	log.Info().Dur("took", time.Since(start)).Msg("migrations applied")
-	db, err := postgres.OpenWith(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DBMaxConns, ReadURL: cfg.ReadDatabaseURL})
+	db, err := postgres.OpenWith(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DBMaxConns, ReadURL: cfg.ReadDatabaseURL,
+		AuditMaxLag: cfg.AuditMaxLag, AuditMaxPending: cfg.AuditMaxPending})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
