@@ -71,17 +71,13 @@ func mediumDB(b *testing.B) string {
 	}
 	defer db.Close()
 	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
-	seeded, err := demo.Seeded(ctx, db)
+	o := demo.Medium
+	o.Now = demo.ReferenceNow
+	s, seeded, err := demo.SeedIfMissing(ctx, db, o)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("seed demo.Medium: %v", err)
 	}
-	if !seeded {
-		o := demo.Medium
-		o.Now = demo.ReferenceNow
-		s, err := demo.Seed(ctx, db, o)
-		if err != nil {
-			b.Fatalf("seed demo.Medium: %v", err)
-		}
+	if seeded {
 		b.Logf("seeded demo.Medium once: %d patients, %d interactions in %v", s.Patients, s.Interactions, s.Generate+s.Load)
 	}
 	return url

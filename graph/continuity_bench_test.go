@@ -36,17 +36,13 @@ func BenchmarkPracticeContinuityLarge(b *testing.B) {
 	}
 	b.Cleanup(db.Close)
 	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
-	seeded, err := demo.Seeded(ctx, db)
+	o := demo.Large
+	o.Now = demo.ReferenceNow
+	sum, seeded, err := demo.SeedIfMissing(ctx, db, o)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("seed demo.Large: %v", err)
 	}
-	if !seeded {
-		o := demo.Large
-		o.Now = demo.ReferenceNow
-		sum, err := demo.Seed(ctx, db, o)
-		if err != nil {
-			b.Fatalf("seed demo.Large: %v", err)
-		}
+	if seeded {
 		b.Logf("seeded demo.Large once: %d patients, %d interactions in %v", sum.Patients, sum.Interactions, sum.Generate+sum.Load)
 	}
 

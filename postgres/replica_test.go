@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
@@ -43,7 +42,13 @@ func startReplica(t *testing.T) (primary, replica string) {
 		defer ln.Close()
 		return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	}
-	dir := filepath.Join(root, ".tmp", "replica-"+uuid.NewString()[:8])
+	// Under the system's temporary directory rather than the repository:
+	// the clusters' owner (an unprivileged user when root) must be able to
+	// reach it, which a checkout under /root would not allow.
+	dir, err := os.MkdirTemp("", "rapport-replica-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
 	out, err := exec.Command(script, "start", dir, freePort(), freePort()).Output()
 	if err != nil {

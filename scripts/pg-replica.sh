@@ -5,7 +5,8 @@
 #
 # Usage:
 #   scripts/pg-replica.sh start DIR PRIMARY_PORT REPLICA_PORT
-#       make both clusters under DIR (git-ignored, e.g. .tmp/replica-1),
+#       make both clusters under DIR (outside the repository or git-ignored;
+#       its owner must be able to reach it, e.g. under /tmp),
 #       start them on 127.0.0.1 and print two lines: the primary's URL, then
 #       the replica's
 #   scripts/pg-replica.sh stop DIR
