@@ -2,12 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,66 +10,6 @@ import (
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
-// startReplica starts a private primary and a streaming replica of it with
-// scripts/pg-replica.sh (Debian's PostgreSQL binaries, pg_basebackup -R) and
-// returns their URLs; both are stopped and removed when the test ends. It
-// fails under CI=true, and skips otherwise, when there are no server binaries.
-func startReplica(t *testing.T) (primary, replica string) {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(root, "scripts", "pg-replica.sh")
-	if out, err := exec.Command(filepath.Join(root, "scripts", "pg.sh"), "bindir").CombinedOutput(); err != nil {
-		msg := "no PostgreSQL server binaries for a replica (apt-get install postgresql): " + strings.TrimSpace(string(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	freePort := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	}
-	// Under the system's temporary directory rather than the repository:
-	// the clusters' owner (an unprivileged user when root) must be able to
-	// reach it, which a checkout under /root would not allow.
-	dir, err := os.MkdirTemp("", "rapport-replica-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
-	out, err := exec.Command(script, "start", dir, freePort(), freePort()).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("start primary and replica: %v\n%s", err, stderr)
-	}
-	urls := strings.Fields(string(out))
-	if len(urls) != 2 {
-		t.Fatalf("pg-replica.sh printed %q", out)
-	}
-	return urls[0], urls[1]
-}
-
-// eventually polls cond every 20 ms for up to 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
-
 // TestReadReplica proves that marked reads are served by a real streaming
 // replica, and that the caller who just wrote reads its write all the same.
 func TestReadReplica(t *testing.T) {
@@ -83,7 +17,7 @@ func TestReadReplica(t *testing.T) {
 		t.Skip("starts two PostgreSQL clusters")
 	}
 	t.Parallel()
-	primaryURL, replicaURL := startReplica(t)
+	primaryURL, replicaURL := postgrestest.Replica(t)
 	ctx := context.Background()
 	if err := postgres.Migrate(ctx, primaryURL); err != nil {
 		t.Fatal(err)
@@ -96,30 +30,21 @@ func TestReadReplica(t *testing.T) {
 	if !db.HasReplica() {
 		t.Fatal("no replica")
 	}
-	standby, err := postgres.Open(ctx, replicaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(standby.Close)
 	f := postgrestest.Seed(t, db)
 	reader := func(a *care.Actor) context.Context { return postgres.ReadFromReplica(as(a)) }
 
 	// The replica catches up with the fixture.
-	eventually(t, "the replica has the fixture", func() bool {
+	postgrestest.Eventually(t, "the replica has the fixture", func() bool {
 		_, err := db.Patient(reader(f.GPAActor), f.PatientA1)
 		return err == nil
 	})
 
-	if err := standby.ExecRaw(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
-		t.Fatal(err)
-	}
+	postgrestest.PauseReplay(t, replicaURL, true)
 	resumed := false
 	resume := func() {
 		if !resumed {
 			resumed = true
-			if err := standby.ExecRaw(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
-				t.Fatal(err)
-			}
+			postgrestest.PauseReplay(t, replicaURL, false)
 		}
 	}
 	defer resume()
@@ -146,7 +71,7 @@ func TestReadReplica(t *testing.T) {
 	})
 	t.Run("once replayed, everyone reads it from the replica", func(t *testing.T) {
 		resume()
-		eventually(t, "the replica replays the write", func() bool {
+		postgrestest.Eventually(t, "the replica replays the write", func() bool {
 			_, err := db.Interaction(reader(f.GPAActor), in.ID)
 			return err == nil
 		})

@@ -13,6 +13,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +191,83 @@ func Persistent(t testing.TB, prefix string) string {
 		t.Fatalf("postgrestest: persistent: %v", err)
 	}
 	return url
+}
+
+// Replica starts a private PostgreSQL primary and a streaming replica of it
+// with scripts/pg-replica.sh (the system's server binaries, pg_basebackup
+// -R, an unprivileged owner when root) and returns their URLs; both are
+// stopped and removed when the test ends. Without server binaries it fails
+// under CI=true and skips otherwise.
+func Replica(t testing.TB) (primary, replica string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	script := filepath.Join(root, "scripts", "pg-replica.sh")
+	if out, err := exec.Command(filepath.Join(root, "scripts", "pg.sh"), "bindir").CombinedOutput(); err != nil {
+		msg := "no PostgreSQL server binaries for a replica (apt-get install postgresql): " + strings.TrimSpace(string(out))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	freePort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	}
+	// Under the system's temporary directory rather than the repository:
+	// the clusters' owner (an unprivileged user when root) must reach it,
+	// which a checkout under /root would not allow.
+	dir, err := os.MkdirTemp("", "rapport-replica-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
+	out, err := exec.Command(script, "start", dir, freePort(), freePort()).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("postgrestest: start primary and replica: %v\n%s", err, stderr)
+	}
+	urls := strings.Fields(string(out))
+	if len(urls) != 2 {
+		t.Fatalf("postgrestest: pg-replica.sh printed %q", out)
+	}
+	return urls[0], urls[1]
+}
+
+// PauseReplay pauses (or, with pause false, resumes) WAL replay on the
+// replica at url, so a test can hold it behind the primary. It fails the
+// test on any error.
+func PauseReplay(t testing.TB, url string, pause bool) {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := `SELECT pg_wal_replay_resume()`
+	if pause {
+		q = `SELECT pg_wal_replay_pause()`
+	}
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("postgrestest: %s: %v", q, err)
+	}
+}
+
+// Eventually polls cond every 20 ms for up to 20 s, failing the test with
+// what if it never holds.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting until %s", what)
 }
