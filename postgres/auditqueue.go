@@ -33,7 +33,7 @@ import (
 
 // Defaults for the audit queue's bounds.
 const (
-	DefaultAuditMaxLag     = 500 * time.Millisecond
+	DefaultAuditMaxLag     = time.Second
 	DefaultAuditMaxPending = 20_000
 	// auditFlushRows caps one COPY.
 	auditFlushRows = 5_000

@@ -46,7 +46,7 @@ type Config struct {
 	// AuditMaxLag and AuditMaxPending bound the read-audit queue: reads are
 	// refused (UNAVAILABLE) once the oldest unwritten audit row has waited
 	// AuditMaxLag or AuditMaxPending rows wait (zero: postgres defaults,
-	// 500ms and 20,000).
+	// 1s and 20,000).
 	AuditMaxLag     time.Duration
 	AuditMaxPending int
 	// DBMaxConns caps the database pool's connections; zero keeps the URL's
@@ -148,7 +148,7 @@ func (cfg Config) withDefaults() Config {
 //	RAPPORT_ADDR              listen address (":8080")
 //	DATABASE_URL              PostgreSQL URL
 //	RAPPORT_READ_DATABASE_URL streaming replica serving GraphQL queries (optional)
-//	RAPPORT_AUDIT_MAX_LAG     longest a served read's audit row may wait unwritten ("500ms")
+//	RAPPORT_AUDIT_MAX_LAG     longest a served read's audit row may wait unwritten ("1s")
 //	RAPPORT_AUDIT_MAX_PENDING most read-audit rows waiting at once (20000)
 //	RAPPORT_DB_MAX_CONNS      database pool size (default: the URL's pool_max_conns, else max(4, CPUs))
 //	RAPPORT_JWT_ISSUER        required token issuer ("rapport-dev")
