@@ -1,12 +1,10 @@
 package graph_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/rapportcare/rapport/graph"
-	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
@@ -19,38 +17,15 @@ func TestQueriesFromReplica(t *testing.T) {
 		t.Skip("starts two PostgreSQL clusters")
 	}
 	t.Parallel()
-	primaryURL, replicaURL := postgrestest.Replica(t)
-	ctx := context.Background()
-	if err := postgres.Migrate(ctx, primaryURL); err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.OpenWith(ctx, primaryURL, postgres.Options{ReadURL: replicaURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	f := postgrestest.Seed(t, db)
+	r := postgrestest.NewReplicated(t)
+	db, f := r.DB, r.Fixture
 	nurse := newClient(t, db, f.Nurse1Actor, graph.Limits{})
 	gp := newClient(t, db, f.GPAActor, graph.Limits{})
 	const read = `query($id: ID!) { node(id: $id) { ... on Interaction { id purpose } } }`
 	type node struct {
 		Node *struct{ ID, Purpose string }
 	}
-	postgrestest.Eventually(t, "the replica has the fixture", func() bool {
-		var out node
-		gp.ok(read, map[string]any{"id": gid("Interaction", f.InteractionA1Draft)}, &out)
-		return out.Node != nil
-	})
-
-	postgrestest.PauseReplay(t, replicaURL, true)
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			postgrestest.PauseReplay(t, replicaURL, false)
-		}
-	}
-	defer resume()
+	r.Pause(t)
 
 	var created struct {
 		CreateInteraction struct{ ID, Purpose string }
@@ -75,7 +50,7 @@ func TestQueriesFromReplica(t *testing.T) {
 		}
 	})
 	t.Run("once replayed, the other caller sees it", func(t *testing.T) {
-		resume()
+		r.Resume(t)
 		postgrestest.Eventually(t, "the replica replays the write", func() bool {
 			return len(gp.do(read, vars).Errors) == 0
 		})

@@ -17,37 +17,13 @@ func TestReadReplica(t *testing.T) {
 		t.Skip("starts two PostgreSQL clusters")
 	}
 	t.Parallel()
-	primaryURL, replicaURL := postgrestest.Replica(t)
-	ctx := context.Background()
-	if err := postgres.Migrate(ctx, primaryURL); err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.OpenWith(ctx, primaryURL, postgres.Options{ReadURL: replicaURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	r := postgrestest.NewReplicated(t)
+	db, f := r.DB, r.Fixture
 	if !db.HasReplica() {
 		t.Fatal("no replica")
 	}
-	f := postgrestest.Seed(t, db)
 	reader := func(a *care.Actor) context.Context { return postgres.ReadFromReplica(as(a)) }
-
-	// The replica catches up with the fixture.
-	postgrestest.Eventually(t, "the replica has the fixture", func() bool {
-		_, err := db.Patient(reader(f.GPAActor), f.PatientA1)
-		return err == nil
-	})
-
-	postgrestest.PauseReplay(t, replicaURL, true)
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			postgrestest.PauseReplay(t, replicaURL, false)
-		}
-	}
-	defer resume()
+	r.Pause(t)
 
 	// The nurse writes while the replica is paused.
 	in, err := db.CreateInteraction(as(f.Nurse1Actor), care.CreateInteractionInput{PatientID: f.PatientA1, Mode: care.ModePhone,
@@ -70,7 +46,7 @@ func TestReadReplica(t *testing.T) {
 		}
 	})
 	t.Run("once replayed, everyone reads it from the replica", func(t *testing.T) {
-		resume()
+		r.Resume(t)
 		postgrestest.Eventually(t, "the replica replays the write", func() bool {
 			_, err := db.Interaction(reader(f.GPAActor), in.ID)
 			return err == nil

@@ -271,3 +271,70 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting until %s", what)
 }
+
+// Replicated is a store over a fresh primary with a streaming replica, the
+// fixture seeded and replayed on both (see NewReplicated).
+type Replicated struct {
+	DB      *postgres.DB
+	Fixture *Fixture
+	// Replica is the replica's URL.
+	Replica string
+	paused  bool
+}
+
+// NewReplicated starts a primary and a replica (Replica), migrates the
+// primary, opens a store reading marked queries from the replica, seeds the
+// fixture and waits until the replica has replayed it. Everything is closed
+// and removed when the test ends. It fails (or skips, as Replica) the test
+// on any error.
+func NewReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	primaryURL, replicaURL := Replica(t)
+	ctx := context.Background()
+	if err := postgres.Migrate(ctx, primaryURL); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.OpenWith(ctx, primaryURL, postgres.Options{ReadURL: replicaURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	r := &Replicated{DB: db, Fixture: Seed(t, db), Replica: replicaURL}
+	primary, err := sql.Open("pgx", primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	var target string
+	if err := primary.QueryRow(`SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	standby, err := sql.Open("pgx", replicaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	Eventually(t, "the replica replays the fixture", func() bool {
+		var caught bool
+		err := standby.QueryRow(`SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, target).Scan(&caught)
+		return err == nil && caught
+	})
+	t.Cleanup(func() { r.Resume(t) })
+	return r
+}
+
+// Pause pauses WAL replay on the replica, holding it behind the primary.
+func (r *Replicated) Pause(t testing.TB) {
+	t.Helper()
+	PauseReplay(t, r.Replica, true)
+	r.paused = true
+}
+
+// Resume resumes WAL replay if it is paused.
+func (r *Replicated) Resume(t testing.TB) {
+	t.Helper()
+	if r.paused {
+		PauseReplay(t, r.Replica, false)
+		r.paused = false
+	}
+}
