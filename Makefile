@@ -95,6 +95,7 @@ test-go: ## go test -race against real PostgreSQL
 
 .PHONY: bench
 bench: ## Run the benchmarks against real PostgreSQL, one package at a time (each prints its baseline and ratio)
+	@if [[ ! -d bench/postgraphile/node_modules ]]; then npm ci --prefix bench/postgraphile --no-audit --no-fund; fi
 	@TEST_DATABASE_URL="$$(scripts/pg.sh --test)"; export TEST_DATABASE_URL; \
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 

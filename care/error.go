@@ -14,6 +14,7 @@ const (
 	EUNAUTHENTICATED = "unauthenticated" // no valid credentials
 	EFORBIDDEN       = "forbidden"       // authenticated, but not allowed
 	ELIMIT           = "limit_exceeded"  // a request limit (page size, batch size, depth) was passed
+	EUNAVAILABLE     = "unavailable"     // refused for now (e.g. the audit cannot keep up); safe to retry
 )
 
 // Error is a domain error: a code for machines and a message safe for the

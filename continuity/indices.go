@@ -55,8 +55,12 @@ type sequence struct {
 }
 
 func prepare(contacts []Contact, opts Options) sequence {
+	return prepareCounted(Filter(contacts, opts), opts)
+}
+
+// prepareCounted is prepare for contacts Filter has already kept.
+func prepareCounted(cs []Contact, opts Options) sequence {
 	o := opts.withDefaults()
-	cs := Filter(contacts, o)
 	s := sequence{contacts: cs, keys: make([]providerKey, len(cs)), counts: make(map[providerKey]int), min: o.MinContacts}
 	for i, c := range cs {
 		k := keyOf(c, i)
@@ -97,8 +101,9 @@ func defined(r Result, v float64) Result {
 // most-seen clinician. Defined for N ≥ max(1, MinContacts); nil Value with a
 // Reason otherwise. The clinician is the most-seen one, not a designated one;
 // for the designated usual GP see UsualProviderShare.
-func UPC(contacts []Contact, opts Options) Result {
-	s := prepare(contacts, opts)
+func UPC(contacts []Contact, opts Options) Result { return upcOf(prepare(contacts, opts)) }
+
+func upcOf(s sequence) Result {
 	r, ok := s.check(1)
 	if !ok {
 		return r
@@ -119,8 +124,9 @@ func UPC(contacts []Contact, opts Options) Result {
 // total. It needs N ≥ 2 by definition (and N ≥ MinContacts); nil Value with a
 // Reason otherwise. 1 when every contact was with one clinician, 0 when each
 // was with a different one.
-func COC(contacts []Contact, opts Options) Result {
-	s := prepare(contacts, opts)
+func COC(contacts []Contact, opts Options) Result { return cocOf(prepare(contacts, opts)) }
+
+func cocOf(s sequence) Result {
 	r, ok := s.check(2)
 	if !ok {
 		return r

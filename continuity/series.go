@@ -49,10 +49,8 @@ type monthAcc struct {
 	oprNum, oprDen       []int
 	unassigned, listSize int
 	upc, coc             meanAcc
-	// everyHolder is a patient with no contacts whose assignments make every
-	// holder a list holder, added to each one-patient call so that the
-	// measures' per-GP counts line up with holders.
-	everyHolder PatientMonth
+	// holderIndex maps a holder to its position in holders.
+	holderIndex map[string]int
 }
 
 // meanAcc accumulates the mean of one index over patients exactly as
@@ -120,8 +118,9 @@ func NewSeries(from, to time.Time, indexMonths int, list string, registered []As
 	for _, m := range months {
 		acc := &monthAcc{month: m, end: m.AddDate(0, 1, 0)}
 		acc.holders = listHolders(everyone, acc.month, acc.end)
-		for _, gp := range acc.holders {
-			acc.everyHolder.UsualGP = append(acc.everyHolder.UsualGP, Assignment{ProviderID: gp, Start: acc.month, End: acc.end})
+		acc.holderIndex = make(map[string]int, len(acc.holders))
+		for j, gp := range acc.holders {
+			acc.holderIndex[gp] = j
 		}
 		n := len(acc.holders)
 		acc.sliccNum, acc.sliccDen, acc.oprNum, acc.oprDen = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
@@ -139,6 +138,37 @@ func NewSeries(from, to time.Time, indexMonths int, list string, registered []As
 
 // onList reports whether list held the list the patient was on at some time
 // in acc's month.
+// addMonth adds one patient's counted contacts of the month (Filter's, all
+// inside it) to the month's SLICC and OPR: exactly what SLICC and OwnPatientRatio count for a
+// practice of this patient and every list holder, without building their
+// maps and holder lists for each patient (the series' hot path). It returns
+// an error when the patient names a list holder outside the month's.
+func (acc *monthAcc) addMonth(patientID string, as Assignments, counted []Contact) error {
+	for _, a := range as {
+		if _, ok := acc.holderIndex[a.ProviderID]; a.overlaps(acc.month, acc.end) && !ok {
+			return fmt.Errorf("continuity series: patient %s names a list holder outside the month's %d", patientID, len(acc.holders))
+		}
+	}
+	for _, c := range counted {
+		gp := as.At(c.At)
+		if gp == "" {
+			acc.unassigned++
+		} else if j, ok := acc.holderIndex[gp]; ok {
+			acc.sliccDen[j]++
+			if c.ProviderID == gp {
+				acc.sliccNum[j]++
+			}
+		}
+		if j, ok := acc.holderIndex[c.ProviderID]; ok && c.ProviderID != "" {
+			acc.oprDen[j]++
+			if gp == c.ProviderID {
+				acc.oprNum[j]++
+			}
+		}
+	}
+	return nil
+}
+
 func onList(list string, acc *monthAcc, as Assignments) bool {
 	for _, a := range as {
 		if a.ProviderID == list && a.overlaps(acc.month, acc.end) {
@@ -173,32 +203,28 @@ func (s *Series) AddPatient(patientID string, as Assignments, contacts []Contact
 	// A window holding the same contacts as the month before gives the same
 	// UPC and COC: most patients' windows change in few months, so the
 	// indices are computed only when the window's contacts change.
+	// Counted contacts are filtered once: months and index windows start at
+	// UTC midnight, so no window splits a day and filtering a window's
+	// contacts keeps exactly the counted contacts that fall in it.
+	counted := Filter(cs, s.opts)
 	lastLo, lastHi := -1, -1
 	var upc, coc Result
 	for _, acc := range s.months {
 		lo := firstAtOrAfter(cs, acc.month)
 		hi := firstAtOrAfter(cs, acc.end)
-		if month := cs[lo:hi]; len(month) > 0 {
-			pm := []PatientMonth{{PatientID: patientID, UsualGP: as, Contacts: month}, acc.everyHolder}
-			sl := SLICC(acc.month, pm, s.opts)
-			op := OwnPatientRatio(acc.month, pm, s.opts)
-			if len(sl.Lists) != len(acc.holders) || len(op.GPs) != len(acc.holders) {
-				return fmt.Errorf("continuity series: patient %s names a list holder outside the month's %d", patientID, len(acc.holders))
+		clo, chi := firstAtOrAfter(counted, acc.month), firstAtOrAfter(counted, acc.end)
+		if lo < hi {
+			if err := acc.addMonth(patientID, as, counted[clo:chi]); err != nil {
+				return err
 			}
-			for j := range acc.holders {
-				acc.sliccNum[j] += sl.Lists[j].Numerator
-				acc.sliccDen[j] += sl.Lists[j].Denominator
-				acc.oprNum[j] += op.GPs[j].Numerator
-				acc.oprDen[j] += op.GPs[j].Denominator
-			}
-			acc.unassigned += sl.Unassigned
 		}
 		wlo := firstAtOrAfter(cs, acc.month.AddDate(0, -(s.indexMonths-1), 0))
 		if wlo == hi || (s.list != "" && !onList(s.list, acc, as)) {
 			continue
 		}
 		if wlo != lastLo || hi != lastHi {
-			upc, coc = UPC(cs[wlo:hi], s.opts), COC(cs[wlo:hi], s.opts)
+			seq := prepareCounted(counted[firstAtOrAfter(counted, acc.month.AddDate(0, -(s.indexMonths-1), 0)):chi], s.opts)
+			upc, coc = upcOf(seq), cocOf(seq)
 			lastLo, lastHi = wlo, hi
 		}
 		acc.upc.add(upc)

@@ -467,4 +467,9 @@ func TestDemoSeed(t *testing.T) {
 			t.Fatalf("second Seed: %v, want %s", err, care.ECONFLICT)
 		}
 	})
+	t.Run("seeding if missing leaves a seeded database alone", func(t *testing.T) {
+		if _, seeded, err := demo.SeedIfMissing(ctx, db, small()); err != nil || seeded {
+			t.Fatalf("SeedIfMissing = %v, %v; want false, nil", seeded, err)
+		}
+	})
 }

@@ -65,3 +65,15 @@ func Seeded(ctx context.Context, db *postgres.DB) (bool, error) {
 	}
 	return false, fmt.Errorf("check for demo data: %w", err)
 }
+
+// SeedIfMissing seeds the dataset o describes unless db already holds the
+// demo dataset, and reports whether it seeded (the summary is zero if not).
+// Errors as for Seeded and Seed.
+func SeedIfMissing(ctx context.Context, db *postgres.DB, o Options) (Summary, bool, error) {
+	seeded, err := Seeded(ctx, db)
+	if err != nil || seeded {
+		return Summary{}, false, err
+	}
+	s, err := Seed(ctx, db, o)
+	return s, err == nil, err
+}

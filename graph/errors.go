@@ -21,6 +21,7 @@ const (
 	CodeUnauthenticated = "UNAUTHENTICATED"
 	CodeForbidden       = "FORBIDDEN"
 	CodeInternal        = "INTERNAL"
+	CodeUnavailable     = "UNAVAILABLE"
 )
 
 // internalMessage is all a caller learns of a fault of ours.
@@ -43,6 +44,8 @@ func ErrorCode(err error) string {
 		return CodeUnauthenticated
 	case care.EFORBIDDEN:
 		return CodeForbidden
+	case care.EUNAVAILABLE:
+		return CodeUnavailable
 	}
 	return CodeInternal
 }

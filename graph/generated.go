@@ -3316,7 +3316,8 @@ Rapport: relationship-centred community care. Every query needs a bearer token
 (see docs/auth.md); what it returns is limited to what the caller may see.
 Lists are Relay cursor connections; every record is a ` + "`" + `Node` + "`" + ` with an opaque
 global ` + "`" + `id` + "`" + `. Errors carry ` + "`" + `extensions.code` + "`" + `: UNAUTHENTICATED, FORBIDDEN,
-BAD_USER_INPUT, NOT_FOUND, CONFLICT or INTERNAL.
+BAD_USER_INPUT, NOT_FOUND, CONFLICT, UNAVAILABLE (refused for now, e.g. when the
+audit trail cannot keep up: nothing was read or changed, retry shortly) or INTERNAL.
 
 Limits (BAD_USER_INPUT when exceeded, before anything runs): no string
 argument longer than 20,000 characters (notes; names 200, purposes 500,

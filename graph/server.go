@@ -97,6 +97,12 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 		if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil {
 			oc := graphql.GetOperationContext(ctx)
 			ctx = care.NewContextWithOperation(ctx, oc.Operation.Name)
+			// Queries may read from a replica (read-your-writes holds for the
+			// caller); mutations, their own responses included, and
+			// subscriptions stay on the primary.
+			if oc.Operation.Operation == ast.Query {
+				ctx = postgres.ReadFromReplica(ctx)
+			}
 		}
 		return next(ctx)
 	})

@@ -32,13 +32,14 @@ func activeSQL(r string) string {
 
 // viaRelationshipsSQL admits the patients row p when it has an active
 // relationship to the practitioner prac (an SQL expression), or to a team of
-// which prac is an active member.
+// which prac is an active member. (Two EXISTS rather than one with an OR
+// inside: each can be probed through an index per row, or hashed once per
+// statement, where the OR forced a scan of every relationship.)
 func viaRelationshipsSQL(p, prac string) string {
-	return fmt.Sprintf(`EXISTS (SELECT 1 FROM care_relationships vr
-		WHERE vr.patient_id = %[1]s.id AND %[3]s
-		  AND (vr.practitioner_id = %[2]s
-		       OR vr.team_id IN (SELECT vm.team_id FROM care_relationships vm
-		                         WHERE vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND %[4]s)))`,
+	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM care_relationships vr
+		WHERE vr.patient_id = %[1]s.id AND vr.practitioner_id = %[2]s AND %[3]s)
+	 OR EXISTS (SELECT 1 FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
+		WHERE vr.patient_id = %[1]s.id AND vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND %[4]s AND %[3]s))`,
 		p, prac, activeSQL("vr"), activeSQL("vm"))
 }
 

@@ -31,11 +31,18 @@ INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, 
 SELECT $1, $2, $3, $4, u.patient_id, $5, u.entity, u.entity_id, $6, $7
 FROM unnest($8::uuid[], $9::text[], $10::uuid[]) AS u(patient_id, entity, entity_id)`
 
-// audit records recs in access_audit with one multi-row INSERT; nothing is
-// written for no rows. It returns the database's error.
+// audit records recs in access_audit; nothing is written for no rows. Reads
+// outside a transaction are queued for the audit flusher (auditqueue.go),
+// which refuses them with EUNAVAILABLE when it cannot keep up; everything
+// else is inserted with one multi-row INSERT in the caller's transaction,
+// which commits anyway. It returns the refusal or
+// the database's error: the caller must then not serve the data.
 func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction, recs []auditRec) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if action == care.AuditRead && !db.inTx {
+		return db.audits.enqueue(auditRows(ctx, a, action, recs))
 	}
 	pids := make([]uuid.UUID, len(recs))
 	entities := make([]string, len(recs))
@@ -50,6 +57,19 @@ func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction,
 		return fmt.Errorf("write audit: %w", err)
 	}
 	return nil
+}
+
+// auditRows turns recs into queue rows.
+func auditRows(ctx context.Context, a *care.Actor, action care.AuditAction, recs []auditRec) []auditRow {
+	actorID, org := loadUUID(a.PractitionerID), loadUUID(a.OrganizationID)
+	actorID.Valid, org.Valid = a.PractitionerID != uuid.Nil, a.OrganizationID != uuid.Nil
+	reqID, op := care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)
+	out := make([]auditRow, len(recs))
+	for i, r := range recs {
+		out[i] = auditRow{actorID: actorID, subject: a.Subject, role: string(a.Role), org: org, patientID: r.patientID,
+			action: string(action), entity: r.entity, entityID: r.entityID, requestID: reqID, operation: op}
+	}
+	return out
 }
 
 // nilIfZero maps uuid.Nil to SQL NULL.
@@ -127,6 +147,12 @@ func (db *DB) AuditEntries(ctx context.Context, patientID uuid.UUID) ([]*care.Au
 	if !hasRole(a, care.RoleSystem, care.RolePracticeAdmin) {
 		return nil, forbidden("read the audit trail")
 	}
+	// The trail shows every read this process has served, queued or not:
+	// flushed to the primary, and read there.
+	if err := db.FlushAudit(ctx); err != nil {
+		return nil, err
+	}
+	ctx = onPrimary(ctx)
 	var practice uuid.UUID
 	err = db.q.QueryRow(ctx, `SELECT registered_practice_id FROM patients WHERE id = $1`, patientID).Scan(&practice)
 	if err != nil {

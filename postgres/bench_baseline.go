@@ -80,3 +80,87 @@ func (db *DB) BaselineSelectInteractions(ctx context.Context, limit, pageSize in
 	}
 	return n, nil
 }
+
+// The minimal SQL of the read benchmark (bench/): each answers one of its
+// requests with one statement that returns the response's rows as JSON,
+// with no access rule and no audit. For benchmarks only, like the rest of
+// this file; each returns the database's error.
+
+// BaselineInteractionJSON returns one interaction's fields as a JSON object
+// (null when there is none).
+func (db *DB) BaselineInteractionJSON(ctx context.Context, id uuid.UUID) ([]byte, error) {
+	const q = `SELECT json_build_object('id', i.id, 'mode', i.mode, 'occurredAt', i.occurred_at, 'durationMinutes', i.duration_minutes,
+		'purpose', i.purpose, 'notes', i.notes, 'status', i.status) FROM interactions i WHERE i.id = $1`
+	return db.baselineJSON(ctx, q, id)
+}
+
+// BaselinePatientJSON returns a patient with the number of their
+// interactions and the newest limit of them, each with its practitioner.
+func (db *DB) BaselinePatientJSON(ctx context.Context, id uuid.UUID, limit int) ([]byte, error) {
+	const q = `SELECT json_build_object('familyName', p.family_name, 'nhsNumber', p.nhs_number,
+		'totalCount', (SELECT count(*) FROM interactions c WHERE c.patient_id = p.id),
+		'interactions', (SELECT coalesce(json_agg(x), '[]') FROM (
+			SELECT i.id, i.mode, i.occurred_at, i.purpose, i.status, pr.given_name, pr.family_name
+			FROM interactions i JOIN practitioners pr ON pr.id = i.practitioner_id
+			WHERE i.patient_id = p.id ORDER BY i.occurred_at DESC, i.id DESC LIMIT $2) x))
+		FROM patients p WHERE p.id = $1`
+	return db.baselineJSON(ctx, q, id, limit)
+}
+
+// BaselineCaseloadJSON returns the number of patients in a practitioner's
+// caseload (an active relationship to them or to a team they are an active
+// member of) and the first limit by name, each with their usual GP.
+func (db *DB) BaselineCaseloadJSON(ctx context.Context, practitioner uuid.UUID, limit int) ([]byte, error) {
+	q := `WITH cl AS (SELECT p.id, p.family_name, p.given_name, p.birth_date FROM patients p WHERE ` + viaRelationshipsSQL("p", "$1::uuid") + `),
+		page AS (SELECT * FROM cl ORDER BY family_name, given_name, id LIMIT $2)
+		SELECT json_build_object('totalCount', (SELECT count(*) FROM cl), 'patients', (SELECT coalesce(json_agg(json_build_object(
+			'id', page.id, 'familyName', page.family_name, 'givenName', page.given_name, 'birthDate', page.birth_date,
+			'usualGP', (SELECT json_build_object('id', g.id, 'familyName', g.family_name)
+				FROM care_relationships r JOIN practitioners g ON g.id = r.practitioner_id
+				WHERE r.patient_id = page.id AND r.kind = 'usual_gp' AND ` + activeSQL("r") + ` LIMIT 1))
+			ORDER BY page.family_name, page.given_name, page.id), '[]') FROM page))`
+	return db.baselineJSON(ctx, q, practitioner, limit)
+}
+
+// BaselinePatientCountJSON returns how many patients a practice registers.
+func (db *DB) BaselinePatientCountJSON(ctx context.Context, practice uuid.UUID) ([]byte, error) {
+	return db.baselineJSON(ctx, `SELECT json_build_object('totalCount', count(*)) FROM patients WHERE registered_practice_id = $1`, practice)
+}
+
+// BaselineCreateInteractionJSON inserts a draft interaction and returns its
+// id, status and time.
+func (db *DB) BaselineCreateInteractionJSON(ctx context.Context, in care.Interaction) ([]byte, error) {
+	const q = `INSERT INTO interactions (id, patient_id, practitioner_id, organization_id, mode, occurred_at, purpose, notes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		RETURNING json_build_object('id', id, 'status', status, 'occurredAt', occurred_at)`
+	return db.baselineJSON(ctx, q, in.ID, in.PatientID, in.PractitionerID, in.OrganizationID, string(in.Mode), in.OccurredAt, in.Purpose, in.Notes)
+}
+
+func (db *DB) baselineJSON(ctx context.Context, q string, args ...any) ([]byte, error) {
+	var out []byte
+	if err := db.q.QueryRow(ctx, q, args...).Scan(&out); err != nil {
+		return nil, fmt.Errorf("baseline: %w", translate(err))
+	}
+	return out, nil
+}
+
+// BenchIDs returns up to n IDs the read benchmark asks for: "interaction"
+// (interactions of practice's patients), "patient" (practice's patients with
+// at least 50 interactions). For benchmarks only.
+func (db *DB) BenchIDs(ctx context.Context, what string, practice uuid.UUID, n int) ([]uuid.UUID, error) {
+	var q string
+	switch what {
+	case "interaction":
+		q = `SELECT i.id FROM interactions i JOIN patients p ON p.id = i.patient_id WHERE p.registered_practice_id = $1 ORDER BY i.id LIMIT $2`
+	case "patient":
+		q = `SELECT p.id FROM patients p WHERE p.registered_practice_id = $1
+			AND (SELECT count(*) FROM interactions i WHERE i.patient_id = p.id) >= 50 ORDER BY p.id LIMIT $2`
+	default:
+		return nil, fmt.Errorf("bench ids: unknown %q", what)
+	}
+	rows, err := db.q.Query(ctx, q, practice, n)
+	if err != nil {
+		return nil, fmt.Errorf("bench ids: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}

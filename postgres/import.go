@@ -121,7 +121,9 @@ func (db *DB) ImportContacts(ctx context.Context, b *ImportBatch) (*ImportOutcom
 	org := a.OrganizationID
 	out := &ImportOutcome{}
 	err = db.InTx(ctx, func(tx *DB) error {
-		if _, err := tx.q.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+		// The lookups join unnest() of this batch's arrays: a generic plan
+		// (the pool's default) guesses 10 rows and nests loops over 10,000.
+		if _, err := tx.q.Exec(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
 			return fmt.Errorf("import: lift statement timeout: %w", err)
 		}
 		// Like Load: the row-by-row change-log triggers are off, and the

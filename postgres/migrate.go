@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 	"github.com/rapportcare/rapport/migrations"
 )
@@ -16,9 +17,17 @@ const VersionTable = "schema_version"
 // url. tern holds a session advisory lock (pg_advisory_lock) while it reads
 // and changes the version, so concurrent instances starting together apply
 // each migration once. It returns an error if the database cannot be reached
-// or a migration fails (that migration's transaction is rolled back).
+// or a migration fails (that migration's transaction is rolled back). The URL
+// may carry the pool's parameters (pool_max_conns, …), which the one migration
+// connection ignores.
 func Migrate(ctx context.Context, url string) error {
-	conn, err := pgx.Connect(ctx, url)
+	// pgxpool's parser takes the pool_* parameters out of the URL; pgx's own
+	// would send them to the server as settings, which it refuses.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("migrate: parse database url: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return fmt.Errorf("migrate: connect: %w", err)
 	}

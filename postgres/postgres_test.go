@@ -646,6 +646,42 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	url := postgrestest.URL(t)
+	withParam := url + "&pool_max_conns=3"
+	ctx := context.Background()
+	t.Run("pool_max_conns in the URL is honoured, and migrate accepts it", func(t *testing.T) {
+		if err := postgres.Migrate(ctx, withParam); err != nil {
+			t.Fatalf("migrate with pool_max_conns: %v", err)
+		}
+		db, err := postgres.Open(ctx, withParam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if n := db.MaxConns(); n != 3 {
+			t.Errorf("pool of %d, want 3", n)
+		}
+	})
+	t.Run("the option overrides the URL", func(t *testing.T) {
+		db, err := postgres.OpenWith(ctx, withParam, postgres.Options{MaxConns: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if n := db.MaxConns(); n != 7 {
+			t.Errorf("pool of %d, want 7", n)
+		}
+	})
+	t.Run("a negative size is refused", func(t *testing.T) {
+		if db, err := postgres.OpenWith(ctx, url, postgres.Options{MaxConns: -1}); err == nil {
+			db.Close()
+			t.Fatal("no error")
+		}
+	})
+}
+
 func TestUpdateRelationship(t *testing.T) {
 	t.Parallel()
 	db, f := setup(t)

@@ -67,12 +67,17 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) err
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, Now: db.Now}
+	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, audits: db.audits, Now: db.Now}
 	if err = fn(txdb); err != nil {
 		return err
 	}
 	if err = tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit transaction: %w", translate(err))
+	}
+	if db.router != nil {
+		// Committed: the actor's next reads must see it (read-your-writes).
+		// A failure here only keeps the actor's reads on the primary.
+		_ = db.router.wrote(ctx)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/graph"
+	"github.com/rapportcare/rapport/postgres"
 )
 
 // Defaults for Config fields left unset.
@@ -45,6 +46,18 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL connection URL; cmd opens it and passes
 	// the store in Deps.
 	DatabaseURL string
+	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
+	// serves GraphQL queries (read-your-writes for the writer); cmd opens it.
+	ReadDatabaseURL string
+	// AuditMaxLag and AuditMaxPending bound the read-audit queue: reads are
+	// refused (UNAVAILABLE) once the oldest unwritten audit row has waited
+	// AuditMaxLag or AuditMaxPending rows wait (zero: postgres defaults,
+	// 1s and 20,000).
+	AuditMaxLag     time.Duration
+	AuditMaxPending int
+	// DBMaxConns caps the database pool's connections; zero keeps the URL's
+	// pool_max_conns or pgxpool's default (the larger of 4 and the CPU count).
+	DBMaxConns int
 	// JWT says which tokens to trust; cmd builds the auth.Verifier from it.
 	JWT auth.Config
 	// MaxBodyBytes is the largest request body accepted.
@@ -198,6 +211,10 @@ func EnvVars() []EnvVar {
 	d := DefaultConfig()
 	return []EnvVar{
 		{"DATABASE_URL", ""},
+		{"RAPPORT_READ_DATABASE_URL", ""},
+		{"RAPPORT_AUDIT_MAX_LAG", shortDuration(postgres.DefaultAuditMaxLag)},
+		{"RAPPORT_AUDIT_MAX_PENDING", strconv.Itoa(postgres.DefaultAuditMaxPending)},
+		{"RAPPORT_DB_MAX_CONNS", ""}, // the URL's pool_max_conns, else from the CPU count
 		{"RAPPORT_ADDR", d.Addr},
 		{"RAPPORT_JWT_ISSUER", d.JWT.Issuer},
 		{"RAPPORT_JWT_AUDIENCE", d.JWT.Audience},
@@ -244,6 +261,10 @@ func shortDuration(d time.Duration) string {
 //
 //	RAPPORT_ADDR              listen address (":8080")
 //	DATABASE_URL              PostgreSQL URL
+//	RAPPORT_READ_DATABASE_URL streaming replica serving GraphQL queries (optional)
+//	RAPPORT_AUDIT_MAX_LAG     longest a served read's audit row may wait unwritten ("1s")
+//	RAPPORT_AUDIT_MAX_PENDING most read-audit rows waiting at once (20000)
+//	RAPPORT_DB_MAX_CONNS      database pool size (default: the URL's pool_max_conns, else max(4, CPUs))
 //	RAPPORT_JWT_ISSUER        required token issuer ("rapport-dev")
 //	RAPPORT_JWT_AUDIENCE      required token audience ("rapport")
 //	RAPPORT_JWT_HMAC_SECRET   HS256 secret, development only
@@ -310,6 +331,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if v, ok := get("DATABASE_URL"); ok {
 		cfg.DatabaseURL = v
 	}
+	if v, ok := get("RAPPORT_READ_DATABASE_URL"); ok {
+		cfg.ReadDatabaseURL = v
+	}
 	if v, ok := get("RAPPORT_JWT_ISSUER"); ok {
 		cfg.JWT.Issuer = v
 	}
@@ -354,6 +378,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	positiveInt64("RAPPORT_MAX_BODY_BYTES", &cfg.MaxBodyBytes)
 	positiveInt64("RAPPORT_FHIR_MAX_IMPORT_BYTES", &cfg.FHIRMaxImportBytes)
+	positiveInt("RAPPORT_DB_MAX_CONNS", &cfg.DBMaxConns)
+	positiveInt("RAPPORT_AUDIT_MAX_PENDING", &cfg.AuditMaxPending)
+	duration("RAPPORT_AUDIT_MAX_LAG", &cfg.AuditMaxLag, false)
 	positiveInt("RAPPORT_MAX_DEPTH", &cfg.MaxDepth)
 	positiveInt("RAPPORT_MAX_COMPLEXITY", &cfg.MaxComplexity)
 	positiveInt("RAPPORT_MAX_TOKENS", &cfg.MaxTokens)

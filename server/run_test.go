@@ -107,11 +107,15 @@ func TestConfigFromEnv(t *testing.T) {
 			"RAPPORT_REQUEST_TIMEOUT":       "5s",
 			"RAPPORT_SHUTDOWN_TIMEOUT":      "3s",
 			"RAPPORT_LOG_LEVEL":             "DEBUG",
+			"RAPPORT_DB_MAX_CONNS":          "12",
+			"RAPPORT_AUDIT_MAX_LAG":         "250ms",
+			"RAPPORT_AUDIT_MAX_PENDING":     "900",
+			"RAPPORT_READ_DATABASE_URL":     "postgres://replica/rapport",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" ||
+		if cfg.Addr != "127.0.0.1:9000" || cfg.DatabaseURL != "postgres://db/rapport" || cfg.DBMaxConns != 12 || cfg.AuditMaxLag != 250*time.Millisecond || cfg.AuditMaxPending != 900 || cfg.ReadDatabaseURL != "postgres://replica/rapport" ||
 			cfg.JWT.Issuer != "https://idp.example" || cfg.JWT.Audience != "rapport-api" ||
 			string(cfg.JWT.HMACSecret) != strings.Repeat("s", 32) ||
 			strings.Join(cfg.JWT.PublicKeyFiles, "|") != "a.pem|b.pem" || cfg.JWT.JWKSFile != "keys.json" ||
@@ -130,6 +134,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"non-numeric body limit", "RAPPORT_MAX_BODY_BYTES", "1MB"},
 		{"zero FHIR import limit", "RAPPORT_FHIR_MAX_IMPORT_BYTES", "0"},
 		{"negative depth", "RAPPORT_MAX_DEPTH", "-3"},
+		{"zero pool size", "RAPPORT_DB_MAX_CONNS", "0"},
+		{"unitless audit lag", "RAPPORT_AUDIT_MAX_LAG", "500"},
 		{"non-numeric complexity", "RAPPORT_MAX_COMPLEXITY", "lots"},
 		{"zero timeout", "RAPPORT_REQUEST_TIMEOUT", "0s"},
 		{"unitless timeout", "RAPPORT_REQUEST_TIMEOUT", "30"},

@@ -61,7 +61,11 @@ Commands:
   help      show this help, or 'rapport help <command>' for a command's flags
 
 Configuration is read from the environment:
-  DATABASE_URL              PostgreSQL URL (required by serve, migrate, seed)
+  DATABASE_URL              PostgreSQL URL (required by serve, migrate, seed);
+                            pgxpool's pool_max_conns etc. may be given in it
+  RAPPORT_DB_MAX_CONNS      database pool size (overrides pool_max_conns)
+  RAPPORT_READ_DATABASE_URL a streaming replica that serves GraphQL queries
+  RAPPORT_AUDIT_MAX_LAG, RAPPORT_AUDIT_MAX_PENDING  bounds of the read-audit queue
   RAPPORT_ADDR              listen address (":8080"; port 0 picks a free one)
   RAPPORT_JWT_HMAC_SECRET   HS256 secret for development, at least 32 bytes
   RAPPORT_JWT_PUBLIC_KEYS   comma-separated PEM public key files (RS256/EdDSA)
@@ -92,7 +96,7 @@ type environment struct {
 var commands = []command{
 	{name: "serve", summary: "rapport serve [--seed-demo] [--addr-file PATH]", flags: serveFlags},
 	{name: "migrate", summary: "rapport migrate", flags: migrateFlags},
-	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N]", flags: seedFlags},
+	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N] [--as-of YYYY-MM-DD|today]", flags: seedFlags},
 	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P]", flags: simulateFlags},
 	{name: "org create", summary: "rapport org create --name NAME [--ods CODE] [--kind gp_practice] [flags]", flags: orgCreateFlags},
 	{name: "token", summary: "rapport token --role nurse|gp|practice_admin|integration [flags]\n  rapport token --demo", flags: tokenFlags},
@@ -189,7 +193,8 @@ and shuts down gracefully. Logs are JSON on stderr.
 patients, care relationships, interactions) and loads it in one transaction
 into DATABASE_URL, after applying migrations. Refuses a database that already
 holds it. Sizes: small (2 practices x 300 patients), medium (4 x 2,500),
-large (1 x 20,000, about a million interactions).
+large (1 x 20,000, about a million interactions). The same --size, --seed and
+--as-of always give identical data (the clock is read only with --as-of today).
 `,
 	"simulate": `Runs N simulated devices (the demo nurse's team, two devices per nurse)
 against a running server seeded with the demo data: each makes random offline

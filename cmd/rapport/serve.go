@@ -55,7 +55,8 @@ func openMigrated(ctx context.Context, cfg server.Config, log zerolog.Logger) (*
 		return nil, err
 	}
 	log.Info().Dur("took", time.Since(start)).Msg("migrations applied")
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	db, err := postgres.OpenWith(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DBMaxConns, ReadURL: cfg.ReadDatabaseURL,
+		AuditMaxLag: cfg.AuditMaxLag, AuditMaxPending: cfg.AuditMaxPending})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -176,7 +177,9 @@ var sizes = map[string]demo.Options{"small": demo.Small, "medium": demo.Medium, 
 
 func seedFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 	size := fs.String("size", "small", "dataset size: small, medium or large")
-	seed := fs.Int64("seed", 0, "random seed (0 keeps the preset's); the same seed gives the same dataset")
+	seed := fs.Int64("seed", 0, "random seed (0 keeps the preset's); the same seed and --as-of give the same dataset")
+	asOf := fs.String("as-of", demo.ReferenceNow.Format(time.DateOnly),
+		"the dataset's today (YYYY-MM-DD, noon UTC): its two years of interactions end here; 'today' reads the clock")
 	return func(ctx context.Context, env environment) error {
 		o, ok := sizes[*size]
 		if !ok {
@@ -184,6 +187,18 @@ func seedFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 		}
 		if *seed != 0 {
 			o.Seed = *seed
+		}
+		// Never the wall clock unless asked: the same command must give the
+		// same data every time, so benchmark runs are comparable.
+		switch *asOf {
+		case "today":
+			o.Now = time.Now()
+		default:
+			d, err := time.Parse(time.DateOnly, *asOf)
+			if err != nil {
+				return usagef("seed: --as-of %q is not a date (YYYY-MM-DD) or today", *asOf)
+			}
+			o.Now = d.Add(12 * time.Hour)
 		}
 		cfg, err := config(env, true)
 		if err != nil {
@@ -206,7 +221,7 @@ func seedFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "seeded %s dataset (seed %d):\n", *size, o.Seed)
+		fmt.Fprintf(env.stdout, "seeded %s dataset (seed %d, as of %s):\n", *size, o.Seed, o.Now.Format(time.DateOnly))
 		fmt.Fprintf(env.stdout, "  organizations  %d\n  teams          %d\n  practitioners  %d\n  patients       %d\n",
 			s.Organizations, s.Teams, s.Practitioners, s.Patients)
 		fmt.Fprintf(env.stdout, "  relationships  %d\n  interactions   %d\n  amendments     %d\n",

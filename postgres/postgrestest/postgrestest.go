@@ -13,6 +13,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +133,208 @@ func New(t testing.TB) *postgres.DB {
 	}
 	t.Cleanup(db.Close)
 	return db
+}
+
+// Digest returns an MD5 digest of every row of tables in the database at url,
+// each table's rows in primary-key order, so two databases can be compared
+// for identical content. It fails the test on any error.
+func Digest(t testing.TB, url string, tables ...string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatalf("postgrestest: digest: %v", err)
+	}
+	defer db.Close()
+	h := sha256.New()
+	for _, table := range tables {
+		var sum sql.NullString
+		q := fmt.Sprintf(`SELECT md5(string_agg(t::text, E'\n' ORDER BY t.id)) FROM %s t`, table)
+		if err := db.QueryRow(q).Scan(&sum); err != nil {
+			t.Fatalf("postgrestest: digest of %s: %v", table, err)
+		}
+		fmt.Fprintf(h, "%s=%s\n", table, sum.String)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Persistent returns the URL of a database named prefix plus a digest of the
+// migrations, kept between runs (never dropped), creating and migrating it
+// when missing: for benchmarks whose data take long to seed, which check
+// what it holds themselves. A changed migration gets a fresh database. It
+// fails the test if the database cannot be made (skips when Postgres is
+// unreachable and CI is not true).
+func Persistent(t testing.TB, prefix string) string {
+	t.Helper()
+	conf := config(t)
+	hash, err := migrator{}.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := prefix + "_" + hash
+	admin, err := sql.Open("pgx", conf.URL())
+	if err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	defer admin.Close()
+	var exists bool
+	if err := admin.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	if !exists {
+		if _, err := admin.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
+			t.Fatalf("postgrestest: persistent: create %s: %v", name, err)
+		}
+	}
+	conf.Database = name
+	url := conf.URL()
+	if err := postgres.Migrate(context.Background(), url); err != nil {
+		t.Fatalf("postgrestest: persistent: %v", err)
+	}
+	return url
+}
+
+// Replica starts a private PostgreSQL primary and a streaming replica of it
+// with scripts/pg-replica.sh (the system's server binaries, pg_basebackup
+// -R, an unprivileged owner when root) and returns their URLs; both are
+// stopped and removed when the test ends. Without server binaries it fails
+// under CI=true and skips otherwise.
+func Replica(t testing.TB) (primary, replica string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	script := filepath.Join(root, "scripts", "pg-replica.sh")
+	if out, err := exec.Command(filepath.Join(root, "scripts", "pg.sh"), "bindir").CombinedOutput(); err != nil {
+		msg := "no PostgreSQL server binaries for a replica (apt-get install postgresql): " + strings.TrimSpace(string(out))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	freePort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	}
+	// Under the system's temporary directory rather than the repository:
+	// the clusters' owner (an unprivileged user when root) must reach it,
+	// which a checkout under /root would not allow.
+	dir, err := os.MkdirTemp("", "rapport-replica-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
+	out, err := exec.Command(script, "start", dir, freePort(), freePort()).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("postgrestest: start primary and replica: %v\n%s", err, stderr)
+	}
+	urls := strings.Fields(string(out))
+	if len(urls) != 2 {
+		t.Fatalf("postgrestest: pg-replica.sh printed %q", out)
+	}
+	return urls[0], urls[1]
+}
+
+// PauseReplay pauses (or, with pause false, resumes) WAL replay on the
+// replica at url, so a test can hold it behind the primary. It fails the
+// test on any error.
+func PauseReplay(t testing.TB, url string, pause bool) {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := `SELECT pg_wal_replay_resume()`
+	if pause {
+		q = `SELECT pg_wal_replay_pause()`
+	}
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("postgrestest: %s: %v", q, err)
+	}
+}
+
+// Eventually polls cond every 20 ms for up to 20 s, failing the test with
+// what if it never holds.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+// Replicated is a store over a fresh primary with a streaming replica, the
+// fixture seeded and replayed on both (see NewReplicated).
+type Replicated struct {
+	DB      *postgres.DB
+	Fixture *Fixture
+	// Replica is the replica's URL.
+	Replica string
+	paused  bool
+}
+
+// NewReplicated starts a primary and a replica (Replica), migrates the
+// primary, opens a store reading marked queries from the replica, seeds the
+// fixture and waits until the replica has replayed it. Everything is closed
+// and removed when the test ends. It fails (or skips, as Replica) the test
+// on any error.
+func NewReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	primaryURL, replicaURL := Replica(t)
+	ctx := context.Background()
+	if err := postgres.Migrate(ctx, primaryURL); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.OpenWith(ctx, primaryURL, postgres.Options{ReadURL: replicaURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	r := &Replicated{DB: db, Fixture: Seed(t, db), Replica: replicaURL}
+	primary, err := sql.Open("pgx", primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	var target string
+	if err := primary.QueryRow(`SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	standby, err := sql.Open("pgx", replicaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	Eventually(t, "the replica replays the fixture", func() bool {
+		var caught bool
+		err := standby.QueryRow(`SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, target).Scan(&caught)
+		return err == nil && caught
+	})
+	t.Cleanup(func() { r.Resume(t) })
+	return r
+}
+
+// Pause pauses WAL replay on the replica, holding it behind the primary.
+func (r *Replicated) Pause(t testing.TB) {
+	t.Helper()
+	PauseReplay(t, r.Replica, true)
+	r.paused = true
+}
+
+// Resume resumes WAL replay if it is paused.
+func (r *Replicated) Resume(t testing.TB) {
+	t.Helper()
+	if r.paused {
+		PauseReplay(t, r.Replica, false)
+		r.paused = false
+	}
 }
