@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // queries see its write (read-your-writes), and that other callers see it
 // once the replica replays it.
 func TestQueriesFromReplica(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" { // never skipped in CI
 		t.Skip("starts two PostgreSQL clusters")
 	}
 	t.Parallel()
