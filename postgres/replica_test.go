@@ -1,8 +1,8 @@
 package postgres_test
 
 import (
-	"os"
 	"context"
+	"os"
 	"testing"
 	"time"
 
