@@ -8,3 +8,8 @@ func (db *DB) ExecRaw(ctx context.Context, sql string, args ...any) error {
 	_, err := db.q.Exec(ctx, sql, args...)
 	return translate(err)
 }
+
+// QueryRowRaw runs a one-row query directly and scans its one column into dst.
+func (db *DB) QueryRowRaw(ctx context.Context, sql string, dst any, args ...any) error {
+	return translate(db.q.QueryRow(ctx, sql, args...).Scan(dst))
+}

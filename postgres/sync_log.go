@@ -121,11 +121,22 @@ func entityRankSQL(col string) string {
 	return `COALESCE(array_position(ARRAY['organization','team','practitioner','patient','care_relationship','interaction','feedback']::text[], ` + col + `), 0)`
 }
 
+// onlySQL restricts a change-log query to one entity when only is not
+// empty (an RxDB replication pulls one collection). The filter sits inside
+// the query, before its LIMIT, so a page is full whenever more rows exist.
+func onlySQL(only string, q *args) string {
+	if only == "" {
+		return "TRUE"
+	}
+	return "sc.entity = " + q.add(only)
+}
+
 // SyncDirectory returns up to limit directory records (no patient: the
 // caller's organisation and partners, their teams, practitioners and
 // relationships) changed at or before maxSeq, in (entity, id) order after
-// the cursor. EUNAUTHENTICATED without an actor.
-func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
+// the cursor; only those of entity only, when it is not empty.
+// EUNAUTHENTICATED without an actor.
+func (db *DB) SyncDirectory(ctx context.Context, only string, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
@@ -133,7 +144,7 @@ func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor,
 	q := args{maxSeq, after.Entity, after.ID, limit}
 	sql := `WITH orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
-		WHERE sc.patient_id IS NULL AND sc.op = 'upsert' AND sc.seq <= $1
+		WHERE sc.patient_id IS NULL AND sc.op = 'upsert' AND sc.seq <= $1 AND ` + onlySQL(only, &q) + `
 		  AND (` + entityRankSQL("sc.entity") + `, sc.entity_id) > (` + entityRankSQL("$2::text") + `, $3)
 		  AND ` + directoryVisibleSQL(a, &q) + `
 		ORDER BY ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $4`
@@ -147,16 +158,51 @@ func (db *DB) SyncDirectory(ctx context.Context, maxSeq int64, after SyncCursor,
 // SyncBackfill returns up to limit current records (not tombstones) of the
 // patients in the device's scope generation gen but not in generation from,
 // changed at or before maxSeq, by patient and then parents first (the
-// patient before their relationships and interactions), after the cursor.
-func (db *DB) SyncBackfill(ctx context.Context, device uuid.UUID, gen, from, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
+// patient before their relationships and interactions), after the cursor;
+// only those of entity only, when it is not empty.
+//
+// A newcomer may come from outside the caller's directory (another
+// organisation's caseload): the organisations, teams and practitioners its
+// records name that the directory does not hold are sent with it, before it,
+// under its patient id, so a device enforcing foreign keys can apply the page.
+// EUNAUTHENTICATED without an actor.
+func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, gen, from, maxSeq int64, after SyncCursor, limit int) ([]SyncChange, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := args{device, gen, from, maxSeq, after.PatientID, after.Entity, after.ID, limit}
 	sql := `WITH ent AS MATERIALIZED (
 			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
-			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3)
-		SELECT ` + syncChangeCols + ` FROM sync_changes sc
-		WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4
-		  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
+			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3),
+		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `),
+		-- the patients this page can reach: each brings at least its own row
+		pg AS MATERIALIZED (SELECT patient_id FROM ent WHERE patient_id >= $5 ORDER BY patient_id LIMIT $8),
+		refs AS MATERIALIZED (
+			SELECT p.registered_practice_id AS id, 'organization' AS entity, p.id AS pid FROM patients p JOIN pg ON pg.patient_id = p.id
+			UNION SELECT x.id, x.entity, r.patient_id FROM care_relationships r JOIN pg ON pg.patient_id = r.patient_id,
+				LATERAL (VALUES (r.organization_id, 'organization'), (r.partner_organization_id, 'organization'),
+					(r.team_id, 'team'), (r.practitioner_id, 'practitioner')) x(id, entity)
+			UNION SELECT x.id, x.entity, i.patient_id FROM interactions i JOIN pg ON pg.patient_id = i.patient_id,
+				LATERAL (SELECT i.organization_id, 'organization' UNION ALL SELECT i.practitioner_id, 'practitioner'
+					UNION ALL SELECT i.signed_by_id, 'practitioner' UNION ALL SELECT unnest(i.participant_ids), 'practitioner') x(id, entity)
+			UNION SELECT m.amended_by_id, 'practitioner', i.patient_id FROM interaction_amendments m
+				JOIN interactions i ON i.id = m.interaction_id JOIN pg ON pg.patient_id = i.patient_id),
+		parents AS MATERIALIZED (
+			SELECT id, entity, pid FROM refs WHERE id IS NOT NULL
+			UNION SELECT t.organization_id, 'organization', refs.pid FROM refs JOIN teams t ON refs.entity = 'team' AND t.id = refs.id
+			UNION SELECT pr.organization_id, 'organization', refs.pid FROM refs JOIN practitioners pr ON refs.entity = 'practitioner' AND pr.id = refs.id),
+		rows AS (
+			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM sync_changes sc
+			WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
+			UNION ALL
+			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, pa.pid FROM parents pa
+			JOIN sync_changes sc ON sc.entity = pa.entity AND sc.entity_id = pa.id
+			WHERE sc.op = 'upsert' AND sc.patient_id IS NULL AND sc.organization_id NOT IN (SELECT id FROM orgs) AND ` + onlySQL(only, &q) + `)
+		SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM rows sc
+		WHERE (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
 		ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8`
-	out, err := db.collectChanges(ctx, sql, args{device, gen, from, maxSeq, after.PatientID, after.Entity, after.ID, limit})
+	out, err := db.collectChanges(ctx, sql, q)
 	if err != nil {
 		return nil, fmt.Errorf("sync backfill: %w", err)
 	}
@@ -166,9 +212,9 @@ func (db *DB) SyncBackfill(ctx context.Context, device uuid.UUID, gen, from, max
 // SyncStream returns up to limit changes (upserts and tombstones) the caller
 // may see, committed after position (afterSeq, then after within that
 // sequence number when after is not nil), in commit order and, within one
-// commit, parents first.
+// commit, parents first; only those of entity only, when it is not empty.
 // EUNAUTHENTICATED without an actor.
-func (db *DB) SyncStream(ctx context.Context, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
+func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
@@ -181,7 +227,7 @@ func (db *DB) SyncStream(ctx context.Context, afterSeq int64, after *SyncCursor,
 	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
-		WHERE ` + pos + `
+		WHERE ` + pos + ` AND ` + onlySQL(only, &q) + `
 		  AND (CASE WHEN sc.patient_id IS NOT NULL THEN sc.patient_id IN (SELECT id FROM vis) ELSE ` + directoryVisibleSQL(a, &q) + ` END)
 		ORDER BY sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2`
 	out, err := db.collectChanges(ctx, sql, q)

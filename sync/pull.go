@@ -52,7 +52,7 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 	var out *PullPayload
 	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
 		var err error
-		out, err = e.pullPage(ctx, tx, dev.ID, cp, fresh, limit)
+		out, err = e.pullPage(ctx, tx, dev.ID, in.Only, cp, fresh, limit)
 		return err
 	})
 	if err != nil {
@@ -70,7 +70,7 @@ func reset(r ResetReason, wipe bool) *PullPayload {
 }
 
 // pullPage builds one page inside the snapshot tx.
-func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, only Entity, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
 	hw, purged, err := tx.SyncHighWater(ctx)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		if cp.Cursor != nil {
 			after = postgres.SyncCursor{Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
 		}
-		got, err := tx.SyncDirectory(ctx, cp.Seq, after, room()+1)
+		got, err := tx.SyncDirectory(ctx, string(only), cp.Seq, after, room()+1)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +134,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		if cp.Cursor != nil {
 			after = postgres.SyncCursor{PatientID: cp.Cursor.Patient, Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
 		}
-		got, err := tx.SyncBackfill(ctx, device, cp.Gen, cp.From, cp.Seq, after, room()+1)
+		got, err := tx.SyncBackfill(ctx, string(only), device, cp.Gen, cp.From, cp.Seq, after, room()+1)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +155,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		if cp.Cursor != nil {
 			after = &postgres.SyncCursor{Entity: cp.Cursor.Entity, ID: cp.Cursor.ID}
 		}
-		got, err := tx.SyncStream(ctx, cp.Seq, after, room()+1)
+		got, err := tx.SyncStream(ctx, string(only), cp.Seq, after, room()+1)
 		if err != nil {
 			return nil, err
 		}

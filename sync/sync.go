@@ -145,6 +145,10 @@ type PullInput struct {
 	DeviceID        uuid.UUID
 	Checkpoint      *string
 	Limit           *int
+	// Only, when set, pulls records of this one entity and nothing else (an
+	// RxDB replication pulls one collection per device; sync/rxdb). Not
+	// part of the GraphQL input.
+	Only Entity
 }
 
 // Record is a record's current state.
