@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	sync1 "github.com/rapportcare/rapport/sync"
+	"github.com/rapportcare/rapport/sync/rxdb"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -287,6 +288,7 @@ type ComplexityRoot struct {
 		CreateTeam                 func(childComplexity int, input care.CreateTeamInput) int
 		DecideRegistrationTransfer func(childComplexity int, input model.DecideRegistrationTransferInput) int
 		EndRelationship            func(childComplexity int, input care.EndRelationshipInput) int
+		PushInteraction            func(childComplexity int, installID string, interactionPushRow []rxdb.InteractionPushRow) int
 		ResolveConflict            func(childComplexity int, input sync1.ResolveConflictInput) int
 		RevokeDevice               func(childComplexity int, input sync1.RevokeDeviceInput) int
 		SaveFeedbackQuestionnaire  func(childComplexity int, input model.SaveFeedbackQuestionnaireInput) int
@@ -452,6 +454,12 @@ type ComplexityRoot struct {
 		Patients               func(childComplexity int, filter *care.PatientFilter, first *int, after *string) int
 		PracticeContinuity     func(childComplexity int, practiceID string, from time.Time, to time.Time, options *model.ContinuityOptions, indexMonths *int) int
 		Practitioners          func(childComplexity int, filter *care.PractitionerFilter, first *int, after *string) int
+		PullCareRelationship   func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
+		PullInteraction        func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
+		PullOrganization       func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
+		PullPatient            func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
+		PullPractitioner       func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
+		PullTeam               func(childComplexity int, installID string, checkpoint *rxdb.Checkpoint, limit int) int
 		RegistrationTransfers  func(childComplexity int) int
 		SyncPull               func(childComplexity int, input sync1.PullInput) int
 		Teams                  func(childComplexity int, filter *care.TeamFilter, first *int, after *string) int
@@ -466,8 +474,136 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 	}
 
+	RxCareRelationship struct {
+		Consent               func(childComplexity int) int
+		Deleted               func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Kind                  func(childComplexity int) int
+		OrganizationID        func(childComplexity int) int
+		PartnerOrganizationID func(childComplexity int) int
+		PatientID             func(childComplexity int) int
+		PatientPreference     func(childComplexity int) int
+		PeriodEnd             func(childComplexity int) int
+		PeriodStart           func(childComplexity int) int
+		PractitionerID        func(childComplexity int) int
+		RelatedPersonName     func(childComplexity int) int
+		Status                func(childComplexity int) int
+		TeamID                func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+		Version               func(childComplexity int) int
+	}
+
+	RxCareRelationshipPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
+	RxCheckpoint struct {
+		Cursor func(childComplexity int) int
+	}
+
+	RxInteraction struct {
+		AmendmentCount  func(childComplexity int) int
+		AmendmentReason func(childComplexity int) int
+		Deleted         func(childComplexity int) int
+		DurationMinutes func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Mode            func(childComplexity int) int
+		Notes           func(childComplexity int) int
+		OccurredAt      func(childComplexity int) int
+		OrganizationID  func(childComplexity int) int
+		OtherPresent    func(childComplexity int) int
+		ParticipantIds  func(childComplexity int) int
+		PatientID       func(childComplexity int) int
+		PractitionerID  func(childComplexity int) int
+		Purpose         func(childComplexity int) int
+		SignedAt        func(childComplexity int) int
+		SignedByID      func(childComplexity int) int
+		Status          func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		Version         func(childComplexity int) int
+	}
+
+	RxInteractionPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
+	RxOrganization struct {
+		Deleted   func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Name      func(childComplexity int) int
+		OdsCode   func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
+	RxOrganizationPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
+	RxPatient struct {
+		BirthDate            func(childComplexity int) int
+		Deleted              func(childComplexity int) int
+		FamilyName           func(childComplexity int) int
+		GivenName            func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		NhsNumber            func(childComplexity int) int
+		RegisteredPracticeID func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
+		Version              func(childComplexity int) int
+	}
+
+	RxPatientPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
+	RxPractitioner struct {
+		Active         func(childComplexity int) int
+		Deleted        func(childComplexity int) int
+		FamilyName     func(childComplexity int) int
+		GivenName      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Profession     func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
+	RxPractitionerPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
+	RxStreamEvent struct {
+		Resync func(childComplexity int) int
+	}
+
+	RxTeam struct {
+		Deleted        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
+	RxTeamPullBulk struct {
+		Checkpoint func(childComplexity int) int
+		Documents  func(childComplexity int) int
+	}
+
 	Subscription struct {
-		SyncChanges func(childComplexity int, protocolVersion int) int
+		StreamCareRelationship func(childComplexity int, installID string) int
+		StreamInteraction      func(childComplexity int, installID string) int
+		StreamOrganization     func(childComplexity int, installID string) int
+		StreamPatient          func(childComplexity int, installID string) int
+		StreamPractitioner     func(childComplexity int, installID string) int
+		StreamTeam             func(childComplexity int, installID string) int
+		SyncChanges            func(childComplexity int, protocolVersion int) int
 	}
 
 	SyncChangeResult struct {
@@ -649,6 +785,7 @@ type MutationResolver interface {
 	SubmitFeedback(ctx context.Context, input model.SubmitFeedbackInput) (*model.FeedbackResponse, error)
 	SaveFeedbackQuestionnaire(ctx context.Context, input model.SaveFeedbackQuestionnaireInput) (*model.FeedbackQuestionnaire, error)
 	DecideRegistrationTransfer(ctx context.Context, input model.DecideRegistrationTransferInput) (*care.RegistrationTransfer, error)
+	PushInteraction(ctx context.Context, installID string, interactionPushRow []rxdb.InteractionPushRow) ([]rxdb.Interaction, error)
 }
 type OrganizationResolver interface {
 	ID(ctx context.Context, obj *care.Organization) (string, error)
@@ -700,6 +837,12 @@ type QueryResolver interface {
 	FeedbackQuestionnaire(ctx context.Context, id string, version *int) (*model.FeedbackQuestionnaire, error)
 	FeedbackInstruments(ctx context.Context) (*model.FeedbackInstruments, error)
 	RegistrationTransfers(ctx context.Context) ([]care.RegistrationTransfer, error)
+	PullInteraction(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.InteractionBulk, error)
+	PullPatient(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.PatientBulk, error)
+	PullCareRelationship(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.CareRelationshipBulk, error)
+	PullPractitioner(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.PractitionerBulk, error)
+	PullTeam(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.TeamBulk, error)
+	PullOrganization(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.OrganizationBulk, error)
 }
 type RegistrationTransferResolver interface {
 	Patient(ctx context.Context, obj *care.RegistrationTransfer) (*care.Patient, error)
@@ -707,6 +850,12 @@ type RegistrationTransferResolver interface {
 }
 type SubscriptionResolver interface {
 	SyncChanges(ctx context.Context, protocolVersion int) (<-chan *sync1.ChangesEvent, error)
+	StreamInteraction(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
+	StreamPatient(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
+	StreamCareRelationship(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
+	StreamPractitioner(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
+	StreamTeam(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
+	StreamOrganization(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error)
 }
 type SyncConflictResolver interface {
 	ID(ctx context.Context, obj *sync1.Conflict) (string, error)
@@ -1732,6 +1881,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EndRelationship(childComplexity, args["input"].(care.EndRelationshipInput)), true
+	case "Mutation.pushInteraction":
+		if e.ComplexityRoot.Mutation.PushInteraction == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_pushInteraction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PushInteraction(childComplexity, args["installId"].(string), args["interactionPushRow"].([]rxdb.InteractionPushRow)), true
 	case "Mutation.resolveConflict":
 		if e.ComplexityRoot.Mutation.ResolveConflict == nil {
 			break
@@ -2626,6 +2786,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Practitioners(childComplexity, args["filter"].(*care.PractitionerFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.pullCareRelationship":
+		if e.ComplexityRoot.Query.PullCareRelationship == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullCareRelationship_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullCareRelationship(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
+	case "Query.pullInteraction":
+		if e.ComplexityRoot.Query.PullInteraction == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullInteraction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullInteraction(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
+	case "Query.pullOrganization":
+		if e.ComplexityRoot.Query.PullOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullOrganization(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
+	case "Query.pullPatient":
+		if e.ComplexityRoot.Query.PullPatient == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullPatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullPatient(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
+	case "Query.pullPractitioner":
+		if e.ComplexityRoot.Query.PullPractitioner == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullPractitioner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullPractitioner(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
+	case "Query.pullTeam":
+		if e.ComplexityRoot.Query.PullTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pullTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PullTeam(childComplexity, args["installId"].(string), args["checkpoint"].(*rxdb.Checkpoint), args["limit"].(int)), true
 	case "Query.registrationTransfers":
 		if e.ComplexityRoot.Query.RegistrationTransfers == nil {
 			break
@@ -2692,6 +2918,566 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RegistrationTransfer.Status(childComplexity), true
 
+	case "RxCareRelationship.consent":
+		if e.ComplexityRoot.RxCareRelationship.Consent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.Consent(childComplexity), true
+	case "RxCareRelationship.deleted":
+		if e.ComplexityRoot.RxCareRelationship.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.Deleted(childComplexity), true
+	case "RxCareRelationship.id":
+		if e.ComplexityRoot.RxCareRelationship.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.ID(childComplexity), true
+	case "RxCareRelationship.kind":
+		if e.ComplexityRoot.RxCareRelationship.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.Kind(childComplexity), true
+	case "RxCareRelationship.organizationId":
+		if e.ComplexityRoot.RxCareRelationship.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.OrganizationID(childComplexity), true
+	case "RxCareRelationship.partnerOrganizationId":
+		if e.ComplexityRoot.RxCareRelationship.PartnerOrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PartnerOrganizationID(childComplexity), true
+	case "RxCareRelationship.patientId":
+		if e.ComplexityRoot.RxCareRelationship.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PatientID(childComplexity), true
+	case "RxCareRelationship.patientPreference":
+		if e.ComplexityRoot.RxCareRelationship.PatientPreference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PatientPreference(childComplexity), true
+	case "RxCareRelationship.periodEnd":
+		if e.ComplexityRoot.RxCareRelationship.PeriodEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PeriodEnd(childComplexity), true
+	case "RxCareRelationship.periodStart":
+		if e.ComplexityRoot.RxCareRelationship.PeriodStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PeriodStart(childComplexity), true
+	case "RxCareRelationship.practitionerId":
+		if e.ComplexityRoot.RxCareRelationship.PractitionerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.PractitionerID(childComplexity), true
+	case "RxCareRelationship.relatedPersonName":
+		if e.ComplexityRoot.RxCareRelationship.RelatedPersonName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.RelatedPersonName(childComplexity), true
+	case "RxCareRelationship.status":
+		if e.ComplexityRoot.RxCareRelationship.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.Status(childComplexity), true
+	case "RxCareRelationship.teamId":
+		if e.ComplexityRoot.RxCareRelationship.TeamID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.TeamID(childComplexity), true
+	case "RxCareRelationship.updatedAt":
+		if e.ComplexityRoot.RxCareRelationship.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.UpdatedAt(childComplexity), true
+	case "RxCareRelationship.version":
+		if e.ComplexityRoot.RxCareRelationship.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationship.Version(childComplexity), true
+
+	case "RxCareRelationshipPullBulk.checkpoint":
+		if e.ComplexityRoot.RxCareRelationshipPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationshipPullBulk.Checkpoint(childComplexity), true
+	case "RxCareRelationshipPullBulk.documents":
+		if e.ComplexityRoot.RxCareRelationshipPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCareRelationshipPullBulk.Documents(childComplexity), true
+
+	case "RxCheckpoint.cursor":
+		if e.ComplexityRoot.RxCheckpoint.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxCheckpoint.Cursor(childComplexity), true
+
+	case "RxInteraction.amendmentCount":
+		if e.ComplexityRoot.RxInteraction.AmendmentCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.AmendmentCount(childComplexity), true
+	case "RxInteraction.amendmentReason":
+		if e.ComplexityRoot.RxInteraction.AmendmentReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.AmendmentReason(childComplexity), true
+	case "RxInteraction.deleted":
+		if e.ComplexityRoot.RxInteraction.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Deleted(childComplexity), true
+	case "RxInteraction.durationMinutes":
+		if e.ComplexityRoot.RxInteraction.DurationMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.DurationMinutes(childComplexity), true
+	case "RxInteraction.id":
+		if e.ComplexityRoot.RxInteraction.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.ID(childComplexity), true
+	case "RxInteraction.mode":
+		if e.ComplexityRoot.RxInteraction.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Mode(childComplexity), true
+	case "RxInteraction.notes":
+		if e.ComplexityRoot.RxInteraction.Notes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Notes(childComplexity), true
+	case "RxInteraction.occurredAt":
+		if e.ComplexityRoot.RxInteraction.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.OccurredAt(childComplexity), true
+	case "RxInteraction.organizationId":
+		if e.ComplexityRoot.RxInteraction.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.OrganizationID(childComplexity), true
+	case "RxInteraction.otherPresent":
+		if e.ComplexityRoot.RxInteraction.OtherPresent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.OtherPresent(childComplexity), true
+	case "RxInteraction.participantIds":
+		if e.ComplexityRoot.RxInteraction.ParticipantIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.ParticipantIds(childComplexity), true
+	case "RxInteraction.patientId":
+		if e.ComplexityRoot.RxInteraction.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.PatientID(childComplexity), true
+	case "RxInteraction.practitionerId":
+		if e.ComplexityRoot.RxInteraction.PractitionerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.PractitionerID(childComplexity), true
+	case "RxInteraction.purpose":
+		if e.ComplexityRoot.RxInteraction.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Purpose(childComplexity), true
+	case "RxInteraction.signedAt":
+		if e.ComplexityRoot.RxInteraction.SignedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.SignedAt(childComplexity), true
+	case "RxInteraction.signedById":
+		if e.ComplexityRoot.RxInteraction.SignedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.SignedByID(childComplexity), true
+	case "RxInteraction.status":
+		if e.ComplexityRoot.RxInteraction.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Status(childComplexity), true
+	case "RxInteraction.updatedAt":
+		if e.ComplexityRoot.RxInteraction.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.UpdatedAt(childComplexity), true
+	case "RxInteraction.version":
+		if e.ComplexityRoot.RxInteraction.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteraction.Version(childComplexity), true
+
+	case "RxInteractionPullBulk.checkpoint":
+		if e.ComplexityRoot.RxInteractionPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteractionPullBulk.Checkpoint(childComplexity), true
+	case "RxInteractionPullBulk.documents":
+		if e.ComplexityRoot.RxInteractionPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxInteractionPullBulk.Documents(childComplexity), true
+
+	case "RxOrganization.deleted":
+		if e.ComplexityRoot.RxOrganization.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.Deleted(childComplexity), true
+	case "RxOrganization.id":
+		if e.ComplexityRoot.RxOrganization.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.ID(childComplexity), true
+	case "RxOrganization.kind":
+		if e.ComplexityRoot.RxOrganization.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.Kind(childComplexity), true
+	case "RxOrganization.name":
+		if e.ComplexityRoot.RxOrganization.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.Name(childComplexity), true
+	case "RxOrganization.odsCode":
+		if e.ComplexityRoot.RxOrganization.OdsCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.OdsCode(childComplexity), true
+	case "RxOrganization.updatedAt":
+		if e.ComplexityRoot.RxOrganization.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.UpdatedAt(childComplexity), true
+	case "RxOrganization.version":
+		if e.ComplexityRoot.RxOrganization.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganization.Version(childComplexity), true
+
+	case "RxOrganizationPullBulk.checkpoint":
+		if e.ComplexityRoot.RxOrganizationPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganizationPullBulk.Checkpoint(childComplexity), true
+	case "RxOrganizationPullBulk.documents":
+		if e.ComplexityRoot.RxOrganizationPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxOrganizationPullBulk.Documents(childComplexity), true
+
+	case "RxPatient.birthDate":
+		if e.ComplexityRoot.RxPatient.BirthDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.BirthDate(childComplexity), true
+	case "RxPatient.deleted":
+		if e.ComplexityRoot.RxPatient.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.Deleted(childComplexity), true
+	case "RxPatient.familyName":
+		if e.ComplexityRoot.RxPatient.FamilyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.FamilyName(childComplexity), true
+	case "RxPatient.givenName":
+		if e.ComplexityRoot.RxPatient.GivenName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.GivenName(childComplexity), true
+	case "RxPatient.id":
+		if e.ComplexityRoot.RxPatient.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.ID(childComplexity), true
+	case "RxPatient.nhsNumber":
+		if e.ComplexityRoot.RxPatient.NhsNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.NhsNumber(childComplexity), true
+	case "RxPatient.registeredPracticeId":
+		if e.ComplexityRoot.RxPatient.RegisteredPracticeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.RegisteredPracticeID(childComplexity), true
+	case "RxPatient.updatedAt":
+		if e.ComplexityRoot.RxPatient.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.UpdatedAt(childComplexity), true
+	case "RxPatient.version":
+		if e.ComplexityRoot.RxPatient.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatient.Version(childComplexity), true
+
+	case "RxPatientPullBulk.checkpoint":
+		if e.ComplexityRoot.RxPatientPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatientPullBulk.Checkpoint(childComplexity), true
+	case "RxPatientPullBulk.documents":
+		if e.ComplexityRoot.RxPatientPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPatientPullBulk.Documents(childComplexity), true
+
+	case "RxPractitioner.active":
+		if e.ComplexityRoot.RxPractitioner.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.Active(childComplexity), true
+	case "RxPractitioner.deleted":
+		if e.ComplexityRoot.RxPractitioner.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.Deleted(childComplexity), true
+	case "RxPractitioner.familyName":
+		if e.ComplexityRoot.RxPractitioner.FamilyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.FamilyName(childComplexity), true
+	case "RxPractitioner.givenName":
+		if e.ComplexityRoot.RxPractitioner.GivenName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.GivenName(childComplexity), true
+	case "RxPractitioner.id":
+		if e.ComplexityRoot.RxPractitioner.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.ID(childComplexity), true
+	case "RxPractitioner.organizationId":
+		if e.ComplexityRoot.RxPractitioner.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.OrganizationID(childComplexity), true
+	case "RxPractitioner.profession":
+		if e.ComplexityRoot.RxPractitioner.Profession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.Profession(childComplexity), true
+	case "RxPractitioner.updatedAt":
+		if e.ComplexityRoot.RxPractitioner.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.UpdatedAt(childComplexity), true
+	case "RxPractitioner.version":
+		if e.ComplexityRoot.RxPractitioner.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitioner.Version(childComplexity), true
+
+	case "RxPractitionerPullBulk.checkpoint":
+		if e.ComplexityRoot.RxPractitionerPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitionerPullBulk.Checkpoint(childComplexity), true
+	case "RxPractitionerPullBulk.documents":
+		if e.ComplexityRoot.RxPractitionerPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxPractitionerPullBulk.Documents(childComplexity), true
+
+	case "RxStreamEvent.resync":
+		if e.ComplexityRoot.RxStreamEvent.Resync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxStreamEvent.Resync(childComplexity), true
+
+	case "RxTeam.deleted":
+		if e.ComplexityRoot.RxTeam.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.Deleted(childComplexity), true
+	case "RxTeam.id":
+		if e.ComplexityRoot.RxTeam.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.ID(childComplexity), true
+	case "RxTeam.name":
+		if e.ComplexityRoot.RxTeam.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.Name(childComplexity), true
+	case "RxTeam.organizationId":
+		if e.ComplexityRoot.RxTeam.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.OrganizationID(childComplexity), true
+	case "RxTeam.updatedAt":
+		if e.ComplexityRoot.RxTeam.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.UpdatedAt(childComplexity), true
+	case "RxTeam.version":
+		if e.ComplexityRoot.RxTeam.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeam.Version(childComplexity), true
+
+	case "RxTeamPullBulk.checkpoint":
+		if e.ComplexityRoot.RxTeamPullBulk.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeamPullBulk.Checkpoint(childComplexity), true
+	case "RxTeamPullBulk.documents":
+		if e.ComplexityRoot.RxTeamPullBulk.Documents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RxTeamPullBulk.Documents(childComplexity), true
+
+	case "Subscription.streamCareRelationship":
+		if e.ComplexityRoot.Subscription.StreamCareRelationship == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamCareRelationship_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamCareRelationship(childComplexity, args["installId"].(string)), true
+	case "Subscription.streamInteraction":
+		if e.ComplexityRoot.Subscription.StreamInteraction == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamInteraction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamInteraction(childComplexity, args["installId"].(string)), true
+	case "Subscription.streamOrganization":
+		if e.ComplexityRoot.Subscription.StreamOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamOrganization(childComplexity, args["installId"].(string)), true
+	case "Subscription.streamPatient":
+		if e.ComplexityRoot.Subscription.StreamPatient == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamPatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamPatient(childComplexity, args["installId"].(string)), true
+	case "Subscription.streamPractitioner":
+		if e.ComplexityRoot.Subscription.StreamPractitioner == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamPractitioner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamPractitioner(childComplexity, args["installId"].(string)), true
+	case "Subscription.streamTeam":
+		if e.ComplexityRoot.Subscription.StreamTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_streamTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StreamTeam(childComplexity, args["installId"].(string)), true
 	case "Subscription.syncChanges":
 		if e.ComplexityRoot.Subscription.SyncChanges == nil {
 			break
@@ -3205,6 +3991,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRelationshipFilter,
 		ec.unmarshalInputResolveConflictInput,
 		ec.unmarshalInputRevokeDeviceInput,
+		ec.unmarshalInputRxCareRelationshipInputCheckpoint,
+		ec.unmarshalInputRxInteractionInput,
+		ec.unmarshalInputRxInteractionInputCheckpoint,
+		ec.unmarshalInputRxInteractionInputPushRow,
+		ec.unmarshalInputRxOrganizationInputCheckpoint,
+		ec.unmarshalInputRxPatientInputCheckpoint,
+		ec.unmarshalInputRxPractitionerInputCheckpoint,
+		ec.unmarshalInputRxTeamInputCheckpoint,
 		ec.unmarshalInputSaveFeedbackQuestionnaireInput,
 		ec.unmarshalInputSignInteractionInput,
 		ec.unmarshalInputStartRelationshipInput,
@@ -5289,6 +6083,415 @@ extend type Mutation {
   "Accepts (moving the registration) or declines a pending transfer request addressed to the caller's practice (GPs and practice admins)."
   decideRegistrationTransfer("The decision." input: DecideRegistrationTransferInput!): RegistrationTransfer!
 }
+
+# --- RxDB replication ---
+# The surface a real, unmodified RxDB client (rxdb/plugins/replication-graphql,
+# RxDB 17) replicates with, over the sync engine: one pull query, one stream
+# subscription and (interactions only) one push mutation per collection.
+# docs/rxdb.md explains it; examples/rxdb/rapport-rxdb.mjs holds the query
+# builders. Each replication (collection x installId) is an engine device.
+
+"Where an RxDB replication's pull stands: the engine's commit-ordered position, opaque. Never a client timestamp."
+type RxCheckpoint {
+  "Opaque; send it back as it came."
+  cursor: String!
+}
+
+"A stream event: records in the caller's scope changed, so the client runs a checkpoint iteration (RxDB's RESYNC)."
+type RxStreamEvent {
+  "Always true: map it to 'RESYNC' in pull.responseModifier (the shipped query builders do)."
+  resync: Boolean!
+}
+
+"An RxDB document: an interaction (visit, call, message) with a patient in the caller's scope; read and write."
+type RxInteraction {
+  "The interaction's bare UUID, chosen by the device that created it."
+  id: String!
+  "The patient's bare UUID."
+  patientId: String
+  "Who recorded it (set by the server)."
+  practitionerId: String
+  "The recording practitioner's organisation (set by the server)."
+  organizationId: String
+  "HOME_VISIT, CLINIC, PHONE, VIDEO or MESSAGE."
+  mode: String
+  "When it happened, RFC 3339."
+  occurredAt: String
+  "Length in minutes."
+  durationMinutes: Int
+  "Other practitioners present (bare UUIDs)."
+  participantIds: [String!]
+  "Others present (free text, e.g. daughter)."
+  otherPresent: [String!]
+  "Why: clinical content."
+  purpose: String
+  "What happened: clinical content."
+  notes: String
+  "DRAFT or SIGNED. Push SIGNED to sign a draft."
+  status: String
+  "When it was signed (set by the server)."
+  signedAt: String
+  "Who signed it (set by the server)."
+  signedById: String
+  "Pushed with a change to a signed interaction's purpose, notes or durationMinutes: the amendment's reason. Always null when pulled."
+  amendmentReason: String
+  "How many amendments the signed record has (set by the server; read them through the interaction's amendments)."
+  amendmentCount: Int
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of interaction documents and the checkpoint after them."
+type RxInteractionPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxInteraction!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxInteractionInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+"An interaction document as the client holds it (same fields as RxInteraction)."
+input RxInteractionInput {
+  "The interaction's bare UUID, chosen by the device that created it."
+  id: String!
+  "The patient's bare UUID."
+  patientId: String
+  "Who recorded it (set by the server)."
+  practitionerId: String
+  "The recording practitioner's organisation (set by the server)."
+  organizationId: String
+  "HOME_VISIT, CLINIC, PHONE, VIDEO or MESSAGE."
+  mode: String
+  "When it happened, RFC 3339."
+  occurredAt: String
+  "Length in minutes."
+  durationMinutes: Int
+  "Other practitioners present (bare UUIDs)."
+  participantIds: [String!]
+  "Others present (free text, e.g. daughter)."
+  otherPresent: [String!]
+  "Why: clinical content."
+  purpose: String
+  "What happened: clinical content."
+  notes: String
+  "DRAFT or SIGNED. Push SIGNED to sign a draft."
+  status: String
+  "When it was signed (set by the server)."
+  signedAt: String
+  "Who signed it (set by the server)."
+  signedById: String
+  "Pushed with a change to a signed interaction's purpose, notes or durationMinutes: the amendment's reason. Always null when pulled."
+  amendmentReason: String
+  "How many amendments the signed record has (set by the server; read them through the interaction's amendments)."
+  amendmentCount: Int
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"One RxDB push row."
+input RxInteractionInputPushRow {
+  "The server state the client last knew (absent for a document it created)."
+  assumedMasterState: RxInteractionInput
+  "The client's new state."
+  newDocumentState: RxInteractionInput!
+}
+
+"An RxDB document: a patient in the caller's scope (caseload, team, registered practice); read only."
+type RxPatient {
+  "The patient's bare UUID."
+  id: String!
+  "NHS number, 10 digits."
+  nhsNumber: String
+  "Given name."
+  givenName: String
+  "Family name."
+  familyName: String
+  "Date of birth, YYYY-MM-DD."
+  birthDate: String
+  "The GP practice the patient is registered with (bare UUID)."
+  registeredPracticeId: String
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of patient documents and the checkpoint after them."
+type RxPatientPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxPatient!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxPatientInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+"An RxDB document: a care relationship of a patient in scope, or of the caller's directory (team membership, partnership); read only."
+type RxCareRelationship {
+  "The relationship's bare UUID."
+  id: String!
+  "USUAL_GP, NAMED_NURSE, KEY_WORKER, CARE_COORDINATOR, CARER, FAMILY, TEAM_MEMBER or PARTNERSHIP."
+  kind: String
+  "The relationship's status."
+  status: String
+  "The organisation that holds it."
+  organizationId: String
+  "The patient, if any."
+  patientId: String
+  "The practitioner, if any."
+  practitionerId: String
+  "The team, if any."
+  teamId: String
+  "The partner organisation (PARTNERSHIP)."
+  partnerOrganizationId: String
+  "The carer's or relative's name (CARER, FAMILY)."
+  relatedPersonName: String
+  "Start, RFC 3339."
+  periodStart: String
+  "Planned or actual end, RFC 3339."
+  periodEnd: String
+  "The patient's consent."
+  consent: String
+  "What the patient prefers."
+  patientPreference: String
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of care relationship documents and the checkpoint after them."
+type RxCareRelationshipPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxCareRelationship!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxCareRelationshipInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+"An RxDB document: a practitioner of the caller's directory, or one named by a record in scope; read only."
+type RxPractitioner {
+  "The practitioner's bare UUID."
+  id: String!
+  "Their organisation."
+  organizationId: String
+  "Given name."
+  givenName: String
+  "Family name."
+  familyName: String
+  "Profession."
+  profession: String
+  "Whether they still work there."
+  active: Boolean
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of practitioner documents and the checkpoint after them."
+type RxPractitionerPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxPractitioner!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxPractitionerInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+"An RxDB document: a team of the caller's directory, or one named by a record in scope; read only."
+type RxTeam {
+  "The team's bare UUID."
+  id: String!
+  "Its organisation."
+  organizationId: String
+  "Name."
+  name: String
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of team documents and the checkpoint after them."
+type RxTeamPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxTeam!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxTeamInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+"An RxDB document: an organisation of the caller's directory (own, partners), or one named by a record in scope; read only."
+type RxOrganization {
+  "The organisation's bare UUID."
+  id: String!
+  "Name."
+  name: String
+  "Kind (GP_PRACTICE, COMMUNITY_NURSING, …)."
+  kind: String
+  "ODS code."
+  odsCode: String
+  "The server's version of the record (grows by one with each change). Push it back unchanged in assumedMasterState: it is the base of the three-way merge."
+  version: Float
+  "When the server last changed it, RFC 3339 (informational: never a checkpoint)."
+  updatedAt: String
+  "True for a record deleted, or one that left the caller's scope: remove it locally."
+  deleted: Boolean!
+}
+
+"A page of organisation documents and the checkpoint after them."
+type RxOrganizationPullBulk {
+  "Up to limit documents, in commit order, each once; exactly limit whenever more exist."
+  documents: [RxOrganization!]!
+  "The position after the last document (the same position when there are none)."
+  checkpoint: RxCheckpoint!
+}
+
+"A pull's checkpoint, as the previous pull returned it."
+input RxOrganizationInputCheckpoint {
+  "Opaque; as returned."
+  cursor: String!
+}
+
+extend type Query {
+  "RxDB pull of interaction documents written after checkpoint (all of the caller's scope when it is null)."
+  pullInteraction(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxInteractionInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxInteractionPullBulk!
+  "RxDB pull of patient documents written after checkpoint (all of the caller's scope when it is null)."
+  pullPatient(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxPatientInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxPatientPullBulk!
+  "RxDB pull of care relationship documents written after checkpoint (all of the caller's scope when it is null)."
+  pullCareRelationship(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxCareRelationshipInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxCareRelationshipPullBulk!
+  "RxDB pull of practitioner documents written after checkpoint (all of the caller's scope when it is null)."
+  pullPractitioner(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxPractitionerInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxPractitionerPullBulk!
+  "RxDB pull of team documents written after checkpoint (all of the caller's scope when it is null)."
+  pullTeam(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxTeamInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxTeamPullBulk!
+  "RxDB pull of organisation documents written after checkpoint (all of the caller's scope when it is null)."
+  pullOrganization(
+    "The client install's UUID, generated once and kept (examples/rxdb/rapport-rxdb.mjs)."
+    installId: String!
+    "The checkpoint of the last pull; null at first."
+    checkpoint: RxOrganizationInputCheckpoint
+    "Page size, 1 to 1000: set pull.batchSize to it."
+    limit: Int!
+  ): RxOrganizationPullBulk!
+}
+
+extend type Mutation {
+  "RxDB push of interactions: create, edit, sign, amend (a signed one, with amendmentReason) and delete (a draft). Returns the server's state of every row the client must take: rows merged with or conflicting against changes it had not seen, and rows refused; [] when all applied. Safe to retry."
+  pushInteraction(
+    "The client install's UUID."
+    installId: String!
+    "The rows, at most 200."
+    interactionPushRow: [RxInteractionInputPushRow!]!
+  ): [RxInteraction!]!
+}
+
+extend type Subscription {
+  "RxDB pull stream of interaction documents: an event after every commit that touches the caller's scope, across server instances."
+  streamInteraction(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+  "RxDB pull stream of patient documents: an event after every commit that touches the caller's scope, across server instances."
+  streamPatient(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+  "RxDB pull stream of care relationship documents: an event after every commit that touches the caller's scope, across server instances."
+  streamCareRelationship(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+  "RxDB pull stream of practitioner documents: an event after every commit that touches the caller's scope, across server instances."
+  streamPractitioner(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+  "RxDB pull stream of team documents: an event after every commit that touches the caller's scope, across server instances."
+  streamTeam(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+  "RxDB pull stream of organisation documents: an event after every commit that touches the caller's scope, across server instances."
+  streamOrganization(
+    "The client install's UUID."
+    installId: String!
+  ): RxStreamEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -6025,6 +7228,250 @@ func (ec *executionContext) childFields_RegistrationTransfer(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type RegistrationTransfer", field.Name)
 }
 
+func (ec *executionContext) childFields_RxCareRelationship(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxCareRelationship_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_RxCareRelationship_kind(ctx, field)
+	case "status":
+		return ec.fieldContext_RxCareRelationship_status(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_RxCareRelationship_organizationId(ctx, field)
+	case "patientId":
+		return ec.fieldContext_RxCareRelationship_patientId(ctx, field)
+	case "practitionerId":
+		return ec.fieldContext_RxCareRelationship_practitionerId(ctx, field)
+	case "teamId":
+		return ec.fieldContext_RxCareRelationship_teamId(ctx, field)
+	case "partnerOrganizationId":
+		return ec.fieldContext_RxCareRelationship_partnerOrganizationId(ctx, field)
+	case "relatedPersonName":
+		return ec.fieldContext_RxCareRelationship_relatedPersonName(ctx, field)
+	case "periodStart":
+		return ec.fieldContext_RxCareRelationship_periodStart(ctx, field)
+	case "periodEnd":
+		return ec.fieldContext_RxCareRelationship_periodEnd(ctx, field)
+	case "consent":
+		return ec.fieldContext_RxCareRelationship_consent(ctx, field)
+	case "patientPreference":
+		return ec.fieldContext_RxCareRelationship_patientPreference(ctx, field)
+	case "version":
+		return ec.fieldContext_RxCareRelationship_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxCareRelationship_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxCareRelationship_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxCareRelationship", field.Name)
+}
+
+func (ec *executionContext) childFields_RxCareRelationshipPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxCareRelationshipPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxCareRelationshipPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxCareRelationshipPullBulk", field.Name)
+}
+
+func (ec *executionContext) childFields_RxCheckpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_RxCheckpoint_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxCheckpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_RxInteraction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxInteraction_id(ctx, field)
+	case "patientId":
+		return ec.fieldContext_RxInteraction_patientId(ctx, field)
+	case "practitionerId":
+		return ec.fieldContext_RxInteraction_practitionerId(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_RxInteraction_organizationId(ctx, field)
+	case "mode":
+		return ec.fieldContext_RxInteraction_mode(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_RxInteraction_occurredAt(ctx, field)
+	case "durationMinutes":
+		return ec.fieldContext_RxInteraction_durationMinutes(ctx, field)
+	case "participantIds":
+		return ec.fieldContext_RxInteraction_participantIds(ctx, field)
+	case "otherPresent":
+		return ec.fieldContext_RxInteraction_otherPresent(ctx, field)
+	case "purpose":
+		return ec.fieldContext_RxInteraction_purpose(ctx, field)
+	case "notes":
+		return ec.fieldContext_RxInteraction_notes(ctx, field)
+	case "status":
+		return ec.fieldContext_RxInteraction_status(ctx, field)
+	case "signedAt":
+		return ec.fieldContext_RxInteraction_signedAt(ctx, field)
+	case "signedById":
+		return ec.fieldContext_RxInteraction_signedById(ctx, field)
+	case "amendmentReason":
+		return ec.fieldContext_RxInteraction_amendmentReason(ctx, field)
+	case "amendmentCount":
+		return ec.fieldContext_RxInteraction_amendmentCount(ctx, field)
+	case "version":
+		return ec.fieldContext_RxInteraction_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxInteraction_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxInteraction_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxInteraction", field.Name)
+}
+
+func (ec *executionContext) childFields_RxInteractionPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxInteractionPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxInteractionPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxInteractionPullBulk", field.Name)
+}
+
+func (ec *executionContext) childFields_RxOrganization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxOrganization_id(ctx, field)
+	case "name":
+		return ec.fieldContext_RxOrganization_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_RxOrganization_kind(ctx, field)
+	case "odsCode":
+		return ec.fieldContext_RxOrganization_odsCode(ctx, field)
+	case "version":
+		return ec.fieldContext_RxOrganization_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxOrganization_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxOrganization_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxOrganization", field.Name)
+}
+
+func (ec *executionContext) childFields_RxOrganizationPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxOrganizationPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxOrganizationPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxOrganizationPullBulk", field.Name)
+}
+
+func (ec *executionContext) childFields_RxPatient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxPatient_id(ctx, field)
+	case "nhsNumber":
+		return ec.fieldContext_RxPatient_nhsNumber(ctx, field)
+	case "givenName":
+		return ec.fieldContext_RxPatient_givenName(ctx, field)
+	case "familyName":
+		return ec.fieldContext_RxPatient_familyName(ctx, field)
+	case "birthDate":
+		return ec.fieldContext_RxPatient_birthDate(ctx, field)
+	case "registeredPracticeId":
+		return ec.fieldContext_RxPatient_registeredPracticeId(ctx, field)
+	case "version":
+		return ec.fieldContext_RxPatient_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxPatient_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxPatient_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxPatient", field.Name)
+}
+
+func (ec *executionContext) childFields_RxPatientPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxPatientPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxPatientPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxPatientPullBulk", field.Name)
+}
+
+func (ec *executionContext) childFields_RxPractitioner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxPractitioner_id(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_RxPractitioner_organizationId(ctx, field)
+	case "givenName":
+		return ec.fieldContext_RxPractitioner_givenName(ctx, field)
+	case "familyName":
+		return ec.fieldContext_RxPractitioner_familyName(ctx, field)
+	case "profession":
+		return ec.fieldContext_RxPractitioner_profession(ctx, field)
+	case "active":
+		return ec.fieldContext_RxPractitioner_active(ctx, field)
+	case "version":
+		return ec.fieldContext_RxPractitioner_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxPractitioner_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxPractitioner_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxPractitioner", field.Name)
+}
+
+func (ec *executionContext) childFields_RxPractitionerPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxPractitionerPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxPractitionerPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxPractitionerPullBulk", field.Name)
+}
+
+func (ec *executionContext) childFields_RxStreamEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resync":
+		return ec.fieldContext_RxStreamEvent_resync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxStreamEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_RxTeam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RxTeam_id(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_RxTeam_organizationId(ctx, field)
+	case "name":
+		return ec.fieldContext_RxTeam_name(ctx, field)
+	case "version":
+		return ec.fieldContext_RxTeam_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RxTeam_updatedAt(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RxTeam_deleted(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxTeam", field.Name)
+}
+
+func (ec *executionContext) childFields_RxTeamPullBulk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "documents":
+		return ec.fieldContext_RxTeamPullBulk_documents(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_RxTeamPullBulk_checkpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RxTeamPullBulk", field.Name)
+}
+
 func (ec *executionContext) childFields_SyncChangeResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mutationSeq":
@@ -6510,6 +7957,28 @@ func (ec *executionContext) field_Mutation_endRelationship_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_pushInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "interactionPushRow",
+		func(ctx context.Context, v any) ([]rxdb.InteractionPushRow, error) {
+			return ec.unmarshalNRxInteractionInputPushRow2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionPushRowᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interactionPushRow"] = arg1
 	return args, nil
 }
 
@@ -7361,6 +8830,186 @@ func (ec *executionContext) field_Query_practitioners_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_pullCareRelationship_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxCareRelationshipInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pullInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxInteractionInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pullOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxOrganizationInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pullPatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxPatientInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pullPractitioner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxPractitionerInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pullTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checkpoint",
+		func(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+			return ec.unmarshalORxTeamInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checkpoint"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_syncPull_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7402,6 +9051,90 @@ func (ec *executionContext) field_Query_teams_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamCareRelationship_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamInteraction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamPatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamPractitioner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_streamTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "installId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["installId"] = arg0
 	return args, nil
 }
 
@@ -12118,6 +13851,50 @@ func (ec *executionContext) fieldContext_Mutation_decideRegistrationTransfer(ctx
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_pushInteraction(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_pushInteraction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PushInteraction(ctx, fc.Args["installId"].(string), fc.Args["interactionPushRow"].([]rxdb.InteractionPushRow))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []rxdb.Interaction) graphql.Marshaler {
+			return ec.marshalNRxInteraction2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_pushInteraction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxInteraction(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_pushInteraction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NamedNurseVisits_month(ctx context.Context, field graphql.CollectedField, obj *model.NamedNurseVisits) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15457,6 +17234,270 @@ func (ec *executionContext) fieldContext_Query_registrationTransfers(_ context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_pullInteraction(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullInteraction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullInteraction(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.InteractionBulk) graphql.Marshaler {
+			return ec.marshalNRxInteractionPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullInteraction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxInteractionPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullInteraction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pullPatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullPatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullPatient(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.PatientBulk) graphql.Marshaler {
+			return ec.marshalNRxPatientPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullPatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxPatientPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullPatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pullCareRelationship(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullCareRelationship(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullCareRelationship(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.CareRelationshipBulk) graphql.Marshaler {
+			return ec.marshalNRxCareRelationshipPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullCareRelationship(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCareRelationshipPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullCareRelationship_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pullPractitioner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullPractitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullPractitioner(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.PractitionerBulk) graphql.Marshaler {
+			return ec.marshalNRxPractitionerPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullPractitioner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxPractitionerPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullPractitioner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pullTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullTeam(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.TeamBulk) graphql.Marshaler {
+			return ec.marshalNRxTeamPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxTeamPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pullOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pullOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PullOrganization(ctx, fc.Args["installId"].(string), fc.Args["checkpoint"].(*rxdb.Checkpoint), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.OrganizationBulk) graphql.Marshaler {
+			return ec.marshalNRxOrganizationPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationBulk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pullOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxOrganizationPullBulk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pullOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15666,6 +17707,1954 @@ func (ec *executionContext) fieldContext_RegistrationTransfer_status(_ context.C
 	return graphql.NewScalarFieldContext("RegistrationTransfer", field, false, false, errors.New("field of type TransferStatus does not have child fields"))
 }
 
+func (ec *executionContext) _RxCareRelationship_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_kind(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_status(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_organizationId(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_patientId(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_patientId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_patientId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_practitionerId(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_practitionerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PractitionerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_practitionerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_teamId(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_teamId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TeamID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_teamId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_partnerOrganizationId(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_partnerOrganizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PartnerOrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_partnerOrganizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_relatedPersonName(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_relatedPersonName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RelatedPersonName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_relatedPersonName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_periodStart(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_periodStart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeriodStart, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_periodStart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_periodEnd(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_periodEnd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeriodEnd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_periodEnd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_consent(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_consent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Consent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_consent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_patientPreference(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_patientPreference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientPreference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_patientPreference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationship_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationship_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationship_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCareRelationship", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxCareRelationshipPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationshipBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationshipPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.CareRelationship) graphql.Marshaler {
+			return ec.marshalNRxCareRelationship2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationshipPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxCareRelationshipPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCareRelationship(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxCareRelationshipPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.CareRelationshipBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCareRelationshipPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxCareRelationshipPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxCareRelationshipPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxCheckpoint_cursor(ctx context.Context, field graphql.CollectedField, obj *rxdb.Checkpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxCheckpoint_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxCheckpoint_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxCheckpoint", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_patientId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_patientId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_patientId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_practitionerId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_practitionerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PractitionerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_practitionerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_organizationId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_mode(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_occurredAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_durationMinutes(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_durationMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_durationMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_participantIds(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_participantIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipantIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_participantIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_otherPresent(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_otherPresent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtherPresent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_otherPresent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_purpose(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_notes(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_notes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Notes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_notes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_status(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_signedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_signedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_signedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_signedById(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_signedById(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_signedById(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_amendmentReason(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_amendmentReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmendmentReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_amendmentReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_amendmentCount(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_amendmentCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmendmentCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_amendmentCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteraction_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteraction_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteraction_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxInteraction", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxInteractionPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.InteractionBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteractionPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.Interaction) graphql.Marshaler {
+			return ec.marshalNRxInteraction2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteractionPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxInteractionPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxInteraction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxInteractionPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.InteractionBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxInteractionPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxInteractionPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxInteractionPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxOrganization_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_name(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_kind(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_odsCode(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_odsCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OdsCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_odsCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganization_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganization_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganization_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxOrganization", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxOrganizationPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.OrganizationBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganizationPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.Organization) graphql.Marshaler {
+			return ec.marshalNRxOrganization2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganizationPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxOrganizationPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxOrganizationPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.OrganizationBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxOrganizationPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxOrganizationPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxOrganizationPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxPatient_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_nhsNumber(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_nhsNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NhsNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_nhsNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_givenName(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_givenName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GivenName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_givenName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_familyName(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_familyName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FamilyName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_familyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_birthDate(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_birthDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BirthDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_birthDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_registeredPracticeId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_registeredPracticeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegisteredPracticeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_registeredPracticeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatient_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatient_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatient_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPatient", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxPatientPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.PatientBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatientPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.Patient) graphql.Marshaler {
+			return ec.marshalNRxPatient2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatientPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxPatientPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxPatient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxPatientPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.PatientBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPatientPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPatientPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxPatientPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxPractitioner_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_organizationId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_givenName(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_givenName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GivenName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_givenName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_familyName(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_familyName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FamilyName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_familyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_profession(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_profession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profession, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_profession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_active(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitioner_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.Practitioner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitioner_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitioner_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxPractitioner", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxPractitionerPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.PractitionerBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitionerPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.Practitioner) graphql.Marshaler {
+			return ec.marshalNRxPractitioner2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitionerPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxPractitionerPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxPractitioner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxPractitionerPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.PractitionerBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxPractitionerPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxPractitionerPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxPractitionerPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxStreamEvent_resync(ctx context.Context, field graphql.CollectedField, obj *rxdb.StreamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxStreamEvent_resync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxStreamEvent_resync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxStreamEvent", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_id(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_organizationId(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_name(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_version(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_updatedAt(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeam_deleted(ctx context.Context, field graphql.CollectedField, obj *rxdb.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeam_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeam_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RxTeam", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RxTeamPullBulk_documents(ctx context.Context, field graphql.CollectedField, obj *rxdb.TeamBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeamPullBulk_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Documents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rxdb.Team) graphql.Marshaler {
+			return ec.marshalNRxTeam2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeamPullBulk_documents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxTeamPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RxTeamPullBulk_checkpoint(ctx context.Context, field graphql.CollectedField, obj *rxdb.TeamBulk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RxTeamPullBulk_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+			return ec.marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RxTeamPullBulk_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RxTeamPullBulk",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_syncChanges(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -15704,6 +19693,270 @@ func (ec *executionContext) fieldContext_Subscription_syncChanges(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_syncChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamInteraction(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamInteraction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamInteraction(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamInteraction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamInteraction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamPatient(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamPatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamPatient(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamPatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamPatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamCareRelationship(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamCareRelationship(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamCareRelationship(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamCareRelationship(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamCareRelationship_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamPractitioner(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamPractitioner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamPractitioner(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamPractitioner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamPractitioner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamTeam(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamTeam(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_streamOrganization(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_streamOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StreamOrganization(ctx, fc.Args["installId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+			return ec.marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_streamOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RxStreamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_streamOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19933,6 +24186,379 @@ func (ec *executionContext) unmarshalInputRevokeDeviceInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRxCareRelationshipInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxInteractionInput(ctx context.Context, obj any) (rxdb.Interaction, error) {
+	var it rxdb.Interaction
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "patientId", "practitionerId", "organizationId", "mode", "occurredAt", "durationMinutes", "participantIds", "otherPresent", "purpose", "notes", "status", "signedAt", "signedById", "amendmentReason", "amendmentCount", "version", "updatedAt", "deleted"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "practitionerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("practitionerId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PractitionerID = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "occurredAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAt = data
+		case "durationMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationMinutes = data
+		case "participantIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("participantIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParticipantIds = data
+		case "otherPresent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("otherPresent"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OtherPresent = data
+		case "purpose":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purpose"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Purpose = data
+		case "notes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Notes = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "signedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signedAt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignedAt = data
+		case "signedById":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signedById"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignedByID = data
+		case "amendmentReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendmentReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendmentReason = data
+		case "amendmentCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendmentCount"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendmentCount = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "deleted":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deleted"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Deleted = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxInteractionInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxInteractionInputPushRow(ctx context.Context, obj any) (rxdb.InteractionPushRow, error) {
+	var it rxdb.InteractionPushRow
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"assumedMasterState", "newDocumentState"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "assumedMasterState":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assumedMasterState"))
+			data, err := ec.unmarshalORxInteractionInput2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssumedMasterState = data
+		case "newDocumentState":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newDocumentState"))
+			data, err := ec.unmarshalNRxInteractionInput2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewDocumentState = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxOrganizationInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxPatientInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxPractitionerInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRxTeamInputCheckpoint(ctx context.Context, obj any) (rxdb.Checkpoint, error) {
+	var it rxdb.Checkpoint
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cursor"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSaveFeedbackQuestionnaireInput(ctx context.Context, obj any) (model.SaveFeedbackQuestionnaireInput, error) {
 	var it model.SaveFeedbackQuestionnaireInput
 	if obj == nil {
@@ -23156,6 +27782,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "pushInteraction":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_pushInteraction(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25150,6 +29783,138 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullInteraction":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullInteraction(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullPatient":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullPatient(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullCareRelationship":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullCareRelationship(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullPractitioner":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullPractitioner(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullTeam":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullTeam(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pullOrganization":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pullOrganization(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -25309,6 +30074,868 @@ func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.S
 	return out
 }
 
+var rxCareRelationshipImplementors = []string{"RxCareRelationship"}
+
+func (ec *executionContext) _RxCareRelationship(ctx context.Context, sel ast.SelectionSet, obj *rxdb.CareRelationship) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxCareRelationshipImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxCareRelationship")
+		case "id":
+			out.Values[i] = ec._RxCareRelationship_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._RxCareRelationship_kind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._RxCareRelationship_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._RxCareRelationship_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "patientId":
+			out.Values[i] = ec._RxCareRelationship_patientId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "practitionerId":
+			out.Values[i] = ec._RxCareRelationship_practitionerId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "teamId":
+			out.Values[i] = ec._RxCareRelationship_teamId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "partnerOrganizationId":
+			out.Values[i] = ec._RxCareRelationship_partnerOrganizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "relatedPersonName":
+			out.Values[i] = ec._RxCareRelationship_relatedPersonName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "periodStart":
+			out.Values[i] = ec._RxCareRelationship_periodStart(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "periodEnd":
+			out.Values[i] = ec._RxCareRelationship_periodEnd(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "consent":
+			out.Values[i] = ec._RxCareRelationship_consent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "patientPreference":
+			out.Values[i] = ec._RxCareRelationship_patientPreference(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxCareRelationship_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxCareRelationship_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxCareRelationship_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxCareRelationshipPullBulkImplementors = []string{"RxCareRelationshipPullBulk"}
+
+func (ec *executionContext) _RxCareRelationshipPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.CareRelationshipBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxCareRelationshipPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxCareRelationshipPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxCareRelationshipPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxCareRelationshipPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxCheckpointImplementors = []string{"RxCheckpoint"}
+
+func (ec *executionContext) _RxCheckpoint(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Checkpoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxCheckpointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxCheckpoint")
+		case "cursor":
+			out.Values[i] = ec._RxCheckpoint_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxInteractionImplementors = []string{"RxInteraction"}
+
+func (ec *executionContext) _RxInteraction(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Interaction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxInteractionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxInteraction")
+		case "id":
+			out.Values[i] = ec._RxInteraction_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patientId":
+			out.Values[i] = ec._RxInteraction_patientId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "practitionerId":
+			out.Values[i] = ec._RxInteraction_practitionerId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._RxInteraction_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._RxInteraction_mode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._RxInteraction_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "durationMinutes":
+			out.Values[i] = ec._RxInteraction_durationMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "participantIds":
+			out.Values[i] = ec._RxInteraction_participantIds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "otherPresent":
+			out.Values[i] = ec._RxInteraction_otherPresent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._RxInteraction_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "notes":
+			out.Values[i] = ec._RxInteraction_notes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._RxInteraction_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "signedAt":
+			out.Values[i] = ec._RxInteraction_signedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "signedById":
+			out.Values[i] = ec._RxInteraction_signedById(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "amendmentReason":
+			out.Values[i] = ec._RxInteraction_amendmentReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "amendmentCount":
+			out.Values[i] = ec._RxInteraction_amendmentCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxInteraction_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxInteraction_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxInteraction_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxInteractionPullBulkImplementors = []string{"RxInteractionPullBulk"}
+
+func (ec *executionContext) _RxInteractionPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.InteractionBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxInteractionPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxInteractionPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxInteractionPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxInteractionPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxOrganizationImplementors = []string{"RxOrganization"}
+
+func (ec *executionContext) _RxOrganization(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Organization) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxOrganizationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxOrganization")
+		case "id":
+			out.Values[i] = ec._RxOrganization_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._RxOrganization_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._RxOrganization_kind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "odsCode":
+			out.Values[i] = ec._RxOrganization_odsCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxOrganization_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxOrganization_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxOrganization_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxOrganizationPullBulkImplementors = []string{"RxOrganizationPullBulk"}
+
+func (ec *executionContext) _RxOrganizationPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.OrganizationBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxOrganizationPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxOrganizationPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxOrganizationPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxOrganizationPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxPatientImplementors = []string{"RxPatient"}
+
+func (ec *executionContext) _RxPatient(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Patient) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxPatientImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxPatient")
+		case "id":
+			out.Values[i] = ec._RxPatient_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nhsNumber":
+			out.Values[i] = ec._RxPatient_nhsNumber(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "givenName":
+			out.Values[i] = ec._RxPatient_givenName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "familyName":
+			out.Values[i] = ec._RxPatient_familyName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "birthDate":
+			out.Values[i] = ec._RxPatient_birthDate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "registeredPracticeId":
+			out.Values[i] = ec._RxPatient_registeredPracticeId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxPatient_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxPatient_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxPatient_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxPatientPullBulkImplementors = []string{"RxPatientPullBulk"}
+
+func (ec *executionContext) _RxPatientPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.PatientBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxPatientPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxPatientPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxPatientPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxPatientPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxPractitionerImplementors = []string{"RxPractitioner"}
+
+func (ec *executionContext) _RxPractitioner(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Practitioner) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxPractitionerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxPractitioner")
+		case "id":
+			out.Values[i] = ec._RxPractitioner_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._RxPractitioner_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "givenName":
+			out.Values[i] = ec._RxPractitioner_givenName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "familyName":
+			out.Values[i] = ec._RxPractitioner_familyName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "profession":
+			out.Values[i] = ec._RxPractitioner_profession(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._RxPractitioner_active(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxPractitioner_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxPractitioner_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxPractitioner_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxPractitionerPullBulkImplementors = []string{"RxPractitionerPullBulk"}
+
+func (ec *executionContext) _RxPractitionerPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.PractitionerBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxPractitionerPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxPractitionerPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxPractitionerPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxPractitionerPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxStreamEventImplementors = []string{"RxStreamEvent"}
+
+func (ec *executionContext) _RxStreamEvent(ctx context.Context, sel ast.SelectionSet, obj *rxdb.StreamEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxStreamEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxStreamEvent")
+		case "resync":
+			out.Values[i] = ec._RxStreamEvent_resync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxTeamImplementors = []string{"RxTeam"}
+
+func (ec *executionContext) _RxTeam(ctx context.Context, sel ast.SelectionSet, obj *rxdb.Team) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxTeamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxTeam")
+		case "id":
+			out.Values[i] = ec._RxTeam_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._RxTeam_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._RxTeam_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RxTeam_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RxTeam_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RxTeam_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var rxTeamPullBulkImplementors = []string{"RxTeamPullBulk"}
+
+func (ec *executionContext) _RxTeamPullBulk(ctx context.Context, sel ast.SelectionSet, obj *rxdb.TeamBulk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rxTeamPullBulkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RxTeamPullBulk")
+		case "documents":
+			out.Values[i] = ec._RxTeamPullBulk_documents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._RxTeamPullBulk_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -25324,6 +30951,18 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "syncChanges":
 		return ec._Subscription_syncChanges(ctx, fields[0])
+	case "streamInteraction":
+		return ec._Subscription_streamInteraction(ctx, fields[0])
+	case "streamPatient":
+		return ec._Subscription_streamPatient(ctx, fields[0])
+	case "streamCareRelationship":
+		return ec._Subscription_streamCareRelationship(ctx, fields[0])
+	case "streamPractitioner":
+		return ec._Subscription_streamPractitioner(ctx, fields[0])
+	case "streamTeam":
+		return ec._Subscription_streamTeam(ctx, fields[0])
+	case "streamOrganization":
+		return ec._Subscription_streamOrganization(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -28206,6 +33845,314 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrapportcareᚋrapportᚋ
 	return v
 }
 
+func (ec *executionContext) marshalNRxCareRelationship2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.CareRelationship) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxCareRelationship2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationship(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxCareRelationship2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationship(ctx context.Context, sel ast.SelectionSet, v *rxdb.CareRelationship) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxCareRelationship(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxCareRelationshipPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.CareRelationshipBulk) graphql.Marshaler {
+	return ec._RxCareRelationshipPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxCareRelationshipPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.CareRelationshipBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxCareRelationshipPullBulk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, sel ast.SelectionSet, v *rxdb.Checkpoint) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxCheckpoint(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxInteraction2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx context.Context, sel ast.SelectionSet, v rxdb.Interaction) graphql.Marshaler {
+	return ec._RxInteraction(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxInteraction2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx context.Context, sel ast.SelectionSet, v []rxdb.Interaction) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxInteraction2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxInteraction2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Interaction) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxInteraction2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxInteraction2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx context.Context, sel ast.SelectionSet, v *rxdb.Interaction) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxInteraction(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRxInteractionInput2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx context.Context, v any) (*rxdb.Interaction, error) {
+	res, err := ec.unmarshalInputRxInteractionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRxInteractionInputPushRow2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionPushRow(ctx context.Context, v any) (rxdb.InteractionPushRow, error) {
+	res, err := ec.unmarshalInputRxInteractionInputPushRow(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRxInteractionInputPushRow2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionPushRowᚄ(ctx context.Context, v any) ([]rxdb.InteractionPushRow, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]rxdb.InteractionPushRow, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRxInteractionInputPushRow2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionPushRow(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNRxInteractionPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.InteractionBulk) graphql.Marshaler {
+	return ec._RxInteractionPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxInteractionPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.InteractionBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxInteractionPullBulk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxOrganization2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Organization) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxOrganization2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganization(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxOrganization2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganization(ctx context.Context, sel ast.SelectionSet, v *rxdb.Organization) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxOrganization(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxOrganizationPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.OrganizationBulk) graphql.Marshaler {
+	return ec._RxOrganizationPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxOrganizationPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.OrganizationBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxOrganizationPullBulk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxPatient2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Patient) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatient(ctx context.Context, sel ast.SelectionSet, v *rxdb.Patient) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxPatient(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxPatientPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.PatientBulk) graphql.Marshaler {
+	return ec._RxPatientPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxPatientPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.PatientBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxPatientPullBulk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxPractitioner2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Practitioner) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitioner(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitioner(ctx context.Context, sel ast.SelectionSet, v *rxdb.Practitioner) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxPractitioner(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxPractitionerPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.PractitionerBulk) graphql.Marshaler {
+	return ec._RxPractitionerPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxPractitionerPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.PractitionerBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxPractitionerPullBulk(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxStreamEvent2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx context.Context, sel ast.SelectionSet, v rxdb.StreamEvent) graphql.Marshaler {
+	return ec._RxStreamEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐStreamEvent(ctx context.Context, sel ast.SelectionSet, v *rxdb.StreamEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxStreamEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxTeam2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Team) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRxTeam2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeam(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRxTeam2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeam(ctx context.Context, sel ast.SelectionSet, v *rxdb.Team) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxTeam(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRxTeamPullBulk2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamBulk(ctx context.Context, sel ast.SelectionSet, v rxdb.TeamBulk) graphql.Marshaler {
+	return ec._RxTeamPullBulk(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRxTeamPullBulk2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamBulk(ctx context.Context, sel ast.SelectionSet, v *rxdb.TeamBulk) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RxTeamPullBulk(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSaveFeedbackQuestionnaireInput2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐSaveFeedbackQuestionnaireInput(ctx context.Context, v any) (model.SaveFeedbackQuestionnaireInput, error) {
 	res, err := ec.unmarshalInputSaveFeedbackQuestionnaireInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -29502,6 +35449,62 @@ func (ec *executionContext) marshalORelationshipKind2ᚖgithubᚗcomᚋrapportca
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalORxCareRelationshipInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxCareRelationshipInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxInteractionInput2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx context.Context, v any) (*rxdb.Interaction, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxInteractionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxInteractionInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxInteractionInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxOrganizationInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxOrganizationInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxPatientInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxPatientInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxPractitionerInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxPractitionerInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORxTeamInputCheckpoint2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCheckpoint(ctx context.Context, v any) (*rxdb.Checkpoint, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRxTeamInputCheckpoint(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

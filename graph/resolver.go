@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcare/rapport/graph/scalar"
 	"github.com/rapportcare/rapport/postgres"
 	offline "github.com/rapportcare/rapport/sync"
+	"github.com/rapportcare/rapport/sync/rxdb"
 	"github.com/vikstrous/dataloadgen"
 )
 
@@ -26,6 +27,8 @@ type Resolver struct {
 	// Sync is the offline sync engine behind the sync fields and the
 	// syncChanges subscription.
 	Sync *offline.Engine
+	// RxDB serves the RxDB replication fields (pull*, push*, stream*) over Sync.
+	RxDB *rxdb.Adapter
 	// Feedback signs feedback links; nil disables createFeedbackLink.
 	Feedback *feedback.Signer
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	sync1 "github.com/rapportcare/rapport/sync"
+	"github.com/rapportcare/rapport/sync/rxdb"
 )
 
 // ID is the resolver for the id field.
@@ -220,6 +221,19 @@ func (r *mutationResolver) DecideRegistrationTransfer(ctx context.Context, input
 		return nil, err
 	}
 	return r.DB.DecideRegistrationTransfer(ctx, id, input.Accept)
+}
+
+// PushInteraction is the resolver for the pushInteraction field.
+func (r *mutationResolver) PushInteraction(ctx context.Context, installID string, interactionPushRow []rxdb.InteractionPushRow) ([]rxdb.Interaction, error) {
+	rows := make([]*rxdb.InteractionPushRow, len(interactionPushRow))
+	for i := range interactionPushRow {
+		rows[i] = &interactionPushRow[i]
+	}
+	docs, err := r.RxDB.PushInteractions(ctx, installID, rows)
+	if err != nil {
+		return nil, err
+	}
+	return values(docs), nil
 }
 
 // ID is the resolver for the id field.
@@ -512,6 +526,36 @@ func (r *queryResolver) RegistrationTransfers(ctx context.Context) ([]care.Regis
 	return values(ts), err
 }
 
+// PullInteraction is the resolver for the pullInteraction field.
+func (r *queryResolver) PullInteraction(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.InteractionBulk, error) {
+	return r.RxDB.PullInteractions(ctx, installID, checkpoint, limit)
+}
+
+// PullPatient is the resolver for the pullPatient field.
+func (r *queryResolver) PullPatient(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.PatientBulk, error) {
+	return r.RxDB.PullPatients(ctx, installID, checkpoint, limit)
+}
+
+// PullCareRelationship is the resolver for the pullCareRelationship field.
+func (r *queryResolver) PullCareRelationship(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.CareRelationshipBulk, error) {
+	return r.RxDB.PullCareRelationships(ctx, installID, checkpoint, limit)
+}
+
+// PullPractitioner is the resolver for the pullPractitioner field.
+func (r *queryResolver) PullPractitioner(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.PractitionerBulk, error) {
+	return r.RxDB.PullPractitioners(ctx, installID, checkpoint, limit)
+}
+
+// PullTeam is the resolver for the pullTeam field.
+func (r *queryResolver) PullTeam(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.TeamBulk, error) {
+	return r.RxDB.PullTeams(ctx, installID, checkpoint, limit)
+}
+
+// PullOrganization is the resolver for the pullOrganization field.
+func (r *queryResolver) PullOrganization(ctx context.Context, installID string, checkpoint *rxdb.Checkpoint, limit int) (*rxdb.OrganizationBulk, error) {
+	return r.RxDB.PullOrganizations(ctx, installID, checkpoint, limit)
+}
+
 // Patient is the resolver for the patient field.
 func (r *registrationTransferResolver) Patient(ctx context.Context, obj *care.RegistrationTransfer) (*care.Patient, error) {
 	return loadOpt(ctx, r.loaders(ctx).Patient, &obj.PatientID)
@@ -528,6 +572,36 @@ func (r *subscriptionResolver) SyncChanges(ctx context.Context, protocolVersion 
 		return nil, err
 	}
 	return r.Sync.Subscribe(ctx)
+}
+
+// StreamInteraction is the resolver for the streamInteraction field.
+func (r *subscriptionResolver) StreamInteraction(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
+}
+
+// StreamPatient is the resolver for the streamPatient field.
+func (r *subscriptionResolver) StreamPatient(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
+}
+
+// StreamCareRelationship is the resolver for the streamCareRelationship field.
+func (r *subscriptionResolver) StreamCareRelationship(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
+}
+
+// StreamPractitioner is the resolver for the streamPractitioner field.
+func (r *subscriptionResolver) StreamPractitioner(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
+}
+
+// StreamTeam is the resolver for the streamTeam field.
+func (r *subscriptionResolver) StreamTeam(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
+}
+
+// StreamOrganization is the resolver for the streamOrganization field.
+func (r *subscriptionResolver) StreamOrganization(ctx context.Context, installID string) (<-chan *rxdb.StreamEvent, error) {
+	return r.RxDB.Stream(ctx, installID)
 }
 
 // ID is the resolver for the id field.

@@ -14,6 +14,7 @@ import (
 	"github.com/rapportcare/rapport/graph/wstransport"
 	"github.com/rapportcare/rapport/postgres"
 	offline "github.com/rapportcare/rapport/sync"
+	"github.com/rapportcare/rapport/sync/rxdb"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -64,7 +65,7 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 		o.engine = offline.New(db, offline.Config{})
 	}
 	limits = limits.withDefaults()
-	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine, Feedback: o.feedback}}
+	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine, RxDB: rxdb.New(o.engine, db.Now), Feedback: o.feedback}}
 	setComplexity(&cfg.Complexity)
 
 	srv := handler.New(NewExecutableSchema(cfg))
