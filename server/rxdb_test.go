@@ -245,3 +245,35 @@ func TestRxDBReplication(t *testing.T) {
 	}
 }
 
+
+// TestRxDBExample runs examples/rxdb/nurse.mjs, the app a mobile developer
+// copies, against a live server, so the example cannot rot.
+func TestRxDBExample(t *testing.T) {
+	t.Parallel()
+	node, dir := nodeHarness(t, "rxdb", "rxdb")
+	db := postgrestest.New(t)
+	f := postgrestest.Seed(t, db)
+	e := newEnv(t, db, Config{})
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	run := rxdbRun(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(run, "nurse.mjs"), srv.URL+"/graphql", e.token(t, care.RoleNurse, f.Nurse1, f.Nursing))
+	cmd.Dir = run
+	out, err := cmd.CombinedOutput()
+	t.Logf("nurse.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("example failed: %v", err)
+	}
+	for _, want := range []string{"caseload: 2 patients", "Edith Brown", "offline: recorded visit", "synced: visit", "(version 1)",
+		"tablet: conflict on visit", "waits in the conflict ledger", `converged: phone "Dressing changed; slight redness, review Thursday."`, "example: done"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "sync error") {
+		t.Error("the example hit sync errors")
+	}
+}
