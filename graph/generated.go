@@ -6127,7 +6127,7 @@ type RxInteraction {
   purpose: String
   "What happened: clinical content."
   notes: String
-  "DRAFT or SIGNED. Push SIGNED to sign a draft."
+  "DRAFT, SIGNED, or AMENDED (signed, then amended). Push SIGNED to sign a draft."
   status: String
   "When it was signed (set by the server)."
   signedAt: String
@@ -6183,7 +6183,7 @@ input RxInteractionInput {
   purpose: String
   "What happened: clinical content."
   notes: String
-  "DRAFT or SIGNED. Push SIGNED to sign a draft."
+  "DRAFT, SIGNED, or AMENDED (signed, then amended). Push SIGNED to sign a draft."
   status: String
   "When it was signed (set by the server)."
   signedAt: String

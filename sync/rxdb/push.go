@@ -168,7 +168,7 @@ func equalsMaster(doc *Interaction, cur *offline.Record) bool {
 	return sameStr(ptrID(doc.PatientID), m.PatientID) && sameStr(doc.Mode, m.Mode) && sameTime(doc.OccurredAt, m.OccurredAt) &&
 		sameInt(doc.DurationMinutes, m.DurationMinutes) && sameIDs(doc.ParticipantIds, m.ParticipantIds) &&
 		sameList(doc.OtherPresent, m.OtherPresent) && sameStr(doc.Purpose, m.Purpose) && sameStr(doc.Notes, m.Notes) &&
-		sameStr(statusOf(doc), m.Status)
+		sameStr(statusOf(doc), statusOf(m))
 }
 
 func ptrID(s *string) *string {
@@ -179,16 +179,18 @@ func ptrID(s *string) *string {
 	return &v
 }
 
-// statusOf is the document's status, DRAFT when the client left it unset.
+// statusOf is DRAFT or SIGNED: an amended interaction (AMENDED) is signed,
+// and a document whose status the client left unset is a draft.
 func statusOf(d *Interaction) *string {
-	if d.Status == nil {
-		s := "DRAFT"
-		return &s
+	s := "DRAFT"
+	if signed(d) {
+		s = "SIGNED"
 	}
-	return d.Status
+	return &s
 }
 
-func signed(d *Interaction) bool { return d != nil && d.Status != nil && *d.Status == "SIGNED" }
+// signed reports whether d is signed (SIGNED, or AMENDED since).
+func signed(d *Interaction) bool { return d != nil && d.Status != nil && *d.Status != "DRAFT" }
 
 // planRow turns one row into engine changes (see PushInteractions).
 func planRow(id uuid.UUID, r *InteractionPushRow) *plan {
