@@ -125,8 +125,10 @@ func BenchmarkRxDBSync(b *testing.B) {
 	nativePush := func() int {
 		dev, ch := uuid.NewString(), creates(1000, "native")
 		for i := 0; i < len(ch); i += 500 {
-			var out struct{ SyncPush struct{ Results []json.RawMessage } }
-			post(nativePushQuery, map[string]any{"input": map[string]any{"protocolVersion": 2, "deviceId": dev, "changes": changesJSON(ch[i:i+500])}}, &out)
+			var out struct {
+				SyncPush struct{ Results []json.RawMessage }
+			}
+			post(nativePushQuery, map[string]any{"input": map[string]any{"protocolVersion": 2, "deviceId": dev, "changes": changesJSON(ch[i : i+500])}}, &out)
 			if len(out.SyncPush.Results) != 500 {
 				b.Fatalf("%d results", len(out.SyncPush.Results))
 			}

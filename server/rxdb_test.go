@@ -245,7 +245,6 @@ func TestRxDBReplication(t *testing.T) {
 	}
 }
 
-
 // TestRxDBExample runs examples/rxdb/nurse.mjs, the app a mobile developer
 // copies, against a live server, so the example cannot rot.
 func TestRxDBExample(t *testing.T) {

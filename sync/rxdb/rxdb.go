@@ -309,4 +309,3 @@ func bareID(s string) string {
 	}
 	return s
 }
-
