@@ -176,8 +176,16 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
 			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `),
-		-- the patients this page can reach: each brings at least its own row
-		pg AS MATERIALIZED (SELECT patient_id FROM ent WHERE patient_id >= $5 ORDER BY patient_id LIMIT $8),
+		base AS MATERIALIZED (
+			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM sync_changes sc
+			WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
+			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
+			ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8),
+		-- the parents named by the records of the patients that start on
+		-- this page (a patient continued from the last page had its parents,
+		-- which sort before it, sent there, unless the page ended among them)
+		pg AS MATERIALIZED (SELECT DISTINCT patient_id FROM base
+			WHERE patient_id > $5 OR (patient_id = $5 AND ` + entityRankSQL("$6::text") + ` < ` + entityRankSQL("'patient'") + `)),
 		refs AS MATERIALIZED (
 			SELECT p.registered_practice_id AS id, 'organization' AS entity, p.id AS pid FROM patients p JOIN pg ON pg.patient_id = p.id
 			UNION SELECT x.id, x.entity, r.patient_id FROM care_relationships r JOIN pg ON pg.patient_id = r.patient_id,
@@ -193,14 +201,13 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 			UNION SELECT t.organization_id, 'organization', refs.pid FROM refs JOIN teams t ON refs.entity = 'team' AND t.id = refs.id
 			UNION SELECT pr.organization_id, 'organization', refs.pid FROM refs JOIN practitioners pr ON refs.entity = 'practitioner' AND pr.id = refs.id),
 		rows AS (
-			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM sync_changes sc
-			WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
+			SELECT * FROM base
 			UNION ALL
 			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, pa.pid FROM parents pa
 			JOIN sync_changes sc ON sc.entity = pa.entity AND sc.entity_id = pa.id
-			WHERE sc.op = 'upsert' AND sc.patient_id IS NULL AND sc.organization_id NOT IN (SELECT id FROM orgs) AND ` + onlySQL(only, &q) + `)
+			WHERE sc.op = 'upsert' AND sc.patient_id IS NULL AND sc.organization_id NOT IN (SELECT id FROM orgs) AND ` + onlySQL(only, &q) + `
+			  AND (pa.pid, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7))
 		SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM rows sc
-		WHERE (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
 		ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8`
 	out, err := db.collectChanges(ctx, sql, q)
 	if err != nil {
