@@ -281,3 +281,49 @@ func TestPushRetries(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamAcrossInstances: a client streaming from one server instance
+// hears of a commit made through another (two pools, one database).
+func TestStreamAcrossInstances(t *testing.T) {
+	t.Parallel()
+	url := postgrestest.URL(t)
+	open := func() *postgres.DB {
+		db, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	}
+	a, b := open(), open()
+	f := postgrestest.Seed(t, a)
+	ctx, cancel := context.WithTimeout(postgrestest.As(context.Background(), f.Nurse1Actor), 20*time.Second)
+	defer cancel()
+	events, err := rxdb.New(offline.New(b, offline.Config{}), nil).Stream(ctx, uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rxdb.New(offline.New(a, offline.Config{}), nil).PushInteractions(ctx, uuid.NewString(),
+		[]*rxdb.InteractionPushRow{{NewDocumentState: visit(f.PatientA1, "from the other instance")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev == nil || !ev.Resync {
+			t.Fatalf("event %+v", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no stream event for a commit through another instance")
+	}
+	// A commit outside the caller's scope is not announced.
+	other := postgrestest.As(context.Background(), f.GPBActor)
+	if got, err := rxdb.New(offline.New(a, offline.Config{}), nil).PushInteractions(other, uuid.NewString(),
+		[]*rxdb.InteractionPushRow{{NewDocumentState: visit(f.PatientB1, "elsewhere")}}); err != nil || len(got) != 0 {
+		t.Fatalf("the other practice's visit was not applied: %v %+v", err, got)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("an event for a commit outside the scope: %+v", ev)
+	case <-time.After(time.Second):
+	}
+}
