@@ -172,6 +172,18 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 		return nil, err
 	}
 	q := args{device, gen, from, maxSeq, after.PatientID, after.Entity, after.ID, limit}
+	// Whose parents to look up: for a whole pull, those of the patients that
+	// start on this page (a patient continued from the last page had its
+	// parents, which sort before it, sent there, unless the page ended among
+	// them); for a pull of organisations, teams or practitioners alone (an
+	// RxDB collection), whose pages hold no patient rows, every newcomer's,
+	// each parent once, under the first patient that names it.
+	pgSQL := `SELECT DISTINCT patient_id FROM base
+		WHERE patient_id > $5 OR (patient_id = $5 AND ` + entityRankSQL("$6::text") + ` < ` + entityRankSQL("'patient'") + `)`
+	switch only {
+	case "organization", "team", "practitioner":
+		pgSQL = `SELECT patient_id FROM ent`
+	}
 	sql := `WITH ent AS MATERIALIZED (
 			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
 			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3),
@@ -181,11 +193,7 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 			WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
 			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
 			ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8),
-		-- the parents named by the records of the patients that start on
-		-- this page (a patient continued from the last page had its parents,
-		-- which sort before it, sent there, unless the page ended among them)
-		pg AS MATERIALIZED (SELECT DISTINCT patient_id FROM base
-			WHERE patient_id > $5 OR (patient_id = $5 AND ` + entityRankSQL("$6::text") + ` < ` + entityRankSQL("'patient'") + `)),
+		pg AS MATERIALIZED (` + pgSQL + `),
 		refs AS MATERIALIZED (
 			SELECT p.registered_practice_id AS id, 'organization' AS entity, p.id AS pid FROM patients p JOIN pg ON pg.patient_id = p.id
 			UNION SELECT x.id, x.entity, r.patient_id FROM care_relationships r JOIN pg ON pg.patient_id = r.patient_id,
@@ -196,10 +204,11 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 					UNION ALL SELECT i.signed_by_id, 'practitioner' UNION ALL SELECT unnest(i.participant_ids), 'practitioner') x(id, entity)
 			UNION SELECT m.amended_by_id, 'practitioner', i.patient_id FROM interaction_amendments m
 				JOIN interactions i ON i.id = m.interaction_id JOIN pg ON pg.patient_id = i.patient_id),
-		parents AS MATERIALIZED (
+		parents AS MATERIALIZED (SELECT DISTINCT ON (entity, id) id, entity, pid FROM (
 			SELECT id, entity, pid FROM refs WHERE id IS NOT NULL
 			UNION SELECT t.organization_id, 'organization', refs.pid FROM refs JOIN teams t ON refs.entity = 'team' AND t.id = refs.id
-			UNION SELECT pr.organization_id, 'organization', refs.pid FROM refs JOIN practitioners pr ON refs.entity = 'practitioner' AND pr.id = refs.id),
+			UNION SELECT pr.organization_id, 'organization', refs.pid FROM refs JOIN practitioners pr ON refs.entity = 'practitioner' AND pr.id = refs.id) x
+			ORDER BY entity, id, pid),
 		rows AS (
 			SELECT * FROM base
 			UNION ALL

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 	offline "github.com/rapportcare/rapport/sync"
 )
@@ -78,19 +79,26 @@ func serverTruth(t *testing.T, eng *offline.Engine, ctx context.Context) map[off
 	return nil
 }
 
+// rxdbServer serves the real handler over HTTP (and WebSocket) on a fresh
+// database with the fixture, and the run directory of the example's files.
+func rxdbServer(t *testing.T, dir string) (*env, *postgres.DB, *postgrestest.Fixture, *httptest.Server, string) {
+	t.Helper()
+	db := postgrestest.New(t)
+	f := postgrestest.Seed(t, db)
+	e := newEnv(t, db, Config{})
+	srv := httptest.NewServer(e.handler)
+	t.Cleanup(srv.Close)
+	t.Cleanup(srv.CloseClientConnections)
+	return e, db, f, srv, rxdbRun(t, dir)
+}
+
 // TestRxDBReplication runs test/rxdb/check.mjs: real RxDB 17 clients, with
 // the query builders of examples/rxdb, replicating with the real handler,
 // database and authentication (see check.mjs for each check).
 func TestRxDBReplication(t *testing.T) {
 	t.Parallel()
 	node, dir := nodeHarness(t, "rxdb", "rxdb")
-	db := postgrestest.New(t)
-	f := postgrestest.Seed(t, db)
-	e := newEnv(t, db, Config{})
-	srv := httptest.NewServer(e.handler)
-	defer srv.Close()
-	defer srv.CloseClientConnections()
-	run := rxdbRun(t, dir)
+	e, db, f, srv, run := rxdbServer(t, dir)
 
 	sys := postgrestest.As(context.Background(), care.SystemActor())
 	nurse := postgrestest.As(context.Background(), f.Nurse1Actor)
@@ -250,13 +258,7 @@ func TestRxDBReplication(t *testing.T) {
 func TestRxDBExample(t *testing.T) {
 	t.Parallel()
 	node, dir := nodeHarness(t, "rxdb", "rxdb")
-	db := postgrestest.New(t)
-	f := postgrestest.Seed(t, db)
-	e := newEnv(t, db, Config{})
-	srv := httptest.NewServer(e.handler)
-	defer srv.Close()
-	defer srv.CloseClientConnections()
-	run := rxdbRun(t, dir)
+	e, _, f, srv, run := rxdbServer(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(run, "nurse.mjs"), srv.URL+"/graphql", e.token(t, care.RoleNurse, f.Nurse1, f.Nursing))

@@ -192,7 +192,14 @@ func (a *Adapter) pull(ctx context.Context, collection, install string, cp *Chec
 	return out, nil
 }
 
-func docs[T any](p *pulled, conv func(*offline.Record) *T, gone func(id string) *T) []*T {
+// pullDocs is pull, converted to one collection's documents: conv for a
+// record, gone for a deletion (its id only).
+func pullDocs[T any](ctx context.Context, a *Adapter, collection, install string, cp *Checkpoint, limit int,
+	conv func(*offline.Record) *T, gone func(id string) *T) ([]*T, *Checkpoint, error) {
+	p, err := a.pull(ctx, collection, install, cp, limit)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := make([]*T, len(p.records))
 	for i, r := range p.records {
 		if r.Data == nil {
@@ -201,64 +208,46 @@ func docs[T any](p *pulled, conv func(*offline.Record) *T, gone func(id string) 
 			out[i] = conv(r)
 		}
 	}
-	return out
+	return out, p.cp, nil
 }
 
 // PullInteractions returns a page of interactions after cp for the install's
 // replication. Errors: EINVALID (install id, checkpoint), ELIMIT,
 // EUNAUTHENTICATED, EFORBIDDEN (not a practitioner, another's install, a
-// revoked device).
+// revoked device). The other Pull methods are the same for their collection.
 func (a *Adapter) PullInteractions(ctx context.Context, install string, cp *Checkpoint, limit int) (*InteractionBulk, error) {
-	p, err := a.pull(ctx, Interactions, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &InteractionBulk{Checkpoint: p.cp, Documents: docs(p, interactionDoc, func(id string) *Interaction { return &Interaction{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, Interactions, install, cp, limit, interactionDoc, func(id string) *Interaction { return &Interaction{ID: id, Deleted: true} })
+	return &InteractionBulk{Documents: d, Checkpoint: c}, err
 }
 
 // PullPatients is PullInteractions for patients.
 func (a *Adapter) PullPatients(ctx context.Context, install string, cp *Checkpoint, limit int) (*PatientBulk, error) {
-	p, err := a.pull(ctx, Patients, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &PatientBulk{Checkpoint: p.cp, Documents: docs(p, patientDoc, func(id string) *Patient { return &Patient{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, Patients, install, cp, limit, patientDoc, func(id string) *Patient { return &Patient{ID: id, Deleted: true} })
+	return &PatientBulk{Documents: d, Checkpoint: c}, err
 }
 
 // PullCareRelationships is PullInteractions for care relationships.
 func (a *Adapter) PullCareRelationships(ctx context.Context, install string, cp *Checkpoint, limit int) (*CareRelationshipBulk, error) {
-	p, err := a.pull(ctx, CareRelationships, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &CareRelationshipBulk{Checkpoint: p.cp, Documents: docs(p, relationshipDoc, func(id string) *CareRelationship { return &CareRelationship{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, CareRelationships, install, cp, limit, relationshipDoc, func(id string) *CareRelationship { return &CareRelationship{ID: id, Deleted: true} })
+	return &CareRelationshipBulk{Documents: d, Checkpoint: c}, err
 }
 
 // PullPractitioners is PullInteractions for practitioners.
 func (a *Adapter) PullPractitioners(ctx context.Context, install string, cp *Checkpoint, limit int) (*PractitionerBulk, error) {
-	p, err := a.pull(ctx, Practitioners, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &PractitionerBulk{Checkpoint: p.cp, Documents: docs(p, practitionerDoc, func(id string) *Practitioner { return &Practitioner{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, Practitioners, install, cp, limit, practitionerDoc, func(id string) *Practitioner { return &Practitioner{ID: id, Deleted: true} })
+	return &PractitionerBulk{Documents: d, Checkpoint: c}, err
 }
 
 // PullTeams is PullInteractions for teams.
 func (a *Adapter) PullTeams(ctx context.Context, install string, cp *Checkpoint, limit int) (*TeamBulk, error) {
-	p, err := a.pull(ctx, Teams, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &TeamBulk{Checkpoint: p.cp, Documents: docs(p, teamDoc, func(id string) *Team { return &Team{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, Teams, install, cp, limit, teamDoc, func(id string) *Team { return &Team{ID: id, Deleted: true} })
+	return &TeamBulk{Documents: d, Checkpoint: c}, err
 }
 
 // PullOrganizations is PullInteractions for organisations.
 func (a *Adapter) PullOrganizations(ctx context.Context, install string, cp *Checkpoint, limit int) (*OrganizationBulk, error) {
-	p, err := a.pull(ctx, Organizations, install, cp, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &OrganizationBulk{Checkpoint: p.cp, Documents: docs(p, organizationDoc, func(id string) *Organization { return &Organization{ID: id, Deleted: true} })}, nil
+	d, c, err := pullDocs(ctx, a, Organizations, install, cp, limit, organizationDoc, func(id string) *Organization { return &Organization{ID: id, Deleted: true} })
+	return &OrganizationBulk{Documents: d, Checkpoint: c}, err
 }
 
 // Stream returns an event whenever records in the caller's scope change

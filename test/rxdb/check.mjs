@@ -211,7 +211,10 @@ let bulk = [];
   await until('the patient who entered is backfilled', async () => (await phone.get('patients', cfg.patientB1)) !== null
     && (await phone.all('interactions')).some((d) => d.patientId === cfg.patientB1));
   const b1 = await phone.get('patients', cfg.patientB1);
-  check((await phone.get('organizations', b1.registeredPracticeId)) !== null, "the newcomer's practice came with her");
+  const b1Visit = (await phone.all('interactions')).find((d) => d.patientId === cfg.patientB1);
+  await until("the newcomer's practice and clinician arrive", async () => (await phone.get('organizations', b1.registeredPracticeId)) !== null
+    && (await phone.get('practitioners', b1Visit.practitionerId)) !== null);
+  check(true, "the newcomer's practice and clinician came with her");
   check(phone.errors.length === 0, `no replication errors (${phone.errors.join('; ')})`);
   await phone.close();
 }
