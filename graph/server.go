@@ -65,7 +65,11 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 		o.engine = offline.New(db, offline.Config{})
 	}
 	limits = limits.withDefaults()
-	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine, RxDB: rxdb.New(o.engine, db.Now), Feedback: o.feedback}}
+	var now func() time.Time
+	if db != nil {
+		now = db.Now
+	}
+	cfg := Config{Resolvers: &Resolver{DB: db, Sync: o.engine, RxDB: rxdb.New(o.engine, now), Feedback: o.feedback}}
 	setComplexity(&cfg.Complexity)
 
 	srv := handler.New(NewExecutableSchema(cfg))
