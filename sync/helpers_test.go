@@ -52,6 +52,11 @@ func newID(t testing.TB) uuid.UUID {
 // counts returns row counts of the tables a push may write.
 func (w *world) counts(t testing.TB) map[string]int64 {
 	t.Helper()
+	// Read audits are queued and written in the background: write those
+	// waiting first, so counts taken before and after a step compare.
+	if err := w.db.FlushAudit(sys()); err != nil {
+		t.Fatal(err)
+	}
 	c, err := w.db.SyncRowCounts(sys(), "interactions", "interaction_amendments", "care_relationships", "access_audit",
 		"sync_changes", "sync_mutations", "sync_conflicts")
 	if err != nil {
