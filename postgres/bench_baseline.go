@@ -164,3 +164,16 @@ func (db *DB) BenchIDs(ctx context.Context, what string, practice uuid.UUID, n i
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }
+
+// BenchLockWaiters returns how many sessions of this database are waiting,
+// now, for a heavyweight lock (a row or transaction lock another session
+// holds): the benchmarks sample it to show writers queueing on each other.
+// It returns the database's error.
+func (db *DB) BenchLockWaiters(ctx context.Context) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("lock waiters: %w", err)
+	}
+	return n, nil
+}
