@@ -52,6 +52,12 @@ func newID(t testing.TB) uuid.UUID {
 // counts returns row counts of the tables a push may write.
 func (w *world) counts(t testing.TB) map[string]int64 {
 	t.Helper()
+	// Reads outside a transaction are audited through a queue: count the
+	// audit rows of every read already served, not those that happened to
+	// be flushed (a faster push must not make the count race the flusher).
+	if err := w.db.FlushAudit(sys()); err != nil {
+		t.Fatal(err)
+	}
 	c, err := w.db.SyncRowCounts(sys(), "interactions", "interaction_amendments", "care_relationships", "access_audit",
 		"sync_changes", "sync_mutations", "sync_conflicts")
 	if err != nil {
