@@ -205,3 +205,69 @@ func (db *DB) MutationResults(ctx context.Context, device uuid.UUID, seqs []int6
 	}
 	return out, nil
 }
+
+// ClaimMutations claims, in one statement, each of seqs for the device and
+// the current transaction as ClaimMutation does, and returns those it
+// claimed (a number seqs repeats is claimed once); the others were applied
+// already (MutationResult returns their result). Record each claimed one's
+// result before committing. It must be called inside InTx.
+func (db *DB) ClaimMutations(ctx context.Context, device uuid.UUID, seqs []int64) (map[int64]bool, error) {
+	if !db.inTx {
+		return nil, errNotInTx
+	}
+	rows, err := db.q.Query(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result)
+		SELECT $1, s, 'null' FROM (SELECT DISTINCT unnest($2::bigint[]) AS s) x ORDER BY s ON CONFLICT DO NOTHING RETURNING mutation_seq`, device, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("claim mutations: %w", err)
+	}
+	out := make(map[int64]bool, len(seqs))
+	var s int64
+	if _, err := pgx.ForEachRow(rows, []any{&s}, func() error { out[s] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("claim mutations: %w", err)
+	}
+	return out, nil
+}
+
+// MutationResult returns the recorded result of a mutation that
+// ClaimMutations did not claim. It returns the database's error.
+func (db *DB) MutationResult(ctx context.Context, device uuid.UUID, seq int64) ([]byte, error) {
+	var res []byte
+	if err := db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res); err != nil {
+		return nil, fmt.Errorf("read mutation result: %w", err)
+	}
+	return res, nil
+}
+
+// MutationRecord is the result of one claimed mutation, for RecordMutations.
+type MutationRecord struct {
+	Seq       int64
+	Result    []byte             // JSON
+	Judgement *MutationJudgement // nil for a change that reached no record
+}
+
+// RecordMutations stores the results of claimed mutations as RecordMutation
+// does, in one statement. It returns the database's error.
+func (db *DB) RecordMutations(ctx context.Context, device uuid.UUID, recs []MutationRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(recs))
+	results := make([]string, len(recs))
+	ids := make([]*uuid.UUID, len(recs))
+	bases := make([]*int64, len(recs))
+	vers := make([]*int64, len(recs))
+	for k, r := range recs {
+		seqs[k], results[k] = r.Seq, string(r.Result)
+		if j := r.Judgement; j != nil {
+			ids[k], bases[k], vers[k] = &j.RecordID, &j.BaseVersion, &j.ResultVersion
+		}
+	}
+	_, err := db.q.Exec(ctx, `UPDATE sync_mutations m SET result = u.result::jsonb, applied_at = now(), record_id = u.record_id,
+			base_version = u.base_version, result_version = u.result_version
+		FROM unnest($2::bigint[], $3::text[], $4::uuid[], $5::bigint[], $6::bigint[]) AS u(seq, result, record_id, base_version, result_version)
+		WHERE m.device_id = $1 AND m.mutation_seq = u.seq`, device, seqs, results, ids, bases, vers)
+	if err != nil {
+		return fmt.Errorf("record mutations: %w", err)
+	}
+	return nil
+}
