@@ -162,8 +162,8 @@ func BenchmarkSyncPush(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	var pushN, plainN, syncOne, plainOne int64
-	var pushT, plainT, syncOneT, plainOneT time.Duration
+	var pushN, plainN, syncOne, plainOne, clockOne int64
+	var pushT, plainT, syncOneT, plainOneT, clockOneT time.Duration
 	var waits, samples int64
 	b.ResetTimer()
 	for round := range rounds() {
@@ -186,9 +186,11 @@ func BenchmarkSyncPush(b *testing.B) {
 				plainN += pushBatch
 			}
 		}
-		// Concurrent single-change writers.
-		for k := range 2 {
-			if (k+round)%2 == 0 {
+		// Concurrent single-change writers: sync, plain INSERTs, and plain
+		// INSERTs that take the commit-order row as sync writes do.
+		for k := range 3 {
+			switch (k + round) % 3 {
+			case 0:
 				stop := sampleLockWaits(ctx, w.db, &waits, &samples)
 				var n atomic.Int64
 				err := concurrently(ctx, seconds(), func(ctx context.Context, i int) error {
@@ -205,21 +207,20 @@ func BenchmarkSyncPush(b *testing.B) {
 				}
 				syncOne += n.Load()
 				syncOneT += seconds()
-			} else {
-				var n atomic.Int64
-				err := concurrently(ctx, seconds(), func(ctx context.Context, i int) error {
-					_, rows := devs[i].changes(1)
-					if err := w.db.BaselineInsertInteractions(sys, rows, 1); err != nil {
-						return err
-					}
-					n.Add(1)
-					return nil
-				})
+			case 1:
+				n, err := plainWriters(ctx, devs, func(rows []care.Interaction) error { return w.db.BaselineInsertInteractions(sys, rows, 1) })
 				if err != nil {
 					b.Fatalf("concurrent plain insert: %v", err)
 				}
-				plainOne += n.Load()
+				plainOne += n
 				plainOneT += seconds()
+			default:
+				n, err := plainWriters(ctx, devs, func(rows []care.Interaction) error { return w.db.BaselineInsertInteractionsOrdered(sys, rows, 1) })
+				if err != nil {
+					b.Fatalf("concurrent plain insert with the clock row: %v", err)
+				}
+				clockOne += n
+				clockOneT += seconds()
 			}
 		}
 	}
@@ -227,6 +228,7 @@ func BenchmarkSyncPush(b *testing.B) {
 
 	push, plain := float64(pushN)/pushT.Seconds(), float64(plainN)/plainT.Seconds()
 	one, plainConc := float64(syncOne)/syncOneT.Seconds(), float64(plainOne)/plainOneT.Seconds()
+	clockConc := float64(clockOne) / clockOneT.Seconds()
 	waiting := float64(waits) / float64(max(samples, 1))
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nSync push, %d rounds (batches of %d; %d concurrent writers of different organisations for %v):\n",
@@ -236,6 +238,7 @@ func BenchmarkSyncPush(b *testing.B) {
 		push, plain, push/plain, goalPushVsPlain, mark(push/plain >= goalPushVsPlain))
 	fmt.Fprintf(&out, "%-52s %10.0f %10.0f %6.3f\n", fmt.Sprintf("%d single-change writers, changes/s vs INSERTs/s", writers),
 		one, plainConc, one/plainConc)
+	fmt.Fprintf(&out, "%-52s %10s %10.0f %6.3f\n", "  plain INSERTs that also take the sync_clock row", "", clockConc, one/clockConc)
 	fmt.Fprintf(&out, "sync writers waiting on a lock (mean of %d samples): %.1f of %d\n", samples, waiting, writers)
 	fmt.Print(out.String())
 	b.ReportMetric(push, "push_changes/s")
@@ -244,7 +247,23 @@ func BenchmarkSyncPush(b *testing.B) {
 	b.ReportMetric(one, "writers16_changes/s")
 	b.ReportMetric(plainConc, "writers16_plain/s")
 	b.ReportMetric(one/plainConc, "writers16-vs-plain")
+	b.ReportMetric(clockConc, "writers16_plain_clock_row/s")
 	b.ReportMetric(waiting, "writers16_lock_waiting")
+}
+
+// plainWriters runs insert from writers goroutines for seconds(), each
+// inserting one device's next row per call, and returns how many it inserted.
+func plainWriters(ctx context.Context, devs []*device, insert func([]care.Interaction) error) (int64, error) {
+	var n atomic.Int64
+	err := concurrently(ctx, seconds(), func(ctx context.Context, i int) error {
+		_, rows := devs[i].changes(1)
+		if err := insert(rows); err != nil {
+			return err
+		}
+		n.Add(1)
+		return nil
+	})
+	return n.Load(), err
 }
 
 // concurrently runs do from writers goroutines (the i-th passes i) for d

@@ -20,6 +20,19 @@ import (
 // rows per round trip and transaction, without the sync change-log triggers.
 // It returns the first database error.
 func (db *DB) BaselineInsertInteractions(ctx context.Context, rows []care.Interaction, batch int) error {
+	return db.baselineInsert(ctx, rows, batch, false)
+}
+
+// BaselineInsertInteractionsOrdered is BaselineInsertInteractions plus the
+// one thing every sync write does at COMMIT to keep commit order: each
+// transaction ends by locking and rewriting (unchanged) the one sync_clock
+// row. Beside BaselineInsertInteractions it shows what that row costs
+// concurrent writers.
+func (db *DB) BaselineInsertInteractionsOrdered(ctx context.Context, rows []care.Interaction, batch int) error {
+	return db.baselineInsert(ctx, rows, batch, true)
+}
+
+func (db *DB) baselineInsert(ctx context.Context, rows []care.Interaction, batch int, ordered bool) error {
 	batch = max(batch, 1)
 	for start := 0; start < len(rows); start += batch {
 		chunk := rows[start:min(start+batch, len(rows))]
@@ -37,6 +50,9 @@ func (db *DB) BaselineInsertInteractions(ctx context.Context, rows []care.Intera
 				}
 				b.Queue(insertInteractionSQL, r.ID, r.PatientID, r.PractitionerID, r.OrganizationID, string(r.Mode), r.OccurredAt,
 					r.DurationMinutes, participants, others, r.Purpose, r.Notes)
+			}
+			if ordered {
+				b.Queue(`UPDATE sync_clock SET seq = seq`)
 			}
 			return tx.q.SendBatch(ctx, b).Close()
 		})
