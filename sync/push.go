@@ -135,12 +135,19 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 		if err := tx.LockSyncRecords(ctx, refs); err != nil {
 			return err
 		}
-		// Every mutation number of the chunk is claimed at once; a number the
-		// chunk repeats is claimed by its first change, and the later ones
-		// replay its result.
-		claimed, err := tx.ClaimMutations(ctx, dev.ID, seqs)
+		// The chunk's mutation numbers already recorded are replayed; the
+		// others are applied, each recorded in this transaction (exactly
+		// once: see RecordMutations). A number the chunk repeats is applied
+		// by its first change, and the later ones replay its result.
+		recorded, err := tx.MutationResults(ctx, dev.ID, seqs)
 		if err != nil {
 			return err
+		}
+		claimed := make(map[int64]bool, len(chunk))
+		for _, s := range seqs {
+			if _, ok := recorded[s]; !ok {
+				claimed[s] = true
+			}
 		}
 		for i := 0; i < len(chunk); {
 			if n := createRun(chunk[i:], claimed); n > 0 {
@@ -165,8 +172,8 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 }
 
 // createRun returns how many changes at the start of chs are CREATEs of
-// interactions with distinct ids whose mutation numbers are claimed, and
-// takes their claims: pushCreates applies them together.
+// interactions with distinct ids whose mutation numbers are to be applied
+// (claimed), and takes them from claimed: pushCreates applies them together.
 func createRun(chs []ChangeInput, claimed map[int64]bool) int {
 	ids := map[uuid.UUID]bool{}
 	n := 0
@@ -201,7 +208,7 @@ type storedConflict struct {
 }
 
 // pushOne applies one change exactly once inside tx: a mutation number not
-// claimed (already recorded, or claimed by an earlier change of the chunk)
+// claimed (already recorded, or applied by an earlier change of the chunk)
 // returns its recorded result; otherwise the change is applied and its
 // result recorded in the same transaction.
 func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput, claimed map[int64]bool) ([]*ChangeResult, error) {

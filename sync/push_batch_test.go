@@ -82,3 +82,49 @@ func TestPushCreateRunSettlesEachChange(t *testing.T) {
 }
 
 func changesFields(ch offline.ChangeInput) map[string]any { return ch.Fields }
+
+// A device that retries a push while the first attempt is still running
+// (its answer was lost) gets each change applied once: whichever attempt
+// records a mutation number second starts again and replays it.
+func TestSamePushTwiceAtOnceAppliesEachChangeOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{TxChunk: 5})
+	nurse := as(w.f.Nurse1Actor)
+	existing := newID(t)
+	mustPush(t, w.eng, nurse, newID(t), createVisit(1, existing, w.f.PatientA1, "x"))
+	for round := range 5 {
+		dev := newID(t)
+		var changes []offline.ChangeInput
+		for i := range 12 {
+			changes = append(changes, createVisit(int64(2*i+1), newID(t), w.f.PatientA1, "visit"))
+			changes = append(changes, update(int64(2*i+2), existing, 1, now(), map[string]any{"durationMinutes": 10 + round + i}))
+		}
+		before := w.counts(t)
+		out := make([]*offline.PushPayload, 2)
+		errs := make([]error, 2)
+		done := make(chan int)
+		for k := range out {
+			go func() {
+				out[k], errs[k] = w.eng.Push(nurse, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Changes: changes})
+				done <- k
+			}()
+		}
+		<-done
+		<-done
+		for k := range out {
+			if errs[k] != nil {
+				t.Fatalf("round %d, attempt %d: %v", round, k, errs[k])
+			}
+		}
+		if a, b := jsonOf(t, out[0].Results), jsonOf(t, out[1].Results); a != b {
+			t.Fatalf("round %d: the two attempts answered differently:\n%s\n%s", round, a, b)
+		}
+		after := w.counts(t)
+		if n := after["interactions"] - before["interactions"]; n != 12 {
+			t.Fatalf("round %d: %d interactions created, want 12", round, n)
+		}
+		if n := after["sync_mutations"] - before["sync_mutations"]; n != 24 {
+			t.Fatalf("round %d: %d results recorded, want 24", round, n)
+		}
+	}
+}
