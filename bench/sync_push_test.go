@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +17,9 @@ import (
 
 // The sync push benchmark's shape, as issue 14 states it.
 const (
-	pushBatch       = 500 // changes per push, and rows per plain INSERT transaction
-	batchesPerRound = 4   // batches each system writes per round, alternating
-	writers         = 16  // concurrent single-change writers, one organisation each
+	pushBatch       = 500     // changes per push, and rows per plain INSERT transaction
+	batchesPerRound = 4       // batches each system writes per round, alternating
+	writers         = clients // concurrent single-change writers, one organisation each (load runs clients)
 	patientsPerOrg  = 4
 	goalPushVsPlain = 0.5
 )
@@ -156,9 +154,9 @@ func BenchmarkSyncPush(b *testing.B) {
 		devs[i] = w.device(i)
 	}
 	// Warm every connection and plan cache once.
-	if err := concurrently(ctx, time.Second, func(ctx context.Context, k int) error {
-		chs, _ := devs[k].changes(1)
-		return devs[k].push(ctx, chs)
+	if _, err := load(ctx, time.Second, func(ctx context.Context, i int) error {
+		chs, _ := devs[i%writers].changes(1)
+		return devs[i%writers].push(ctx, chs)
 	}); err != nil {
 		b.Fatal(err)
 	}
@@ -193,20 +191,15 @@ func BenchmarkSyncPush(b *testing.B) {
 			switch (k + round) % 3 {
 			case 0:
 				stop := sampleLockWaits(ctx, w.db, &waits, &samples)
-				var n atomic.Int64
-				err := concurrently(ctx, seconds(), func(ctx context.Context, i int) error {
-					chs, _ := devs[i].changes(1)
-					if err := devs[i].push(ctx, chs); err != nil {
-						return err
-					}
-					n.Add(1)
-					return nil
+				n, err := load(ctx, seconds(), func(ctx context.Context, i int) error {
+					chs, _ := devs[i%writers].changes(1)
+					return devs[i%writers].push(ctx, chs)
 				})
 				stop()
 				if err != nil {
 					b.Fatalf("concurrent push: %v", err)
 				}
-				syncOne += n.Load()
+				syncOne += n
 				syncOneT += seconds()
 			case 1:
 				n, err := plainWriters(ctx, devs, func(rows []care.Interaction) error { return w.db.BaselineInsertInteractions(sys, rows, 1) })
@@ -255,42 +248,10 @@ func BenchmarkSyncPush(b *testing.B) {
 // plainWriters runs insert from writers goroutines for seconds(), each
 // inserting one device's next row per call, and returns how many it inserted.
 func plainWriters(ctx context.Context, devs []*device, insert func([]care.Interaction) error) (int64, error) {
-	var n atomic.Int64
-	err := concurrently(ctx, seconds(), func(ctx context.Context, i int) error {
-		_, rows := devs[i].changes(1)
-		if err := insert(rows); err != nil {
-			return err
-		}
-		n.Add(1)
-		return nil
+	return load(ctx, seconds(), func(ctx context.Context, i int) error {
+		_, rows := devs[i%writers].changes(1)
+		return insert(rows)
 	})
-	return n.Load(), err
-}
-
-// concurrently runs do from writers goroutines (the i-th passes i) for d
-// and returns the first error.
-func concurrently(ctx context.Context, d time.Duration, do func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if err := do(ctx, i); err != nil {
-					if ctx.Err() == nil {
-						once.Do(func() { first = err; cancel() })
-					}
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // sampleLockWaits counts, every 10 ms until stop is called, the backends of
