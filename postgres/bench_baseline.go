@@ -20,6 +20,19 @@ import (
 // rows per round trip and transaction, without the sync change-log triggers.
 // It returns the first database error.
 func (db *DB) BaselineInsertInteractions(ctx context.Context, rows []care.Interaction, batch int) error {
+	return db.baselineInsert(ctx, rows, batch, false)
+}
+
+// BaselineInsertInteractionsOrdered is BaselineInsertInteractions plus the
+// one thing every sync write does at COMMIT to keep commit order: each
+// transaction ends by locking and rewriting (unchanged) the one sync_clock
+// row. Beside BaselineInsertInteractions it shows what that row costs
+// concurrent writers.
+func (db *DB) BaselineInsertInteractionsOrdered(ctx context.Context, rows []care.Interaction, batch int) error {
+	return db.baselineInsert(ctx, rows, batch, true)
+}
+
+func (db *DB) baselineInsert(ctx context.Context, rows []care.Interaction, batch int, ordered bool) error {
 	batch = max(batch, 1)
 	for start := 0; start < len(rows); start += batch {
 		chunk := rows[start:min(start+batch, len(rows))]
@@ -37,6 +50,9 @@ func (db *DB) BaselineInsertInteractions(ctx context.Context, rows []care.Intera
 				}
 				b.Queue(insertInteractionSQL, r.ID, r.PatientID, r.PractitionerID, r.OrganizationID, string(r.Mode), r.OccurredAt,
 					r.DurationMinutes, participants, others, r.Purpose, r.Notes)
+			}
+			if ordered {
+				b.Queue(`UPDATE sync_clock SET seq = seq`)
 			}
 			return tx.q.SendBatch(ctx, b).Close()
 		})
@@ -163,4 +179,17 @@ func (db *DB) BenchIDs(ctx context.Context, what string, practice uuid.UUID, n i
 		return nil, fmt.Errorf("bench ids: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// BenchLockWaiters returns how many sessions of this database are waiting,
+// now, for a heavyweight lock (a row or transaction lock another session
+// holds): the benchmarks sample it to show writers queueing on each other.
+// It returns the database's error.
+func (db *DB) BenchLockWaiters(ctx context.Context) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("lock waiters: %w", err)
+	}
+	return n, nil
 }

@@ -13,3 +13,8 @@ func (db *DB) ExecRaw(ctx context.Context, sql string, args ...any) error {
 func (db *DB) QueryRowRaw(ctx context.Context, sql string, dst any, args ...any) error {
 	return translate(db.q.QueryRow(ctx, sql, args...).Scan(dst))
 }
+
+// ScanRaw runs a query directly and scans its one row into dest.
+func (db *DB) ScanRaw(ctx context.Context, sql string, args []any, dest ...any) error {
+	return db.q.QueryRow(ctx, sql, args...).Scan(dest...)
+}

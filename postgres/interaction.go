@@ -243,34 +243,11 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Validate(db.now()); err != nil {
-		return nil, err
-	}
-	if !hasRole(a, care.RoleNurse, care.RoleGP, care.RoleSystem) {
-		return nil, forbidden("record interactions")
-	}
-	prac := a.PractitionerID
-	if in.PractitionerID != nil {
-		if a.Role != care.RoleSystem && *in.PractitionerID != a.PractitionerID {
-			return nil, forbidden("record an interaction for another practitioner")
-		}
-		prac = *in.PractitionerID
-	}
-	if prac == uuid.Nil {
-		return nil, care.Errorf(care.EINVALID, "practitionerId is required")
-	}
-	id, err := newID(in.ID)
+	d, err := db.draftOf(a, in)
 	if err != nil {
 		return nil, err
 	}
-	participants := in.ParticipantIDs
-	if participants == nil {
-		participants = []uuid.UUID{}
-	}
-	others := in.OtherPresent
-	if others == nil {
-		others = []string{}
-	}
+	id, prac, participants, others := d.id, d.prac, d.participants, d.others
 	var out *care.Interaction
 	err = db.InTx(ctx, func(tx *DB) error {
 		if _, err := tx.visiblePatient(ctx, a, in.PatientID, false); err != nil {
@@ -312,6 +289,48 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 		return nil, fmt.Errorf("create interaction: %w", err)
 	}
 	return out, nil
+}
+
+// draft is a new interaction checked as far as it can be without the
+// database: its id, its practitioner and its lists (never nil).
+type draft struct {
+	in           care.CreateInteractionInput
+	id, prac     uuid.UUID
+	participants []uuid.UUID
+	others       []string
+}
+
+// draftOf makes the checks CreateInteraction makes before it reads the
+// database, in its order: EINVALID, EFORBIDDEN.
+func (db *DB) draftOf(a *care.Actor, in care.CreateInteractionInput) (draft, error) {
+	if err := in.Validate(db.now()); err != nil {
+		return draft{}, err
+	}
+	if !hasRole(a, care.RoleNurse, care.RoleGP, care.RoleSystem) {
+		return draft{}, forbidden("record interactions")
+	}
+	prac := a.PractitionerID
+	if in.PractitionerID != nil {
+		if a.Role != care.RoleSystem && *in.PractitionerID != a.PractitionerID {
+			return draft{}, forbidden("record an interaction for another practitioner")
+		}
+		prac = *in.PractitionerID
+	}
+	if prac == uuid.Nil {
+		return draft{}, care.Errorf(care.EINVALID, "practitionerId is required")
+	}
+	id, err := newID(in.ID)
+	if err != nil {
+		return draft{}, err
+	}
+	d := draft{in: in, id: id, prac: prac, participants: in.ParticipantIDs, others: in.OtherPresent}
+	if d.participants == nil {
+		d.participants = []uuid.UUID{}
+	}
+	if d.others == nil {
+		d.others = []string{}
+	}
+	return d, nil
 }
 
 // lockOwnInteraction loads a visible interaction for update and checks the

@@ -119,6 +119,7 @@ func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 	}
 	counter := &queryCounter{}
 	cfg.ConnConfig.Tracer = counter
+	cfg.AfterConnect = registerUUIDOnConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
@@ -141,6 +142,7 @@ func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 		}
 		rcfg.MaxConns, rcfg.MinConns = cfg.MaxConns, cfg.MinConns
 		rcfg.ConnConfig.Tracer = counter
+		rcfg.AfterConnect = registerUUIDOnConnect
 		replica, err := pgxpool.NewWithConfig(ctx, rcfg)
 		if err == nil {
 			if err = replica.Ping(ctx); err != nil {

@@ -146,46 +146,6 @@ func (db *DB) RevokeDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, erro
 	return out, nil
 }
 
-// ClaimMutation claims (device, seq) for the current transaction. When the
-// mutation was already applied it returns its recorded result and false;
-// otherwise it reserves the slot (a concurrent claim of the same slot waits
-// for this transaction) and returns nil and true. Record the result with
-// RecordMutation before committing. It must be called inside InTx.
-func (db *DB) ClaimMutation(ctx context.Context, device uuid.UUID, seq int64) ([]byte, bool, error) {
-	if !db.inTx {
-		return nil, false, errNotInTx
-	}
-	tag, err := db.q.Exec(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result) VALUES ($1, $2, 'null') ON CONFLICT DO NOTHING`, device, seq)
-	if err != nil {
-		return nil, false, fmt.Errorf("claim mutation: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil, true, nil
-	}
-	var res []byte
-	if err := db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res); err != nil {
-		return nil, false, fmt.Errorf("read mutation result: %w", err)
-	}
-	return res, false, nil
-}
-
-// RecordMutation stores the result (JSON) of a claimed mutation and, for a
-// change that reached a record, what it was judged against (nil otherwise).
-// It returns the database's error.
-func (db *DB) RecordMutation(ctx context.Context, device uuid.UUID, seq int64, result []byte, j *MutationJudgement) error {
-	var rec *uuid.UUID
-	var base, ver *int64
-	if j != nil {
-		rec, base, ver = &j.RecordID, &j.BaseVersion, &j.ResultVersion
-	}
-	_, err := db.q.Exec(ctx, `UPDATE sync_mutations SET result = $3, applied_at = now(), record_id = $4, base_version = $5, result_version = $6
-		WHERE device_id = $1 AND mutation_seq = $2`, device, seq, result, rec, base, ver)
-	if err != nil {
-		return fmt.Errorf("record mutation: %w", err)
-	}
-	return nil
-}
-
 // MutationResults returns the recorded results of the device's mutations
 // among seqs (absent when not applied yet), without claiming anything.
 func (db *DB) MutationResults(ctx context.Context, device uuid.UUID, seqs []int64) (map[int64][]byte, error) {
@@ -204,4 +164,67 @@ func (db *DB) MutationResults(ctx context.Context, device uuid.UUID, seqs []int6
 		return nil, fmt.Errorf("mutation results: %w", err)
 	}
 	return out, nil
+}
+
+// MutationResult returns the recorded result of one of the device's
+// mutations. It returns the database's error (ENOTFOUND wrapped when none).
+func (db *DB) MutationResult(ctx context.Context, device uuid.UUID, seq int64) ([]byte, error) {
+	var res []byte
+	if err := db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res); err != nil {
+		return nil, fmt.Errorf("read mutation result: %w", translate(err))
+	}
+	return res, nil
+}
+
+// MutationRecord is the result of one claimed mutation, for RecordMutations.
+type MutationRecord struct {
+	Seq       int64
+	Result    []byte             // JSON
+	Judgement *MutationJudgement // nil for a change that reached no record
+}
+
+// ErrRecordedConcurrently is RecordMutations' error when another
+// transaction recorded one of the mutations first (the device retried a
+// push while the first attempt was still running). The transaction must be
+// rolled back; InTx runs it again, and the mutation is then found recorded.
+var ErrRecordedConcurrently = errors.New("postgres: a mutation was recorded by a concurrent transaction")
+
+// RecordMutations records the results of mutations the current transaction
+// applied, in one statement. Exactly once: a mutation number is recorded in
+// the transaction that applied it, and recording one that a concurrent
+// transaction recorded first waits for that transaction and, if it
+// committed, fails with ErrRecordedConcurrently, so nothing this
+// transaction applied is kept. (Recording at the end, rather than claiming
+// the number first and updating the claim, writes each result row once.)
+// It must be called inside InTx; otherwise it returns the database's error.
+func (db *DB) RecordMutations(ctx context.Context, device uuid.UUID, recs []MutationRecord) error {
+	if !db.inTx {
+		return errNotInTx
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(recs))
+	results := make([]string, len(recs))
+	ids := make([]*uuid.UUID, len(recs))
+	bases := make([]*int64, len(recs))
+	vers := make([]*int64, len(recs))
+	for k, r := range recs {
+		seqs[k], results[k] = r.Seq, string(r.Result)
+		if j := r.Judgement; j != nil {
+			ids[k], bases[k], vers[k] = &j.RecordID, &j.BaseVersion, &j.ResultVersion
+		}
+	}
+	tag, err := db.q.Exec(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result, record_id, base_version, result_version)
+		SELECT $1, u.seq, u.result::jsonb, u.record_id, u.base_version, u.result_version
+		FROM unnest($2::bigint[], $3::text[], $4::uuid[], $5::bigint[], $6::bigint[]) AS u(seq, result, record_id, base_version, result_version)
+		ORDER BY u.seq
+		ON CONFLICT DO NOTHING`, device, seqs, results, ids, bases, vers)
+	if err != nil {
+		return fmt.Errorf("record mutations: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(recs)) {
+		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)
+	}
+	return nil
 }

@@ -23,8 +23,8 @@ const (
 // InTx runs fn in a transaction, handing it a DB bound to that transaction.
 // It commits if fn returns nil and rolls back if fn returns an error or
 // panics (the panic is re-raised after the rollback). Serialization failures
-// (40001) and deadlocks (40P01) are retried up to maxTxAttempts times, so fn
-// must be safe to run again. Called on a DB already inside a transaction, it
+// (40001), deadlocks (40P01) and ErrRecordedConcurrently are retried up to
+// maxTxAttempts times, so fn must be safe to run again. Called on a DB already inside a transaction, it
 // runs fn in that transaction. It returns fn's error, or the error of begin
 // or commit.
 func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
@@ -82,8 +82,9 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) err
 	return nil
 }
 
-// retryable reports whether err is a serialization failure or deadlock.
+// retryable reports whether err is a serialization failure or deadlock, or
+// a sync mutation recorded concurrently (which a new attempt finds recorded).
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") || errors.Is(err, ErrRecordedConcurrently)
 }

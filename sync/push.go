@@ -22,6 +22,9 @@ const (
 	CodeIDRetired    = "ID_RETIRED"
 )
 
+// idRetiredMessage is the message of an ID_RETIRED refusal.
+const idRetiredMessage = "this id belonged to a record that was deleted; ids are never reused, so the record was not created again"
+
 // FieldDeleted is the ledger's field for a DELETE kept as a conflict.
 const FieldDeleted = "deleted"
 
@@ -120,7 +123,9 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, version int, chunk []ChangeInput) ([]*ChangeResult, error) {
 	var rs []*ChangeResult
 	refs := make([]postgres.SyncRef, 0, len(chunk))
-	for _, ch := range chunk {
+	seqs := make([]int64, len(chunk))
+	for i, ch := range chunk {
+		seqs[i] = ch.MutationSeq
 		if ch.Op != OpCreate {
 			refs = append(refs, postgres.SyncRef{Entity: string(ch.Entity), ID: ch.ID})
 		}
@@ -130,16 +135,57 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 		if err := tx.LockSyncRecords(ctx, refs); err != nil {
 			return err
 		}
-		for i := range chunk {
-			r, err := e.pushOne(ctx, tx, dev, version, &chunk[i])
+		// The chunk's mutation numbers already recorded are replayed; the
+		// others are applied, each recorded in this transaction (exactly
+		// once: see RecordMutations). A number the chunk repeats is applied
+		// by its first change, and the later ones replay its result.
+		recorded, err := tx.MutationResults(ctx, dev.ID, seqs)
+		if err != nil {
+			return err
+		}
+		claimed := make(map[int64]bool, len(chunk))
+		for _, s := range seqs {
+			if _, ok := recorded[s]; !ok {
+				claimed[s] = true
+			}
+		}
+		for i := 0; i < len(chunk); {
+			if n := createRun(chunk[i:], claimed); n > 0 {
+				r, err := e.pushCreates(ctx, tx, dev, version, chunk[i:i+n])
+				if err != nil {
+					return fmt.Errorf("changes %d to %d: %w", chunk[i].MutationSeq, chunk[i+n-1].MutationSeq, err)
+				}
+				rs = append(rs, r...)
+				i += n
+				continue
+			}
+			r, err := e.pushOne(ctx, tx, dev, version, &chunk[i], claimed)
 			if err != nil {
 				return fmt.Errorf("change %d: %w", chunk[i].MutationSeq, err)
 			}
-			rs = append(rs, r)
+			rs = append(rs, r...)
+			i++
 		}
 		return nil
 	})
 	return rs, err
+}
+
+// createRun returns how many changes at the start of chs are CREATEs of
+// interactions with distinct ids whose mutation numbers are to be applied
+// (claimed), and takes them from claimed: pushCreates applies them together.
+func createRun(chs []ChangeInput, claimed map[int64]bool) int {
+	ids := map[uuid.UUID]bool{}
+	n := 0
+	for _, ch := range chs {
+		if ch.Entity != EntityInteraction || ch.Op != OpCreate || !claimed[ch.MutationSeq] || ids[ch.ID] {
+			break
+		}
+		ids[ch.ID] = true
+		delete(claimed, ch.MutationSeq)
+		n++
+	}
+	return n
 }
 
 // storedResult is how a change's result is kept in sync_mutations: whole, so
@@ -161,30 +207,179 @@ type storedConflict struct {
 	Conflict *Conflict `json:"conflict,omitempty"`
 }
 
-// pushOne applies one change exactly once inside tx: a mutation number
-// already recorded returns its recorded result; otherwise the change is
-// applied and its result recorded in the same transaction.
-func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput) (*ChangeResult, error) {
-	recorded, claimed, err := tx.ClaimMutation(ctx, dev.ID, ch.MutationSeq)
-	if err != nil {
-		return nil, err
+// pushOne applies one change exactly once inside tx: a mutation number not
+// claimed (already recorded, or applied by an earlier change of the chunk)
+// returns its recorded result; otherwise the change is applied and its
+// result recorded in the same transaction.
+func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput, claimed map[int64]bool) ([]*ChangeResult, error) {
+	if !claimed[ch.MutationSeq] {
+		recorded, err := tx.MutationResult(ctx, dev.ID, ch.MutationSeq)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.replay(ctx, tx, ch.MutationSeq, recorded)
+		return []*ChangeResult{res}, err
 	}
-	if !claimed {
-		return e.replay(ctx, tx, ch.MutationSeq, recorded)
-	}
+	delete(claimed, ch.MutationSeq)
 	res, judged, err := e.apply(ctx, tx, dev, version, ch)
 	if err != nil {
 		return nil, err
 	}
+	rec, err := recordOfResult(res, judged)
+	if err != nil {
+		return nil, err
+	}
+	return []*ChangeResult{res}, tx.RecordMutations(ctx, dev.ID, []postgres.MutationRecord{rec})
+}
+
+// recordOfResult is how a change's result is recorded for replays.
+func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (postgres.MutationRecord, error) {
 	st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version, Record: res.Record}
 	for _, c := range res.Conflicts {
 		st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID, Conflict: c})
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return nil, fmt.Errorf("encode result: %w", err)
+		return postgres.MutationRecord{}, fmt.Errorf("encode result: %w", err)
 	}
-	return res, tx.RecordMutation(ctx, dev.ID, ch.MutationSeq, b, judged)
+	return postgres.MutationRecord{Seq: res.MutationSeq, Result: b, Judgement: judged}, nil
+}
+
+// pushCreates applies a run of claimed CREATEs of interactions (distinct
+// ids) with the same checks, in the same order, and the same results as
+// apply gives each, in a handful of statements for the run: one read of
+// retired ids, one of the patients' visibility (and one of the device's
+// scope, for patients it may no longer see), the store's
+// CreateInteractionsFromSync, and one write of the results. The record a
+// result returns is the row the INSERT returned: nothing just written is
+// read again. A change the set-based path cannot settle (its id is taken;
+// or the store's statements failed, and nothing of them was kept) is applied
+// alone by apply.
+func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
+	rs := make([]*ChangeResult, len(run))
+	judged := make([]*postgres.MutationJudgement, len(run))
+	// refuse settles change k with err: REJECTED for a domain error.
+	refuse := func(k int, err error) error {
+		if code, msg, ok := rejectionOf(err); ok && ctx.Err() == nil {
+			rs[k] = rejected(run[k].MutationSeq, code, msg)
+			return nil
+		}
+		return err
+	}
+	type pending struct {
+		k        int
+		h        HLC
+		patient  *uuid.UUID
+		in       care.CreateInteractionInput
+		fieldErr error // reported after the id and scope checks, as create does
+	}
+	var ps []pending
+	var ids, patients []uuid.UUID
+	for k := range run {
+		ch := &run[k]
+		h, refused := e.checkClock(ch)
+		if refused != nil {
+			rs[k] = refused
+			continue
+		}
+		if ch.ID == uuid.Nil {
+			if err := refuse(k, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID")); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		f, err := decodeFields(ch.Entity, ch.Op, ch.Fields)
+		if err != nil {
+			if err := refuse(k, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p := pending{k: k, h: h, patient: f.PatientID}
+		p.in, p.fieldErr = f.createInteraction(ch.ID)
+		ps = append(ps, p)
+		ids = append(ids, ch.ID)
+		if f.PatientID != nil {
+			patients = append(patients, *f.PatientID)
+		}
+	}
+	retired, err := tx.RetiredIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	visible, err := tx.VisiblePatientIDs(ctx, patients)
+	if err != nil {
+		return nil, err
+	}
+	var hidden []uuid.UUID
+	for _, id := range patients {
+		if !visible[id] {
+			hidden = append(hidden, id)
+		}
+	}
+	had, err := tx.DevicePatientIDs(ctx, dev.ID, hidden)
+	if err != nil {
+		return nil, err
+	}
+	var creates []postgres.SyncCreate
+	var todo []pending
+	for _, p := range ps {
+		var err error
+		switch {
+		case retired[run[p.k].ID]:
+			err = &rejection{CodeIDRetired, idRetiredMessage}
+		case p.patient != nil && !visible[*p.patient] && had[*p.patient]:
+			err = outOfScope()
+		default:
+			err = p.fieldErr
+		}
+		if err != nil {
+			if err := refuse(p.k, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		creates = append(creates, postgres.SyncCreate{Input: p.in, HLC: p.h.String()})
+		todo = append(todo, p)
+	}
+	var made []*care.Interaction
+	var errs []error
+	var failed error // the store's statements failed: nothing of them was kept
+	if len(creates) > 0 {
+		made, errs, failed = tx.CreateInteractionsFromSync(ctx, dev.ID, creates)
+		if failed != nil && ctx.Err() != nil {
+			return nil, failed
+		}
+	}
+	for j, p := range todo {
+		ch := &run[p.k]
+		switch {
+		case failed != nil || errors.Is(errs[j], postgres.ErrIDTaken):
+			// Settled alone, in a savepoint, as any other change.
+			res, jd, err := e.apply(ctx, tx, dev, version, ch)
+			if err != nil {
+				return nil, err
+			}
+			rs[p.k], judged[p.k] = res, jd
+		case errs[j] != nil:
+			if err := refuse(p.k, errs[j]); err != nil {
+				return nil, err
+			}
+		default:
+			i := made[j]
+			v := i.Version
+			rs[p.k] = &ChangeResult{Status: StatusApplied, Version: &v, Record: interactionData(i, nil), Conflicts: []*Conflict{}}
+			judged[p.k] = &postgres.MutationJudgement{RecordID: ch.ID, ResultVersion: v}
+		}
+	}
+	recs := make([]postgres.MutationRecord, len(run))
+	for k := range run {
+		rs[k].MutationSeq = run[k].MutationSeq
+		if recs[k], err = recordOfResult(rs[k], judged[k]); err != nil {
+			return nil, err
+		}
+	}
+	return rs, tx.RecordMutations(ctx, dev.ID, recs)
 }
 
 // replay rebuilds a recorded result exactly as it was first answered.
@@ -225,25 +420,16 @@ func rejected(seq int64, code, msg string) *ChangeResult {
 // rolls back the change alone and is returned as a REJECTED result. It also
 // returns what the change was judged against (nil for a refused change).
 func (e *Engine) apply(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, ch *ChangeInput) (*ChangeResult, *postgres.MutationJudgement, error) {
-	if ch.MutationSeq <= 0 {
-		return rejected(ch.MutationSeq, CodeBadUserInput, "mutationSeq must be a positive number"), nil, nil
-	}
-	h, err := ParseHLC(ch.Hlc)
-	if err != nil {
-		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil, nil
-	}
-	// Clock skew: a timestamp more than MaxClockSkew ahead of the server is
-	// rejected (not clamped): clamping would silently reorder the device's
-	// own edits, and a wrong clock is something the nurse can fix.
-	if _, err := e.clock.Receive(h); err != nil {
-		return rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err)), nil, nil
+	h, refused := e.checkClock(ch)
+	if refused != nil {
+		return refused, nil, nil
 	}
 	if err := tx.SetSyncOrigin(ctx, h.String(), dev.ID); err != nil {
 		return nil, nil, err
 	}
 	var res *ChangeResult
 	var judged *postgres.MutationJudgement
-	err = tx.Savepoint(ctx, func(sp *postgres.DB) error {
+	err := tx.Savepoint(ctx, func(sp *postgres.DB) error {
 		var err error
 		res, judged, err = e.applyChange(ctx, sp, dev, version, ch, h)
 		return err
@@ -256,6 +442,25 @@ func (e *Engine) apply(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 	}
 	res.MutationSeq = ch.MutationSeq
 	return res, judged, nil
+}
+
+// checkClock checks a change's mutation number and clock, and returns its
+// HLC, or its REJECTED result.
+func (e *Engine) checkClock(ch *ChangeInput) (HLC, *ChangeResult) {
+	if ch.MutationSeq <= 0 {
+		return HLC{}, rejected(ch.MutationSeq, CodeBadUserInput, "mutationSeq must be a positive number")
+	}
+	h, err := ParseHLC(ch.Hlc)
+	if err != nil {
+		return HLC{}, rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err))
+	}
+	// Clock skew: a timestamp more than MaxClockSkew ahead of the server is
+	// rejected (not clamped): clamping would silently reorder the device's
+	// own edits, and a wrong clock is something the nurse can fix.
+	if _, err := e.clock.Receive(h); err != nil {
+		return HLC{}, rejected(ch.MutationSeq, CodeBadUserInput, care.ErrorMessage(err))
+	}
+	return h, nil
 }
 
 // seen tells, for one change, which changes of a record its author had seen:
@@ -305,7 +510,7 @@ func (e *Engine) applyChange(ctx context.Context, tx *postgres.DB, dev *postgres
 			return nil, nil, err
 		}
 		if retired {
-			return nil, nil, &rejection{CodeIDRetired, "this id belonged to a record that was deleted; ids are never reused, so the record was not created again"}
+			return nil, nil, &rejection{CodeIDRetired, idRetiredMessage}
 		}
 		res, err := e.create(ctx, tx, dev, ch, f)
 		if err != nil {
