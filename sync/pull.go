@@ -188,7 +188,7 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 			refs = append(refs, postgres.SyncRef{Entity: c.Entity, ID: c.ID})
 		}
 	}
-	rows, err := tx.LoadSyncRows(ctx, refs)
+	rows, err := tx.LoadSyncPage(ctx, refs)
 	if err != nil {
 		return err
 	}
