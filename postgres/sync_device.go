@@ -147,15 +147,18 @@ func (db *DB) RevokeDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, erro
 }
 
 // ClaimMutation claims (device, seq) for the current transaction. When the
-// mutation was already applied it returns its recorded result and false;
-// otherwise it reserves the slot (a concurrent claim of the same slot waits
-// for this transaction) and returns nil and true. Record the result with
+// mutation was already applied it returns its recorded result and false; at
+// or below the device's acknowledged mark with its row compacted, it returns
+// AlreadyAppliedResult and false (sync_housekeeping.go); otherwise it
+// reserves the slot (a concurrent claim of the same slot waits for this
+// transaction) and returns nil and true. Record the result with
 // RecordMutation before committing. It must be called inside InTx.
 func (db *DB) ClaimMutation(ctx context.Context, device uuid.UUID, seq int64) ([]byte, bool, error) {
 	if !db.inTx {
 		return nil, false, errNotInTx
 	}
-	tag, err := db.q.Exec(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result) VALUES ($1, $2, 'null') ON CONFLICT DO NOTHING`, device, seq)
+	tag, err := db.q.Exec(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result)
+		SELECT $1, $2, 'null' FROM devices WHERE id = $1 AND acked_through < $2 ON CONFLICT DO NOTHING`, device, seq)
 	if err != nil {
 		return nil, false, fmt.Errorf("claim mutation: %w", err)
 	}
@@ -163,7 +166,11 @@ func (db *DB) ClaimMutation(ctx context.Context, device uuid.UUID, seq int64) ([
 		return nil, true, nil
 	}
 	var res []byte
-	if err := db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res); err != nil {
+	err = db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AlreadyAppliedResult, false, nil
+	}
+	if err != nil {
 		return nil, false, fmt.Errorf("read mutation result: %w", err)
 	}
 	return res, false, nil
