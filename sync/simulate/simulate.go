@@ -590,7 +590,7 @@ func (s *sim) check(ctx context.Context, seeded map[client.Key]int64) error {
 		case deleted && onServer:
 			problem("%s: deleted (accepted) but still on the server", k)
 		case created && !deleted && !onServer:
-			problem("%s: creation accepted but the record is not on the server", k)
+			problem("%s: creation accepted but the record is not on the server (%d resolutions tried)", k, s.resolving[k])
 		}
 		if !onServer {
 			continue
