@@ -21,13 +21,16 @@ type SyncDevice struct {
 	LastSeenAt     *time.Time
 	RevokedAt      *time.Time
 	RevokedBy      *uuid.UUID
+	// ScopeFloor: the device's scope generations below it were compacted
+	// (sync_housekeeping.go); a checkpoint that needs one must reset.
+	ScopeFloor int64
 }
 
-const deviceCols = "d.id, d.practitioner_id, d.organization_id, d.registered_at, d.last_seen_at, d.revoked_at, d.revoked_by"
+const deviceCols = "d.id, d.practitioner_id, d.organization_id, d.registered_at, d.last_seen_at, d.revoked_at, d.revoked_by, d.scope_floor"
 
 func scanDevice(r row) (*SyncDevice, error) {
 	var d SyncDevice
-	err := r.Scan(&d.ID, &d.PractitionerID, &d.OrganizationID, &d.RegisteredAt, &d.LastSeenAt, &d.RevokedAt, &d.RevokedBy)
+	err := r.Scan(&d.ID, &d.PractitionerID, &d.OrganizationID, &d.RegisteredAt, &d.LastSeenAt, &d.RevokedAt, &d.RevokedBy, &d.ScopeFloor)
 	return &d, err
 }
 
@@ -78,9 +81,15 @@ func (db *DB) RegisterDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, er
 	return d, nil
 }
 
-// TouchDevice records that the device synced now. It returns the database's error.
-func (db *DB) TouchDevice(ctx context.Context, id uuid.UUID) error {
-	if _, err := db.q.Exec(ctx, `UPDATE devices SET last_seen_at = now() WHERE id = $1`, id); err != nil {
+// TouchDevice records that the device synced now and, for a pull, the
+// lowest scope generation its checkpoint still needed (scopeNeed; a retry
+// may send the same checkpoint, so older generations can be compacted). A
+// fresh pull (fresh true) started the device's scopes over: nothing is
+// compacted any more. It returns the database's error.
+func (db *DB) TouchDevice(ctx context.Context, id uuid.UUID, scopeNeed int64, fresh bool) error {
+	if _, err := db.q.Exec(ctx, `UPDATE devices SET last_seen_at = now(),
+		scope_pulled = CASE WHEN $3 THEN 0 ELSE GREATEST(scope_pulled, $2) END,
+		scope_floor = CASE WHEN $3 THEN 0 ELSE scope_floor END WHERE id = $1`, id, scopeNeed, fresh); err != nil {
 		return fmt.Errorf("touch device: %w", err)
 	}
 	return nil

@@ -79,3 +79,36 @@ func (db *DB) CompactMutations(ctx context.Context, keepLatestUntil time.Time, b
 		}
 	}
 }
+
+// compactScopesSQL deletes, for up to $1 devices whose latest pull needed
+// no generation below scope_pulled, the rows of those older generations
+// that a newer generation repeats. A patient's newest row stays, so
+// DeviceHadPatient still knows a patient who left the device's scope.
+// scope_floor then says which checkpoints must reset. The devices' rows are
+// locked for the statement only (a concurrent pull's TouchDevice waits).
+const compactScopesSQL = `
+WITH d AS (SELECT id, scope_pulled FROM devices WHERE scope_pulled > scope_floor ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+del AS (DELETE FROM device_scopes s USING d
+	WHERE s.device_id = d.id AND s.generation < d.scope_pulled
+	  AND EXISTS (SELECT 1 FROM device_scopes n WHERE n.device_id = s.device_id AND n.patient_id = s.patient_id AND n.generation > s.generation)
+	RETURNING 1),
+up AS (UPDATE devices x SET scope_floor = d.scope_pulled FROM d WHERE x.id = d.id RETURNING 1)
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM up)`
+
+// CompactScopes deletes device_scopes rows of generations no checkpoint of
+// their device can still name, batch devices per transaction, and returns
+// how many rows it deleted, or the database's error.
+func (db *DB) CompactScopes(ctx context.Context, batch int) (int64, error) {
+	batch = max(batch, 1)
+	var total int64
+	for {
+		var rows, devices int64
+		if err := db.q.QueryRow(ctx, compactScopesSQL, batch).Scan(&rows, &devices); err != nil {
+			return total, fmt.Errorf("compact device scopes: %w", err)
+		}
+		total += rows
+		if devices < int64(batch) || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
 	offline "github.com/rapportcare/rapport/sync"
 )
 
@@ -111,4 +112,71 @@ func TestCompactKeepsLatestResultPerRecord(t *testing.T) {
 		t.Fatalf("compacted %d, want 1 (the create, superseded by the update of the same record)", st.Mutations)
 	}
 	wantStatus(t, mustPush(t, w.eng, nurse, phone, op(2, id, offline.OpUpdate, 1, map[string]any{"notes": "edited"})).Results[0], offline.StatusApplied)
+}
+
+// TestCompactScopes: scope generations no checkpoint of the device can still
+// name are compacted once it has pulled with a later one; a checkpoint that
+// names one resets (CHECKPOINT_EXPIRED) instead of missing revocations; and
+// a patient who left is still known to have been on the device.
+func TestCompactScopes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse1 := as(w.f.Nurse1Actor)
+	dev := newID(t)
+	pl := &puller{eng: w.eng, ctx: nurse1, dev: dev}
+	pl.all(t)
+	rel, err := w.db.StartRelationship(sys(), care.StartRelationshipInput{Kind: care.KindKeyWorker, PatientID: &w.f.PatientB1, PractitionerID: &w.f.Nurse1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl.all(t) // generation 2: B1 entered, backfilled
+	id := newID(t)
+	wantStatus(t, mustPush(t, w.eng, nurse1, dev, createVisit(1, id, w.f.PatientB1, "in scope")).Results[0], offline.StatusApplied)
+	if _, err := w.db.EndRelationship(sys(), care.EndRelationshipInput{ID: rel.ID}); err != nil {
+		t.Fatal(err)
+	}
+	old := *pl.cp
+	pl.all(t) // generation 3: B1 left
+	pl.all(t) // pulled with a generation 3 checkpoint: 2 is no longer needed
+
+	scopes := func() int64 {
+		c, err := w.db.SyncRowCounts(sys(), "device_scopes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c["device_scopes"]
+	}
+	b := scopes()
+	st, err := w.eng.Compact(sys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := scopes()
+	if st.Scopes == 0 || a != b-st.Scopes {
+		t.Fatalf("compacted %d scope rows; device_scopes %d -> %d", st.Scopes, b, a)
+	}
+
+	t.Run("the current checkpoint still pulls", func(t *testing.T) {
+		if pg := pl.page(t); pg.ResetRequired {
+			t.Fatalf("reset: %v", *pg.ResetReason)
+		}
+	})
+	t.Run("a checkpoint naming a compacted generation resets", func(t *testing.T) {
+		retry := &puller{eng: w.eng, ctx: nurse1, dev: dev, cp: &old}
+		pg := retry.page(t)
+		if !pg.ResetRequired || *pg.ResetReason != offline.ResetCheckpointExpired {
+			t.Fatalf("pull with a compacted generation: %+v", pg)
+		}
+	})
+	t.Run("a patient who left is still known to have been on the device", func(t *testing.T) {
+		r := mustPush(t, w.eng, nurse1, dev, update(2, id, 1, now(), map[string]any{"notes": "written offline"})).Results[0]
+		wantCode(t, r, offline.CodeOutOfScope)
+	})
+	t.Run("a fresh pull starts over and is not reset", func(t *testing.T) {
+		fresh := &puller{eng: w.eng, ctx: nurse1, dev: dev}
+		fresh.all(t)
+		if pg := fresh.page(t); pg.ResetRequired {
+			t.Fatalf("reset after a fresh pull: %v", *pg.ResetReason)
+		}
+	})
 }
