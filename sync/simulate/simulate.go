@@ -175,7 +175,7 @@ type sim struct {
 	// resolvedGone are records whose user resolved a "deleted" conflict
 	// with true: the resolution deletes the draft (rule resolve-delete).
 	resolvedGone map[client.Key]bool
-	rep       *Report
+	rep          *Report
 }
 
 type device struct {
