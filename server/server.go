@@ -295,8 +295,9 @@ func maintain(ctx context.Context, db *postgres.DB, engine *offline.Engine, purg
 			}
 			if st, err := engine.Compact(sys); err != nil && ctx.Err() == nil {
 				log.Error().Err(err).Msg("compact sync tables")
-			} else if st.Mutations > 0 {
-				log.Info().Int64("mutations", st.Mutations).Msg("compacted acknowledged sync push results")
+			} else if st.Mutations > 0 || st.Scopes > 0 {
+				log.Info().Int64("mutations", st.Mutations).Int64("scope_rows", st.Scopes).
+					Msg("compacted acknowledged sync push results and old scope generations")
 			}
 		}
 		select {
