@@ -186,6 +186,9 @@ func (r *mutationResolver) AmendInteraction(ctx context.Context, input care.Amen
 
 // SyncPush is the resolver for the syncPush field.
 func (r *mutationResolver) SyncPush(ctx context.Context, input sync1.PushInput) (*sync1.PushPayload, error) {
+	if err := r.Sync.Acknowledge(ctx, input); err != nil {
+		return nil, err
+	}
 	return r.Sync.Push(ctx, input)
 }
 

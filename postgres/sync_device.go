@@ -21,13 +21,16 @@ type SyncDevice struct {
 	LastSeenAt     *time.Time
 	RevokedAt      *time.Time
 	RevokedBy      *uuid.UUID
+	// ScopeFloor: the device's scope generations below it were compacted
+	// (sync_housekeeping.go); a checkpoint that needs one must reset.
+	ScopeFloor int64
 }
 
-const deviceCols = "d.id, d.practitioner_id, d.organization_id, d.registered_at, d.last_seen_at, d.revoked_at, d.revoked_by"
+const deviceCols = "d.id, d.practitioner_id, d.organization_id, d.registered_at, d.last_seen_at, d.revoked_at, d.revoked_by, d.scope_floor"
 
 func scanDevice(r row) (*SyncDevice, error) {
 	var d SyncDevice
-	err := r.Scan(&d.ID, &d.PractitionerID, &d.OrganizationID, &d.RegisteredAt, &d.LastSeenAt, &d.RevokedAt, &d.RevokedBy)
+	err := r.Scan(&d.ID, &d.PractitionerID, &d.OrganizationID, &d.RegisteredAt, &d.LastSeenAt, &d.RevokedAt, &d.RevokedBy, &d.ScopeFloor)
 	return &d, err
 }
 
@@ -78,9 +81,15 @@ func (db *DB) RegisterDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, er
 	return d, nil
 }
 
-// TouchDevice records that the device synced now. It returns the database's error.
-func (db *DB) TouchDevice(ctx context.Context, id uuid.UUID) error {
-	if _, err := db.q.Exec(ctx, `UPDATE devices SET last_seen_at = now() WHERE id = $1`, id); err != nil {
+// TouchDevice records that the device synced now and, for a pull, the
+// lowest scope generation its checkpoint still needed (scopeNeed; a retry
+// may send the same checkpoint, so older generations can be compacted). A
+// fresh pull (fresh true) started the device's scopes over: nothing is
+// compacted any more. It returns the database's error.
+func (db *DB) TouchDevice(ctx context.Context, id uuid.UUID, scopeNeed int64, fresh bool) error {
+	if _, err := db.q.Exec(ctx, `UPDATE devices SET last_seen_at = now(),
+		scope_pulled = CASE WHEN $3 THEN 0 ELSE GREATEST(scope_pulled, $2) END,
+		scope_floor = CASE WHEN $3 THEN 0 ELSE scope_floor END WHERE id = $1`, id, scopeNeed, fresh); err != nil {
 		return fmt.Errorf("touch device: %w", err)
 	}
 	return nil
@@ -147,9 +156,14 @@ func (db *DB) RevokeDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, erro
 }
 
 // MutationResults returns the recorded results of the device's mutations
-// among seqs (absent when not applied yet), without claiming anything.
+// among seqs (absent when not applied yet), without claiming anything. A
+// number at or below the device's acknowledged mark whose row was compacted
+// gets AlreadyAppliedResult (sync_housekeeping.go), so it is never applied twice.
 func (db *DB) MutationResults(ctx context.Context, device uuid.UUID, seqs []int64) (map[int64][]byte, error) {
-	rows, err := db.q.Query(ctx, `SELECT mutation_seq, result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = ANY($2::bigint[])`, device, seqs)
+	rows, err := db.q.Query(ctx, `SELECT s.seq, coalesce(m.result, $3::jsonb)
+		FROM unnest($2::bigint[]) AS s(seq)
+		LEFT JOIN sync_mutations m ON m.device_id = $1 AND m.mutation_seq = s.seq
+		WHERE m.result IS NOT NULL OR s.seq <= (SELECT acked_through FROM devices WHERE id = $1)`, device, seqs, string(AlreadyAppliedResult))
 	if err != nil {
 		return nil, fmt.Errorf("mutation results: %w", err)
 	}
@@ -170,7 +184,11 @@ func (db *DB) MutationResults(ctx context.Context, device uuid.UUID, seqs []int6
 // mutations. It returns the database's error (ENOTFOUND wrapped when none).
 func (db *DB) MutationResult(ctx context.Context, device uuid.UUID, seq int64) ([]byte, error) {
 	var res []byte
-	if err := db.q.QueryRow(ctx, `SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2`, device, seq).Scan(&res); err != nil {
+	if err := db.q.QueryRow(ctx, `SELECT coalesce((SELECT result FROM sync_mutations WHERE device_id = $1 AND mutation_seq = $2),
+		(SELECT $3::jsonb FROM devices WHERE id = $1 AND $2 <= acked_through))`, device, seq, string(AlreadyAppliedResult)).Scan(&res); err != nil || res == nil {
+		if err == nil {
+			err = pgx.ErrNoRows
+		}
 		return nil, fmt.Errorf("read mutation result: %w", translate(err))
 	}
 	return res, nil

@@ -3,6 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 )
 
 // bulkLoadOffSQL turns the change-log triggers of 002_sync.sql off for the
@@ -51,4 +56,190 @@ func (db *DB) logBulkLoad(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// SyncRows holds current records loaded for sync, keyed by id.
+type SyncRows struct {
+	Patients      map[uuid.UUID]*care.Patient
+	Relationships map[uuid.UUID]*care.CareRelationship
+	Interactions  map[uuid.UUID]*care.Interaction
+	Amendments    map[uuid.UUID][]*care.InteractionAmendment // by interaction
+	Practitioners map[uuid.UUID]*care.Practitioner
+	Teams         map[uuid.UUID]*care.Team
+	Organizations map[uuid.UUID]*care.Organization
+	Feedback      map[uuid.UUID]*feedback.Response
+}
+
+// LoadSyncRows loads the current state of the records named, keeping only
+// those the caller may see (patient data by the access rule; directory
+// records as any authenticated actor may read them by id), with each
+// interaction's amendments. Reads of patient data are audited: inside a
+// transaction in it (a push answering with the record it wrote), outside one
+// through the read-audit queue. Records that no longer exist are absent.
+// EUNAUTHENTICATED without an actor; EUNAVAILABLE when the audit cannot keep
+// up (nothing may then be served).
+func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, error) {
+	return db.loadSyncRows(ctx, refs, false)
+}
+
+// LoadSyncPage is LoadSyncRows for a page of a sync pull: one statement per
+// entity kind present (the access rule inside it), one for the amendments of
+// every amended interaction, and one audit entry per patient record read,
+// queued for the read-audit flusher (auditqueue.go) even inside the pull's
+// snapshot transaction. The queue keeps the rule that a read is refused
+// (EUNAVAILABLE) rather than served unaudited when the audit cannot keep up;
+// rows queued for a page whose transaction then fails record a read that was
+// made but not served, which errs on the side of the patient.
+func (db *DB) LoadSyncPage(ctx context.Context, refs []SyncRef) (*SyncRows, error) {
+	return db.loadSyncRows(ctx, refs, true)
+}
+
+func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*SyncRows, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string][]uuid.UUID{}
+	for _, r := range refs {
+		ids[r.Entity] = append(ids[r.Entity], r.ID)
+	}
+	out := &SyncRows{
+		Patients: map[uuid.UUID]*care.Patient{}, Relationships: map[uuid.UUID]*care.CareRelationship{},
+		Interactions: map[uuid.UUID]*care.Interaction{}, Amendments: map[uuid.UUID][]*care.InteractionAmendment{},
+		Practitioners: map[uuid.UUID]*care.Practitioner{}, Teams: map[uuid.UUID]*care.Team{}, Organizations: map[uuid.UUID]*care.Organization{},
+		Feedback: map[uuid.UUID]*feedback.Response{},
+	}
+	var recs []auditRec
+	if v := ids["patient"]; len(v) > 0 {
+		ps, err := db.visiblePatients(ctx, a, v, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if p != nil {
+				out.Patients[p.ID] = p
+			}
+		}
+		recs = append(recs, patientRecs(ps)...)
+	}
+	if v := ids["care_relationship"]; len(v) > 0 {
+		rs, err := db.visibleRels(ctx, a, v, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if r != nil {
+				out.Relationships[r.ID] = r
+			}
+		}
+		recs = append(recs, relationshipRecs(rs)...)
+	}
+	if v := ids["interaction"]; len(v) > 0 {
+		is, err := db.visibleInteractions(ctx, a, v, false)
+		if err != nil {
+			return nil, err
+		}
+		var amended []uuid.UUID
+		for _, i := range is {
+			if i != nil {
+				out.Interactions[i.ID] = i
+				if i.Status == care.InteractionAmended {
+					amended = append(amended, i.ID)
+				}
+			}
+		}
+		recs = append(recs, interactionRecs(is)...)
+		if len(amended) > 0 {
+			ams, err := db.amendmentsNoAudit(ctx, amended)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range ams {
+				out.Amendments[m.InteractionID] = append(out.Amendments[m.InteractionID], m)
+				recs = append(recs, auditRec{out.Interactions[m.InteractionID].PatientID, entityAmendment, m.ID})
+			}
+		}
+	}
+	if v := ids["feedback"]; len(v) > 0 {
+		// FeedbackByIDs applies feedback visibility and audits itself.
+		fs, err := db.FeedbackByIDs(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range fs {
+			if r != nil {
+				out.Feedback[r.ID] = r
+			}
+		}
+	}
+	if v := ids["practitioner"]; len(v) > 0 {
+		ps, err := db.practitionersByID(ctx, v, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if p != nil {
+				out.Practitioners[p.ID] = p
+			}
+		}
+	}
+	if v := ids["team"]; len(v) > 0 {
+		ts, err := db.teamsByID(ctx, v, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if t != nil {
+				out.Teams[t.ID] = t
+			}
+		}
+	}
+	if v := ids["organization"]; len(v) > 0 {
+		os, err := db.orgsByID(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range os {
+			if o != nil {
+				out.Organizations[o.ID] = o
+			}
+		}
+	}
+	if queued && len(recs) > 0 {
+		if err := db.audits.enqueue(auditRows(ctx, a, care.AuditRead, recs)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	if err := db.audit(ctx, a, care.AuditRead, recs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const amendmentsNoAuditSQL = `
+SELECT am.id, am.interaction_id, am.amended_by_id, am.amended_at, am.reason,
+       am.before_purpose, am.before_notes, am.before_duration_minutes,
+       am.after_purpose, am.after_notes, am.after_duration_minutes
+FROM interaction_amendments am WHERE am.interaction_id = ANY($1::uuid[])
+ORDER BY am.interaction_id, am.amended_at, am.id`
+
+// amendmentsNoAudit loads the amendments of interactions the caller already
+// may see (the caller checks), oldest first per interaction.
+func (db *DB) amendmentsNoAudit(ctx context.Context, ids []uuid.UUID) ([]*care.InteractionAmendment, error) {
+	rows, err := db.q.Query(ctx, amendmentsNoAuditSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load amendments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*care.InteractionAmendment, error) {
+		var m care.InteractionAmendment
+		err := r.Scan(&m.ID, &m.InteractionID, &m.AmendedByID, &m.AmendedAt, &m.Reason,
+			&m.Before.Purpose, &m.Before.Notes, &m.Before.DurationMinutes,
+			&m.After.Purpose, &m.After.Notes, &m.After.DurationMinutes)
+		return &m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load amendments: %w", err)
+	}
+	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // A transaction's changes are stamped with one commit-order number at
-// COMMIT (008_sync_stamp_once.sql queues one stamping event per
+// COMMIT (007_sync_stamp_once.sql queues one stamping event per
 // transaction), also when the change that queued it was rolled back to a
 // savepoint, and also after an early stamp (SET CONSTRAINTS ... IMMEDIATE).
 func TestCommitOrderStamp(t *testing.T) {

@@ -293,6 +293,12 @@ func maintain(ctx context.Context, db *postgres.DB, engine *offline.Engine, purg
 			} else if n > 0 {
 				log.Info().Int64("purged", n).Msg("purged expired sync tombstones")
 			}
+			if st, err := engine.Compact(sys); err != nil && ctx.Err() == nil {
+				log.Error().Err(err).Msg("compact sync tables")
+			} else if st.Mutations > 0 || st.Scopes > 0 {
+				log.Info().Int64("mutations", st.Mutations).Int64("scope_rows", st.Scopes).
+					Msg("compacted acknowledged sync push results and old scope generations")
+			}
 		}
 		select {
 		case <-ctx.Done():

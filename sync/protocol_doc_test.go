@@ -272,6 +272,24 @@ func TestProtocolDocument(t *testing.T) {
 			}
 			return "identical"
 		},
+		"replay-acknowledged": func() string {
+			id := newID(t)
+			seqs[phone]++
+			c := createVisit(seqs[phone], id, w.f.PatientA1, "sent once")
+			mustPush(t, w.eng, nurse, phone, c)
+			seqs[phone]++
+			next := createVisit(seqs[phone], newID(t), w.f.PatientA1, "next")
+			if err := w.eng.Acknowledge(nurse, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: phone,
+				Changes: []offline.ChangeInput{next}}); err != nil {
+				t.Fatal(err)
+			}
+			mustPush(t, w.eng, nurse, phone, next)
+			later := offline.New(w.db, offline.Config{Retention: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+			if _, err := later.Compact(sys()); err != nil {
+				t.Fatal(err)
+			}
+			return answer(mustPush(t, w.eng, nurse, phone, c).Results[0])
+		},
 		"resolve": func() string {
 			id := draft()
 			push(nurse, tablet, ch(id, offline.OpUpdate, 1, notes("tablet")))
@@ -347,7 +365,7 @@ func TestProtocolDocument(t *testing.T) {
 			codes = append(codes, c)
 		}
 		sort.Strings(codes)
-		want := []string{"APPLIED", "BAD_USER_INPUT", "CONFLICT", "FORBIDDEN", "ID_RETIRED", "MERGED", "NOT_FOUND", "OUT_OF_SCOPE", "REJECTED"}
+		want := []string{"ALREADY_APPLIED", "APPLIED", "BAD_USER_INPUT", "CONFLICT", "FORBIDDEN", "ID_RETIRED", "MERGED", "NOT_FOUND", "OUT_OF_SCOPE", "REJECTED"}
 		if strings.Join(codes, " ") != strings.Join(want, " ") {
 			t.Errorf("documented statuses and codes %v, want %v", codes, want)
 		}

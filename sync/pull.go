@@ -48,6 +48,9 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 		if cp, ok = decodeCheckpoint(*in.Checkpoint, dev.ID); !ok {
 			return reset(ResetCheckpointInvalid, false), nil
 		}
+		if cp.scopeNeed() < dev.ScopeFloor {
+			return reset(ResetCheckpointExpired, false), nil // its scope generation was compacted
+		}
 	}
 	var out *PullPayload
 	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
@@ -58,7 +61,7 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync pull: %w", err)
 	}
-	if err := e.db.TouchDevice(ctx, dev.ID); err != nil {
+	if err := e.db.TouchDevice(ctx, dev.ID, cp.scopeNeed(), fresh); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -188,7 +191,7 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 			refs = append(refs, postgres.SyncRef{Entity: c.Entity, ID: c.ID})
 		}
 	}
-	rows, err := tx.LoadSyncRows(ctx, refs)
+	rows, err := tx.LoadSyncPage(ctx, refs)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 	"github.com/rapportcare/rapport/server"
+	offline "github.com/rapportcare/rapport/sync"
 )
 
 var (
@@ -267,6 +268,31 @@ func TestJepsen(t *testing.T) {
 		cl.restart(0)
 		close(restarted)
 	}()
+	// Housekeeping runs throughout, as the purge loop would, with a
+	// retention so short that even each record's latest answer goes: a
+	// retry across a compaction must still never apply a change twice.
+	housekeeper := offline.New(cl.db, offline.Config{Retention: time.Nanosecond})
+	stopHousekeeping := make(chan struct{})
+	housekept := make(chan struct{})
+	var compacted offline.CompactStats
+	go func() {
+		defer close(housekept)
+		sys := care.NewContextWithActor(ctx, care.SystemActor())
+		for {
+			select {
+			case <-stopHousekeeping:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			st, err := housekeeper.Compact(sys)
+			if err != nil {
+				fail("compact: %v", err)
+				return
+			}
+			compacted.Mutations += st.Mutations
+			compacted.Scopes += st.Scopes
+		}
+	}()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, d := range devices {
@@ -292,6 +318,9 @@ func TestJepsen(t *testing.T) {
 	}
 	wg.Wait()
 	<-restarted
+	close(stopHousekeeping)
+	<-housekept
+	t.Logf("housekeeping compacted %d push results and %d scope rows during the run", compacted.Mutations, compacted.Scopes)
 
 	// Signal returns for good: every device pushes its queue and pulls.
 	faultsOn.Store(false)

@@ -172,7 +172,10 @@ type sim struct {
 	netErrs   int
 	outcomes  map[client.Key][]client.Outcome
 	resolving map[client.Key]int // resolution attempts per record
-	rep       *Report
+	// resolvedGone are records whose user resolved a "deleted" conflict
+	// with true: the resolution deletes the draft (rule resolve-delete).
+	resolvedGone map[client.Key]bool
+	rep          *Report
 }
 
 type device struct {
@@ -197,7 +200,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	opts = opts.withDefaults()
 	start := time.Now()
-	s := &sim{opts: opts, outcomes: map[client.Key][]client.Outcome{}, resolving: map[client.Key]int{},
+	s := &sim{opts: opts, outcomes: map[client.Key][]client.Outcome{}, resolving: map[client.Key]int{}, resolvedGone: map[client.Key]bool{},
 		rep: &Report{Devices: opts.Devices, Rounds: opts.Rounds, RejectedByCode: map[string]int{}}}
 	for i := range opts.Devices {
 		s.devices = append(s.devices, s.newDevice(i))
@@ -394,7 +397,11 @@ func (s *sim) resolveOne(ctx context.Context, d *device) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, perr := uuid.Parse(c.RecordID); perr == nil {
-		s.resolving[client.Key{Entity: c.Entity, ID: id}]++ // may have written a version, whatever came back
+		k := client.Key{Entity: c.Entity, ID: id}
+		s.resolving[k]++ // may have written a version, whatever came back
+		if c.Field == "deleted" && value == true {
+			s.resolvedGone[k] = true // may have deleted it, whatever came back
+		}
 	}
 	var se *client.Error
 	switch {
@@ -589,7 +596,7 @@ func (s *sim) check(ctx context.Context, seeded map[client.Key]int64) error {
 		switch {
 		case deleted && onServer:
 			problem("%s: deleted (accepted) but still on the server", k)
-		case created && !deleted && !onServer:
+		case created && !deleted && !onServer && !s.resolvedGone[k]:
 			problem("%s: creation accepted but the record is not on the server", k)
 		}
 		if !onServer {
