@@ -304,3 +304,67 @@ func TestDeletedIDIsNeverReused(t *testing.T) {
 		t.Fatalf("online create of a deleted id: %v", err)
 	}
 }
+
+// Case 8 (found by the randomized test at full size, seed
+// 1796460423428449186). Before: the phone's CREATE reached the server but its
+// answer was lost; the tablet (same nurse) changed the draft; the phone
+// pulled that version and, showing its queue on top, still showed the nurse
+// her own creation. Her DELETE, sent with the pulled copy's version as its
+// base behind the resent CREATE, was APPLIED and the tablet's notes were gone;
+// her UPDATE of the notes overwrote the tablet's without a conflict.
+func TestChangeBehindAnUnansweredCreateKeepsWhatOthersWrote(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	phone, tablet := newID(t), newID(t)
+	var seq int64
+	// lostCreate creates a draft from the phone whose answer never arrives,
+	// and has the tablet change its notes (version 2).
+	lostCreate := func() (uuid.UUID, offline.ChangeInput) {
+		id := newID(t)
+		seq++
+		c := createVisit(seq, id, w.f.PatientA1, "phone's first notes")
+		wantStatus(t, mustPush(t, w.eng, nurse, phone, c).Results[0], offline.StatusApplied)
+		wantStatus(t, mustPush(t, w.eng, nurse, tablet, op(seq, id, offline.OpUpdate, 1, map[string]any{"notes": "tablet notes"})).Results[0], offline.StatusApplied)
+		return id, c
+	}
+
+	t.Run("delete", func(t *testing.T) {
+		id, c := lostCreate()
+		seq++
+		r := pushV(t, w.eng, nurse, offline.ProtocolVersion, phone, c, op(seq, id, offline.OpDelete, 2, nil)).Results[1]
+		wantStatus(t, r, offline.StatusConflict)
+		got, err := w.db.Interaction(nurse, id)
+		if err != nil {
+			t.Fatalf("the record is gone: %v", err)
+		}
+		if got.Notes != "tablet notes" {
+			t.Fatalf("notes %q", got.Notes)
+		}
+		if len(r.Conflicts) != 1 || r.Conflicts[0].Field != offline.FieldDeleted || r.Conflicts[0].Outcome != offline.OutcomeOpen {
+			t.Fatalf("conflicts %+v", r.Conflicts)
+		}
+	})
+	t.Run("update", func(t *testing.T) {
+		id, c := lostCreate()
+		seq++
+		r := pushV(t, w.eng, nurse, offline.ProtocolVersion, phone, c, op(seq, id, offline.OpUpdate, 2, map[string]any{"notes": "phone notes"})).Results[1]
+		wantStatus(t, r, offline.StatusConflict)
+		got, err := w.db.Interaction(nurse, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Notes != "tablet notes" {
+			t.Fatalf("the tablet's notes were overwritten: %q", got.Notes)
+		}
+		if len(r.Conflicts) != 1 || r.Conflicts[0].Field != "notes" || r.Conflicts[0].DeviceValue != "phone notes" || r.Conflicts[0].Outcome != offline.OutcomeOpen {
+			t.Fatalf("conflicts %+v", r.Conflicts)
+		}
+	})
+	t.Run("a change after an answered create keeps its base", func(t *testing.T) {
+		id, _ := lostCreate()
+		seq++
+		r := pushV(t, w.eng, nurse, offline.ProtocolVersion, phone, op(seq, id, offline.OpDelete, 2, nil)).Results[0]
+		wantStatus(t, r, offline.StatusApplied)
+	})
+}

@@ -232,6 +232,24 @@ func TestProtocolDocument(t *testing.T) {
 			}
 			return answer(r)
 		},
+		"behind-own-create": func() string {
+			// The phone's CREATE reached the server but its answer was lost;
+			// the tablet edits the record; the phone pulls that version
+			// (2), and its user, still shown her own creation, deletes.
+			id := newID(t)
+			seqs[phone]++
+			create := createVisit(seqs[phone], id, w.f.PatientA1, "first")
+			mustPush(t, w.eng, nurse, phone, create)
+			push(nurse, tablet, ch(id, offline.OpUpdate, 1, notes("tablet")))
+			seqs[phone]++
+			del := ch(id, offline.OpDelete, 2, nil)
+			del.MutationSeq, del.Hlc = seqs[phone], now()
+			r := mustPush(t, w.eng, nurse, phone, create, del).Results[1]
+			if !exists(id) {
+				t.Error("behind-own-create: the record was deleted")
+			}
+			return answer(r)
+		},
 		"delete-signed": func() string { return answer(push(nurse, phone, ch(signed(), offline.OpDelete, 2, nil))) },
 		"no-base": func() string {
 			c := ch(draft(), offline.OpUpdate, 0, notes("x"))

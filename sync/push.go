@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -86,9 +87,10 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	if dev.RevokedAt != nil {
 		return nil, care.Errorf(care.EFORBIDDEN, "this device has been revoked: it must be wiped")
 	}
-	out := &PushPayload{Results: make([]*ChangeResult, 0, len(in.Changes))}
-	for start := 0; start < len(in.Changes); start += e.cfg.TxChunk {
-		chunk := in.Changes[start:min(start+e.cfg.TxChunk, len(in.Changes))]
+	changes := behindOwnCreate(in.Changes)
+	out := &PushPayload{Results: make([]*ChangeResult, 0, len(changes))}
+	for start := 0; start < len(changes); start += e.cfg.TxChunk {
+		chunk := changes[start:min(start+e.cfg.TxChunk, len(changes))]
 		rs, err := e.pushChunk(ctx, dev, in.ProtocolVersion, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("sync push: changes %d to %d: %w", chunk[0].MutationSeq, chunk[len(chunk)-1].MutationSeq, err)
@@ -110,6 +112,47 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	}
 	out.ServerHlc = e.clock.Now().String()
 	return out, nil
+}
+
+// behindOwnCreate returns the changes to judge: chs, except that a change
+// sent after this device's CREATE of the same record in the same push is
+// judged from base 0 (rule behind-own-create). A device resends its oldest
+// unanswered change first, so that CREATE was unanswered when the change was
+// made, and the user was looking at her own creation, whatever server copy a
+// pull had meanwhile brought (a device that shows its queue on top shows the
+// CREATE's fields over it). Judging from the copy's version would let a
+// DELETE or an edit overwrite a colleague's change the user was never shown;
+// from base 0, every change other devices made since the creation is unseen.
+// chs itself is never modified.
+func behindOwnCreate(chs []ChangeInput) []ChangeInput {
+	type ref struct {
+		ent Entity
+		id  uuid.UUID
+	}
+	created := map[ref]int64{}
+	var out []ChangeInput
+	for i, ch := range chs {
+		r := ref{ch.Entity, ch.ID}
+		if ch.Op == OpCreate {
+			if s, ok := created[r]; !ok || ch.MutationSeq < s {
+				created[r] = ch.MutationSeq
+			}
+			continue
+		}
+		s, ok := created[r]
+		if !ok || ch.MutationSeq <= s || ch.BaseVersion == nil || *ch.BaseVersion == 0 {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(chs)
+		}
+		zero := int64(0)
+		out[i].BaseVersion = &zero
+	}
+	if out == nil {
+		return chs
+	}
+	return out
 }
 
 // pushChunk applies up to cfg.TxChunk changes in one transaction: one commit
