@@ -250,6 +250,23 @@ func TestProtocolDocument(t *testing.T) {
 			}
 			return answer(r)
 		},
+		"behind-own-change": func() string {
+			// The phone's edit (base 1) is queued; it pulls the tablet's
+			// edit (version 2) but still shows its own pending notes, and
+			// its user edits them again (base 2). Both go in one push.
+			id := draft()
+			push(nurse, tablet, ch(id, offline.OpUpdate, 1, notes("tablet")))
+			first, second := ch(id, offline.OpUpdate, 1, notes("phone A")), ch(id, offline.OpUpdate, 2, notes("phone B"))
+			seqs[phone]++
+			first.MutationSeq, first.Hlc = seqs[phone], now()
+			seqs[phone]++
+			second.MutationSeq, second.Hlc = seqs[phone], now()
+			r := mustPush(t, w.eng, nurse, phone, first, second).Results[1]
+			if got, err := w.db.Interaction(nurse, id); err != nil || got.Notes != "tablet" {
+				t.Errorf("behind-own-change: the tablet's notes were overwritten (%v)", err)
+			}
+			return answer(r)
+		},
 		"delete-signed": func() string { return answer(push(nurse, phone, ch(signed(), offline.OpDelete, 2, nil))) },
 		"no-base": func() string {
 			c := ch(draft(), offline.OpUpdate, 0, notes("x"))

@@ -87,7 +87,7 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	if dev.RevokedAt != nil {
 		return nil, care.Errorf(care.EFORBIDDEN, "this device has been revoked: it must be wiped")
 	}
-	changes := behindOwnCreate(in.Changes)
+	changes := behindOwnChanges(in.Changes)
 	out := &PushPayload{Results: make([]*ChangeResult, 0, len(changes))}
 	for start := 0; start < len(changes); start += e.cfg.TxChunk {
 		chunk := changes[start:min(start+e.cfg.TxChunk, len(changes))]
@@ -114,40 +114,44 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	return out, nil
 }
 
-// behindOwnCreate returns the changes to judge: chs, except that a change
-// sent after this device's CREATE of the same record in the same push is
-// judged from base 0 (rule behind-own-create). A device resends its oldest
-// unanswered change first, so that CREATE was unanswered when the change was
-// made, and the user was looking at her own creation, whatever server copy a
-// pull had meanwhile brought (a device that shows its queue on top shows the
-// CREATE's fields over it). Judging from the copy's version would let a
-// DELETE or an edit overwrite a colleague's change the user was never shown;
-// from base 0, every change other devices made since the creation is unseen.
+// behindOwnChanges returns the changes to judge: chs, except that a change
+// sent after this device's earlier changes to the same record in the same
+// push is judged from the lowest base among them (a CREATE's is 0): rules
+// behind-own-create and behind-own-change. A device resends its oldest
+// unanswered change first, so those earlier changes were unanswered when the
+// later one was made, and the device showed them on top of its server copy:
+// whatever a pull had meanwhile brought, the user never saw what they hid (a
+// CREATE hides the whole record). Judging from the copy's version would let a
+// DELETE or an edit overwrite a colleague's change the user was never shown.
 // chs itself is never modified.
-func behindOwnCreate(chs []ChangeInput) []ChangeInput {
+func behindOwnChanges(chs []ChangeInput) []ChangeInput {
 	type ref struct {
 		ent Entity
 		id  uuid.UUID
 	}
-	created := map[ref]int64{}
+	lowest := map[ref]int64{}
 	var out []ChangeInput
 	for i, ch := range chs {
 		r := ref{ch.Entity, ch.ID}
-		if ch.Op == OpCreate {
-			if s, ok := created[r]; !ok || ch.MutationSeq < s {
-				created[r] = ch.MutationSeq
+		base := int64(0)
+		if ch.Op != OpCreate {
+			if ch.BaseVersion == nil {
+				continue // refused: no base
 			}
+			base = *ch.BaseVersion
+		}
+		low, ok := lowest[r]
+		if !ok || base < low {
+			lowest[r] = base
 			continue
 		}
-		s, ok := created[r]
-		if !ok || ch.MutationSeq <= s || ch.BaseVersion == nil || *ch.BaseVersion == 0 {
+		if ch.Op == OpCreate || base == low {
 			continue
 		}
 		if out == nil {
 			out = slices.Clone(chs)
 		}
-		zero := int64(0)
-		out[i].BaseVersion = &zero
+		out[i].BaseVersion = &low
 	}
 	if out == nil {
 		return chs
