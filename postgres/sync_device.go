@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -242,6 +243,20 @@ func (db *DB) RecordMutations(ctx context.Context, device uuid.UUID, recs []Muta
 		return fmt.Errorf("record mutations: %w", err)
 	}
 	if tag.RowsAffected() != int64(len(recs)) {
+		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)
+	}
+	// A concurrent transaction's rows may be gone: an attempt of the same
+	// push that committed first, whose answers the device then acknowledged
+	// with a later push and housekeeping compacted, leaves nothing to
+	// conflict with. Compaction deletes only rows at or below the mark, and
+	// the mark committed before it ran, so this statement (a fresh snapshot)
+	// sees it: a number at or below it was applied before, and nothing this
+	// transaction applied may be kept.
+	var fresh bool
+	if err := db.q.QueryRow(ctx, `SELECT coalesce((SELECT acked_through < $2 FROM devices WHERE id = $1), true)`, device, slices.Min(seqs)).Scan(&fresh); err != nil {
+		return fmt.Errorf("record mutations: %w", err)
+	}
+	if !fresh {
 		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)
 	}
 	return nil

@@ -3,11 +3,13 @@ package sync_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres"
 	offline "github.com/rapportcare/rapport/sync"
 )
 
@@ -179,4 +181,32 @@ func TestCompactScopes(t *testing.T) {
 			t.Fatalf("reset after a fresh pull: %v", *pg.ResetReason)
 		}
 	})
+}
+
+// TestRecordNeverBelowTheAcknowledgedMark: an attempt of a push still
+// running when the device's retry was answered, acknowledged and compacted
+// finds no row to conflict with; recording must still fail (and the attempt
+// roll back), or its changes would be applied a second time. Before the
+// check, RecordMutations recorded the compacted number again.
+func TestRecordNeverBelowTheAcknowledgedMark(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{Retention: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	nurse := as(w.f.Nurse1Actor)
+	phone := newID(t)
+	pushAcked(t, w.eng, nurse, phone, createVisit(1, newID(t), w.f.PatientA1, "first"))
+	pushAcked(t, w.eng, nurse, phone, createVisit(2, newID(t), w.f.PatientA1, "second")) // acknowledges 1
+	if st, err := w.eng.Compact(sys()); err != nil || st.Mutations != 1 {
+		t.Fatalf("compacted %+v, %v; want 1", st, err)
+	}
+	err := w.db.InTx(nurse, func(tx *postgres.DB) error {
+		return tx.RecordMutations(nurse, phone, []postgres.MutationRecord{{Seq: 1, Result: []byte(`{"status":"applied"}`)}})
+	})
+	if !errors.Is(err, postgres.ErrRecordedConcurrently) {
+		t.Fatalf("recording an acknowledged, compacted number: %v, want ErrRecordedConcurrently", err)
+	}
+	if err := w.db.InTx(nurse, func(tx *postgres.DB) error {
+		return tx.RecordMutations(nurse, phone, []postgres.MutationRecord{{Seq: 3, Result: []byte(`{"status":"applied"}`)}})
+	}); err != nil {
+		t.Fatalf("recording a fresh number: %v", err)
+	}
 }

@@ -271,6 +271,9 @@ func (d *device) gql(ctx context.Context, query string, vars map[string]any, out
 		if code == "INTERNAL" {
 			return fmt.Errorf("server INTERNAL error: %s", env.Errors[0].Message)
 		}
+		if code == "UNAVAILABLE" { // refused for now: the document says retry later
+			return fmt.Errorf("%w: UNAVAILABLE: %s", errTransport, env.Errors[0].Message)
+		}
 		return &gqlError{code, env.Errors[0].Message}
 	}
 	return json.Unmarshal(env.Data, out)
