@@ -97,7 +97,7 @@ var commands = []command{
 	{name: "serve", summary: "rapport serve [--seed-demo] [--addr-file PATH]", flags: serveFlags},
 	{name: "migrate", summary: "rapport migrate", flags: migrateFlags},
 	{name: "seed", summary: "rapport seed [--size small|medium|large] [--seed N] [--as-of YYYY-MM-DD|today]", flags: seedFlags},
-	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P]", flags: simulateFlags},
+	{name: "simulate", summary: "rapport simulate [--url URL] [--devices N] [--rounds N] [--ops N] [--drop-requests P] [--drop-responses P] [--spread D]", flags: simulateFlags},
 	{name: "org create", summary: "rapport org create --name NAME [--ods CODE] [--kind gp_practice] [flags]", flags: orgCreateFlags},
 	{name: "token", summary: "rapport token --role nurse|gp|practice_admin|integration [flags]\n  rapport token --demo", flags: tokenFlags},
 }
@@ -202,6 +202,9 @@ creates, edits, signs, amends and deletes, syncing over a network that drops
 requests and responses; then all sync cleanly and the command checks that every
 device equals the server and that every accepted change was applied exactly
 once. Prints push and pull latency (p50/p99) and exits non-zero on divergence.
+By default every device syncs at the same instant each round (a burst);
+--spread 5s makes each round last five seconds, each device coming online at
+its own random moment within it, the way phones regain signal.
 Needs RAPPORT_JWT_HMAC_SECRET (make run keeps it in .tmp/dev-secret).
 `,
 	"org create": `Creates an organisation (a GP practice by default) and its first practice

@@ -23,9 +23,13 @@ func simulateFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 	dropResp := fs.Float64("drop-responses", 0.1, "probability the server's answer never reaches the device (0-1)")
 	seed := fs.Int64("seed", 1, "random seed")
 	concurrency := fs.Int("concurrency", 0, "devices talking to the server at once (default: all)")
+	spread := fs.Duration("spread", 0, "length of a round: each device comes online at a random moment within it (default 0: all at once)")
 	return func(ctx context.Context, env environment) error {
 		if *devices < 1 || *rounds < 1 || *ops < 1 {
 			return usagef("simulate: --devices, --rounds and --ops must be at least 1")
+		}
+		if *spread < 0 {
+			return usagef("simulate: --spread must not be negative")
 		}
 		if *dropReq < 0 || *dropReq > 1 || *dropResp < 0 || *dropResp > 1 {
 			return usagef("simulate: drop probabilities must be between 0 and 1")
@@ -53,7 +57,7 @@ func simulateFlags(fs *flag.FlagSet) func(context.Context, environment) error {
 		}
 		rep, err := simulate.Run(ctx, simulate.Options{BaseURL: base, Devices: *devices, Tokens: tokens,
 			Rounds: *rounds, OpsPerRound: *ops, DropRequest: *dropReq, DropResponse: *dropResp, Seed: *seed,
-			Concurrency: *concurrency, Logf: func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }})
+			Concurrency: *concurrency, Spread: *spread, Logf: func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }})
 		if rep != nil {
 			if _, werr := io.WriteString(env.stdout, rep.String()+"\n"); werr != nil {
 				return errors.Join(err, werr)

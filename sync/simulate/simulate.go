@@ -56,6 +56,12 @@ type Options struct {
 	// Concurrency bounds how many devices talk to the server at once
 	// (default: all of them).
 	Concurrency int
+	// Spread is how long a round lasts: each device comes back online at
+	// its own random moment within it, so devices sync at an average rate of
+	// Devices/Spread a second, the way phones regain signal at different
+	// times. Zero makes every device sync at the same instant (a burst, the
+	// worst case). The first and the final sync are always bursts.
+	Spread time.Duration
 	// Transport is the base HTTP transport (default: a private
 	// http.Transport sized for the device count).
 	Transport http.RoundTripper
@@ -120,8 +126,12 @@ type Report struct {
 	// ResolutionsRefused those the server refused (the field had moved on
 	// since, or the user may not write it).
 	Resolutions, ResolutionsRefused int
-	// Push and Pull are HTTP round-trip latencies, faults included.
-	Push, Pull Latency
+	// Spread is the length of a round (Options.Spread).
+	Spread time.Duration
+	// Push and Pull are the HTTP round-trip latencies during the rounds,
+	// faults included; Burst those of the first and final syncs, where
+	// every device talks to the server at once.
+	Push, Pull, Burst Latency
 	// TransportErrors counts round trips that failed (dropped or broken);
 	// SyncErrors counts Sync calls that still failed after their retries.
 	TransportErrors, SyncErrors int
@@ -143,7 +153,13 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "changes %d: applied %d, merged %d, conflict %d, rejected %d %v\n", r.Changes, r.Applied, r.Merged, r.Conflicts, r.Rejected, r.RejectedByCode)
 	fmt.Fprintf(&b, "conflicts recorded %d (resolved %d, resolutions refused %d); creates accepted %d, deletes accepted %d; server records %d\n",
 		r.ConflictsRecorded, r.Resolutions, r.ResolutionsRefused, r.CreatesAccepted, r.DeletesAccepted, r.ServerRecords)
-	fmt.Fprintf(&b, "push %s\npull %s\n", r.Push, r.Pull)
+	if r.Spread > 0 {
+		fmt.Fprintf(&b, "rounds of %s: devices come online at random moments, %.1f syncs/s on average\n",
+			r.Spread, float64(r.Devices)/r.Spread.Seconds())
+	} else {
+		b.WriteString("rounds are bursts: every device syncs at the same instant\n")
+	}
+	fmt.Fprintf(&b, "push %s\npull %s\nfirst and final syncs (all devices at once) %s\n", r.Push, r.Pull, r.Burst)
 	fmt.Fprintf(&b, "faults: %d requests and %d responses dropped; %d failed round trips; %d syncs failed after retries\n",
 		r.DroppedRequests, r.DroppedResponses, r.TransportErrors, r.SyncErrors)
 	if r.OK() {
@@ -167,8 +183,10 @@ type sim struct {
 	devices []*device
 
 	mu        sync.Mutex
+	inRounds  bool
 	push      []time.Duration
 	pull      []time.Duration
+	burst     []time.Duration
 	netErrs   int
 	outcomes  map[client.Key][]client.Outcome
 	resolving map[client.Key]int // resolution attempts per record
@@ -201,7 +219,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
 	start := time.Now()
 	s := &sim{opts: opts, outcomes: map[client.Key][]client.Outcome{}, resolving: map[client.Key]int{}, resolvedGone: map[client.Key]bool{},
-		rep: &Report{Devices: opts.Devices, Rounds: opts.Rounds, RejectedByCode: map[string]int{}}}
+		rep: &Report{Devices: opts.Devices, Rounds: opts.Rounds, Spread: opts.Spread, RejectedByCode: map[string]int{}}}
 	for i := range opts.Devices {
 		s.devices = append(s.devices, s.newDevice(i))
 	}
@@ -209,7 +227,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	// Every device starts with a clean first sync of its whole scope.
 	s.setFaults(false)
-	if err := s.each(ctx, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
+	if err := s.each(ctx, 0, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
 		return rep, fmt.Errorf("simulate: first pull: %w", err)
 	}
 	seeded := map[client.Key]int64{} // records before the run, with their versions
@@ -221,8 +239,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.Logf("simulate: %d devices pulled their scopes (%d records)", len(s.devices), len(seeded))
 
 	s.setFaults(true)
+	s.measureRounds(true)
 	for round := range opts.Rounds {
-		err := s.each(ctx, func(d *device) error {
+		err := s.each(ctx, opts.Spread, func(d *device) error {
 			for range opts.OpsPerRound {
 				s.randomOp(d)
 			}
@@ -248,10 +267,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// A clean final sync: everyone pushes, then everyone pulls, so each pull
 	// sees every push.
 	s.setFaults(false)
-	if err := s.each(ctx, func(d *device) error { _, err := d.Push(ctx); return err }); err != nil {
+	s.measureRounds(false)
+	if err := s.each(ctx, 0, func(d *device) error { _, err := d.Push(ctx); return err }); err != nil {
 		return rep, fmt.Errorf("simulate: final push: %w", err)
 	}
-	if err := s.each(ctx, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
+	if err := s.each(ctx, 0, func(d *device) error { _, err := d.Pull(ctx); return err }); err != nil {
 		return rep, fmt.Errorf("simulate: final pull: %w", err)
 	}
 	opts.Logf("simulate: final sync done; checking")
@@ -265,7 +285,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		rep.DroppedResponses += dp
 		rep.ConflictsRecorded += len(d.Conflicts())
 	}
-	rep.Push, rep.Pull = summarise(s.push), summarise(s.pull)
+	rep.Push, rep.Pull, rep.Burst = summarise(s.push), summarise(s.pull), summarise(s.burst)
 	rep.TransportErrors = s.netErrs
 	rep.Duration = time.Since(start)
 	if !rep.OK() {
@@ -309,11 +329,22 @@ func (s *sim) observe(c client.Call) {
 		s.netErrs++
 		return
 	}
-	if c.Op == "push" {
+	switch {
+	case !s.inRounds:
+		s.burst = append(s.burst, c.Duration)
+	case c.Op == "push":
 		s.push = append(s.push, c.Duration)
-	} else {
+	default:
 		s.pull = append(s.pull, c.Duration)
 	}
+}
+
+// measureRounds says whether the round trips from now on belong to the
+// rounds (Report.Push and Pull) or to a burst (Report.Burst).
+func (s *sim) measureRounds(on bool) {
+	s.mu.Lock()
+	s.inRounds = on
+	s.mu.Unlock()
 }
 
 func (s *sim) record(o client.Outcome) {
@@ -336,14 +367,26 @@ func (s *sim) record(o client.Outcome) {
 
 // each runs fn for every device, at most Concurrency at a time, and returns
 // the first error.
-func (s *sim) each(ctx context.Context, fn func(*device) error) error {
+func (s *sim) each(ctx context.Context, spread time.Duration, fn func(*device) error) error {
 	sem := make(chan struct{}, s.opts.Concurrency)
 	errs := make(chan error, len(s.devices))
 	var wg sync.WaitGroup
 	for _, d := range s.devices {
+		var delay time.Duration
+		if spread > 0 {
+			delay = time.Duration(d.rng.Int64N(int64(spread)))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():

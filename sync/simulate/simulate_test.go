@@ -145,3 +145,27 @@ func TestColleaguesAndTokens(t *testing.T) {
 		t.Errorf("no nurses: want an error")
 	}
 }
+
+// TestSpreadRounds checks that with Spread each round lasts about that long
+// (devices come online at random moments within it, not all at once) and
+// that the rounds' latencies are reported apart from the all-at-once first
+// and final syncs.
+func TestSpreadRounds(t *testing.T) {
+	w := newWorld(t, 3, 5)
+	const spread = 1500 * time.Millisecond
+	rep, err := simulate.Run(context.Background(), simulate.Options{BaseURL: w.url, Devices: 6, Tokens: w.tokens(t),
+		Rounds: 2, OpsPerRound: 2, Seed: 3, Spread: spread})
+	if err != nil {
+		t.Fatalf("Run: %v\n%v", err, rep)
+	}
+	if rep.Duration < spread {
+		t.Errorf("two rounds of %v took %v; devices did not wait for their moment", spread, rep.Duration)
+	}
+	if rep.Push.Count == 0 || rep.Pull.Count < 2*6 || rep.Burst.Count < 2*6 {
+		t.Errorf("round trips: push %d, pull %d in the rounds, %d all at once; want pushes, at least 12 pulls in the rounds and 12 at once",
+			rep.Push.Count, rep.Pull.Count, rep.Burst.Count)
+	}
+	if rep.Spread != spread {
+		t.Errorf("report says rounds of %v, want %v", rep.Spread, spread)
+	}
+}
