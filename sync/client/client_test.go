@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,6 +408,26 @@ func TestPush(t *testing.T) {
 		}
 		if _, has := d.View(client.EntityInteraction, bad); has {
 			t.Errorf("rejected record still shown as on the server")
+		}
+	})
+
+	t.Run("an attempt that times out is retried", func(t *testing.T) {
+		f := newFakeServer()
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				time.Sleep(300 * time.Millisecond) // longer than the client waits
+			}
+			f.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		d := client.New(srv.URL, "", client.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}), client.WithRetries(3, time.Millisecond))
+		d.CreateInteraction(visit(patient, "x"))
+		if _, err := d.Push(ctx); err != nil {
+			t.Fatalf("push after one timed-out attempt: %v", err)
+		}
+		if calls.Load() < 2 || len(d.Pending()) != 0 {
+			t.Errorf("%d attempts, %d changes still queued; want a retry that delivered the change", calls.Load(), len(d.Pending()))
 		}
 	})
 

@@ -20,14 +20,16 @@ type gqlError struct {
 }
 
 // retryable reports whether err is worth retrying: network trouble, a
-// dropped request or response, a server error or overload. Errors the server
-// chose to give (bad input, forbidden, unauthenticated) are not.
+// dropped request or response, an attempt that timed out (the HTTP client's
+// own timeout; the caller's context ending stops the retries in call), a
+// server error or overload. Errors the server chose to give (bad input,
+// forbidden, unauthenticated) are not.
 func retryable(err error) bool {
 	var se *Error
 	if errors.As(err, &se) {
 		return se.Status >= 500 || se.Status == http.StatusTooManyRequests || se.Code == "INTERNAL" || se.Code == "INTERNAL_SERVER_ERROR"
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return true
 }
 
 // call runs one GraphQL operation, retrying retryable failures with
