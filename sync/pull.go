@@ -55,7 +55,7 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 	var out *PullPayload
 	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
 		var err error
-		out, err = e.pullPage(ctx, tx, dev.ID, in.Only, cp, fresh, limit)
+		out, err = e.pullPage(ctx, tx, dev.ID, in, cp, fresh, limit)
 		return err
 	})
 	if err != nil {
@@ -73,7 +73,8 @@ func reset(r ResetReason, wipe bool) *PullPayload {
 }
 
 // pullPage builds one page inside the snapshot tx.
-func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, only Entity, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, in PullInput, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+	only := in.Only
 	hw, purged, err := tx.SyncHighWater(ctx)
 	if err != nil {
 		return nil, err
@@ -175,7 +176,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		changes = append(changes, got...)
 	}
 
-	if err := e.fillPage(ctx, tx, out, changes); err != nil {
+	if err := e.fillPage(ctx, tx, out, changes, in.WithData); err != nil {
 		return nil, err
 	}
 	out.Checkpoint = cp.encode()
@@ -183,8 +184,9 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 }
 
 // fillPage turns change-log rows into upserts (the records' current state)
-// and tombstones, in the rows' order.
-func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange) error {
+// and tombstones, in the rows' order. Every upsert's JSON is written into
+// one buffer for the page; the Data maps are built only withData.
+func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, withData bool) error {
 	refs := make([]postgres.SyncRef, 0, len(changes))
 	for _, c := range changes {
 		if c.Op == "upsert" {
@@ -195,16 +197,69 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	if err != nil {
 		return err
 	}
+	buf := make([]byte, 0, 640*len(refs))
+	recs := make([]Record, 0, len(refs))
+	ends := make([]int, 0, len(refs))
 	for _, c := range changes {
 		if c.Op == "delete" {
 			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
 			continue
 		}
-		if r := recordOf(rows, Entity(c.Entity), c.ID); r != nil {
-			out.Upserts = append(out.Upserts, r)
+		var ok bool
+		var version int64
+		if buf, version, ok = appendRecordJSON(buf, rows, Entity(c.Entity), c.ID); ok {
+			r := Record{Entity: Entity(c.Entity), ID: c.ID, Version: version}
+			if withData {
+				r.Data = recordOf(rows, r.Entity, r.ID).Data
+			}
+			recs = append(recs, r)
+			ends = append(ends, len(buf))
 		}
 	}
+	start := 0
+	out.Upserts = make([]*Record, len(recs))
+	for k := range recs {
+		recs[k].JSON = RawJSON(buf[start:ends[k]:ends[k]])
+		start = ends[k]
+		out.Upserts[k] = &recs[k]
+	}
 	return nil
+}
+
+// appendRecordJSON appends the loaded record's JSON and returns its version;
+// false if it was not loaded (gone, or not visible).
+func appendRecordJSON(b []byte, rows *postgres.SyncRows, e Entity, id uuid.UUID) ([]byte, int64, bool) {
+	switch e {
+	case EntityPatient:
+		if p := rows.Patients[id]; p != nil {
+			return appendPatientJSON(b, p), p.Version, true
+		}
+	case EntityCareRelationship:
+		if r := rows.Relationships[id]; r != nil {
+			return appendRelationshipJSON(b, r), r.Version, true
+		}
+	case EntityInteraction:
+		if i := rows.Interactions[id]; i != nil {
+			return appendInteractionJSON(b, i, rows.Amendments[id]), i.Version, true
+		}
+	case EntityPractitioner:
+		if p := rows.Practitioners[id]; p != nil {
+			return appendPractitionerJSON(b, p), p.Version, true
+		}
+	case EntityTeam:
+		if t := rows.Teams[id]; t != nil {
+			return appendTeamJSON(b, t), t.Version, true
+		}
+	case EntityFeedback:
+		if r := rows.Feedback[id]; r != nil {
+			return appendFeedbackJSON(b, r), r.Version, true
+		}
+	case EntityOrganization:
+		if o := rows.Organizations[id]; o != nil {
+			return appendOrganizationJSON(b, o), o.Version, true
+		}
+	}
+	return b, 0, false
 }
 
 // recordOf returns the loaded record as a sync Record, or nil if it was not
