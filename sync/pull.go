@@ -61,9 +61,6 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync pull: %w", err)
 	}
-	if err := e.db.TouchDevice(ctx, dev.ID, cp.scopeNeed(), fresh); err != nil {
-		return nil, err
-	}
 	return out, nil
 }
 
@@ -75,10 +72,11 @@ func reset(r ResetReason, wipe bool) *PullPayload {
 // pullPage builds one page inside the snapshot tx.
 func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, in PullInput, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
 	only := in.Only
-	hw, purged, err := tx.SyncHighWater(ctx)
+	st, err := tx.SyncPageStart(ctx, device, cp.Gen, cp.scopeNeed(), fresh)
 	if err != nil {
 		return nil, err
 	}
+	hw := st.HighWater
 	out := &PullPayload{Upserts: []*Record{}, Tombstones: []*Tombstone{}, RevokedPatientIDs: []uuid.UUID{}}
 	if fresh {
 		cp = checkpoint{V: checkpointVersion, Device: device, Seq: hw, Gen: 1, From: 0, Phase: phaseDirectory}
@@ -86,14 +84,11 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 			return nil, err
 		}
 	} else {
-		if cp.Seq < purged {
+		if cp.Seq < st.PurgedThrough || cp.scopeNeed() < st.ScopeFloor {
 			return reset(ResetCheckpointExpired, false), nil
 		}
-		entered, left, err := tx.SyncScopeDiff(ctx, device, cp.Gen)
-		if err != nil {
-			return nil, err
-		}
-		if entered > 0 || len(left) > 0 {
+		left := st.Left
+		if st.Entered > 0 || len(left) > 0 {
 			// The scope moved: store it as a new generation and backfill
 			// whoever entered since the generation the device holds in full.
 			next := cp
