@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,17 +71,20 @@ func directoryVisibleSQL(a *care.Actor, q *args) string {
 // and which left. A page that writes nothing else commits without waiting
 // for the WAL flush (a crash can lose only the device's last-seen time and
 // compaction mark, which then stay lower: SaveSyncScope turns the wait back
-// on). EUNAUTHENTICATED without an actor; ENOTFOUND for an unknown device.
+// on). Only a device of the caller's practitioner that is not revoked is
+// touched: ErrSyncDeviceUnknown otherwise (nothing was read), so a pull may
+// start here without RegisterDevice and fall back to it.
+// EUNAUTHENTICATED without an actor, EFORBIDDEN for one who may not sync.
 func (db *DB) SyncPageStart(ctx context.Context, device uuid.UUID, gen, scopeNeed int64, fresh bool) (st SyncStart, err error) {
-	a, err := actorOf(ctx)
+	a, err := syncerOf(ctx)
 	if err != nil {
 		return st, err
 	}
-	q := args{device, scopeNeed, fresh, gen}
+	q := args{device, scopeNeed, fresh, gen, a.PractitionerID}
 	touch := `t AS (UPDATE devices SET last_seen_at = now(),
 			scope_pulled = CASE WHEN $3 THEN 0 ELSE GREATEST(scope_pulled, $2) END,
 			scope_floor = CASE WHEN $3 THEN 0 ELSE scope_floor END
-		WHERE id = $1 RETURNING scope_floor)`
+		WHERE id = $1 AND practitioner_id = $5 AND revoked_at IS NULL RETURNING scope_floor)`
 	var sql string
 	if fresh {
 		sql = `WITH ` + touch + `
@@ -102,11 +106,15 @@ func (db *DB) SyncPageStart(ctx context.Context, device uuid.UUID, gen, scopeNee
 		return st, fmt.Errorf("sync page start: %w", err)
 	}
 	if floor == nil {
-		return st, care.Errorf(care.ENOTFOUND, "no such device")
+		return st, ErrSyncDeviceUnknown
 	}
 	st.ScopeFloor = *floor
 	return st, nil
 }
+
+// ErrSyncDeviceUnknown: SyncPageStart found no unrevoked device of the
+// caller's practitioner with that id.
+var ErrSyncDeviceUnknown = errors.New("sync: no such unrevoked device of the caller")
 
 // SyncStart is what SyncPageStart returns.
 type SyncStart struct {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -34,6 +35,17 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 		}
 		limit = *in.Limit
 	}
+	if in.Checkpoint != nil && *in.Checkpoint != "" {
+		// The usual page: a known device's checkpoint. Its page start
+		// checks the device (SyncPageStart); anything else (a new, revoked
+		// or foreign device) takes the path below, which says why.
+		if cp, ok := decodeCheckpoint(*in.Checkpoint, in.DeviceID); ok {
+			out, err := e.page(ctx, in, in.DeviceID, cp, false, limit)
+			if !errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+				return out, err
+			}
+		}
+	}
 	dev, err := e.db.RegisterDevice(ctx, in.DeviceID)
 	if err != nil {
 		return nil, err
@@ -52,12 +64,24 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 			return reset(ResetCheckpointExpired, false), nil // its scope generation was compacted
 		}
 	}
+	out, err := e.page(ctx, in, dev.ID, cp, fresh, limit)
+	if errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+		return reset(ResetDeviceRevoked, true), nil // revoked since RegisterDevice read it
+	}
+	return out, err
+}
+
+// page pulls one page in one snapshot transaction.
+func (e *Engine) page(ctx context.Context, in PullInput, device uuid.UUID, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
 	var out *PullPayload
-	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
+	err := e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
 		var err error
-		out, err = e.pullPage(ctx, tx, dev.ID, in, cp, fresh, limit)
+		out, err = e.pullPage(ctx, tx, device, in, cp, fresh, limit)
 		return err
 	})
+	if errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sync pull: %w", err)
 	}
@@ -192,7 +216,7 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, 640*len(refs))
+	buf := make([]byte, 0, 1024*len(refs)) // an interaction is ~750 bytes: the page is appended without regrowing
 	recs := make([]Record, 0, len(refs))
 	ends := make([]int, 0, len(refs))
 	for _, c := range changes {
