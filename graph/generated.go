@@ -667,9 +667,9 @@ type ComplexityRoot struct {
 	}
 
 	SyncRecord struct {
-		Data    func(childComplexity int) int
 		Entity  func(childComplexity int) int
 		ID      func(childComplexity int) int
+		JSON    func(childComplexity int) int
 		Version func(childComplexity int) int
 	}
 
@@ -3731,12 +3731,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SyncPushPayload.ServerHlc(childComplexity), true
 
-	case "SyncRecord.data":
-		if e.ComplexityRoot.SyncRecord.Data == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SyncRecord.Data(childComplexity), true
 	case "SyncRecord.entity":
 		if e.ComplexityRoot.SyncRecord.Entity == nil {
 			break
@@ -3749,6 +3743,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SyncRecord.ID(childComplexity), true
+	case "SyncRecord.data":
+		if e.ComplexityRoot.SyncRecord.JSON == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncRecord.JSON(childComplexity), true
 	case "SyncRecord.version":
 		if e.ComplexityRoot.SyncRecord.Version == nil {
 			break
@@ -21028,11 +21028,11 @@ func (ec *executionContext) _SyncRecord_data(ctx context.Context, field graphql.
 			return ec.fieldContext_SyncRecord_data(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Data, nil
+			return obj.JSON, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNJSON2map(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -33387,6 +33387,22 @@ func (ec *executionContext) marshalNInteractionStatus2githubᚗcomᚋrapportcare
 	return v
 }
 
+func (ec *executionContext) unmarshalNJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx context.Context, v any) (sync1.RawJSON, error) {
+	var res sync1.RawJSON
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx context.Context, sel ast.SelectionSet, v sync1.RawJSON) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
 	res, err := graphql.UnmarshalAny(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -33401,28 +33417,6 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 	}
 	_ = sel
 	res := graphql.MarshalAny(v)
-	if res == graphql.Null {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-	}
-	return res
-}
-
-func (ec *executionContext) unmarshalNJSON2map(ctx context.Context, v any) (map[string]any, error) {
-	res, err := graphql.UnmarshalMap(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
-	if v == nil {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-		return graphql.Null
-	}
-	_ = sel
-	res := graphql.MarshalMap(v)
 	if res == graphql.Null {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")

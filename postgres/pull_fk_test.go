@@ -129,7 +129,7 @@ func TestNativePullAppliesWithForeignKeys(t *testing.T) {
 			if i > 5000 {
 				t.Fatal("pull never ends")
 			}
-			pg, err := eng.Pull(ctx, offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Checkpoint: cp, Limit: &limit})
+			pg, err := eng.Pull(ctx, offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Checkpoint: cp, Limit: &limit, WithData: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -82,20 +82,6 @@ func (db *DB) RegisterDevice(ctx context.Context, id uuid.UUID) (*SyncDevice, er
 	return d, nil
 }
 
-// TouchDevice records that the device synced now and, for a pull, the
-// lowest scope generation its checkpoint still needed (scopeNeed; a retry
-// may send the same checkpoint, so older generations can be compacted). A
-// fresh pull (fresh true) started the device's scopes over: nothing is
-// compacted any more. It returns the database's error.
-func (db *DB) TouchDevice(ctx context.Context, id uuid.UUID, scopeNeed int64, fresh bool) error {
-	if _, err := db.q.Exec(ctx, `UPDATE devices SET last_seen_at = now(),
-		scope_pulled = CASE WHEN $3 THEN 0 ELSE GREATEST(scope_pulled, $2) END,
-		scope_floor = CASE WHEN $3 THEN 0 ELSE scope_floor END WHERE id = $1`, id, scopeNeed, fresh); err != nil {
-		return fmt.Errorf("touch device: %w", err)
-	}
-	return nil
-}
-
 // Devices lists the caller's devices, or for a practice admin every device
 // of the organisation's practitioners, by registration time. EUNAUTHENTICATED
 // without an actor.

@@ -85,7 +85,8 @@ func (db *DB) CompactMutations(ctx context.Context, keepLatestUntil time.Time, b
 // that a newer generation repeats. A patient's newest row stays, so
 // DeviceHadPatient still knows a patient who left the device's scope.
 // scope_floor then says which checkpoints must reset. The devices' rows are
-// locked for the statement only (a concurrent pull's TouchDevice waits).
+// locked for the statement only (a concurrent pull's page start, SyncPageStart, waits; a device whose
+// page is being pulled is skipped).
 const compactScopesSQL = `
 WITH d AS (SELECT id, scope_pulled FROM devices WHERE scope_pulled > scope_floor ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
 del AS (DELETE FROM device_scopes s USING d

@@ -84,7 +84,8 @@ func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, erro
 
 // LoadSyncPage is LoadSyncRows for a page of a sync pull: one statement per
 // entity kind present (the access rule inside it), one for the amendments of
-// every amended interaction, and one audit entry per patient record read,
+// every amended interaction, and one audit entry per patient whose records
+// the page holds (entity SyncPage, the same page id on each: pageRecs),
 // queued for the read-audit flusher (auditqueue.go) even inside the pull's
 // snapshot transaction. The queue keeps the rule that a read is refused
 // (EUNAVAILABLE) rather than served unaudited when the audit cannot keep up;
@@ -206,7 +207,7 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*S
 		}
 	}
 	if queued && len(recs) > 0 {
-		if err := db.audits.enqueue(auditRows(ctx, a, care.AuditRead, recs)); err != nil {
+		if err := db.audits.enqueue(auditRows(ctx, a, care.AuditRead, pageRecs(recs))); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -215,6 +216,27 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*S
 		return nil, err
 	}
 	return out, nil
+}
+
+// entitySyncPage is the audited entity of a sync pull page.
+const entitySyncPage = "SyncPage"
+
+// pageRecs folds a pull page's audit records into one per patient, in order
+// of first appearance, all naming one new page id: a page of 1,000
+// interactions of a few patients costs a few audit rows, not 1,000, and
+// still records who received which patient's records, when, through which
+// request.
+func pageRecs(recs []auditRec) []auditRec {
+	page := uuid.Must(uuid.NewV7())
+	seen := make(map[uuid.UUID]bool, 8)
+	out := make([]auditRec, 0, 8)
+	for _, r := range recs {
+		if !seen[r.patientID] {
+			seen[r.patientID] = true
+			out = append(out, auditRec{r.patientID, entitySyncPage, page})
+		}
+	}
+	return out
 }
 
 const amendmentsNoAuditSQL = `

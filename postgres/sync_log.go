@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,18 +40,6 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 	})
 }
 
-// SyncHighWater returns the newest committed sequence number visible to the
-// transaction and the sequence number through which tombstones may have been
-// purged. In a snapshot (InSnapshot), every change up to the high-water is
-// visible: numbers are handed out in commit order.
-func (db *DB) SyncHighWater(ctx context.Context) (seq, purgedThrough int64, err error) {
-	err = db.q.QueryRow(ctx, `SELECT c.seq, s.purged_through_seq FROM sync_clock c, sync_state s`).Scan(&seq, &purgedThrough)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sync high-water: %w", err)
-	}
-	return seq, purgedThrough, nil
-}
-
 // visibleOrgsSQL is a CTE body listing the organisations whose directory a
 // device syncs: the actor's own and its active partners.
 func visibleOrgsSQL(a *care.Actor, q *args) string {
@@ -67,24 +56,71 @@ func directoryVisibleSQL(a *care.Actor, q *args) string {
 		ELSE sc.organization_id IN (SELECT id FROM orgs) END)`
 }
 
-// SyncScopeDiff compares the patients the caller may see now with those
-// stored for the device's scope generation gen (generation 0 is empty): how
-// many entered, and which left. EUNAUTHENTICATED without an actor.
-func (db *DB) SyncScopeDiff(ctx context.Context, device uuid.UUID, gen int64) (entered int, left []uuid.UUID, err error) {
-	a, err := actorOf(ctx)
+// SyncPageStart is what a sync pull page needs first, in one statement
+// (a round trip, and the page's first snapshot read). It records that the
+// device pulled now, in the same transaction as the page: the lowest scope
+// generation the device's checkpoint still needs (scopeNeed; a fresh pull,
+// fresh true, starts its scopes over so nothing is compacted any more), which
+// also locks the device's row against scope compaction for the page. It
+// returns the newest committed sequence number visible to the transaction
+// (in a snapshot, InSnapshot, every change up to it is visible: numbers are
+// handed out in commit order), the number through which tombstones may have
+// been purged, the device's scope floor (a checkpoint needing a generation
+// below it must reset), and, unless fresh, how the patients the caller may
+// see now differ from the device's scope generation gen: how many entered
+// and which left. A page that writes nothing else commits without waiting
+// for the WAL flush (a crash can lose only the device's last-seen time and
+// compaction mark, which then stay lower: SaveSyncScope turns the wait back
+// on). Only a device of the caller's practitioner that is not revoked is
+// touched: ErrSyncDeviceUnknown otherwise (nothing was read), so a pull may
+// start here without RegisterDevice and fall back to it.
+// EUNAUTHENTICATED without an actor, EFORBIDDEN for one who may not sync.
+func (db *DB) SyncPageStart(ctx context.Context, device uuid.UUID, gen, scopeNeed int64, fresh bool) (st SyncStart, err error) {
+	a, err := syncerOf(ctx)
 	if err != nil {
-		return 0, nil, err
+		return st, err
 	}
-	q := args{device, gen}
-	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
-		old AS MATERIALIZED (SELECT patient_id AS id FROM device_scopes WHERE device_id = $1 AND generation = $2)
-		SELECT (SELECT count(*) FROM vis WHERE id NOT IN (SELECT id FROM old)),
-		       ARRAY(SELECT id FROM old WHERE id NOT IN (SELECT id FROM vis) ORDER BY id)`
-	var n int64
-	if err := db.q.QueryRow(ctx, sql, q...).Scan(&n, &left); err != nil {
-		return 0, nil, fmt.Errorf("sync scope diff: %w", err)
+	q := args{device, scopeNeed, fresh, gen, a.PractitionerID}
+	touch := `t AS (UPDATE devices SET last_seen_at = now(),
+			scope_pulled = CASE WHEN $3 THEN 0 ELSE GREATEST(scope_pulled, $2) END,
+			scope_floor = CASE WHEN $3 THEN 0 ELSE scope_floor END
+		WHERE id = $1 AND practitioner_id = $5 AND revoked_at IS NULL RETURNING scope_floor)`
+	var sql string
+	if fresh {
+		sql = `WITH ` + touch + `
+			SELECT c.seq, s.purged_through_seq, (SELECT scope_floor FROM t), 0::bigint, '{}'::uuid[], $4::bigint
+			FROM sync_clock c, sync_state s`
+	} else {
+		sql = `WITH ` + touch + `,
+			vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
+			old AS MATERIALIZED (SELECT patient_id AS id FROM device_scopes WHERE device_id = $1 AND generation = $4)
+			SELECT c.seq, s.purged_through_seq, (SELECT scope_floor FROM t),
+			       (SELECT count(*) FROM vis WHERE id NOT IN (SELECT id FROM old)),
+			       ARRAY(SELECT id FROM old WHERE id NOT IN (SELECT id FROM vis) ORDER BY id),
+			       length(set_config('synchronous_commit', 'off', true))::bigint
+			FROM sync_clock c, sync_state s`
 	}
-	return int(n), left, nil
+	var floor *int64
+	var ignore int64
+	if err := db.q.QueryRow(ctx, sql, q...).Scan(&st.HighWater, &st.PurgedThrough, &floor, &st.Entered, &st.Left, &ignore); err != nil {
+		return st, fmt.Errorf("sync page start: %w", err)
+	}
+	if floor == nil {
+		return st, ErrSyncDeviceUnknown
+	}
+	st.ScopeFloor = *floor
+	return st, nil
+}
+
+// ErrSyncDeviceUnknown: SyncPageStart found no unrevoked device of the
+// caller's practitioner with that id.
+var ErrSyncDeviceUnknown = errors.New("sync: no such unrevoked device of the caller")
+
+// SyncStart is what SyncPageStart returns.
+type SyncStart struct {
+	HighWater, PurgedThrough, ScopeFloor int64
+	Entered                              int64
+	Left                                 []uuid.UUID
 }
 
 // SaveSyncScope stores the patients the caller may see now as the device's
@@ -94,6 +130,11 @@ func (db *DB) SaveSyncScope(ctx context.Context, device uuid.UUID, gen, keepFrom
 	a, err := actorOf(ctx)
 	if err != nil {
 		return err
+	}
+	// A new generation must be durable before a checkpoint names it
+	// (SyncPageStart may have let the page's commit skip the wait).
+	if _, err := db.q.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', true)`); err != nil {
+		return fmt.Errorf("save sync scope: %w", err)
 	}
 	if _, err := db.q.Exec(ctx, `DELETE FROM device_scopes WHERE device_id = $1 AND (generation >= $2 OR generation < $3)`, device, gen, keepFrom); err != nil {
 		return fmt.Errorf("save sync scope: %w", err)

@@ -59,7 +59,7 @@ func serverTruth(t *testing.T, eng *offline.Engine, ctx context.Context) map[off
 	var cp *string
 	limit := 1000
 	for i := 0; i < 100; i++ {
-		pg, err := eng.Pull(ctx, offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Checkpoint: cp, Limit: &limit})
+		pg, err := eng.Pull(ctx, offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Checkpoint: cp, Limit: &limit, WithData: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ func TestFeedbackPushThenPull(t *testing.T) {
 		seen := map[string]bool{}
 		dev, cp := newID(t), (*string)(nil)
 		for range 50 {
-			out, err := w.eng.Pull(as(actor), offline.PullInput{ProtocolVersion: 1, DeviceID: dev, Checkpoint: cp})
+			out, err := w.eng.Pull(as(actor), offline.PullInput{ProtocolVersion: 1, DeviceID: dev, Checkpoint: cp, WithData: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,9 @@
 package sync_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -114,18 +116,32 @@ type puller struct {
 	dev   uuid.UUID
 	cp    *string
 	limit int
+	// raw pulls without Data maps (as GraphQL does); otherwise every
+	// record's JSON is checked against its Data encoded.
+	raw bool
 }
 
 // page pulls one page and advances the checkpoint.
 func (p *puller) page(t testing.TB) *offline.PullPayload {
 	t.Helper()
-	in := offline.PullInput{ProtocolVersion: 1, DeviceID: p.dev, Checkpoint: p.cp}
+	in := offline.PullInput{ProtocolVersion: 1, DeviceID: p.dev, Checkpoint: p.cp, WithData: !p.raw}
 	if p.limit > 0 {
 		in.Limit = &p.limit
 	}
 	out, err := p.eng.Pull(p.ctx, in)
 	if err != nil {
 		t.Fatalf("pull: %v", err)
+	}
+	for _, r := range out.Upserts {
+		if p.raw {
+			if r.Data != nil || len(r.JSON) == 0 {
+				t.Fatalf("raw pull: %s %s has Data %v, JSON %s", r.Entity, r.ID, r.Data, r.JSON)
+			}
+			continue
+		}
+		if want, err := json.Marshal(r.Data); err != nil || !bytes.Equal(r.JSON, want) {
+			t.Fatalf("%s %s: JSON %s, want its Data encoded %s (%v)", r.Entity, r.ID, r.JSON, want, err)
+		}
 	}
 	if !out.ResetRequired {
 		cp := out.Checkpoint

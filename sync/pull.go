@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -34,6 +35,17 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 		}
 		limit = *in.Limit
 	}
+	if in.Checkpoint != nil && *in.Checkpoint != "" {
+		// The usual page: a known device's checkpoint. Its page start
+		// checks the device (SyncPageStart); anything else (a new, revoked
+		// or foreign device) takes the path below, which says why.
+		if cp, ok := decodeCheckpoint(*in.Checkpoint, in.DeviceID); ok {
+			out, err := e.page(ctx, in, in.DeviceID, cp, false, limit)
+			if !errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+				return out, err
+			}
+		}
+	}
 	dev, err := e.db.RegisterDevice(ctx, in.DeviceID)
 	if err != nil {
 		return nil, err
@@ -52,17 +64,26 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 			return reset(ResetCheckpointExpired, false), nil // its scope generation was compacted
 		}
 	}
+	out, err := e.page(ctx, in, dev.ID, cp, fresh, limit)
+	if errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+		return reset(ResetDeviceRevoked, true), nil // revoked since RegisterDevice read it
+	}
+	return out, err
+}
+
+// page pulls one page in one snapshot transaction.
+func (e *Engine) page(ctx context.Context, in PullInput, device uuid.UUID, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
 	var out *PullPayload
-	err = e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
+	err := e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
 		var err error
-		out, err = e.pullPage(ctx, tx, dev.ID, in.Only, cp, fresh, limit)
+		out, err = e.pullPage(ctx, tx, device, in, cp, fresh, limit)
 		return err
 	})
+	if errors.Is(err, postgres.ErrSyncDeviceUnknown) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sync pull: %w", err)
-	}
-	if err := e.db.TouchDevice(ctx, dev.ID, cp.scopeNeed(), fresh); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -73,11 +94,13 @@ func reset(r ResetReason, wipe bool) *PullPayload {
 }
 
 // pullPage builds one page inside the snapshot tx.
-func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, only Entity, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
-	hw, purged, err := tx.SyncHighWater(ctx)
+func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID, in PullInput, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+	only := in.Only
+	st, err := tx.SyncPageStart(ctx, device, cp.Gen, cp.scopeNeed(), fresh)
 	if err != nil {
 		return nil, err
 	}
+	hw := st.HighWater
 	out := &PullPayload{Upserts: []*Record{}, Tombstones: []*Tombstone{}, RevokedPatientIDs: []uuid.UUID{}}
 	if fresh {
 		cp = checkpoint{V: checkpointVersion, Device: device, Seq: hw, Gen: 1, From: 0, Phase: phaseDirectory}
@@ -85,14 +108,11 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 			return nil, err
 		}
 	} else {
-		if cp.Seq < purged {
+		if cp.Seq < st.PurgedThrough || cp.scopeNeed() < st.ScopeFloor {
 			return reset(ResetCheckpointExpired, false), nil
 		}
-		entered, left, err := tx.SyncScopeDiff(ctx, device, cp.Gen)
-		if err != nil {
-			return nil, err
-		}
-		if entered > 0 || len(left) > 0 {
+		left := st.Left
+		if st.Entered > 0 || len(left) > 0 {
 			// The scope moved: store it as a new generation and backfill
 			// whoever entered since the generation the device holds in full.
 			next := cp
@@ -175,7 +195,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		changes = append(changes, got...)
 	}
 
-	if err := e.fillPage(ctx, tx, out, changes); err != nil {
+	if err := e.fillPage(ctx, tx, out, changes, in.WithData); err != nil {
 		return nil, err
 	}
 	out.Checkpoint = cp.encode()
@@ -183,8 +203,9 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 }
 
 // fillPage turns change-log rows into upserts (the records' current state)
-// and tombstones, in the rows' order.
-func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange) error {
+// and tombstones, in the rows' order. Every upsert's JSON is written into
+// one buffer for the page; the Data maps are built only withData.
+func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, withData bool) error {
 	refs := make([]postgres.SyncRef, 0, len(changes))
 	for _, c := range changes {
 		if c.Op == "upsert" {
@@ -195,16 +216,69 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	if err != nil {
 		return err
 	}
+	buf := make([]byte, 0, 1024*len(refs)) // an interaction is ~750 bytes: the page is appended without regrowing
+	recs := make([]Record, 0, len(refs))
+	ends := make([]int, 0, len(refs))
 	for _, c := range changes {
 		if c.Op == "delete" {
 			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
 			continue
 		}
-		if r := recordOf(rows, Entity(c.Entity), c.ID); r != nil {
-			out.Upserts = append(out.Upserts, r)
+		var ok bool
+		var version int64
+		if buf, version, ok = appendRecordJSON(buf, rows, Entity(c.Entity), c.ID); ok {
+			r := Record{Entity: Entity(c.Entity), ID: c.ID, Version: version}
+			if withData {
+				r.Data = recordOf(rows, r.Entity, r.ID).Data
+			}
+			recs = append(recs, r)
+			ends = append(ends, len(buf))
 		}
 	}
+	start := 0
+	out.Upserts = make([]*Record, len(recs))
+	for k := range recs {
+		recs[k].JSON = RawJSON(buf[start:ends[k]:ends[k]])
+		start = ends[k]
+		out.Upserts[k] = &recs[k]
+	}
 	return nil
+}
+
+// appendRecordJSON appends the loaded record's JSON and returns its version;
+// false if it was not loaded (gone, or not visible).
+func appendRecordJSON(b []byte, rows *postgres.SyncRows, e Entity, id uuid.UUID) ([]byte, int64, bool) {
+	switch e {
+	case EntityPatient:
+		if p := rows.Patients[id]; p != nil {
+			return appendPatientJSON(b, p), p.Version, true
+		}
+	case EntityCareRelationship:
+		if r := rows.Relationships[id]; r != nil {
+			return appendRelationshipJSON(b, r), r.Version, true
+		}
+	case EntityInteraction:
+		if i := rows.Interactions[id]; i != nil {
+			return appendInteractionJSON(b, i, rows.Amendments[id]), i.Version, true
+		}
+	case EntityPractitioner:
+		if p := rows.Practitioners[id]; p != nil {
+			return appendPractitionerJSON(b, p), p.Version, true
+		}
+	case EntityTeam:
+		if t := rows.Teams[id]; t != nil {
+			return appendTeamJSON(b, t), t.Version, true
+		}
+	case EntityFeedback:
+		if r := rows.Feedback[id]; r != nil {
+			return appendFeedbackJSON(b, r), r.Version, true
+		}
+	case EntityOrganization:
+		if o := rows.Organizations[id]; o != nil {
+			return appendOrganizationJSON(b, o), o.Version, true
+		}
+	}
+	return b, 0, false
 }
 
 // recordOf returns the loaded record as a sync Record, or nil if it was not

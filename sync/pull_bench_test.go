@@ -38,7 +38,7 @@ func BenchmarkPullEngine(b *testing.B) {
 	var syncTime, baseTime time.Duration
 	b.ResetTimer()
 	for range b.N {
-		p := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page}
+		p := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page, raw: true}
 		start := time.Now()
 		n := 0
 		for _, pg := range p.all(b) {

@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"encoding/json"
 	"fmt"
 	gosync "sync"
 	"testing"
@@ -415,5 +416,94 @@ func TestPullParentsFirst(t *testing.T) {
 	}
 	if len(have) < 2 || len(practitioners) == 0 {
 		t.Fatalf("patients %d, practitioners %d", len(have), len(practitioners))
+	}
+}
+
+// TestPullAuditsEachPage checks the page audit: every page that sends a
+// patient's records leaves one SyncPage read row for that patient (the
+// page's id), none per record; pages without the patient leave none.
+func TestPullAuditsEachPage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	pl := &puller{eng: w.eng, ctx: nurse, dev: newID(t), limit: 3}
+	pages := pl.all(t)
+	if err := w.db.FlushAudit(sys()); err != nil {
+		t.Fatal(err)
+	}
+	for _, patient := range []uuid.UUID{w.f.PatientA1, w.f.PatientA2} {
+		entries, err := w.db.AuditEntries(sys(), patient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pagesIDs := map[uuid.UUID]bool{}
+		for _, e := range entries {
+			if e.ActorID != w.f.Nurse1 || e.Action != care.AuditRead {
+				continue
+			}
+			if e.Entity != "SyncPage" {
+				t.Errorf("patient %s: a pull audited %s %s, want one SyncPage row per page", patient, e.Entity, e.EntityID)
+			}
+			if pagesIDs[e.EntityID] {
+				t.Errorf("patient %s: page %s audited twice", patient, e.EntityID)
+			}
+			pagesIDs[e.EntityID] = true
+		}
+		with := 0
+		for _, pg := range pages {
+			has := false
+			for _, r := range pg.Upserts {
+				var d struct {
+					PatientID uuid.UUID `json:"patientId"`
+				}
+				_ = json.Unmarshal(r.JSON, &d)
+				has = has || r.ID == patient || d.PatientID == patient
+			}
+			if has {
+				with++
+			}
+		}
+		if with == 0 || len(pagesIDs) != with {
+			t.Errorf("patient %s: %d pages sent their records, %d SyncPage audit rows", patient, with, len(pagesIDs))
+		}
+	}
+}
+
+// TestPullStatementsPerPage counts the statements of a known device's page
+// of interactions (begin, page start, change-log walk, records, commit),
+// so a page does not slide back to more round trips.
+func TestPullStatementsPerPage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	d := &care.Dataset{}
+	for i := range 50 {
+		d.Interactions = append(d.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: w.f.PatientA1, PractitionerID: w.f.Nurse1,
+			OrganizationID: w.f.Nursing, Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Duration(i) * time.Minute), Purpose: "p", Notes: "n",
+			Status: care.InteractionDraft, ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
+	}
+	if err := w.db.Load(sys(), d); err != nil {
+		t.Fatal(err)
+	}
+	pl := &puller{eng: w.eng, ctx: nurse, dev: newID(t), limit: 10, raw: true}
+	most := int64(0)
+	for {
+		before := w.db.QueryCount()
+		pg := pl.page(t)
+		n := w.db.QueryCount() - before
+		only := len(pg.Upserts) > 0
+		for _, r := range pg.Upserts {
+			only = only && r.Entity == offline.EntityInteraction
+		}
+		if only && pg.HasMore && n > most {
+			most = n // a full page of interactions, past the directory and the patient
+		}
+		if !pg.HasMore {
+			break
+		}
+	}
+	t.Logf("at most %d statements per page", most)
+	if most == 0 || most > 5 {
+		t.Errorf("a page of interactions took %d statements, want at most 5 (begin, page start, walk, records, commit)", most)
 	}
 }

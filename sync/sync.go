@@ -149,6 +149,10 @@ type PullInput struct {
 	// RxDB replication pulls one collection per device; sync/rxdb). Not
 	// part of the GraphQL input.
 	Only Entity
+	// WithData asks for each record's Data map beside its JSON (the RxDB
+	// adapter reads fields from it). Without it Data is nil: a page is sent
+	// as JSON, which is written once per page. Not part of the GraphQL input.
+	WithData bool
 }
 
 // Record is a record's current state.
@@ -156,7 +160,12 @@ type Record struct {
 	Entity  Entity
 	ID      uuid.UUID
 	Version int64
-	Data    map[string]any
+	// Data is the record's fields (a push's results; a pull's only with
+	// PullInput.WithData).
+	Data map[string]any
+	// JSON is Data encoded (record_json.go), set by a pull: what GraphQL
+	// sends as the record's data.
+	JSON RawJSON
 }
 
 // Tombstone marks a deleted record.

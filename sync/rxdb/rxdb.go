@@ -162,7 +162,7 @@ func (a *Adapter) pull(ctx context.Context, collection, install string, cp *Chec
 		if head {
 			break
 		}
-		in := offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Limit: &room, Only: ent}
+		in := offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Limit: &room, Only: ent, WithData: true}
 		if pos.E != "" {
 			in.Checkpoint = &pos.E
 		}
