@@ -11,7 +11,8 @@ import (
 )
 
 // The change log (sync_changes, 002_sync.sql) holds one row per record: its
-// latest change, stamped at commit with a commit-ordered sequence number.
+// latest change. Writers commit it unnumbered (seq NULL); StampSync numbers
+// committed changes afterwards, in stamp-commit order (009_sync_stamp_after_commit.sql).
 // These methods read it for sync pulls, always through the access rule, and
 // keep the per-device scope generations that tell a pull which patients
 // entered or left a device's scope.
@@ -39,10 +40,37 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 	})
 }
 
-// SyncHighWater returns the newest committed sequence number visible to the
-// transaction and the sequence number through which tombstones may have been
-// purged. In a snapshot (InSnapshot), every change up to the high-water is
-// visible: numbers are handed out in commit order.
+// StampSync numbers every committed, not yet numbered change (sync_stamp(),
+// 009_sync_stamp_after_commit.sql) and returns the new high-water, or 0 when
+// there was nothing to number. It runs as a statement of its own on the
+// primary, outside any transaction db is in (stamping needs its own READ
+// COMMITTED transaction; changes of a transaction still open stay
+// unnumbered until a stamp after its commit). Stamps queue on the sync_clock
+// row, writers never do.
+//
+// Whoever reads sequence numbers and must see what has already committed
+// calls it first: a pull before its snapshot (so a device sees its own
+// push), the subscription's watermark and checks, the tombstone purge. Pulls
+// read the primary (they run in transactions, which the read replica never
+// serves), so read-your-writes needs no wait for the replica.
+func (db *DB) StampSync(ctx context.Context) (int64, error) {
+	var hw *int64
+	if err := db.pool.QueryRow(ctx, `SELECT sync_stamp()`).Scan(&hw); err != nil {
+		return 0, fmt.Errorf("stamp sync changes: %w", translate(err))
+	}
+	if hw == nil {
+		return 0, nil
+	}
+	return *hw, nil
+}
+
+// SyncHighWater returns the highest sequence number handed out as of the
+// transaction's snapshot and the sequence number through which tombstones
+// may have been purged. In a snapshot (InSnapshot), every change numbered up
+// to the high-water is visible: each stamp commits while holding the
+// sync_clock row, so stamps commit in number order, and a change is numbered
+// only after its own transaction committed. Call StampSync before taking
+// the snapshot to include changes committed just before.
 func (db *DB) SyncHighWater(ctx context.Context) (seq, purgedThrough int64, err error) {
 	err = db.q.QueryRow(ctx, `SELECT c.seq, s.purged_through_seq FROM sync_clock c, sync_state s`).Scan(&seq, &purgedThrough)
 	if err != nil {
@@ -255,8 +283,13 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 
 // PurgeTombstones deletes tombstones recorded before olderThan and records
 // the newest sequence number purged, so older checkpoints are told to reset.
+// Tombstones are numbered first (StampSync): an unnumbered one is never
+// purged, and would otherwise wait for the next stamp to become eligible.
 // It returns how many it deleted, or the database's error.
 func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+	if _, err := db.StampSync(ctx); err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
 	var n int64
 	err := db.InTx(ctx, func(tx *DB) error {
 		return tx.q.QueryRow(ctx, `
