@@ -182,7 +182,7 @@ func (n *notifier) stamp(ctx context.Context, db *DB) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, _ = db.StampSync(ctx)
+			_, _ = db.stampOnce(ctx)
 		}
 	}
 }

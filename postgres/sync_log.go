@@ -42,11 +42,14 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 
 // StampSync numbers every committed, not yet numbered change (sync_stamp(),
 // 009_sync_stamp_after_commit.sql) and returns the new high-water, or 0 when
-// there was nothing to number. It runs as a statement of its own on the
-// primary, outside any transaction db is in (stamping needs its own READ
-// COMMITTED transaction; changes of a transaction still open stay
-// unnumbered until a stamp after its commit). Stamps queue on the sync_clock
-// row, writers never do.
+// it numbered nothing. It runs as a statement of its own on the primary,
+// outside any transaction db is in (stamping needs its own READ COMMITTED
+// transaction; changes of a transaction still open stay unnumbered until a
+// stamp after its commit). Stamps queue on the sync_clock row, writers never
+// do. While a transaction still open holds the row of a committed change (it
+// is replacing it), a stamp numbers nothing; StampSync tries again for up to
+// stampPatience, then gives up: what it could not number is numbered by a
+// later stamp, above every number handed out before.
 //
 // Whoever reads sequence numbers and must see what has already committed
 // calls it first: a pull before its snapshot (so a device sees its own
@@ -54,6 +57,29 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 // read the primary (they run in transactions, which the read replica never
 // serves), so read-your-writes needs no wait for the replica.
 func (db *DB) StampSync(ctx context.Context) (int64, error) {
+	wait := time.Millisecond
+	deadline := time.Now().Add(stampPatience)
+	for {
+		hw, err := db.stampOnce(ctx)
+		if err != nil || hw >= 0 || time.Now().After(deadline) {
+			return max(hw, 0), err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("stamp sync changes: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// stampPatience bounds how long StampSync waits for writers holding the
+// rows of committed changes.
+const stampPatience = 250 * time.Millisecond
+
+// stampOnce runs sync_stamp() once: the new high-water, 0 when there was
+// nothing to number, -1 when a writer held a committed change's row.
+func (db *DB) stampOnce(ctx context.Context) (int64, error) {
 	var hw *int64
 	if err := db.pool.QueryRow(ctx, `SELECT sync_stamp()`).Scan(&hw); err != nil {
 		return 0, fmt.Errorf("stamp sync changes: %w", translate(err))
