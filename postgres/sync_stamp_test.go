@@ -141,6 +141,8 @@ func TestStampAfterCommit(t *testing.T) {
 	// number handed out, never below a checkpoint a device already holds.
 	t.Run("a transaction held open is numbered above every number handed out before its commit", func(t *testing.T) {
 		written, release, done := make(chan uuid.UUID), make(chan struct{}), make(chan error, 1)
+		letGo := sync.OnceFunc(func() { close(release) })
+		defer letGo() // a failing test must not leave the transaction open
 		go func() {
 			done <- db.InTx(nurse, func(tx *postgres.DB) error {
 				i, err := tx.CreateInteraction(nurse, visit())
@@ -162,7 +164,7 @@ func TestStampAfterCommit(t *testing.T) {
 		if s := stampOf(t, db, later); s == nil || *s > checkpoint {
 			t.Fatalf("committed change %s not within the checkpoint %d", show(s), checkpoint)
 		}
-		close(release)
+		letGo()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -181,6 +183,8 @@ func TestStampAfterCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stamped, release, done := make(chan int64), make(chan struct{}), make(chan error, 1)
+		letGo := sync.OnceFunc(func() { close(release) })
+		defer letGo() // a failing test must not leave the transaction open
 		go func() {
 			done <- db.InTx(ctx, func(tx *postgres.DB) error {
 				var hw *int64
@@ -218,7 +222,7 @@ func TestStampAfterCommit(t *testing.T) {
 			t.Fatalf("a second stamp finished (high-water %d) while the first (%d) was uncommitted", hw, n1)
 		case <-time.After(300 * time.Millisecond):
 		}
-		close(release)
+		letGo()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -240,6 +244,8 @@ func TestStampAfterCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		locked, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		letGo := sync.OnceFunc(func() { close(release) })
+		defer letGo() // a failing test must not leave the transaction open
 		go func() {
 			done <- db.InTx(nurse, func(tx *postgres.DB) error {
 				if _, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: parent, Notes: ptr("replaced while a stamp runs")}); err != nil {
@@ -268,7 +274,7 @@ func TestStampAfterCommit(t *testing.T) {
 		if s := stampOf(t, db, child); s != nil {
 			t.Fatalf("child numbered %s before the change a writer holds", show(s))
 		}
-		close(release)
+		letGo()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
