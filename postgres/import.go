@@ -363,7 +363,8 @@ func (db *DB) ImportRowCounts(ctx context.Context) (map[string]int64, error) {
 
 // logImportSQL records the created practitioners, patients and interactions
 // in the sync change log under one new sequence number (as logBulkLoadSQL
-// does for a Load), so devices whose scope they fall in pull them.
+// does for a Load, taking the sync_clock row until it commits, as a stamp
+// does), so devices whose scope they fall in pull them.
 const logImportSQL = `
 WITH s AS (UPDATE sync_clock SET seq = seq + 1 RETURNING seq),
      h AS (SELECT sync_hlc() AS hlc),

@@ -14,14 +14,17 @@ import (
 	"github.com/rapportcare/rapport/care"
 )
 
-// Live change notifications. The sync engine's commit trigger runs
-// pg_notify('rapport_sync', <seq>) for every committed change batch. Each
-// process keeps one dedicated connection LISTENing on that channel (not a pool
-// connection: it is held for as long as anyone subscribes) and fans the
-// notifications out to its subscribers, so a write through any server
-// instance reaches the subscribers of every instance.
+// Live change notifications. Every stamp (sync_stamp(), which numbers
+// committed changes: 009_sync_stamp_after_commit.sql) runs
+// pg_notify('rapport_sync', <new high-water>). Each process keeps one
+// dedicated connection LISTENing on that channel (not a pool connection: it
+// is held for as long as anyone subscribes) and fans the notifications out to
+// its subscribers, so a write through any server instance reaches the
+// subscribers of every instance. While it has subscribers, the process also
+// stamps every stampEvery, so a committed change is numbered, and its
+// subscribers woken, within about that long even when nobody pulls.
 
-// SyncChannel is the channel the sync commit trigger notifies.
+// SyncChannel is the channel sync_stamp() notifies.
 const SyncChannel = "rapport_sync"
 
 const (
@@ -30,8 +33,11 @@ const (
 	// maxPendingSeqs bounds the sequence numbers a slow subscriber holds;
 	// past it the subscriber is told notifications were lost.
 	maxPendingSeqs = 256
-	minBackoff     = 100 * time.Millisecond
-	maxBackoff     = 5 * time.Second
+	// stampEvery is how often a process with subscribers numbers committed
+	// changes (a stamp with nothing to number takes no lock and writes nothing).
+	stampEvery = 20 * time.Millisecond
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
 )
 
 // SyncListener receives the rapport_sync notifications for one subscriber.
@@ -85,7 +91,7 @@ type notifier struct {
 	pool   *pgxpool.Pool
 	cancel context.CancelFunc
 	ready  chan struct{} // closed once LISTEN first succeeds
-	done   chan struct{} // closed when run has returned and its connection is closed
+	done   chan struct{} // closed when run and stamp have returned and the connection is closed
 	subs   map[*SyncListener]struct{}
 }
 
@@ -108,9 +114,19 @@ func (db *DB) ListenSync(ctx context.Context) (*SyncListener, error) {
 		lctx, cancel := context.WithCancel(context.Background())
 		n = &notifier{pool: db.pool, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{}), subs: map[*SyncListener]struct{}{}}
 		notifiers.m[db.pool] = n
+		var wg sync.WaitGroup
+		wg.Add(2)
 		go func() {
-			defer close(n.done)
+			defer wg.Done()
 			n.run(lctx)
+		}()
+		go func() {
+			defer wg.Done()
+			n.stamp(lctx, db)
+		}()
+		go func() {
+			wg.Wait()
+			close(n.done)
 		}()
 	}
 	n.subs[l] = struct{}{}
@@ -153,6 +169,22 @@ func (db *DB) SyncListening() bool {
 	notifiers.mu.Lock()
 	defer notifiers.mu.Unlock()
 	return notifiers.m[db.pool] != nil
+}
+
+// stamp numbers committed changes every stampEvery until ctx ends. A
+// failure is retried at the next tick (a pull or another instance may stamp
+// meanwhile; nothing is lost, only later).
+func (n *notifier) stamp(ctx context.Context, db *DB) {
+	t := time.NewTicker(stampEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = db.stampOnce(ctx)
+		}
+	}
 }
 
 // broadcast hands a notification to every subscriber.
@@ -221,22 +253,27 @@ func (n *notifier) listen(ctx context.Context, listening func()) error {
 	}
 }
 
-// SyncSeq returns the highest change sequence number recorded so far (0 when
-// none): where a new subscriber starts watching. It returns the driver's
-// error if the query fails.
+// SyncSeq numbers the changes committed so far (StampSync) and returns the
+// highest sequence number handed out (0 when none): where a new subscriber
+// starts watching. It returns the driver's error if a query fails.
 func (db *DB) SyncSeq(ctx context.Context) (int64, error) {
+	if _, err := db.StampSync(ctx); err != nil {
+		return 0, err
+	}
 	var seq int64
-	if err := db.q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM sync_changes`).Scan(&seq); err != nil {
+	if err := db.q.QueryRow(onPrimary(ctx), `SELECT seq FROM sync_clock`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read latest sync seq: %w", translate(err))
 	}
 	return seq, nil
 }
 
-// ChangesVisibleSince reports whether any change recorded after sequence
-// number since touches a record the actor in ctx may see, and returns the
-// highest sequence number recorded (at least since): the subscriber's next
-// watermark. Sequence numbers follow commit order (migrations/002_sync.sql),
-// so nothing can later appear below the watermark. A change is visible when
+// ChangesVisibleSince numbers the changes committed so far (StampSync), then
+// reports whether any change numbered after sequence number since touches a
+// record the actor in ctx may see, and returns the highest sequence number
+// it read (at least since): the subscriber's next watermark. Stamps commit in
+// number order and number only committed changes
+// (migrations/009_sync_stamp_after_commit.sql), so nothing can later appear
+// below the watermark. A change is visible when
 // its patient is visible to the actor; when it is a care relationship of the
 // actor or of a team she belongs to (so a patient leaving her caseload
 // counts); or, for directory records without a patient, when its
@@ -245,6 +282,9 @@ func (db *DB) SyncSeq(ctx context.Context) (int64, error) {
 func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible bool, maxSeq int64, err error) {
 	a, err := actorOf(ctx)
 	if err != nil {
+		return false, 0, err
+	}
+	if _, err := db.StampSync(ctx); err != nil {
 		return false, 0, err
 	}
 	var q args
@@ -266,7 +306,7 @@ func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible boo
 				ELSE %[3]s OR %[4]s END), false)
 		FROM sync_changes c
 		WHERE c.seq > %[1]s`, s, pat, org, mine)
-	if err := db.q.QueryRow(ctx, sql, q...).Scan(&maxSeq, &visible); err != nil {
+	if err := db.q.QueryRow(onPrimary(ctx), sql, q...).Scan(&maxSeq, &visible); err != nil {
 		return false, 0, fmt.Errorf("check sync changes since %d: %w", since, translate(err))
 	}
 	return visible, max(maxSeq, since), nil

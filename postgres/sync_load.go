@@ -17,7 +17,11 @@ const bulkLoadOffSQL = `SELECT set_config('rapport.bulk_load', 'on', true)`
 
 // logBulkLoadSQL records every row the current transaction wrote to a synced
 // table in the change log in one statement, all under one new sequence
-// number, and notifies listeners once.
+// number, and notifies listeners once. Unlike an ordinary write it numbers
+// its rows itself, as a stamp does (sync_stamp(), 009_sync_stamp_after_commit.sql):
+// it takes the sync_clock row and holds it until it commits, so stamps
+// queue behind it and number after it, and its number becomes visible with
+// the clock's. A million rows are not left for a stamp to rewrite.
 const logBulkLoadSQL = `
 WITH s AS (UPDATE sync_clock SET seq = seq + 1 RETURNING seq),
      h AS (SELECT sync_hlc() AS hlc),

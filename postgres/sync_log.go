@@ -12,7 +12,8 @@ import (
 )
 
 // The change log (sync_changes, 002_sync.sql) holds one row per record: its
-// latest change, stamped at commit with a commit-ordered sequence number.
+// latest change. Writers commit it unnumbered (seq NULL); StampSync numbers
+// committed changes afterwards, in stamp-commit order (009_sync_stamp_after_commit.sql).
 // These methods read it for sync pulls, always through the access rule, and
 // keep the per-device scope generations that tell a pull which patients
 // entered or left a device's scope.
@@ -38,6 +39,71 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 		err := r.Scan(&c.Seq, &c.Entity, &c.ID, &c.Op, &c.PatientID)
 		return c, err
 	})
+}
+
+// StampSync numbers every committed, not yet numbered change (sync_stamp(),
+// 009_sync_stamp_after_commit.sql) and returns the new high-water, or 0 when
+// it numbered nothing. It runs as a statement of its own on the primary,
+// outside any transaction db is in (stamping needs its own READ COMMITTED
+// transaction; changes of a transaction still open stay unnumbered until a
+// stamp after its commit). Stamps queue on the sync_clock row, writers never
+// do. While a transaction still open holds the row of a committed change (it
+// is replacing it), a stamp numbers nothing; StampSync tries again for up to
+// stampPatience, then gives up: what it could not number is numbered by a
+// later stamp, above every number handed out before.
+//
+// Whoever reads sequence numbers and must see what has already committed
+// calls it first: a pull before its snapshot (so a device sees its own
+// push), the subscription's watermark and checks, the tombstone purge. Pulls
+// read the primary (they run in transactions, which the read replica never
+// serves), so read-your-writes needs no wait for the replica.
+func (db *DB) StampSync(ctx context.Context) (int64, error) {
+	wait := time.Millisecond
+	deadline := time.Now().Add(stampPatience)
+	for {
+		hw, err := db.stampOnce(ctx)
+		if err != nil || hw >= 0 || time.Now().After(deadline) {
+			return max(hw, 0), err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("stamp sync changes: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// stampPatience bounds how long StampSync waits for writers holding the
+// rows of committed changes.
+const stampPatience = 250 * time.Millisecond
+
+// stampOnce runs sync_stamp() once: the new high-water, 0 when there was
+// nothing to number, -1 when a writer held a committed change's row.
+func (db *DB) stampOnce(ctx context.Context) (int64, error) {
+	var hw *int64
+	if err := db.pool.QueryRow(ctx, `SELECT sync_stamp()`).Scan(&hw); err != nil {
+		return 0, fmt.Errorf("stamp sync changes: %w", translate(err))
+	}
+	if hw == nil {
+		return 0, nil
+	}
+	return *hw, nil
+}
+
+// SyncHighWater returns the highest sequence number handed out as of the
+// transaction's snapshot and the sequence number through which tombstones
+// may have been purged. In a snapshot (InSnapshot), every change numbered up
+// to the high-water is visible: each stamp commits while holding the
+// sync_clock row, so stamps commit in number order, and a change is numbered
+// only after its own transaction committed. Call StampSync before taking
+// the snapshot to include changes committed just before.
+func (db *DB) SyncHighWater(ctx context.Context) (seq, purgedThrough int64, err error) {
+	err = db.q.QueryRow(ctx, `SELECT c.seq, s.purged_through_seq FROM sync_clock c, sync_state s`).Scan(&seq, &purgedThrough)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sync high-water: %w", err)
+	}
+	return seq, purgedThrough, nil
 }
 
 // visibleOrgsSQL is a CTE body listing the organisations whose directory a
@@ -296,8 +362,13 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 
 // PurgeTombstones deletes tombstones recorded before olderThan and records
 // the newest sequence number purged, so older checkpoints are told to reset.
+// Tombstones are numbered first (StampSync): an unnumbered one is never
+// purged, and would otherwise wait for the next stamp to become eligible.
 // It returns how many it deleted, or the database's error.
 func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+	if _, err := db.StampSync(ctx); err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
 	var n int64
 	err := db.InTx(ctx, func(tx *DB) error {
 		return tx.q.QueryRow(ctx, `

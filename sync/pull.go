@@ -16,8 +16,9 @@ import (
 //
 // It reads in one REPEATABLE READ snapshot, so the high-water sequence number
 // and the records come from the same moment, and sequence numbers are handed
-// out in commit order (002_sync.sql): a page never skips a change that
-// commits later with a smaller position. Patients who entered the scope since
+// out to committed changes only, by stamps that commit in number order
+// (009_sync_stamp_after_commit.sql): a page never skips a change that
+// becomes visible later with a smaller position. Patients who entered the scope since
 // the checkpoint's scope generation are backfilled before the stream goes on;
 // patients who left are listed in RevokedPatientIDs. A malformed checkpoint or
 // another device's gets resetRequired CHECKPOINT_INVALID, one older than the
@@ -73,6 +74,11 @@ func (e *Engine) Pull(ctx context.Context, in PullInput) (*PullPayload, error) {
 
 // page pulls one page in one snapshot transaction.
 func (e *Engine) page(ctx context.Context, in PullInput, device uuid.UUID, cp checkpoint, fresh bool, limit int) (*PullPayload, error) {
+	// Number what has committed (the caller's own push included) before the
+	// snapshot, so the page sees it (postgres.StampSync).
+	if _, err := e.db.StampSync(ctx); err != nil {
+		return nil, fmt.Errorf("sync pull: %w", err)
+	}
 	var out *PullPayload
 	err := e.db.InSnapshot(ctx, func(tx *postgres.DB) error {
 		var err error
