@@ -350,24 +350,20 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 			patients = append(patients, *f.PatientID)
 		}
 	}
-	retired, err := tx.RetiredIDs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	visible, err := tx.VisiblePatientIDs(ctx, patients)
-	if err != nil {
-		return nil, err
-	}
-	var hidden []uuid.UUID
-	for _, id := range patients {
-		if !visible[id] {
-			hidden = append(hidden, id)
+	var people []uuid.UUID
+	for _, p := range ps {
+		if p.fieldErr == nil {
+			if p.in.PractitionerID != nil {
+				people = append(people, *p.in.PractitionerID)
+			}
+			people = append(people, p.in.ParticipantIDs...)
 		}
 	}
-	had, err := tx.DevicePatientIDs(ctx, dev.ID, hidden)
+	facts, err := tx.SyncCreateFacts(ctx, dev.ID, ids, patients, people)
 	if err != nil {
 		return nil, err
 	}
+	retired, visible, had := facts.Retired, facts.Visible, facts.Had
 	var creates []postgres.SyncCreate
 	var todo []pending
 	for _, p := range ps {
@@ -393,7 +389,7 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 	var errs []error
 	var failed error // the store's statements failed: nothing of them was kept
 	if len(creates) > 0 {
-		made, errs, failed = tx.CreateInteractionsFromSync(ctx, dev.ID, creates)
+		made, errs, failed = tx.CreateInteractionsFromSync(ctx, dev.ID, creates, facts)
 		if failed != nil && ctx.Err() != nil {
 			return nil, failed
 		}
