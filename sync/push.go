@@ -335,14 +335,14 @@ func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (post
 
 // pushCreates applies a run of claimed CREATEs of interactions (distinct
 // ids) with the same checks, in the same order, and the same results as
-// apply gives each, in a handful of statements for the run: one read of
-// retired ids, one of the patients' visibility (and one of the device's
-// scope, for patients it may no longer see), the store's
-// CreateInteractionsFromSync, and one write of the results. The record a
-// result returns is the row the INSERT returned: nothing just written is
-// read again. A change the set-based path cannot settle (its id is taken;
-// or the store's statements failed, and nothing of them was kept) is applied
-// alone by apply.
+// apply gives each, in a handful of statements for the run: one read of what
+// the checks need (retired ids, the patients' visibility, the device's
+// scope, the practitioners: SyncCreateFacts), one write of the rows, their
+// change log and their audit (CreateInteractionsFromSync), and one write of
+// the results. The record a result returns is the row the INSERT returned:
+// nothing just written is read again. A change the set-based path cannot
+// settle (its id is taken; or the store's statements failed, and nothing of
+// them was kept) is applied alone by apply.
 func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
 	rs := make([]*ChangeResult, len(run))
 	judged := make([]*postgres.MutationJudgement, len(run))
