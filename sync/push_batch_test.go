@@ -1,9 +1,12 @@
 package sync_test
 
 import (
+	"context"
 	"reflect"
+	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	offline "github.com/rapportcare/rapport/sync"
 )
@@ -194,23 +197,8 @@ func TestPushOfFiveHundredInOneTransaction(t *testing.T) {
 	}
 	// Sent again, and twice at once: the same answers, nothing written.
 	for round := range 2 {
-		out := make([]*offline.PushPayload, round+1)
-		errs := make([]error, round+1)
-		done := make(chan struct{})
-		for k := range out {
-			go func() {
-				out[k], errs[k] = w.eng.Push(nurse, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Changes: changes})
-				done <- struct{}{}
-			}()
-		}
-		for range out {
-			<-done
-		}
-		for k := range out {
-			if errs[k] != nil {
-				t.Fatalf("round %d: %v", round, errs[k])
-			}
-			if jsonOf(t, out[k].Results) != jsonOf(t, p.Results) {
+		for _, o := range pushAtOnce(t, w.eng, nurse, dev, changes, round+1) {
+			if jsonOf(t, o.Results) != jsonOf(t, p.Results) {
 				t.Fatalf("round %d: the replay answered differently", round)
 			}
 		}
@@ -227,20 +215,7 @@ func TestPushOfFiveHundredInOneTransaction(t *testing.T) {
 		fresh = append(fresh, createVisit(int64(k+1), newID(t), w.f.PatientA1, "at once"))
 	}
 	before = w.counts(t)
-	out := make([]*offline.PushPayload, 2)
-	errs := make([]error, 2)
-	done := make(chan struct{})
-	for k := range out {
-		go func() {
-			out[k], errs[k] = w.eng.Push(nurse, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev2, Changes: fresh})
-			done <- struct{}{}
-		}()
-	}
-	<-done
-	<-done
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("at once: %v, %v", errs[0], errs[1])
-	}
+	out := pushAtOnce(t, w.eng, nurse, dev2, fresh, 2)
 	if jsonOf(t, out[0].Results) != jsonOf(t, out[1].Results) {
 		t.Fatal("at once: the two attempts answered differently")
 	}
@@ -251,4 +226,27 @@ func TestPushOfFiveHundredInOneTransaction(t *testing.T) {
 	if n := after["sync_mutations"] - before["sync_mutations"]; n != 500 {
 		t.Fatalf("at once: %d results recorded, want 500", n)
 	}
+}
+
+// pushAtOnce sends the same push n times at once and returns the answers;
+// it fails the test if any attempt fails.
+func pushAtOnce(t *testing.T, eng *offline.Engine, ctx context.Context, dev uuid.UUID, changes []offline.ChangeInput, n int) []*offline.PushPayload {
+	t.Helper()
+	out := make([]*offline.PushPayload, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[k], errs[k] = eng.Push(ctx, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Changes: changes})
+		}()
+	}
+	wg.Wait()
+	for k, err := range errs {
+		if err != nil {
+			t.Fatalf("attempt %d of %d at once: %v", k+1, n, err)
+		}
+	}
+	return out
 }
