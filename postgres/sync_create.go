@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -27,19 +29,131 @@ type SyncCreate struct {
 	HLC   string
 }
 
+// SyncCreateFacts is what the checks of a run of offline-created
+// interactions read from the database, in one statement (SyncCreateFacts):
+// which ids are retired, which patients the caller may see now, which
+// patients were ever in the device's scope, and which practitioners exist
+// (with their organisation).
+type SyncCreateFacts struct {
+	Retired map[uuid.UUID]bool
+	Visible map[uuid.UUID]bool
+	Had     map[uuid.UUID]bool
+	orgOf   map[uuid.UUID]uuid.UUID
+}
+
+// syncCreateFactsSQL reads the facts: kind 1 a retired id, 2 a visible
+// patient, 3 a patient once in the device's scope, 4 a practitioner and
+// their organisation. The access predicate is appended by SyncCreateFacts.
+const syncCreateFactsSQL = `
+SELECT 1, r.id, NULL::uuid FROM retired_ids r WHERE r.id = ANY($1::uuid[])
+UNION ALL
+SELECT 3, u.id, NULL FROM unnest($2::uuid[]) AS u(id)
+WHERE EXISTS (SELECT 1 FROM device_scopes s WHERE s.device_id = $3 AND s.patient_id = u.id)
+UNION ALL
+SELECT 4, pr.id, pr.organization_id FROM practitioners pr WHERE pr.id = ANY($4::uuid[])
+UNION ALL
+SELECT 2, p.id, NULL FROM patients p WHERE p.id = ANY($2::uuid[]) AND `
+
+// SyncCreateFacts reads, in one statement, what the checks of a run of
+// offline-created interactions need (see SyncCreateFacts): ids are the
+// records' ids, patients their patients, people the practitioners they name
+// (author and participants; the caller's own practitioner is added). The
+// access rule is the caller's. EUNAUTHENTICATED without an actor; otherwise
+// the database's error.
+func (db *DB) SyncCreateFacts(ctx context.Context, device uuid.UUID, ids, patients, people []uuid.UUID) (*SyncCreateFacts, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &SyncCreateFacts{Retired: map[uuid.UUID]bool{}, Visible: map[uuid.UUID]bool{}, Had: map[uuid.UUID]bool{}, orgOf: map[uuid.UUID]uuid.UUID{}}
+	if a.PractitionerID != uuid.Nil {
+		people = append(people, a.PractitionerID)
+	}
+	if len(ids) == 0 && len(patients) == 0 && len(people) == 0 {
+		return f, nil
+	}
+	q := args{uniqueIDs(ids), uniqueIDs(patients), device, uniqueIDs(people)}
+	rows, err := db.q.Query(ctx, syncCreateFactsSQL+patientAccessSQL(a, "p", &q), q...)
+	if err != nil {
+		return nil, fmt.Errorf("sync create checks: %w", err)
+	}
+	var kind int
+	var id uuid.UUID
+	var org *uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&kind, &id, &org}, func() error {
+		switch kind {
+		case 1:
+			f.Retired[id] = true
+		case 2:
+			f.Visible[id] = true
+		case 3:
+			f.Had[id] = true
+		case 4:
+			f.orgOf[id] = *org
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync create checks: %w", err)
+	}
+	return f, nil
+}
+
+// syncCreateSQL writes a run of interactions in one statement: the rows
+// (ON CONFLICT DO NOTHING: an id taken is not returned), their audit rows
+// and their change-log rows, as the change-log trigger of 002_sync.sql
+// writes them (that trigger is off for the statement: rapport.bulk_load),
+// with each change's own clock and the device as origin. It returns the rows
+// written.
+const syncCreateSQL = `
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+        WITH ORDINALITY AS u(id, patient_id, practitioner_id, organization_id, mode, occurred_at, duration_minutes,
+                             participant_ids, other_present, purpose, notes, hlc, ord)),
+ins AS (
+    INSERT INTO interactions AS i (id, patient_id, practitioner_id, organization_id, mode, occurred_at, duration_minutes,
+           participant_ids, other_present, purpose, notes)
+    SELECT u.id, u.patient_id, u.practitioner_id, u.organization_id, u.mode, u.occurred_at, u.duration_minutes,
+           CASE WHEN u.participant_ids = '[]' THEN '{}'::uuid[]
+                ELSE ARRAY(SELECT e::uuid FROM jsonb_array_elements_text(u.participant_ids::jsonb) e) END,
+           CASE WHEN u.other_present = '[]' THEN '{}'::text[]
+                ELSE ARRAY(SELECT e FROM jsonb_array_elements_text(u.other_present::jsonb) e) END,
+           u.purpose, u.notes
+    FROM u ORDER BY u.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING ` + interactionCols + `),
+audit AS (
+    INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation)
+    SELECT $13, $14, $15, $16, i.patient_id, $17, '` + entityInteraction + `', i.id, $18, $19 FROM ins i),
+log AS (
+    INSERT INTO sync_changes AS sc (entity, entity_id, seq, txid, op, patient_id, organization_id, version, changed_fields, hlc, device_id, changed_at)
+    SELECT 'interaction', i.id, NULL, pg_current_xact_id(), 'upsert', i.patient_id, i.organization_id, i.version, '{}', u.hlc, $20, now()
+    FROM ins i JOIN u ON u.id = i.id ORDER BY u.ord
+    ON CONFLICT (entity, entity_id) DO UPDATE SET
+        seq = NULL, txid = EXCLUDED.txid, op = EXCLUDED.op, patient_id = EXCLUDED.patient_id,
+        organization_id = EXCLUDED.organization_id, version = EXCLUDED.version,
+        changed_fields = CASE WHEN sc.seq IS NULL AND sc.txid = EXCLUDED.txid
+                              THEN ARRAY(SELECT DISTINCT x FROM unnest(sc.changed_fields || EXCLUDED.changed_fields) x ORDER BY x)
+                              ELSE EXCLUDED.changed_fields END,
+        hlc = EXCLUDED.hlc, device_id = EXCLUDED.device_id, changed_at = EXCLUDED.changed_at)
+SELECT * FROM ins i`
+
 // CreateInteractionsFromSync creates interactions as CreateInteraction
-// creates each (same checks, same refusals, same audit), in a few statements
-// for them all: one read of the patients, one of the practitioners, one
-// pipeline of INSERTs (each preceded by its clock when it differs from the
-// previous one) and one audit INSERT, under a savepoint. The change log
-// records device as their origin.
+// creates each (same checks, same refusals, same audit), set-based: the
+// checks read nothing (facts holds what SyncCreateFacts read), and the rows,
+// their audit rows and their change-log rows are written together, in one
+// statement under a savepoint (the change-log rows are numbered after
+// commit, by sync_stamp(), 009_sync_stamp_after_commit.sql). The change log records device as
+// their origin and each input's HLC as its clock.
 //
-// It returns, aligned with cs, the interaction created or the refusal
-// CreateInteraction would have returned (EINVALID, EFORBIDDEN, ENOTFOUND), or
-// ErrIDTaken. The error is the database's (or EUNAUTHENTICATED): then nothing
-// was written and the caller may apply the changes one by one instead. It
-// must be called inside InTx.
-func (db *DB) CreateInteractionsFromSync(ctx context.Context, device uuid.UUID, cs []SyncCreate) ([]*care.Interaction, []error, error) {
+// It returns, aligned with cs, the interaction created (the row the INSERT
+// returned: nothing is read back) or the refusal CreateInteraction would
+// have returned (EINVALID, EFORBIDDEN, ENOTFOUND), or ErrIDTaken. The error
+// is the database's (or EUNAUTHENTICATED): then nothing was written and the
+// caller may apply the changes one by one instead. It must be called inside
+// InTx.
+func (db *DB) CreateInteractionsFromSync(ctx context.Context, device uuid.UUID, cs []SyncCreate, facts *SyncCreateFacts) ([]*care.Interaction, []error, error) {
 	if !db.inTx {
 		return nil, nil, errNotInTx
 	}
@@ -49,113 +163,144 @@ func (db *DB) CreateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 	}
 	out := make([]*care.Interaction, len(cs))
 	errs := make([]error, len(cs))
-	drafts := make([]draft, len(cs))
-	var patients, people []uuid.UUID
-	for k, c := range cs {
-		if drafts[k], errs[k] = db.draftOf(a, c.Input); errs[k] == nil {
-			patients = append(patients, c.Input.PatientID)
-			people = append(append(people, drafts[k].prac), drafts[k].participants...)
-		}
-	}
-	if len(patients) == 0 {
-		return out, errs, nil
-	}
-	ps, err := db.visiblePatients(ctx, a, uniqueIDs(patients), false)
-	if err != nil {
-		return nil, nil, err
-	}
-	visible := map[uuid.UUID]bool{}
-	for _, p := range ps {
-		if p != nil {
-			visible[p.ID] = true
-		}
-	}
-	people = uniqueIDs(people)
-	prs, err := db.practitionersByID(ctx, people, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	orgOf := map[uuid.UUID]uuid.UUID{}
-	for _, p := range prs {
-		if p != nil {
-			orgOf[p.ID] = p.OrganizationID
-		}
-	}
-	// The checks CreateInteraction makes in the database, in its order.
+	// The checks CreateInteraction makes, in its order.
 	var todo []int
-	for k := range cs {
-		if errs[k] != nil {
-			continue
-		}
-		d := &drafts[k]
-		if !visible[d.in.PatientID] {
+	drafts := make([]draft, len(cs))
+	for k, c := range cs {
+		d, err := db.draftOf(a, c.Input)
+		drafts[k] = d
+		switch {
+		case err != nil:
+			errs[k] = err
+		case !facts.Visible[d.in.PatientID]:
 			errs[k] = care.Errorf(care.ENOTFOUND, "no such patient")
-			continue
-		}
-		if _, ok := orgOf[d.prac]; !ok {
+		case !facts.exists(d.prac):
 			errs[k] = care.Errorf(care.ENOTFOUND, "no such practitioner")
-			continue
-		}
-		for _, p := range d.participants {
-			if _, ok := orgOf[p]; !ok {
-				errs[k] = care.Errorf(care.ENOTFOUND, "no such practitioner among the participants")
-				break
-			}
-		}
-		if errs[k] == nil {
+		case !facts.exist(d.participants):
+			errs[k] = care.Errorf(care.ENOTFOUND, "no such practitioner among the participants")
+		default:
 			todo = append(todo, k)
 		}
 	}
 	if len(todo) == 0 {
 		return out, errs, nil
 	}
+	w := &syncCreateWrite{}
+	for _, k := range todo {
+		if err := w.add(drafts[k], cs[k].HLC, facts); err != nil {
+			return nil, nil, err
+		}
+	}
+	made := make(map[uuid.UUID]*care.Interaction, len(todo))
 	err = db.Savepoint(ctx, func(sp *DB) error {
 		b := &pgx.Batch{}
-		b.Queue(`SELECT set_config('rapport.device_id', $1, true)`, device.String())
-		hlc := ""
-		for n, k := range todo {
-			if n == 0 || cs[k].HLC != hlc {
-				hlc = cs[k].HLC
-				b.Queue(`SELECT set_config('rapport.hlc', $1, true)`, hlc)
-			}
-			d := &drafts[k]
-			b.Queue(insertInteractionSQL, d.id, d.in.PatientID, d.prac, orgOf[d.prac], string(d.in.Mode), d.in.OccurredAt,
-				d.in.DurationMinutes, d.participants, d.others, d.in.Purpose, d.in.Notes)
+		b.Queue(bulkLoadOffSQL)
+		parts := [][2]int{{0, len(todo)}}
+		for _, p := range parts {
+			b.Queue(syncCreateSQL, w.args(ctx, a, device, p[0], p[1])...)
 		}
+		b.Queue(changeLogOnSQL)
 		br := sp.q.SendBatch(ctx, b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("set sync origin: %w", err)
-		}
-		var recs []auditRec
-		hlc = ""
-		for n, k := range todo {
-			if n == 0 || cs[k].HLC != hlc {
-				hlc = cs[k].HLC
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("set sync origin: %w", err)
-				}
-			}
-			i, err := scanInteraction(br.QueryRow())
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				errs[k] = ErrIDTaken
-			case err != nil:
-				return fmt.Errorf("create interaction: %w", err)
-			default:
-				out[k] = i
-				recs = append(recs, auditRec{i.PatientID, entityInteraction, i.ID})
-			}
-		}
-		if err := br.Close(); err != nil {
 			return fmt.Errorf("create interactions: %w", err)
 		}
-		return sp.audit(ctx, a, care.AuditCreate, recs)
+		for range parts {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("create interactions: %w", err)
+			}
+			for rows.Next() {
+				i, err := scanInteraction(rows)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("create interactions: %w", err)
+				}
+				made[i.ID] = i
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("create interactions: %w", err)
+			}
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("create interactions: %w", err)
+		}
+		return br.Close()
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	for n, k := range todo {
+		if i := made[w.ids[n]]; i != nil {
+			out[k] = i
+		} else {
+			errs[k] = ErrIDTaken
+		}
+	}
 	return out, errs, nil
+}
+
+// changeLogOnSQL turns the change-log triggers back on (see bulkLoadOffSQL).
+const changeLogOnSQL = `SELECT set_config('rapport.bulk_load', '', true)`
+
+// exists reports whether the practitioner exists.
+func (f *SyncCreateFacts) exists(id uuid.UUID) bool {
+	_, ok := f.orgOf[id]
+	return ok
+}
+
+// exist reports whether every practitioner of ids exists.
+func (f *SyncCreateFacts) exist(ids []uuid.UUID) bool {
+	for _, id := range ids {
+		if !f.exists(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// syncCreateWrite holds the columns of syncCreateSQL, one slice per column.
+type syncCreateWrite struct {
+	ids, patients, pracs, orgs []uuid.UUID
+	modes                      []string
+	at                         []time.Time
+	durations                  []*int
+	participants, others       []string // JSON arrays
+	purposes, notes, hlcs      []string
+}
+
+// add appends an interaction that passed the checks.
+func (w *syncCreateWrite) add(d draft, hlc string, facts *SyncCreateFacts) error {
+	ps, err := json.Marshal(d.participants)
+	if err != nil {
+		return fmt.Errorf("encode participants: %w", err)
+	}
+	os, err := json.Marshal(d.others)
+	if err != nil {
+		return fmt.Errorf("encode others present: %w", err)
+	}
+	w.ids = append(w.ids, d.id)
+	w.patients = append(w.patients, d.in.PatientID)
+	w.pracs = append(w.pracs, d.prac)
+	w.orgs = append(w.orgs, facts.orgOf[d.prac])
+	w.modes = append(w.modes, string(d.in.Mode))
+	w.at = append(w.at, d.in.OccurredAt)
+	w.durations = append(w.durations, d.in.DurationMinutes)
+	w.participants = append(w.participants, string(ps))
+	w.others = append(w.others, string(os))
+	w.purposes = append(w.purposes, d.in.Purpose)
+	w.notes = append(w.notes, d.in.Notes)
+	w.hlcs = append(w.hlcs, hlc)
+	return nil
+}
+
+// args are syncCreateSQL's arguments for rows [from, to).
+func (w *syncCreateWrite) args(ctx context.Context, a *care.Actor, device uuid.UUID, from, to int) []any {
+	return []any{w.ids[from:to], w.patients[from:to], w.pracs[from:to], w.orgs[from:to], w.modes[from:to], w.at[from:to],
+		w.durations[from:to], w.participants[from:to], w.others[from:to], w.purposes[from:to], w.notes[from:to], w.hlcs[from:to],
+		nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(care.AuditCreate),
+		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx), device}
 }
 
 // RetiredIDs returns which of ids belonged to a deleted record (see IDRetired).

@@ -220,27 +220,38 @@ func (db *DB) RecordMutations(ctx context.Context, device uuid.UUID, recs []Muta
 			ids[k], bases[k], vers[k] = &j.RecordID, &j.BaseVersion, &j.ResultVersion
 		}
 	}
-	tag, err := db.q.Exec(ctx, `INSERT INTO sync_mutations (device_id, mutation_seq, result, record_id, base_version, result_version)
+	// Both statements go in one round trip; the second still runs after the
+	// first, with a snapshot of its own.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO sync_mutations (device_id, mutation_seq, result, record_id, base_version, result_version)
 		SELECT $1, u.seq, u.result::jsonb, u.record_id, u.base_version, u.result_version
 		FROM unnest($2::bigint[], $3::text[], $4::uuid[], $5::bigint[], $6::bigint[]) AS u(seq, result, record_id, base_version, result_version)
 		ORDER BY u.seq
 		ON CONFLICT DO NOTHING`, device, seqs, results, ids, bases, vers)
-	if err != nil {
-		return fmt.Errorf("record mutations: %w", err)
-	}
-	if tag.RowsAffected() != int64(len(recs)) {
-		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)
-	}
 	// A concurrent transaction's rows may be gone: an attempt of the same
 	// push that committed first, whose answers the device then acknowledged
 	// with a later push and housekeeping compacted, leaves nothing to
 	// conflict with. Compaction deletes only rows at or below the mark, and
-	// the mark committed before it ran, so this statement (a fresh snapshot)
-	// sees it: a number at or below it was applied before, and nothing this
-	// transaction applied may be kept.
-	var fresh bool
-	if err := db.q.QueryRow(ctx, `SELECT coalesce((SELECT acked_through < $2 FROM devices WHERE id = $1), true)`, device, slices.Min(seqs)).Scan(&fresh); err != nil {
+	// the mark committed before it ran, so this statement (a fresh snapshot,
+	// taken after the INSERT waited for any concurrent recording) sees it: a
+	// number at or below it was applied before, and nothing this transaction
+	// applied may be kept.
+	b.Queue(`SELECT coalesce((SELECT acked_through < $2 FROM devices WHERE id = $1), true)`, device, slices.Min(seqs))
+	br := db.q.SendBatch(ctx, b)
+	defer br.Close()
+	tag, err := br.Exec()
+	if err != nil {
 		return fmt.Errorf("record mutations: %w", err)
+	}
+	var fresh bool
+	if err := br.QueryRow().Scan(&fresh); err != nil {
+		return fmt.Errorf("record mutations: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("record mutations: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(recs)) {
+		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)
 	}
 	if !fresh {
 		return fmt.Errorf("record mutations: %w", ErrRecordedConcurrently)

@@ -10,7 +10,8 @@ import (
 type Config struct {
 	Retention        time.Duration // how long tombstones are kept (default 30 days)
 	MaxBatch         int           // most changes in one push (default 500)
-	TxChunk          int           // changes applied per transaction within a push (default 50)
+	TxChunk          int           // changes judged one at a time per transaction within a push, a run of interaction CREATEs counting as one (default 50)
+	TxMax            int           // changes per transaction within a push, at most (default 500)
 	DefaultPullLimit int           // records per pull page when the device asks none (default 500)
 	MaxPullLimit     int           // most records per pull page (default 1000)
 	MaxClockSkew     time.Duration // how far ahead of server time a device clock may be (default 5 minutes)
@@ -34,6 +35,9 @@ func New(db *postgres.DB, cfg Config) *Engine {
 	}
 	if cfg.TxChunk <= 0 {
 		cfg.TxChunk = 50
+	}
+	if cfg.TxMax <= 0 {
+		cfg.TxMax = 500
 	}
 	if cfg.DefaultPullLimit == 0 {
 		cfg.DefaultPullLimit = 500

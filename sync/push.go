@@ -68,7 +68,9 @@ func rejectionOf(err error) (code, msg string, ok bool) {
 // whole rather than one by one, and its next pull tells it to wipe).
 // Otherwise each change gets a result; a change that fails validation,
 // access, or the device's clock is REJECTED with a code and rolls back only
-// itself. Changes are applied in transactions of up to Config.TxChunk. An
+// itself. Changes are applied in transactions of up to Config.TxChunk
+// changes judged one at a time, a run of CREATEs counting as one (see
+// txChunk), and at most Config.TxMax changes. An
 // internal error (the database went away, ctx cancelled) stops the push and is
 // returned: the changes of transactions already committed are applied and
 // recorded (a retry returns their results); those of the failing transaction
@@ -89,8 +91,9 @@ func (e *Engine) Push(ctx context.Context, in PushInput) (*PushPayload, error) {
 	}
 	changes := behindOwnChanges(in.Changes)
 	out := &PushPayload{Results: make([]*ChangeResult, 0, len(changes))}
-	for start := 0; start < len(changes); start += e.cfg.TxChunk {
-		chunk := changes[start:min(start+e.cfg.TxChunk, len(changes))]
+	for start := 0; start < len(changes); {
+		chunk := changes[start : start+txChunk(changes[start:], e.cfg.TxChunk, e.cfg.TxMax)]
+		start += len(chunk)
 		rs, err := e.pushChunk(ctx, dev, in.ProtocolVersion, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("sync push: changes %d to %d: %w", chunk[0].MutationSeq, chunk[len(chunk)-1].MutationSeq, err)
@@ -159,7 +162,45 @@ func behindOwnChanges(chs []ChangeInput) []ChangeInput {
 	return out
 }
 
-// pushChunk applies up to cfg.TxChunk changes in one transaction: one commit
+// txChunk returns how many changes at the start of chs go in one
+// transaction: at most max in all, and at most perChange savepoints' worth,
+// where a change judged alone takes one savepoint and a run of interaction
+// CREATEs with distinct ids (applied set-based by pushCreates, under one
+// savepoint) takes one for the run. Savepoints are what a transaction's
+// size must bound: past 64 subtransactions that wrote, PostgreSQL's snapshots
+// overflow their subtransaction cache and every session's visibility checks
+// slow down until the transaction ends. A run's changes are otherwise as
+// safe together as alone: each gets its own result, a refused one rolls back
+// alone, and all are recorded in the transaction that applied them. (A run
+// split by numbers already recorded takes one savepoint per part; a run the
+// set-based path cannot settle falls back to one savepoint per change: both
+// only in a retry or a failure, and only slower.)
+func txChunk(chs []ChangeInput, perChange, max int) int {
+	units := 0
+	run := map[uuid.UUID]bool{} // ids of the current run of CREATEs
+	for n, ch := range chs {
+		if n == max {
+			return n
+		}
+		if ch.Entity == EntityInteraction && ch.Op == OpCreate {
+			if len(run) > 0 && !run[ch.ID] {
+				run[ch.ID] = true
+				continue // joins the run
+			}
+			clear(run)
+			run[ch.ID] = true
+		} else {
+			clear(run)
+		}
+		if units == perChange {
+			return n
+		}
+		units++
+	}
+	return len(chs)
+}
+
+// pushChunk applies the changes of one transaction (see txChunk) in one transaction: one commit
 // (one WAL flush, one commit-order stamp) for many changes. Each change still
 // runs in its own savepoint, so a refused change rolls back alone; if the
 // transaction fails, every change of the chunk is undone together and none is
@@ -294,14 +335,14 @@ func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (post
 
 // pushCreates applies a run of claimed CREATEs of interactions (distinct
 // ids) with the same checks, in the same order, and the same results as
-// apply gives each, in a handful of statements for the run: one read of
-// retired ids, one of the patients' visibility (and one of the device's
-// scope, for patients it may no longer see), the store's
-// CreateInteractionsFromSync, and one write of the results. The record a
-// result returns is the row the INSERT returned: nothing just written is
-// read again. A change the set-based path cannot settle (its id is taken;
-// or the store's statements failed, and nothing of them was kept) is applied
-// alone by apply.
+// apply gives each, in a handful of statements for the run: one read of what
+// the checks need (retired ids, the patients' visibility, the device's
+// scope, the practitioners: SyncCreateFacts), one write of the rows, their
+// change log and their audit (CreateInteractionsFromSync), and one write of
+// the results. The record a result returns is the row the INSERT returned:
+// nothing just written is read again. A change the set-based path cannot
+// settle (its id is taken; or the store's statements failed, and nothing of
+// them was kept) is applied alone by apply.
 func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
 	rs := make([]*ChangeResult, len(run))
 	judged := make([]*postgres.MutationJudgement, len(run))
@@ -350,24 +391,20 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 			patients = append(patients, *f.PatientID)
 		}
 	}
-	retired, err := tx.RetiredIDs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	visible, err := tx.VisiblePatientIDs(ctx, patients)
-	if err != nil {
-		return nil, err
-	}
-	var hidden []uuid.UUID
-	for _, id := range patients {
-		if !visible[id] {
-			hidden = append(hidden, id)
+	var people []uuid.UUID
+	for _, p := range ps {
+		if p.fieldErr == nil {
+			if p.in.PractitionerID != nil {
+				people = append(people, *p.in.PractitionerID)
+			}
+			people = append(people, p.in.ParticipantIDs...)
 		}
 	}
-	had, err := tx.DevicePatientIDs(ctx, dev.ID, hidden)
+	facts, err := tx.SyncCreateFacts(ctx, dev.ID, ids, patients, people)
 	if err != nil {
 		return nil, err
 	}
+	retired, visible, had := facts.Retired, facts.Visible, facts.Had
 	var creates []postgres.SyncCreate
 	var todo []pending
 	for _, p := range ps {
@@ -393,7 +430,7 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 	var errs []error
 	var failed error // the store's statements failed: nothing of them was kept
 	if len(creates) > 0 {
-		made, errs, failed = tx.CreateInteractionsFromSync(ctx, dev.ID, creates)
+		made, errs, failed = tx.CreateInteractionsFromSync(ctx, dev.ID, creates, facts)
 		if failed != nil && ctx.Err() != nil {
 			return nil, failed
 		}

@@ -1,9 +1,12 @@
 package sync_test
 
 import (
+	"context"
 	"reflect"
+	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	offline "github.com/rapportcare/rapport/sync"
 )
@@ -127,4 +130,123 @@ func TestSamePushTwiceAtOnceAppliesEachChangeOnce(t *testing.T) {
 			t.Fatalf("round %d: %d results recorded, want 24", round, n)
 		}
 	}
+}
+
+// A push of 500 changes, mostly CREATEs, is applied in one transaction with
+// the default configuration (a run of CREATEs takes one savepoint): each
+// change still gets its own result, refusals sprinkled through the run
+// reject only themselves, an edit in the middle is judged alone, and the
+// same push sent again, also twice at once, is answered from the recorded
+// results and writes nothing.
+func TestPushOfFiveHundredInOneTransaction(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	dev := newID(t)
+	existing := newID(t)
+	mustPush(t, w.eng, nurse, dev, createVisit(1, existing, w.f.PatientA1, "before"))
+	var changes []offline.ChangeInput
+	want := map[int]string{} // index -> code; absent: APPLIED
+	created := 0
+	for k := range 500 {
+		seq := int64(k + 2)
+		ch := createVisit(seq, newID(t), w.f.PatientA1, "visit")
+		switch {
+		case k%37 == 5:
+			ch.Fields["patientId"] = w.f.PatientB1.String() // not in her caseload
+			want[k] = offline.CodeNotFound
+		case k%53 == 7:
+			ch.Fields["mode"] = "TELEPATHY"
+			want[k] = offline.CodeBadUserInput
+		case k%61 == 11:
+			ch.ID = existing
+			ch.Fields["patientId"] = w.f.PatientA2.String() // another record has the id
+			want[k] = offline.CodeConflict
+		case k == 250:
+			ch = update(seq, existing, 1, now(), map[string]any{"notes": "edited mid-push"})
+		default:
+			created++
+		}
+		changes = append(changes, ch)
+	}
+	before := w.counts(t)
+	p := mustPush(t, w.eng, nurse, dev, changes...)
+	for k, r := range p.Results {
+		if r.MutationSeq != changes[k].MutationSeq {
+			t.Fatalf("result %d answers number %d, want %d", k, r.MutationSeq, changes[k].MutationSeq)
+		}
+		if code, ok := want[k]; ok {
+			wantCode(t, r, code)
+		} else {
+			wantStatus(t, r, offline.StatusApplied)
+		}
+	}
+	after := w.counts(t)
+	if n := after["interactions"] - before["interactions"]; n != int64(created) {
+		t.Fatalf("%d interactions created, want %d", n, created)
+	}
+	if n := after["sync_mutations"] - before["sync_mutations"]; n != 500 {
+		t.Fatalf("%d results recorded, want 500", n)
+	}
+	if n := after["sync_changes"] - before["sync_changes"]; n != int64(created) {
+		t.Fatalf("%d change-log rows, want %d", n, created)
+	}
+	got, err := w.db.Interaction(nurse, existing)
+	if err != nil || got.Notes != "edited mid-push" {
+		t.Fatalf("the edit in the middle: %+v, %v", got, err)
+	}
+	// Sent again, and twice at once: the same answers, nothing written.
+	for round := range 2 {
+		for _, o := range pushAtOnce(t, w.eng, nurse, dev, changes, round+1) {
+			if jsonOf(t, o.Results) != jsonOf(t, p.Results) {
+				t.Fatalf("round %d: the replay answered differently", round)
+			}
+		}
+		if again := w.counts(t); again["interactions"] != after["interactions"] || again["sync_mutations"] != after["sync_mutations"] ||
+			again["sync_changes"] != after["sync_changes"] {
+			t.Fatalf("round %d: the replay wrote: %v -> %v", round, after, again)
+		}
+	}
+	// The first attempt of a push of 500, sent twice at once (its answer
+	// was lost): each change applied once, both attempts answered alike.
+	dev2 := newID(t)
+	var fresh []offline.ChangeInput
+	for k := range 500 {
+		fresh = append(fresh, createVisit(int64(k+1), newID(t), w.f.PatientA1, "at once"))
+	}
+	before = w.counts(t)
+	out := pushAtOnce(t, w.eng, nurse, dev2, fresh, 2)
+	if jsonOf(t, out[0].Results) != jsonOf(t, out[1].Results) {
+		t.Fatal("at once: the two attempts answered differently")
+	}
+	after = w.counts(t)
+	if n := after["interactions"] - before["interactions"]; n != 500 {
+		t.Fatalf("at once: %d interactions created, want 500", n)
+	}
+	if n := after["sync_mutations"] - before["sync_mutations"]; n != 500 {
+		t.Fatalf("at once: %d results recorded, want 500", n)
+	}
+}
+
+// pushAtOnce sends the same push n times at once and returns the answers;
+// it fails the test if any attempt fails.
+func pushAtOnce(t *testing.T, eng *offline.Engine, ctx context.Context, dev uuid.UUID, changes []offline.ChangeInput, n int) []*offline.PushPayload {
+	t.Helper()
+	out := make([]*offline.PushPayload, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[k], errs[k] = eng.Push(ctx, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Changes: changes})
+		}()
+	}
+	wg.Wait()
+	for k, err := range errs {
+		if err != nil {
+			t.Fatalf("attempt %d of %d at once: %v", k+1, n, err)
+		}
+	}
+	return out
 }

@@ -91,7 +91,7 @@ func TestPush(t *testing.T) {
 		ctx, cancel := context.WithCancel(nurse)
 		var calls atomic.Int32
 		// Two changes per transaction: the first pair commits, the second is cut.
-		eng := offline.New(w.db, offline.Config{TxChunk: 2, Now: func() time.Time {
+		eng := offline.New(w.db, offline.Config{TxChunk: 2, TxMax: 2, Now: func() time.Time {
 			if calls.Add(1) == 3 { // the third change's clock check
 				cancel()
 			}
