@@ -47,6 +47,9 @@ type scanner[T any] func(r row, pre ...any) (*T, error)
 // listSpec describes one list: rows, visibility and filters, and sort key.
 type listSpec[T any] struct {
 	from    string   // FROM clause, e.g. "patients p"
+	// pageFrom, when set, is the FROM clause of the page (not of the count):
+	// from joined to rows read with each item, cols and scan reading them too.
+	pageFrom string
 	cols    string   // selected columns, in scan order
 	where   []string // predicates, ANDed (visibility and filters)
 	q       args
@@ -176,7 +179,11 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 	countSQL := "(SELECT count(*) AS total FROM " + s.from + " WHERE " + s.whereSQL() + cond + ") c"
 	var pageSQL string
 	if !p.SkipEdges {
-		pageSQL = "(SELECT true AS present_, " + s.cols + " FROM " + s.from + " WHERE " + s.whereSQL() + cond + " AND " + after +
+		pageFrom := s.from
+		if s.pageFrom != "" {
+			pageFrom = s.pageFrom
+		}
+		pageSQL = "(SELECT true AS present_, " + s.cols + " FROM " + pageFrom + " WHERE " + s.whereSQL() + cond + " AND " + after +
 			" ORDER BY " + s.order() + " LIMIT " + s.q.add(limit+1) + ") t"
 	}
 	var sql string
