@@ -46,18 +46,18 @@ type scanner[T any] func(r row, pre ...any) (*T, error)
 
 // listSpec describes one list: rows, visibility and filters, and sort key.
 type listSpec[T any] struct {
-	from    string   // FROM clause, e.g. "patients p"
+	from string // FROM clause, e.g. "patients p"
 	// pageFrom, when set, is the FROM clause of the page (not of the count):
 	// from joined to rows read with each item, cols and scan reading them too.
 	pageFrom string
-	cols    string   // selected columns, in scan order
-	where   []string // predicates, ANDed (visibility and filters)
-	q       args
-	keyCols []string // sort key columns, e.g. p.family_name, p.given_name, p.id
-	keyCast []string // the SQL type of each, for cursor parameters
-	desc    bool
-	scan    scanner[T]
-	key     func(*T) []string // a row's sort key, for its cursor
+	cols     string   // selected columns, in scan order
+	where    []string // predicates, ANDed (visibility and filters)
+	q        args
+	keyCols  []string // sort key columns, e.g. p.family_name, p.given_name, p.id
+	keyCast  []string // the SQL type of each, for cursor parameters
+	desc     bool
+	scan     scanner[T]
+	key      func(*T) []string // a row's sort key, for its cursor
 }
 
 func (s *listSpec[T]) order() string {
