@@ -168,6 +168,8 @@ func (db *DB) UpdatePractitioner(ctx context.Context, in care.UpdatePractitioner
 		out = p
 		return translate(err)
 	})
+	// Whatever happened, the standing remembered of them may be stale now.
+	db.standing.forget(in.ID)
 	if err != nil {
 		return nil, fmt.Errorf("update practitioner: %w", err)
 	}
