@@ -372,6 +372,9 @@ func startRapport(ctx context.Context, b *testing.B, db *postgres.DB, v *auth.Ve
 	addr := make(chan string, 1)
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
+	// No /metrics listener: its fixed port would make two benchmarks on
+	// one machine collide, and the benchmark does not read it.
+	cfg.MetricsAddr = ""
 	cfg.JWT = auth.Config{Issuer: issuer, Audience: audience, HMACSecret: []byte(secret)}
 	go func() {
 		err := server.Run(ctx, cfg, server.Deps{DB: db, Verifier: v, Log: zerolog.Nop(), Ready: func(a string) { addr <- a }})

@@ -16,6 +16,10 @@ const (
 type PageArgs struct {
 	First *int
 	After *string
+	// SkipTotal and SkipEdges say that the caller will not read the page's
+	// TotalCount, or its edges and HasNextPage (GraphQL field lookahead), so
+	// the store need not compute them. The zero value computes both.
+	SkipTotal, SkipEdges bool
 }
 
 // Limits on the text a caller may put in a list's arguments, checked before

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,6 +65,60 @@ type Loaders struct {
 	PatientInts     *dataloadgen.Loader[pageKey, *care.Page[care.Interaction]]
 	PractitionerInt *dataloadgen.Loader[pageKey, *care.Page[care.Interaction]]
 	Caseload        *dataloadgen.Loader[pageKey, *care.Page[care.Patient]]
+
+	known knownPractitioners
+}
+
+// knownPractitioners holds the practitioners read with other records (the
+// practitioners of interactions, usual GPs); the Practitioner loader answers
+// from it and sends SQL only for the others. It is not a Prime of the loader:
+// a load still waits for its batch, so the loads that follow it keep batching
+// with those of practitioners that were not known.
+type knownPractitioners struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*care.Practitioner
+}
+
+func (k *knownPractitioners) add(ps map[uuid.UUID]*care.Practitioner) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for id, p := range ps {
+		k.m[id] = p
+	}
+}
+
+// practitioners returns the practitioners of ids aligned with them, reading
+// those not known with db.PractitionersByID (not at all when all are known).
+func (k *knownPractitioners) practitioners(ctx context.Context, db *postgres.DB, ids []uuid.UUID) ([]*care.Practitioner, error) {
+	out := make([]*care.Practitioner, len(ids))
+	var missing []uuid.UUID
+	var at []int
+	k.mu.Lock()
+	for i, id := range ids {
+		if p, ok := k.m[id]; ok {
+			out[i] = p
+		} else {
+			missing, at = append(missing, id), append(at, i)
+		}
+	}
+	k.mu.Unlock()
+	if len(missing) == 0 {
+		// Still an authenticated read, as PractitionersByID would check.
+		if care.ActorFromContext(ctx) == nil {
+			return nil, care.Errorf(care.EUNAUTHENTICATED, "authentication required")
+		}
+		return out, nil
+	}
+	got, err := db.PractitionersByID(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		if j < len(got) {
+			out[i] = got[j]
+		}
+	}
+	return out, nil
 }
 
 // NewLoaders returns fresh loaders over db. Make one set per operation: the
@@ -74,15 +129,12 @@ func NewLoaders(db *postgres.DB) *Loaders { return newLoaders(db, loaderWait) }
 // newLoaders returns loaders that gather keys for batchWait before each batch.
 func newLoaders(db *postgres.DB, batchWait time.Duration) *Loaders {
 	wait := dataloadgen.WithWait(batchWait)
-	return &Loaders{
+	l := &Loaders{
 		Organization: dataloadgen.NewLoader(byID(db.OrganizationsByID), wait),
 		Team:         dataloadgen.NewLoader(byID(db.TeamsByID), wait),
-		Practitioner: dataloadgen.NewLoader(byID(db.PractitionersByID), wait),
 		Patient:      dataloadgen.NewLoader(byID(db.PatientsByID), wait),
 		Relationship: dataloadgen.NewLoader(byID(db.CareRelationshipsByID), wait),
 		Interaction:  dataloadgen.NewLoader(byID(db.InteractionsByID), wait),
-		UsualGP:      dataloadgen.NewLoader(current(db, care.KindUsualGP), wait),
-		NamedNurse:   dataloadgen.NewLoader(current(db, care.KindNamedNurse), wait),
 
 		TeamMembers: dataloadgen.NewLoader(byParent(db.TeamMembers), wait),
 		TeamsOf:     dataloadgen.NewLoader(byParent(db.TeamsOfPractitioners), wait),
@@ -90,13 +142,55 @@ func newLoaders(db *postgres.DB, batchWait time.Duration) *Loaders {
 		Amendments:  dataloadgen.NewLoader(byParent(db.AmendmentsOf), wait),
 
 		PatientRels:     dataloadgen.NewLoader(paged(db.RelationshipsForPatients), wait),
-		PatientInts:     dataloadgen.NewLoader(paged(db.InteractionsForPatients), wait),
 		PractitionerInt: dataloadgen.NewLoader(paged(db.InteractionsForPractitioners), wait),
-		Caseload: dataloadgen.NewLoader(paged(func(ctx context.Context, ids []uuid.UUID, _ struct{}, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
-			return db.CaseloadsFor(ctx, ids, p)
-		}), wait),
 	}
+	l.known.m = map[uuid.UUID]*care.Practitioner{}
+	l.Practitioner = dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]*care.Practitioner, error) {
+		return l.known.practitioners(ctx, db, ids)
+	}), wait)
+	l.UsualGP = dataloadgen.NewLoader(l.current(db, care.KindUsualGP), wait)
+	l.NamedNurse = dataloadgen.NewLoader(l.current(db, care.KindNamedNurse), wait)
+	// A patient's interactions bring their practitioners in the same
+	// statement when the query reads them.
+	l.PatientInts = dataloadgen.NewLoader(paged(func(ctx context.Context, ids []uuid.UUID, a interactionsArgs, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Interaction], error) {
+		pages, pracs, err := db.InteractionsForPatientsWithPractitioners(ctx, ids, a.Filter, p, a.Practitioners)
+		l.known.add(pracs)
+		return pages, err
+	}), wait)
+	// A caseload page brings its patients' usual GPs in one more statement
+	// when the query reads them, rather than one batch per loader window.
+	l.Caseload = dataloadgen.NewLoader(paged(func(ctx context.Context, ids []uuid.UUID, a caseloadArgs, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
+		pages, err := db.CaseloadsFor(ctx, ids, p)
+		if err != nil || !a.UsualGP {
+			return pages, err
+		}
+		var patients []uuid.UUID
+		for _, page := range pages {
+			for _, e := range page.Edges {
+				patients = append(patients, e.Node.ID)
+			}
+		}
+		if len(patients) > 0 {
+			gps, err := db.CurrentPractitionerRecords(ctx, care.KindUsualGP, patients)
+			if err != nil {
+				return nil, err
+			}
+			l.primeCurrent(l.UsualGP, patients, gps)
+		}
+		return pages, nil
+	}), wait)
+	return l
 }
+
+// interactionsArgs are the arguments of a patient's interactions, and
+// whether the query reads each interaction's practitioner.
+type interactionsArgs struct {
+	Filter        care.InteractionFilter
+	Practitioners bool
+}
+
+// caseloadArgs says whether the query reads each caseload patient's usual GP.
+type caseloadArgs struct{ UsualGP bool }
 
 type loadersKey struct{}
 
@@ -146,19 +240,43 @@ func byParent[T any](fetch func(context.Context, []uuid.UUID) (map[uuid.UUID][]*
 	}
 }
 
-// current adapts db.CurrentPractitioners for one kind to a loader fetch.
-func current(db *postgres.DB, kind care.RelationshipKind) func(context.Context, []uuid.UUID) ([]uuid.UUID, []error) {
+// current adapts db.CurrentPractitionerRecords for one kind to a loader
+// fetch of practitioner ids (uuid.Nil when there is none), priming the
+// Practitioner loader with the practitioners read in the same statement.
+func (l *Loaders) current(db *postgres.DB, kind care.RelationshipKind) func(context.Context, []uuid.UUID) ([]uuid.UUID, []error) {
 	return func(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, []error) {
-		m, err := db.CurrentPractitioners(ctx, kind, ids)
+		m, err := db.CurrentPractitionerRecords(ctx, kind, ids)
 		if err != nil {
 			return nil, []error{err}
 		}
-		out := make([]uuid.UUID, len(ids))
-		for i, id := range ids {
-			out[i] = m[id] // uuid.Nil when absent
-		}
-		return out, nil
+		return l.primeCurrent(nil, ids, m), nil
 	}
+}
+
+// byPractitionerID re-keys m (patient -> practitioner) by practitioner.
+func byPractitionerID(m map[uuid.UUID]*care.Practitioner) map[uuid.UUID]*care.Practitioner {
+	out := make(map[uuid.UUID]*care.Practitioner, len(m))
+	for _, p := range m {
+		out[p.ID] = p
+	}
+	return out
+}
+
+// primeCurrent makes m's practitioners known to the Practitioner loader and
+// returns, aligned with patients, each one's practitioner id (uuid.Nil when
+// absent from m), priming into (when not nil) with them too.
+func (l *Loaders) primeCurrent(into *dataloadgen.Loader[uuid.UUID, uuid.UUID], patients []uuid.UUID, m map[uuid.UUID]*care.Practitioner) []uuid.UUID {
+	l.known.add(byPractitionerID(m))
+	out := make([]uuid.UUID, len(patients))
+	for i, id := range patients {
+		if p := m[id]; p != nil {
+			out[i] = p.ID
+		}
+		if into != nil {
+			into.Prime(id, out[i])
+		}
+	}
+	return out
 }
 
 // paged adapts a store *For* method that pages children per parent to a loader

@@ -246,7 +246,7 @@ func (r *organizationResolver) ID(ctx context.Context, obj *care.Organization) (
 
 // Teams is the resolver for the teams field.
 func (r *organizationResolver) Teams(ctx context.Context, obj *care.Organization, first *int, after *string) (*model.TeamConnection, error) {
-	p, err := r.DB.Teams(ctx, care.TeamFilter{OrganizationID: &obj.ID}, care.PageArgs{First: first, After: after})
+	p, err := r.DB.Teams(ctx, care.TeamFilter{OrganizationID: &obj.ID}, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (r *organizationResolver) Teams(ctx context.Context, obj *care.Organization
 
 // Practitioners is the resolver for the practitioners field.
 func (r *organizationResolver) Practitioners(ctx context.Context, obj *care.Organization, first *int, after *string) (*model.PractitionerConnection, error) {
-	p, err := r.DB.Practitioners(ctx, care.PractitionerFilter{OrganizationID: &obj.ID}, care.PageArgs{First: first, After: after})
+	p, err := r.DB.Practitioners(ctx, care.PractitionerFilter{OrganizationID: &obj.ID}, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ func (r *patientResolver) NamedNurse(ctx context.Context, obj *care.Patient) (*c
 
 // Relationships is the resolver for the relationships field.
 func (r *patientResolver) Relationships(ctx context.Context, obj *care.Patient, active *bool, kind *care.RelationshipKind, first *int, after *string) (*model.CareRelationshipConnection, error) {
-	key, err := newPageKey(obj.ID, care.RelationshipFilter{Active: active, Kind: kind}, care.PageArgs{First: first, After: after})
+	key, err := newPageKey(obj.ID, care.RelationshipFilter{Active: active, Kind: kind}, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,8 @@ func (r *patientResolver) Relationships(ctx context.Context, obj *care.Patient, 
 func (r *patientResolver) Interactions(ctx context.Context, obj *care.Patient, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
 	f := orZero(filter)
 	f.PatientID = nil // the parent is the patient
-	key, err := newPageKey(obj.ID, f, care.PageArgs{First: first, After: after})
+	a := interactionsArgs{Filter: f, Practitioners: selects(ctx, "edges", "node", "practitioner")}
+	key, err := newPageKey(obj.ID, a, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +356,8 @@ func (r *practitionerResolver) Teams(ctx context.Context, obj *care.Practitioner
 
 // Caseload is the resolver for the caseload field.
 func (r *practitionerResolver) Caseload(ctx context.Context, obj *care.Practitioner, first *int, after *string) (*model.PatientConnection, error) {
-	key, err := newPageKey(obj.ID, struct{}{}, care.PageArgs{First: first, After: after})
+	a := caseloadArgs{UsualGP: selects(ctx, "edges", "node", "usualGP")}
+	key, err := newPageKey(obj.ID, a, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +372,7 @@ func (r *practitionerResolver) Caseload(ctx context.Context, obj *care.Practitio
 func (r *practitionerResolver) Interactions(ctx context.Context, obj *care.Practitioner, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
 	f := orZero(filter)
 	f.PractitionerID = nil // the parent is the practitioner
-	key, err := newPageKey(obj.ID, f, care.PageArgs{First: first, After: after})
+	key, err := newPageKey(obj.ID, f, pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +410,7 @@ func (r *queryResolver) Viewer(ctx context.Context) (*care.Actor, error) {
 
 // Organizations is the resolver for the organizations field.
 func (r *queryResolver) Organizations(ctx context.Context, filter *care.OrganizationFilter, first *int, after *string) (*model.OrganizationConnection, error) {
-	p, err := r.DB.Organizations(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.Organizations(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +419,7 @@ func (r *queryResolver) Organizations(ctx context.Context, filter *care.Organiza
 
 // Teams is the resolver for the teams field.
 func (r *queryResolver) Teams(ctx context.Context, filter *care.TeamFilter, first *int, after *string) (*model.TeamConnection, error) {
-	p, err := r.DB.Teams(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.Teams(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +428,7 @@ func (r *queryResolver) Teams(ctx context.Context, filter *care.TeamFilter, firs
 
 // Practitioners is the resolver for the practitioners field.
 func (r *queryResolver) Practitioners(ctx context.Context, filter *care.PractitionerFilter, first *int, after *string) (*model.PractitionerConnection, error) {
-	p, err := r.DB.Practitioners(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.Practitioners(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +437,7 @@ func (r *queryResolver) Practitioners(ctx context.Context, filter *care.Practiti
 
 // Patients is the resolver for the patients field.
 func (r *queryResolver) Patients(ctx context.Context, filter *care.PatientFilter, first *int, after *string) (*model.PatientConnection, error) {
-	p, err := r.DB.Patients(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.Patients(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +446,7 @@ func (r *queryResolver) Patients(ctx context.Context, filter *care.PatientFilter
 
 // Interactions is the resolver for the interactions field.
 func (r *queryResolver) Interactions(ctx context.Context, filter *care.InteractionFilter, first *int, after *string) (*model.InteractionConnection, error) {
-	p, err := r.DB.Interactions(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.Interactions(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +455,7 @@ func (r *queryResolver) Interactions(ctx context.Context, filter *care.Interacti
 
 // CareRelationships is the resolver for the careRelationships field.
 func (r *queryResolver) CareRelationships(ctx context.Context, filter *care.RelationshipFilter, first *int, after *string) (*model.CareRelationshipConnection, error) {
-	p, err := r.DB.CareRelationships(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.DB.CareRelationships(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +469,7 @@ func (r *queryResolver) SyncPull(ctx context.Context, input sync1.PullInput) (*s
 
 // Conflicts is the resolver for the conflicts field.
 func (r *queryResolver) Conflicts(ctx context.Context, filter *sync1.ConflictFilter, first *int, after *string) (*model.SyncConflictConnection, error) {
-	p, err := r.Sync.Conflicts(ctx, orZero(filter), care.PageArgs{First: first, After: after})
+	p, err := r.Sync.Conflicts(ctx, orZero(filter), pageOf(ctx, first, after))
 	if err != nil {
 		return nil, err
 	}

@@ -17,9 +17,34 @@ const interactionCols = "i.id, i.patient_id, i.practitioner_id, i.organization_i
 
 func scanInteraction(r row, pre ...any) (*care.Interaction, error) {
 	var i care.Interaction
-	err := r.Scan(append(pre, &i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, &i.Mode, &i.OccurredAt, &i.DurationMinutes,
-		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, &i.Status, &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version)...)
+	err := r.Scan(append(pre, interactionDest(&i)...)...)
 	return &i, err
+}
+
+// interactionDest returns the scan destinations of interactionCols.
+func interactionDest(i *care.Interaction) []any {
+	return []any{&i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, &i.Mode, &i.OccurredAt, &i.DurationMinutes,
+		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, &i.Status, &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version}
+}
+
+// withPractitioners makes the page of s read each interaction's practitioner
+// in the same statement (a primary-key join of the page's rows), collected in
+// the map it returns as the rows are scanned. Practitioners are directory
+// data: readable by any actor and not audited.
+func withPractitioners(s *listSpec[care.Interaction]) map[uuid.UUID]*care.Practitioner {
+	out := map[uuid.UUID]*care.Practitioner{}
+	s.pageFrom = s.from + " JOIN practitioners pr ON pr.id = i.practitioner_id"
+	s.cols += ", " + practitionerCols
+	s.scan = func(r row, pre ...any) (*care.Interaction, error) {
+		var i care.Interaction
+		var p care.Practitioner
+		err := r.Scan(append(append(pre, interactionDest(&i)...), practitionerDest(&p)...)...)
+		if err == nil {
+			out[p.ID] = &p
+		}
+		return &i, err
+	}
+	return out
 }
 
 func interactionSpec(a *care.Actor) *listSpec[care.Interaction] {
@@ -128,39 +153,56 @@ func (db *DB) Interactions(ctx context.Context, f care.InteractionFilter, p care
 	return page, nil
 }
 
-func (db *DB) interactionsFor(ctx context.Context, col string, parents []uuid.UUID, f care.InteractionFilter, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Interaction], error) {
+// interactionsFor pages the interactions of each parent (col = parent id);
+// with pracs, the practitioners of the pages' interactions too.
+func (db *DB) interactionsFor(ctx context.Context, col string, parents []uuid.UUID, f care.InteractionFilter, p care.PageArgs,
+	pracs bool) (map[uuid.UUID]*care.Page[care.Interaction], map[uuid.UUID]*care.Practitioner, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := interactionSpec(a)
 	interactionFilterSQL(s, f)
+	var ps map[uuid.UUID]*care.Practitioner
+	if pracs {
+		ps = withPractitioners(s)
+	}
 	out, items, err := listFor(ctx, db, s, parents, func(parent string) string { return col + " = " + parent }, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := db.audit(ctx, a, care.AuditRead, interactionRecs(items)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, ps, nil
 }
 
 // InteractionsForPatients returns, per patient, a page of their visible
-// interactions (two queries for any number of patients), audited.
+// interactions and its total count (one statement for any number of
+// patients), audited.
 func (db *DB) InteractionsForPatients(ctx context.Context, patientIDs []uuid.UUID, f care.InteractionFilter, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Interaction], error) {
+	out, _, err := db.InteractionsForPatientsWithPractitioners(ctx, patientIDs, f, p, false)
+	return out, err
+}
+
+// InteractionsForPatientsWithPractitioners is InteractionsForPatients that,
+// with pracs, also returns the practitioner of every interaction on the
+// pages, read in the same statement.
+func (db *DB) InteractionsForPatientsWithPractitioners(ctx context.Context, patientIDs []uuid.UUID, f care.InteractionFilter, p care.PageArgs,
+	pracs bool) (map[uuid.UUID]*care.Page[care.Interaction], map[uuid.UUID]*care.Practitioner, error) {
 	f.PatientID = nil
-	out, err := db.interactionsFor(ctx, "i.patient_id", patientIDs, f, p)
+	out, ps, err := db.interactionsFor(ctx, "i.patient_id", patientIDs, f, p, pracs)
 	if err != nil {
-		return nil, fmt.Errorf("interactions for patients: %w", err)
+		return nil, nil, fmt.Errorf("interactions for patients: %w", err)
 	}
-	return out, nil
+	return out, ps, nil
 }
 
 // InteractionsForPractitioners returns, per practitioner, a page of the
-// visible interactions they led (two queries), audited.
+// visible interactions they led and its total count (one statement), audited.
 func (db *DB) InteractionsForPractitioners(ctx context.Context, practitionerIDs []uuid.UUID, f care.InteractionFilter, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Interaction], error) {
 	f.PractitionerID = nil
-	out, err := db.interactionsFor(ctx, "i.practitioner_id", practitionerIDs, f, p)
+	out, _, err := db.interactionsFor(ctx, "i.practitioner_id", practitionerIDs, f, p, false)
 	if err != nil {
 		return nil, fmt.Errorf("interactions for practitioners: %w", err)
 	}

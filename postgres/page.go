@@ -46,15 +46,18 @@ type scanner[T any] func(r row, pre ...any) (*T, error)
 
 // listSpec describes one list: rows, visibility and filters, and sort key.
 type listSpec[T any] struct {
-	from    string   // FROM clause, e.g. "patients p"
-	cols    string   // selected columns, in scan order
-	where   []string // predicates, ANDed (visibility and filters)
-	q       args
-	keyCols []string // sort key columns, e.g. p.family_name, p.given_name, p.id
-	keyCast []string // the SQL type of each, for cursor parameters
-	desc    bool
-	scan    scanner[T]
-	key     func(*T) []string // a row's sort key, for its cursor
+	from string // FROM clause, e.g. "patients p"
+	// pageFrom, when set, is the FROM clause of the page (not of the count):
+	// from joined to rows read with each item, cols and scan reading them too.
+	pageFrom string
+	cols     string   // selected columns, in scan order
+	where    []string // predicates, ANDed (visibility and filters)
+	q        args
+	keyCols  []string // sort key columns, e.g. p.family_name, p.given_name, p.id
+	keyCast  []string // the SQL type of each, for cursor parameters
+	desc     bool
+	scan     scanner[T]
+	key      func(*T) []string // a row's sort key, for its cursor
 }
 
 func (s *listSpec[T]) order() string {
@@ -119,79 +122,125 @@ func makePage[T any](rows []*T, limit, total int, key func(*T) []string) *care.P
 	return page
 }
 
-// list runs one page of the spec and its total count: two queries.
+// list runs one page of the spec and its total count in one statement; a
+// part the caller skips (p.SkipTotal, p.SkipEdges) is not computed, and a
+// request that skips both sends nothing.
 func list[T any](ctx context.Context, db *DB, s *listSpec[T], p care.PageArgs) (*care.Page[T], []*T, error) {
-	limit, err := p.Limit()
+	pages, items, err := pageStatement(ctx, db, s, nil, nil, p)
 	if err != nil {
 		return nil, nil, err
 	}
-	var total int
-	countSQL := "SELECT count(*) FROM " + s.from + " WHERE " + s.whereSQL()
-	if err := db.q.QueryRow(ctx, countSQL, s.q...).Scan(&total); err != nil {
-		return nil, nil, fmt.Errorf("count: %w", translate(err))
-	}
-	after, err := s.after(p.After)
-	if err != nil {
-		return nil, nil, err
-	}
-	lim := s.q.add(limit + 1)
-	pageSQL := "SELECT " + s.cols + " FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + after +
-		" ORDER BY " + s.order() + " LIMIT " + lim
-	rows, err := db.q.Query(ctx, pageSQL, s.q...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list: %w", translate(err))
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*T, error) { return s.scan(r) })
-	if err != nil {
-		return nil, nil, fmt.Errorf("list: %w", translate(err))
-	}
-	page := makePage(items, limit, total, s.key)
-	return page, nodes(page), nil
+	return pages[uuid.Nil], items, nil
 }
 
-// listFor runs one page per parent in one query (LATERAL join per parent)
-// plus one count query. parentCond gives the predicate tying a row to the
-// parent id expression it is given.
+// listFor runs one page per parent and each parent's total count, in one
+// statement whatever the number of parents (LATERAL joins per parent);
+// parentCond gives the predicate tying a row to the parent id expression it
+// is given. As with list, skipped parts are not computed.
 func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parentCond func(parent string) string, p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
+	parents = uniqueIDs(parents)
+	if len(parents) == 0 {
+		if _, err := p.Limit(); err != nil {
+			return nil, nil, err
+		}
+		return map[uuid.UUID]*care.Page[T]{}, nil, nil
+	}
+	return pageStatement(ctx, db, s, parents, parentCond, p)
+}
+
+// pageStatement builds and runs the one statement behind list (parents nil:
+// one page, keyed uuid.Nil in the result) and listFor. Each row carries the
+// parent id (listFor only), the total count (0 when skipped), and a flag that
+// is NULL when the row only carries a count (an empty page), then the row's
+// columns:
+//
+//	SELECT x.parent_id, c.total, t.* FROM unnest($ids) x(parent_id)
+//	  CROSS JOIN LATERAL (SELECT count(*) AS total FROM … WHERE … AND <parent>) c
+//	  LEFT JOIN LATERAL (SELECT true AS present_, <cols> FROM … WHERE … AND <parent> AND <after>
+//	                     ORDER BY <key> LIMIT n+1) t ON true
+func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parentCond func(parent string) string,
+	p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
 	limit, err := p.Limit()
 	if err != nil {
 		return nil, nil, err
-	}
-	parents = uniqueIDs(parents)
-	out := make(map[uuid.UUID]*care.Page[T], len(parents))
-	if len(parents) == 0 {
-		return out, nil, nil
-	}
-	ids := s.q.add(parents) + "::uuid[]"
-	countSQL := "SELECT x.parent_id, (SELECT count(*) FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + parentCond("x.parent_id") +
-		") FROM unnest(" + ids + ") AS x(parent_id)"
-	rows, err := db.q.Query(ctx, countSQL, s.q...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("count per parent: %w", translate(err))
-	}
-	totals := map[uuid.UUID]int{}
-	var pid uuid.UUID
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&pid, &n}, func() error { totals[pid] = n; return nil })
-	if err != nil {
-		return nil, nil, fmt.Errorf("count per parent: %w", translate(err))
 	}
 	after, err := s.after(p.After)
 	if err != nil {
 		return nil, nil, err
 	}
-	lim := s.q.add(limit + 1)
-	pageSQL := "SELECT x.parent_id, t.* FROM unnest(" + ids + ") AS x(parent_id) CROSS JOIN LATERAL (SELECT " + s.cols +
-		" FROM " + s.from + " WHERE " + s.whereSQL() + " AND " + parentCond("x.parent_id") + " AND " + after +
-		" ORDER BY " + s.order() + " LIMIT " + lim + ") t"
-	byParent, err := groupByParent(ctx, db, pageSQL, "list per parent", s.q, s.scan)
-	if err != nil {
-		return nil, nil, err
+	keys := []uuid.UUID{uuid.Nil}
+	var head, from, cond string
+	if parents != nil {
+		keys = parents
+		head = "x.parent_id, "
+		from = "unnest(" + s.q.add(parents) + "::uuid[]) AS x(parent_id) CROSS JOIN LATERAL "
+		cond = " AND " + parentCond("x.parent_id")
+	}
+	countSQL := "(SELECT count(*) AS total FROM " + s.from + " WHERE " + s.whereSQL() + cond + ") c"
+	var pageSQL string
+	if !p.SkipEdges {
+		pageFrom := s.from
+		if s.pageFrom != "" {
+			pageFrom = s.pageFrom
+		}
+		pageSQL = "(SELECT true AS present_, " + s.cols + " FROM " + pageFrom + " WHERE " + s.whereSQL() + cond + " AND " + after +
+			" ORDER BY " + s.order() + " LIMIT " + s.q.add(limit+1) + ") t"
+	}
+	var sql string
+	switch {
+	case !p.SkipTotal && !p.SkipEdges:
+		sql = "SELECT " + head + "c.total, t.* FROM " + from + countSQL + " LEFT JOIN LATERAL " + pageSQL + " ON true"
+	case !p.SkipTotal:
+		sql = "SELECT " + head + "c.total, NULL::boolean AS present_ FROM " + from + countSQL
+	case !p.SkipEdges:
+		if parents == nil {
+			from = ""
+		}
+		sql = "SELECT " + head + "0::bigint AS total, t.* FROM " + from + pageSQL
+	}
+	out := make(map[uuid.UUID]*care.Page[T], len(keys))
+	rowsOf := make(map[uuid.UUID][]*T, len(keys))
+	totals := make(map[uuid.UUID]int, len(keys))
+	if sql != "" {
+		rows, err := db.q.Query(ctx, sql, s.q...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list: %w", translate(err))
+		}
+		for rows.Next() {
+			var parent uuid.UUID
+			var total int
+			var present *bool
+			// First the leading columns (the rest skipped), then, for a row
+			// of the page, the row itself (the leading columns skipped).
+			lead := []any{&total, &present}
+			if parents != nil {
+				lead = []any{&parent, &total, &present}
+			}
+			skip := make([]any, len(rows.FieldDescriptions()))
+			copy(skip, lead)
+			if err := rows.Scan(skip...); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("list: %w", err)
+			}
+			totals[parent] = total
+			if present == nil {
+				continue
+			}
+			item, err := s.scan(rows, make([]any, len(lead))...)
+			if err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("list: %w", err)
+			}
+			rowsOf[parent] = append(rowsOf[parent], item)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("list: %w", translate(err))
+		}
 	}
 	var all []*T
-	for _, parent := range parents {
-		page := makePage(byParent[parent], limit, totals[parent], s.key)
-		out[parent] = page
+	for _, k := range keys {
+		page := makePage(rowsOf[k], limit, totals[k], s.key)
+		out[k] = page
 		all = append(all, nodes(page)...)
 	}
 	return out, all, nil

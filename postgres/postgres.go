@@ -39,7 +39,10 @@ type DB struct {
 	inTx    bool
 	counter *queryCounter
 	audits  *auditQueue // read audits, shared by the pool and its transactions
-	router  *router     // nil without a read replica
+	// standing remembers recent CheckStanding answers (standing.go), shared
+	// by the pool and its transactions.
+	standing *standingCache
+	router   *router // nil without a read replica
 	// Now is the clock used for validation and defaults; tests replace it.
 	// Row timestamps (created_at, updated_at, audit) come from the database.
 	Now func() time.Time
@@ -128,7 +131,7 @@ func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	db := &DB{pool: pool, q: pool, counter: counter, Now: time.Now}
+	db := &DB{pool: pool, q: pool, counter: counter, standing: newStandingCache(StandingTTL), Now: time.Now}
 	if o.ReadURL != "" {
 		rcfg, err := pgxpool.ParseConfig(o.ReadURL)
 		if err != nil {

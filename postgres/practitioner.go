@@ -14,8 +14,13 @@ const practitionerCols = "pr.id, pr.organization_id, pr.given_name, pr.family_na
 
 func scanPractitioner(r row, pre ...any) (*care.Practitioner, error) {
 	var p care.Practitioner
-	err := r.Scan(append(pre, &p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, &p.Profession, &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version)...)
+	err := r.Scan(append(pre, practitionerDest(&p)...)...)
 	return &p, err
+}
+
+// practitionerDest returns the scan destinations of practitionerCols.
+func practitionerDest(p *care.Practitioner) []any {
+	return []any{&p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, &p.Profession, &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version}
 }
 
 const practitionersByIDSQL = `SELECT ` + practitionerCols + ` FROM practitioners pr WHERE pr.id = ANY($1::uuid[])`
@@ -163,6 +168,8 @@ func (db *DB) UpdatePractitioner(ctx context.Context, in care.UpdatePractitioner
 		out = p
 		return translate(err)
 	})
+	// Whatever happened, the standing remembered of them may be stale now.
+	db.standing.forget(in.ID)
 	if err != nil {
 		return nil, fmt.Errorf("update practitioner: %w", err)
 	}

@@ -152,25 +152,44 @@ func (db *DB) RelationshipsForPatients(ctx context.Context, patientIDs []uuid.UU
 // their active relationship of kind (USUAL_GP or NAMED_NURSE); absent when
 // none. The relationships read are audited.
 func (db *DB) CurrentPractitioners(ctx context.Context, kind care.RelationshipKind, patientIDs []uuid.UUID) (map[uuid.UUID]uuid.UUID, error) {
+	ps, err := db.CurrentPractitionerRecords(ctx, kind, patientIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]uuid.UUID, len(ps))
+	for pid, p := range ps {
+		out[pid] = p.ID
+	}
+	return out, nil
+}
+
+// CurrentPractitionerRecords is CurrentPractitioners returning the
+// practitioners themselves, read in the same statement (one for any number
+// of patients). The relationships read are audited.
+func (db *DB) CurrentPractitionerRecords(ctx context.Context, kind care.RelationshipKind, patientIDs []uuid.UUID) (map[uuid.UUID]*care.Practitioner, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
 	}
 	q := args{patientIDs, string(kind)}
-	sql := `SELECT r.patient_id, r.practitioner_id, r.id FROM care_relationships r JOIN patients p ON p.id = r.patient_id
+	sql := `SELECT r.patient_id, r.id, ` + practitionerCols + ` FROM care_relationships r JOIN patients p ON p.id = r.patient_id
+		JOIN practitioners pr ON pr.id = r.practitioner_id
 		WHERE r.patient_id = ANY($1::uuid[]) AND r.kind = $2 AND r.practitioner_id IS NOT NULL AND ` + activeSQL("r") +
 		` AND ` + patientAccessSQL(a, "p", &q) + ` ORDER BY r.patient_id, r.period_start`
 	rows, err := db.q.Query(ctx, sql, q...)
 	if err != nil {
 		return nil, fmt.Errorf("current practitioners: %w", err)
 	}
-	out := make(map[uuid.UUID]uuid.UUID, len(patientIDs))
+	out := make(map[uuid.UUID]*care.Practitioner, len(patientIDs))
 	var recs []auditRec
-	var pid, prac, rid uuid.UUID
-	_, err = pgx.ForEachRow(rows, []any{&pid, &prac, &rid}, func() error {
-		out[pid] = prac
-		recs = append(recs, auditRec{pid, entityRelationship, rid})
-		return nil
+	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var pid, rid uuid.UUID
+		p, err := scanPractitioner(r, &pid, &rid)
+		if err == nil {
+			out[pid] = p
+			recs = append(recs, auditRec{pid, entityRelationship, rid})
+		}
+		return struct{}{}, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("current practitioners: %w", err)

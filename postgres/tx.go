@@ -67,7 +67,7 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *DB) err
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, audits: db.audits, Now: db.Now}
+	txdb := &DB{pool: db.pool, q: tx, inTx: true, counter: db.counter, audits: db.audits, standing: db.standing, Now: db.Now}
 	if err = fn(txdb); err != nil {
 		return err
 	}
