@@ -116,14 +116,15 @@ const (
 	goalP99       = 250 * time.Millisecond
 )
 
-// simulateDevices runs the simulation with the given devices (nurses with
-// two devices each over a shared caseload of 30 patients, or ten devices
-// each for 1,000) over a network losing 5% of requests and of responses,
+// simulateDevices runs the simulation with the given devices over `teams`
+// nursing teams of nurses/teams members each, every team with a caseload of
+// its own 30 patients (devices beyond the nurse count are nurses' second,
+// third... devices), over a network losing 5% of requests and of responses,
 // each round lasting spread (devices come online at random moments within
 // it; 0 = all at once), and reports round-trip latencies beside the goal,
 // and errors.
-func simulateDevices(b *testing.B, devices, nurses, rounds, ops int, spread time.Duration) {
-	w := newWorld(b, nurses, 30)
+func simulateDevices(b *testing.B, devices, teams, nurses, rounds, ops int, spread time.Duration) {
+	w := newTeams(b, teams, nurses/teams, 30)
 	tokens := w.tokens(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -159,19 +160,29 @@ func simulateDevices(b *testing.B, devices, nurses, rounds, ops int, spread time
 	}
 }
 
-// BenchmarkSimulate200 runs 200 devices (100 nurses, two devices each),
-// three rounds of five offline changes each; in each 5-second round every
-// device comes online once at a random moment (40 syncs a second, each a
-// push and a pull: a district's phones syncing far more often than nurses'
-// phones do).
-func BenchmarkSimulate200(b *testing.B) { simulateDevices(b, 200, 100, 3, 5, 5*time.Second) }
+// BenchmarkSimulate200 runs 200 devices (100 nurses, two devices each, in
+// ten teams of ten, each team sharing its own caseload of 30 patients, as a
+// district's teams do), three rounds of five offline changes each; in each
+// 5-second round every device comes online once at a random moment (40 syncs
+// a second, each a push and a pull: a district's phones syncing far more
+// often than nurses' phones do). Every change reaches the 20 devices of its
+// team.
+func BenchmarkSimulate200(b *testing.B) { simulateDevices(b, 200, 10, 100, 3, 5, 5*time.Second) }
 
-// BenchmarkSimulate200Burst is the same with every device syncing at the
-// same instant in every round: the worst case, printed for comparison.
-func BenchmarkSimulate200Burst(b *testing.B) { simulateDevices(b, 200, 100, 3, 5, 0) }
+// BenchmarkSimulate200OneTeam is the same with all 100 nurses in one team
+// sharing one caseload of 30 patients: every change reaches all 200 devices,
+// so each round's pulls carry about 200 times its changes (40,000 records a
+// second at 40 syncs a second). The worst fan-out, printed for comparison.
+func BenchmarkSimulate200OneTeam(b *testing.B) { simulateDevices(b, 200, 1, 100, 3, 5, 5*time.Second) }
 
-// BenchmarkSimulate1000 runs 1,000 devices (100 nurses, ten devices each:
-// seeding a directory of 500 nurses would dominate the run), one round of
-// three changes each, all coming online within 10 seconds (100 syncs a
-// second), sized to finish within a few minutes on two cores.
-func BenchmarkSimulate1000(b *testing.B) { simulateDevices(b, 1000, 100, 1, 3, 10*time.Second) }
+// BenchmarkSimulate200Burst is BenchmarkSimulate200 with every device
+// syncing at the same instant in every round: the worst case of timing,
+// printed for comparison.
+func BenchmarkSimulate200Burst(b *testing.B) { simulateDevices(b, 200, 10, 100, 3, 5, 0) }
+
+// BenchmarkSimulate1000 runs 1,000 devices (100 nurses in ten teams of ten,
+// ten devices each: seeding a directory of 500 nurses would dominate the
+// run), one round of three changes each, all coming online within 10 seconds
+// (100 syncs a second), sized to finish within a few minutes on two cores.
+// Every change reaches the 100 devices of its team.
+func BenchmarkSimulate1000(b *testing.B) { simulateDevices(b, 1000, 10, 100, 1, 3, 10*time.Second) }

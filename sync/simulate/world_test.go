@@ -19,15 +19,15 @@ import (
 
 var testSecret = []byte("simulate-test-secret-0123456789-abcdefghij")
 
-// world is a nursing team sharing a caseload, served by the real HTTP stack
-// over a database of the test's own.
+// world is one or more nursing teams, each sharing a caseload, served by the
+// real HTTP stack over a database of the test's own.
 type world struct {
 	db       *postgres.DB
 	url      string
 	verifier *auth.Verifier
 	practice uuid.UUID
 	nursing  uuid.UUID
-	team     uuid.UUID
+	team     uuid.UUID // the first team
 	nurses   []uuid.UUID
 	patients []uuid.UUID
 }
@@ -36,6 +36,15 @@ type world struct {
 // organisation with one team of `nurses` members, and `patients` patients in
 // the team's caseload, and serves the full server.Handler on httptest.
 func newWorld(t testing.TB, nurses, patients int) *world {
+	t.Helper()
+	return newTeams(t, 1, nurses, patients)
+}
+
+// newTeams is newWorld with `teams` teams of the organisation, each of
+// `nurses` members with a caseload of its own `patients` patients, as a
+// district's nursing teams are: a nurse sees her own team's patients, not
+// the district's. w.nurses lists the nurses team by team.
+func newTeams(t testing.TB, teams, nurses, patients int) *world {
 	t.Helper()
 	db := postgrestest.New(t)
 	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
@@ -52,25 +61,30 @@ func newWorld(t testing.TB, nurses, patients int) *world {
 	o, err = db.CreateOrganization(ctx, care.CreateOrganizationInput{Name: "Vale Community Nursing", Kind: care.OrgCommunityNursing})
 	must(err, "nursing organisation")
 	w.nursing = o.ID
-	tm, err := db.CreateTeam(ctx, care.CreateTeamInput{OrganizationID: w.nursing, Name: "North District Nurses"})
-	must(err, "team")
-	w.team = tm.ID
 	start := time.Now().Add(-90 * 24 * time.Hour)
-	for i := range nurses {
-		p, err := db.CreatePractitioner(ctx, care.CreatePractitionerInput{OrganizationID: w.nursing,
-			GivenName: "Nurse", FamilyName: fmt.Sprintf("Number %d", i+1), Profession: care.ProfessionDistrictNurse})
-		must(err, "nurse")
-		_, err = db.StartRelationship(ctx, care.StartRelationshipInput{Kind: care.KindTeamMember, PractitionerID: &p.ID, TeamID: &w.team, PeriodStart: &start})
-		must(err, "team membership")
-		w.nurses = append(w.nurses, p.ID)
-	}
-	for i := range patients {
-		p, err := db.CreatePatient(ctx, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(i), GivenName: "Patient",
-			FamilyName: fmt.Sprintf("Number %d", i+1), BirthDate: time.Date(1930+i%60, 5, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: w.practice})
-		must(err, "patient")
-		_, err = db.StartRelationship(ctx, care.StartRelationshipInput{Kind: care.KindKeyWorker, PatientID: &p.ID, TeamID: &w.team, PeriodStart: &start})
-		must(err, "caseload relationship")
-		w.patients = append(w.patients, p.ID)
+	for ti := range teams {
+		tm, err := db.CreateTeam(ctx, care.CreateTeamInput{OrganizationID: w.nursing, Name: fmt.Sprintf("District Nurses %d", ti+1)})
+		must(err, "team")
+		if ti == 0 {
+			w.team = tm.ID
+		}
+		for range nurses {
+			p, err := db.CreatePractitioner(ctx, care.CreatePractitionerInput{OrganizationID: w.nursing,
+				GivenName: "Nurse", FamilyName: fmt.Sprintf("Number %d", len(w.nurses)+1), Profession: care.ProfessionDistrictNurse})
+			must(err, "nurse")
+			_, err = db.StartRelationship(ctx, care.StartRelationshipInput{Kind: care.KindTeamMember, PractitionerID: &p.ID, TeamID: &tm.ID, PeriodStart: &start})
+			must(err, "team membership")
+			w.nurses = append(w.nurses, p.ID)
+		}
+		for range patients {
+			i := len(w.patients)
+			p, err := db.CreatePatient(ctx, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(i), GivenName: "Patient",
+				FamilyName: fmt.Sprintf("Number %d", i+1), BirthDate: time.Date(1930+i%60, 5, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: w.practice})
+			must(err, "patient")
+			_, err = db.StartRelationship(ctx, care.StartRelationshipInput{Kind: care.KindKeyWorker, PatientID: &p.ID, TeamID: &tm.ID, PeriodStart: &start})
+			must(err, "caseload relationship")
+			w.patients = append(w.patients, p.ID)
+		}
 	}
 	v, err := auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
 	if err != nil {
