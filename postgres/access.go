@@ -34,12 +34,36 @@ func activeSQL(r string) string {
 // relationship to the practitioner prac (an SQL expression), or to a team of
 // which prac is an active member. (Two EXISTS rather than one with an OR
 // inside: each can be probed through an index per row, or hashed once per
-// statement, where the OR forced a scan of every relationship.)
+// statement, where the OR forced a scan of every relationship.) It is the
+// form of the access rule: with the generic plans this service runs, a probe
+// per row stays cheap whatever the planner guesses of the rows, where the IN
+// form of viaRelationshipsInSQL, misjudging a list of patients as one row,
+// was seen re-reading the whole set per row (usual GPs of a caseload page:
+// 1.2 ms -> 15.7 ms).
 func viaRelationshipsSQL(p, prac string) string {
 	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM care_relationships vr
 		WHERE vr.patient_id = %[1]s.id AND vr.practitioner_id = %[2]s AND %[3]s)
 	 OR EXISTS (SELECT 1 FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
 		WHERE vr.patient_id = %[1]s.id AND vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND %[4]s AND %[3]s))`,
+		p, prac, activeSQL("vr"), activeSQL("vm"))
+}
+
+// viaRelationshipsInSQL admits the same rows as viaRelationshipsSQL, written
+// as p.id IN (the practitioner's patients UNION ALL her teams' patients). As
+// a conjunct of a WHERE the planner turns it into a semi-join, reading the
+// relationships once and the patients by key (or pushing a known patient id
+// into both arms), where the OR of two EXISTS scans every patient probing two
+// hashed subplans: on the medium demo data a nurse's caseload count took
+// 7.6-9.2 ms that way and 1.5-2.1 ms this way, and a caseload page of 100
+// with its count 13 ms -> 5.8 ms. It is the form of the caseload filter (the
+// patients of a practitioner, a set read once per statement); the access
+// rule keeps viaRelationshipsSQL. Rows without a patient (team memberships)
+// are left out so the IN is never NULL.
+func viaRelationshipsInSQL(p, prac string) string {
+	return fmt.Sprintf(`%[1]s.id IN (SELECT vr.patient_id FROM care_relationships vr
+		WHERE vr.practitioner_id = %[2]s AND vr.patient_id IS NOT NULL AND %[3]s
+	 UNION ALL SELECT vr.patient_id FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
+		WHERE vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND vr.patient_id IS NOT NULL AND %[4]s AND %[3]s)`,
 		p, prac, activeSQL("vr"), activeSQL("vm"))
 }
 

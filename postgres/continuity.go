@@ -110,7 +110,7 @@ func (db *DB) continuityScopeSQL(ctx context.Context, a *care.Actor, s Continuit
 			WHERE li.patient_id = p.id AND li.practitioner_id = %[1]s AND li.occurred_at >= %[3]s AND li.occurred_at < %[4]s))`,
 			l, k, from, to)
 	case s.Caseload != uuid.Nil:
-		where = viaRelationshipsSQL("p", q.add(s.Caseload)+"::uuid")
+		where = viaRelationshipsInSQL("p", q.add(s.Caseload)+"::uuid")
 	default:
 		where = "p.id = " + q.add(s.Patient) + "::uuid"
 	}

@@ -147,7 +147,7 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 		return nil, err
 	}
 	s := patientSpec(a)
-	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return viaRelationshipsSQL("p", parent) }, p)
+	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return viaRelationshipsInSQL("p", parent) }, p)
 	if err != nil {
 		return nil, fmt.Errorf("caseloads: %w", err)
 	}
