@@ -30,6 +30,17 @@ func activeSQL(r string) string {
 	return fmt.Sprintf("(%[1]s.status = 'active' AND %[1]s.period_start <= now() AND (%[1]s.period_end IS NULL OR %[1]s.period_end > now()))", r)
 }
 
+// viaArmsSQL returns the two ways a patient (care_relationships alias vr,
+// column vr.patient_id) is related to the practitioner prac: directly, or
+// through a team of which prac is an active member. Each is "FROM ... WHERE
+// conditions", for the two forms below to complete.
+func viaArmsSQL(prac string) (direct, team string) {
+	direct = fmt.Sprintf("FROM care_relationships vr WHERE vr.practitioner_id = %s AND %s", prac, activeSQL("vr"))
+	team = fmt.Sprintf(`FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
+		WHERE vm.kind = 'team_member' AND vm.practitioner_id = %s AND %s AND %s`, prac, activeSQL("vm"), activeSQL("vr"))
+	return direct, team
+}
+
 // viaRelationshipsSQL admits the patients row p when it has an active
 // relationship to the practitioner prac (an SQL expression), or to a team of
 // which prac is an active member. (Two EXISTS rather than one with an OR
@@ -41,11 +52,9 @@ func activeSQL(r string) string {
 // was seen re-reading the whole set per row (usual GPs of a caseload page:
 // 1.2 ms -> 15.7 ms).
 func viaRelationshipsSQL(p, prac string) string {
-	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM care_relationships vr
-		WHERE vr.patient_id = %[1]s.id AND vr.practitioner_id = %[2]s AND %[3]s)
-	 OR EXISTS (SELECT 1 FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
-		WHERE vr.patient_id = %[1]s.id AND vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND %[4]s AND %[3]s))`,
-		p, prac, activeSQL("vr"), activeSQL("vm"))
+	direct, team := viaArmsSQL(prac)
+	return fmt.Sprintf(`(EXISTS (SELECT 1 %[2]s AND vr.patient_id = %[1]s.id)
+	 OR EXISTS (SELECT 1 %[3]s AND vr.patient_id = %[1]s.id))`, p, direct, team)
 }
 
 // viaRelationshipsInSQL admits the same rows as viaRelationshipsSQL, written
@@ -54,17 +63,14 @@ func viaRelationshipsSQL(p, prac string) string {
 // relationships once and the patients by key (or pushing a known patient id
 // into both arms), where the OR of two EXISTS scans every patient probing two
 // hashed subplans: on the medium demo data a nurse's caseload count took
-// 7.6-9.2 ms that way and 1.5-2.1 ms this way, and a caseload page of 100
-// with its count 13 ms -> 5.8 ms. It is the form of the caseload filter (the
-// patients of a practitioner, a set read once per statement); the access
-// rule keeps viaRelationshipsSQL. Rows without a patient (team memberships)
-// are left out so the IN is never NULL.
+// 7.6-9.2 ms that way and 1.5-2.1 ms this way. It is the form of the caseload
+// filter (the patients of a practitioner, a set read once per statement); the
+// access rule keeps viaRelationshipsSQL. Rows without a patient (team
+// memberships) are left out so the IN is never NULL.
 func viaRelationshipsInSQL(p, prac string) string {
-	return fmt.Sprintf(`%[1]s.id IN (SELECT vr.patient_id FROM care_relationships vr
-		WHERE vr.practitioner_id = %[2]s AND vr.patient_id IS NOT NULL AND %[3]s
-	 UNION ALL SELECT vr.patient_id FROM care_relationships vm JOIN care_relationships vr ON vr.team_id = vm.team_id
-		WHERE vm.kind = 'team_member' AND vm.practitioner_id = %[2]s AND vr.patient_id IS NOT NULL AND %[4]s AND %[3]s)`,
-		p, prac, activeSQL("vr"), activeSQL("vm"))
+	direct, team := viaArmsSQL(prac)
+	return fmt.Sprintf(`%[1]s.id IN (SELECT vr.patient_id %[2]s AND vr.patient_id IS NOT NULL
+	 UNION ALL SELECT vr.patient_id %[3]s AND vr.patient_id IS NOT NULL)`, p, direct, team)
 }
 
 // patientAccessSQL turns the actor's access into a predicate over the patients
