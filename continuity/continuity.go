@@ -220,40 +220,64 @@ func Filter(contacts []Contact, opts Options) []Contact {
 		}
 		out = append(out, c)
 	}
-	sortContacts(out)
+	if !slices.IsSortedFunc(out, compareContacts) {
+		sortContacts(out)
+	}
 	if o.SameDay == CountEach {
 		return out
 	}
-	type dayKey struct {
-		provider string
-		day      time.Time
-	}
-	seen := make(map[dayKey]bool, len(out))
+	// In time order a UTC day's contacts are consecutive, so a clinician's
+	// earlier contact of the same day is among the clinicians already kept
+	// since the day began.
+	// (A day of more than manyProviders contacts is looked up in a map.)
 	kept := out[:0]
+	var day time.Time
+	today := 0 // kept[len(kept)-today:] are the contacts kept on day
+	var busy map[string]bool
 	for _, c := range out {
+		if d := dayOf(c.At); !d.Equal(day) {
+			day, today, busy = d, 0, nil
+		}
 		if c.ProviderID != "" {
-			k := dayKey{c.ProviderID, dayOf(c.At)}
-			if seen[k] {
+			var seen bool
+			if busy != nil {
+				seen = busy[c.ProviderID]
+			} else {
+				seen = slices.ContainsFunc(kept[len(kept)-today:], func(k Contact) bool { return k.ProviderID == c.ProviderID })
+			}
+			if seen {
 				continue
 			}
-			seen[k] = true
 		}
 		kept = append(kept, c)
+		today++
+		switch {
+		case busy != nil:
+			busy[c.ProviderID] = true
+		case today > manyProviders:
+			busy = make(map[string]bool)
+			for _, k := range kept[len(kept)-today:] {
+				busy[k.ProviderID] = true
+			}
+		}
 	}
 	return kept
 }
 
-// sortContacts orders contacts by time, then ID, then clinician.
+// compareContacts orders contacts by time, then ID, then clinician.
+func compareContacts(a, b Contact) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ProviderID, b.ProviderID)
+}
+
+// sortContacts orders contacts by compareContacts.
 func sortContacts(cs []Contact) {
-	slices.SortStableFunc(cs, func(a, b Contact) int {
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.ID, b.ID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ProviderID, b.ProviderID)
-	})
+	slices.SortStableFunc(cs, compareContacts)
 }
 
 // dayOf returns the start of t's UTC calendar day.

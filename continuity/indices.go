@@ -2,6 +2,7 @@ package continuity
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -46,11 +47,12 @@ func keyOf(c Contact, i int) providerKey {
 	return providerKey{id: c.ProviderID}
 }
 
-// sequence is a patient's counted contacts with their clinician keys and counts.
+// sequence is a patient's counted contacts with their clinician keys and the
+// number of contacts with each distinct key.
 type sequence struct {
 	contacts []Contact
 	keys     []providerKey
-	counts   map[providerKey]int
+	counts   []int
 	min      int // effective MinContacts
 }
 
@@ -61,13 +63,54 @@ func prepare(contacts []Contact, opts Options) sequence {
 // prepareCounted is prepare for contacts Filter has already kept.
 func prepareCounted(cs []Contact, opts Options) sequence {
 	o := opts.withDefaults()
-	s := sequence{contacts: cs, keys: make([]providerKey, len(cs)), counts: make(map[providerKey]int), min: o.MinContacts}
+	s := sequence{contacts: cs, keys: make([]providerKey, len(cs)), min: o.MinContacts}
 	for i, c := range cs {
-		k := keyOf(c, i)
-		s.keys[i] = k
-		s.counts[k]++
+		s.keys[i] = keyOf(c, i)
 	}
+	s.counts, _ = providerCounts(cs, nil, nil)
 	return s
+}
+
+// manyProviders is how many distinct clinicians providerCounts compares by
+// scanning before it builds a map: a patient's contacts are with a few.
+const manyProviders = 32
+
+// providerCounts returns the number of contacts of cs with each distinct
+// clinician key (an unknown clinician's contact is a key of its own, as for
+// keyOf), in order of first appearance, reusing counts and ids (the keys'
+// clinician IDs, "" for an unknown one) as storage; it returns both for
+// reuse.
+func providerCounts(cs []Contact, counts []int, ids []string) ([]int, []string) {
+	counts, ids = counts[:0], ids[:0]
+	var index map[string]int
+	for _, c := range cs {
+		if c.ProviderID != "" {
+			j, found := -1, false
+			if index != nil {
+				j, found = index[c.ProviderID]
+			} else {
+				j = slices.Index(ids, c.ProviderID)
+				found = j >= 0
+			}
+			if found {
+				counts[j]++
+				continue
+			}
+		}
+		counts, ids = append(counts, 1), append(ids, c.ProviderID)
+		switch {
+		case index != nil && c.ProviderID != "":
+			index[c.ProviderID] = len(ids) - 1
+		case len(ids) > manyProviders:
+			index = make(map[string]int, 2*len(ids))
+			for j, id := range ids {
+				if id != "" {
+					index[id] = j
+				}
+			}
+		}
+	}
+	return counts, ids
 }
 
 // check returns an undefined Result when the sequence has fewer than the

@@ -219,17 +219,21 @@ func OwnPatientRatio(month time.Time, patients []PatientMonth, opts Options) OPR
 }
 
 // listHolders returns, ordered, the GPs with an assignment overlapping [from, to).
+// A practice has tens of GPs and thousands of patients: each GP is kept once
+// before sorting.
 func listHolders(patients []PatientMonth, from, to time.Time) []string {
 	var gps []string
+	seen := make(map[string]bool)
 	for _, p := range patients {
 		for _, a := range p.UsualGP {
-			if a.overlaps(from, to) {
+			if a.overlaps(from, to) && !seen[a.ProviderID] {
+				seen[a.ProviderID] = true
 				gps = append(gps, a.ProviderID)
 			}
 		}
 	}
 	slices.Sort(gps)
-	return slices.Compact(gps)
+	return gps
 }
 
 // monthContacts returns the counted contacts inside [from, to).

@@ -1,6 +1,7 @@
 package continuity
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -88,5 +89,63 @@ func TestProperties(t *testing.T) {
 	}
 	if checked < 1500 {
 		t.Errorf("only %d random histories had defined indices; the properties were barely exercised", checked)
+	}
+}
+
+// TestManyClinicians checks Filter's same-day rule and the per-clinician
+// counts behind UPC and COC against plain maps when a patient's contacts are
+// with more clinicians than are compared by scanning (manyProviders): a day
+// of hundreds of contacts with a hundred clinicians, some unknown.
+func TestManyClinicians(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for iter := range 50 {
+		var cs []Contact
+		for i := range 50 + r.IntN(400) {
+			p := fmt.Sprintf("gp%03d", r.IntN(100))
+			if r.IntN(10) == 0 {
+				p = ""
+			}
+			cs = append(cs, Contact{ID: fmt.Sprintf("c%04d", i), At: base.AddDate(0, 0, r.IntN(3)).Add(time.Duration(r.IntN(600)) * time.Minute),
+				ProviderID: p, Mode: care.ModeClinic, Profession: care.ProfessionGP})
+		}
+		opts := Options{UnknownProvider: CountAsDistinct}
+		got := Filter(cs, opts)
+		// The rule, with a map: the earliest contact per known clinician per day.
+		want := slices.Clone(cs)
+		sortContacts(want)
+		seen := map[string]bool{}
+		want = slices.DeleteFunc(want, func(c Contact) bool {
+			k := c.ProviderID + dayOf(c.At).String()
+			if c.ProviderID == "" {
+				return false
+			}
+			defer func() { seen[k] = true }()
+			return seen[k]
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("iteration %d: Filter kept %d contacts, want %d", iter, len(got), len(want))
+		}
+		counts := map[string]int{}
+		unknown := 0
+		for _, c := range got {
+			if c.ProviderID == "" {
+				unknown++
+			} else {
+				counts[c.ProviderID]++
+			}
+		}
+		most, sq := 0, 0
+		for _, n := range counts {
+			most, sq = max(most, n), sq+n*n
+		}
+		most, sq = max(most, min(unknown, 1)), sq+unknown
+		n := len(got)
+		upc, coc := UPC(cs, opts), COC(cs, opts)
+		if upc.Providers != len(counts)+unknown || *upc.Value != float64(most)/float64(n) {
+			t.Fatalf("iteration %d: UPC %v over %d clinicians, want %v over %d", iter, *upc.Value, upc.Providers, float64(most)/float64(n), len(counts)+unknown)
+		}
+		if w := float64(sq-n) / float64(n*(n-1)); math.Abs(*coc.Value-w) > 1e-12 {
+			t.Fatalf("iteration %d: COC %v, want %v", iter, *coc.Value, w)
+		}
 	}
 }

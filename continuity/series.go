@@ -3,7 +3,6 @@ package continuity
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/rapportcare/rapport/care"
@@ -37,11 +36,18 @@ type Series struct {
 	list        string
 	indexMonths int
 	opts        Options
+	minContacts int // opts' effective MinContacts
+	// counts and ids are providerCounts' storage, reused from patient to
+	// patient.
+	counts []int
+	ids    []string
 }
 
 // monthAcc is one month of a series being summed.
 type monthAcc struct {
-	month, end time.Time
+	// month is the month's first instant, end the next month's, and window
+	// the first instant of the month's index window.
+	month, end, window time.Time
 	// holders are the list holders in force at some time in the month, in
 	// SLICC's order (by ID); the counts below are aligned with them.
 	holders              []string
@@ -114,9 +120,9 @@ func NewSeries(from, to time.Time, indexMonths int, list string, registered []As
 	for i, as := range registered {
 		everyone[i] = PatientMonth{UsualGP: as}
 	}
-	s := &Series{list: list, indexMonths: indexMonths, opts: opts, months: make([]*monthAcc, 0, len(months))}
+	s := &Series{list: list, indexMonths: indexMonths, opts: opts, minContacts: opts.withDefaults().MinContacts, months: make([]*monthAcc, 0, len(months))}
 	for _, m := range months {
-		acc := &monthAcc{month: m, end: m.AddDate(0, 1, 0)}
+		acc := &monthAcc{month: m, end: m.AddDate(0, 1, 0), window: m.AddDate(0, -(indexMonths - 1), 0)}
 		acc.holders = listHolders(everyone, acc.month, acc.end)
 		acc.holderIndex = make(map[string]int, len(acc.holders))
 		for j, gp := range acc.holders {
@@ -178,10 +184,14 @@ func onList(list string, acc *monthAcc, as Assignments) bool {
 	return false
 }
 
-// firstAtOrAfter returns the index of the first contact at or after t in cs,
-// which is ordered by time.
-func firstAtOrAfter(cs []Contact, t time.Time) int {
-	return sort.Search(len(cs), func(i int) bool { return !cs[i].At.Before(t) })
+// atOrAfter returns the index of the first contact at or after t in cs,
+// which is ordered by time, starting the search at i (no contact before i is
+// at or after t): the series' boundaries only move forward.
+func atOrAfter(cs []Contact, i int, t time.Time) int {
+	for i < len(cs) && cs[i].At.Before(t) {
+		i++
+	}
+	return i
 }
 
 // AddPatient adds one patient to every month of the series: her contacts
@@ -206,24 +216,27 @@ func (s *Series) AddPatient(patientID string, as Assignments, contacts []Contact
 	// Counted contacts are filtered once: months and index windows start at
 	// UTC midnight, so no window splits a day and filtering a window's
 	// contacts keeps exactly the counted contacts that fall in it.
+	// Months, their ends and their windows' starts all ascend, so each
+	// boundary below is found by moving forward from where it was.
 	counted := Filter(cs, s.opts)
+	var lo, hi, clo, chi, wlo, cwlo int
 	lastLo, lastHi := -1, -1
 	var upc, coc Result
 	for _, acc := range s.months {
-		lo := firstAtOrAfter(cs, acc.month)
-		hi := firstAtOrAfter(cs, acc.end)
-		clo, chi := firstAtOrAfter(counted, acc.month), firstAtOrAfter(counted, acc.end)
+		lo, clo = atOrAfter(cs, lo, acc.month), atOrAfter(counted, clo, acc.month)
+		hi, chi = atOrAfter(cs, max(hi, lo), acc.end), atOrAfter(counted, max(chi, clo), acc.end)
 		if lo < hi {
 			if err := acc.addMonth(patientID, as, counted[clo:chi]); err != nil {
 				return err
 			}
 		}
-		wlo := firstAtOrAfter(cs, acc.month.AddDate(0, -(s.indexMonths-1), 0))
+		wlo, cwlo = atOrAfter(cs, wlo, acc.window), atOrAfter(counted, cwlo, acc.window)
 		if wlo == hi || (s.list != "" && !onList(s.list, acc, as)) {
 			continue
 		}
 		if wlo != lastLo || hi != lastHi {
-			seq := prepareCounted(counted[firstAtOrAfter(counted, acc.month.AddDate(0, -(s.indexMonths-1), 0)):chi], s.opts)
+			s.counts, s.ids = providerCounts(counted[cwlo:chi], s.counts, s.ids)
+			seq := sequence{contacts: counted[cwlo:chi], counts: s.counts, min: s.minContacts}
 			upc, coc = upcOf(seq), cocOf(seq)
 			lastLo, lastHi = wlo, hi
 		}

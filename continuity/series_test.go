@@ -338,3 +338,93 @@ func TestSeriesMatchesWholeMonth(t *testing.T) {
 		assertMean(t, "mean COC", m.MeanCOC, want.Value, want.Eligible, want.Excluded, want.Reasons)
 	}
 }
+
+// TestSeriesMatchesEveryWindow checks the series over several months with a
+// trailing index window, for a practice and for one list, against the
+// measures computed from scratch for each month: SLICC and OwnPatientRatio
+// over the month, and MeanIndex over the UPC and COC of every patient (on the
+// list at some time in the month, for a list's series) with a contact in the
+// month's window. Contacts are spread over the months before and inside the
+// series, with same-day repeats and unknown clinicians, under each option set.
+func TestSeriesMatchesEveryWindow(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	start := time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC)
+	from, to := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	optionSets := []Options{{}, {SameDay: CountEach}, {UnknownProvider: CountAsDistinct, MinContacts: 3}, {Modes: FaceToFaceAndRemote()}}
+	modes := []care.InteractionMode{care.ModeClinic, care.ModeHomeVisit, care.ModePhone}
+	for iter := range 300 {
+		opts := optionSets[iter%len(optionSets)]
+		k := 1 + r.IntN(4)
+		var ps []seriesPatient
+		for i := range 1 + r.IntN(8) {
+			p := seriesPatient{id: "p" + string(rune('a'+i))}
+			for range r.IntN(4) {
+				s := start.AddDate(0, 0, r.IntN(300))
+				a := Assignment{ProviderID: string(rune('A' + r.IntN(3))), Start: s}
+				if r.IntN(2) == 0 {
+					e := s.AddDate(0, 0, 1+r.IntN(90))
+					a.End = e
+				}
+				p.as = append(p.as, a)
+			}
+			slices.SortFunc(p.as, func(a, b Assignment) int { return a.Start.Compare(b.Start) })
+			for j := range r.IntN(40) {
+				gp := string(rune('A' + r.IntN(5)))
+				if gp == "E" {
+					gp = ""
+				}
+				at := start.AddDate(0, 0, r.IntN(320)).Add(time.Duration(r.IntN(3)) * time.Hour)
+				p.contacts = append(p.contacts, Contact{ID: p.id + string(rune('a'+j%26)) + string(rune('a'+j/26)), At: at,
+					ProviderID: gp, Mode: modes[r.IntN(len(modes))], Profession: care.ProfessionGP})
+			}
+			r.Shuffle(len(p.contacts), func(i, j int) { p.contacts[i], p.contacts[j] = p.contacts[j], p.contacts[i] })
+			ps = append(ps, p)
+		}
+		list := ""
+		if r.IntN(2) == 0 {
+			list = string(rune('A' + r.IntN(3)))
+		}
+		months := runSeries(t, from, to, k, list, ps, opts)
+		for mi, month := range Months(from, to) {
+			end := month.AddDate(0, 1, 0)
+			wfrom := month.AddDate(0, -(k - 1), 0)
+			var all []PatientMonth
+			var upcs, cocs []Result
+			for _, p := range ps {
+				all = append(all, PatientMonth{PatientID: p.id, UsualGP: p.as, Contacts: p.contacts})
+				var window []Contact
+				for _, c := range p.contacts {
+					if !c.At.Before(wfrom) && c.At.Before(end) {
+						window = append(window, c)
+					}
+				}
+				onList := list == ""
+				for _, a := range p.as {
+					onList = onList || (a.ProviderID == list && a.overlaps(month, end))
+				}
+				if len(window) > 0 && onList {
+					upcs, cocs = append(upcs, UPC(window, opts)), append(cocs, COC(window, opts))
+				}
+			}
+			m := months[mi]
+			sl, op := SLICC(month, all, opts), OwnPatientRatio(month, all, opts)
+			if len(m.Lists) != len(sl.Lists) {
+				t.Fatalf("iteration %d month %d: %d lists, want %d", iter, mi, len(m.Lists), len(sl.Lists))
+			}
+			for j := range sl.Lists {
+				assertRatio(t, "SLICC", m.Lists[j].SLICC, sl.Lists[j].Numerator, sl.Lists[j].Denominator)
+				assertRatio(t, "OPR", m.Lists[j].OPR, op.GPs[j].Numerator, op.GPs[j].Denominator)
+			}
+			if m.Unassigned != sl.Unassigned {
+				t.Errorf("iteration %d month %d: unassigned %d, want %d", iter, mi, m.Unassigned, sl.Unassigned)
+			}
+			want := MeanIndex(upcs)
+			assertMean(t, "mean UPC", m.MeanUPC, want.Value, want.Eligible, want.Excluded, want.Reasons)
+			want = MeanIndex(cocs)
+			assertMean(t, "mean COC", m.MeanCOC, want.Value, want.Eligible, want.Excluded, want.Reasons)
+			if t.Failed() {
+				t.Fatalf("iteration %d month %d (k %d, list %q, options %+v)", iter, mi, k, list, opts)
+			}
+		}
+	}
+}

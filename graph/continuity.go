@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	"github.com/rapportcare/rapport/postgres"
+	"golang.org/x/sync/errgroup"
 )
 
 // Continuity of care: the resolvers behind Patient.continuity,
@@ -93,11 +94,31 @@ func (r *Resolver) continuityWindow(w *model.ContinuityWindow) (time.Time, time.
 // the canonical UUID strings, whose order is the database's UUID order, so
 // SECON's tie-break is the ORDER BY's.
 func contactsOf(cs []postgres.ContinuityContact) []continuity.Contact {
-	out := make([]continuity.Contact, len(cs))
-	for i, c := range cs {
-		out[i] = continuity.Contact{ID: c.ID.String(), At: c.At, ProviderID: c.PractitionerID.String(), Mode: c.Mode, Profession: c.Profession}
+	var cv contactConverter
+	return cv.of(cs)
+}
+
+// contactConverter is contactsOf for a stream of patients: each clinician's
+// ID is written out once, and the slice returned is reused by the next call.
+type contactConverter struct {
+	names map[uuid.UUID]string
+	buf   []continuity.Contact
+}
+
+func (cv *contactConverter) of(cs []postgres.ContinuityContact) []continuity.Contact {
+	if cv.names == nil {
+		cv.names = make(map[uuid.UUID]string)
 	}
-	return out
+	cv.buf = slices.Grow(cv.buf[:0], len(cs))
+	for _, c := range cs {
+		name, ok := cv.names[c.PractitionerID]
+		if !ok {
+			name = c.PractitionerID.String()
+			cv.names[c.PractitionerID] = name
+		}
+		cv.buf = append(cv.buf, continuity.Contact{ID: c.ID.String(), At: c.At, ProviderID: name, Mode: c.Mode, Profession: c.Profession})
+	}
+	return cv.buf
 }
 
 func continuityQuery(from, to time.Time, o continuity.Options, kind care.RelationshipKind) postgres.ContinuityQuery {
@@ -198,29 +219,52 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 	}
 	start, end := continuity.SeriesSpan(from, to, k)
 	cq := continuityQuery(start, end, opts, kind)
-	rels, err := r.DB.ContinuityRelationships(ctx, scope, cq)
-	if err != nil {
-		return nil, err
-	}
-	assignments := make(map[uuid.UUID]continuity.Assignments, len(rels))
-	registered := make([]continuity.Assignments, 0, len(rels))
-	for pid, rs := range rels {
-		as := continuity.AssignmentsFrom(rs, kind)
-		assignments[pid] = as
-		registered = append(registered, as)
-	}
 	var list string
 	if scope.List != uuid.Nil {
 		list = scope.List.String()
 	}
-	s, err := continuity.NewSeries(from, to, k, list, registered, opts)
-	if err != nil {
-		return nil, err
-	}
-	err = r.DB.StreamContinuityContacts(ctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
-		return s.AddPatient(pid.String(), assignments[pid], contactsOf(rows))
+	// The relationships are read, and the series built from them, while the
+	// database gathers and sorts the contacts (on a second connection of the
+	// pool r.DB): no contact arrives before they are all sorted. The first
+	// patient's contacts wait for the series.
+	var (
+		s           *continuity.Series
+		assignments map[uuid.UUID]continuity.Assignments
+		ready       = make(chan struct{})
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		rels, err := r.DB.ContinuityRelationships(gctx, scope, cq)
+		if err != nil {
+			return err
+		}
+		assignments = make(map[uuid.UUID]continuity.Assignments, len(rels))
+		registered := make([]continuity.Assignments, 0, len(rels))
+		for pid, rs := range rels {
+			as := continuity.AssignmentsFrom(rs, kind)
+			assignments[pid] = as
+			registered = append(registered, as)
+		}
+		if s, err = continuity.NewSeries(from, to, k, list, registered, opts); err != nil {
+			return err
+		}
+		close(ready)
+		return nil
 	})
-	if err != nil {
+	g.Go(func() error {
+		// AddPatient keeps nothing of the contacts it is given, so one
+		// converter's slice serves every patient.
+		var cv contactConverter
+		return r.DB.StreamContinuityContacts(gctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
+			select {
+			case <-ready:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			return s.AddPatient(pid.String(), assignments[pid], cv.of(rows))
+		})
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return s, nil
