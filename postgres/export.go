@@ -51,7 +51,7 @@ func exporter(ctx context.Context) (*care.Actor, error) {
 // patients a job covers: visible to the actor, in the job's group, and
 // registered by its transaction time.
 func exportPatientsSQL(a *care.Actor, j *ExportJob, q *args) string {
-	w := patientAccessSQL(a, "p", q) + " AND p.created_at <= " + q.add(j.TransactionTime)
+	w := patientSetAccessSQL(a, "p", q) + " AND p.created_at <= " + q.add(j.TransactionTime)
 	if j.TeamID != nil {
 		w += " AND EXISTS (SELECT 1 FROM care_relationships fr WHERE fr.patient_id = p.id AND fr.team_id = " + q.add(*j.TeamID) + " AND " + activeSQL("fr") + ")"
 	}

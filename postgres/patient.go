@@ -19,14 +19,20 @@ func scanPatient(r row, pre ...any) (*care.Patient, error) {
 }
 
 func patientSpec(a *care.Actor) *listSpec[care.Patient] {
-	s := &listSpec[care.Patient]{
+	s := allPatientsSpec()
+	s.where = append(s.where, patientSetAccessSQL(a, "p", &s.q))
+	return s
+}
+
+// allPatientsSpec lists patients with no access predicate: only for a
+// filter that admits nothing the actor may not see (see CaseloadsFor).
+func allPatientsSpec() *listSpec[care.Patient] {
+	return &listSpec[care.Patient]{
 		from: "patients p", cols: patientCols,
 		keyCols: []string{"p.family_name", "p.given_name", "p.id"}, keyCast: []string{"text", "text", "uuid"},
 		scan: scanPatient,
 		key:  func(p *care.Patient) []string { return []string{p.FamilyName, p.GivenName, p.ID.String()} },
 	}
-	s.where = append(s.where, patientAccessSQL(a, "p", &s.q))
-	return s
 }
 
 // visiblePatients loads the patients among ids the actor may see, aligned with
@@ -147,6 +153,9 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 		return nil, err
 	}
 	s := patientSpec(a)
+	if ownCaseload(a, practitionerIDs) {
+		s = allPatientsSpec()
+	}
 	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return viaRelationshipsInSQL("p", parent) }, p)
 	if err != nil {
 		return nil, fmt.Errorf("caseloads: %w", err)
@@ -155,6 +164,26 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 		return nil, err
 	}
 	return out, nil
+}
+
+// ownCaseload reports whether every practitioner of ids is the one whose
+// relationships grant the actor access. Her caseload is then, by definition,
+// inside what the access rule admits (the rule is "her caseload, or ..."; both
+// are written from viaArmsSQL), and testing the rule again on every row of
+// it would change nothing but the cost: a nurse's caseload page of 100
+// with its count took 7-8 ms with the rule and 4-5.5 ms without (medium demo
+// data, generic plans, psql).
+func ownCaseload(a *care.Actor, ids []uuid.UUID) bool {
+	own := a.Access.ViaRelationshipsOf
+	if own == uuid.Nil || len(ids) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if id != own {
+			return false
+		}
+	}
+	return true
 }
 
 const insertPatientSQL = `

@@ -158,7 +158,7 @@ func (db *DB) SyncPageStart(ctx context.Context, device uuid.UUID, gen, scopeNee
 			FROM sync_clock c, sync_state s`
 	} else {
 		sql = `WITH ` + touch + `,
-			vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
+			vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
 			old AS MATERIALIZED (SELECT patient_id AS id FROM device_scopes WHERE device_id = $1 AND generation = $4)
 			SELECT c.seq, s.purged_through_seq, (SELECT scope_floor FROM t),
 			       (SELECT count(*) FROM vis WHERE id NOT IN (SELECT id FROM old)),
@@ -206,7 +206,7 @@ func (db *DB) SaveSyncScope(ctx context.Context, device uuid.UUID, gen, keepFrom
 		return fmt.Errorf("save sync scope: %w", err)
 	}
 	q := args{device, gen}
-	sql := `INSERT INTO device_scopes (device_id, generation, patient_id) SELECT $1, $2, p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q)
+	sql := `INSERT INTO device_scopes (device_id, generation, patient_id) SELECT $1, $2, p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q)
 	if _, err := db.q.Exec(ctx, sql, q...); err != nil {
 		return fmt.Errorf("save sync scope: %w", err)
 	}
@@ -347,7 +347,7 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 	if after != nil {
 		pos = "(sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id) > ($1, " + entityRankSQL(q.add(after.Entity)+"::text") + ", " + q.add(after.ID) + "::uuid)"
 	}
-	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientAccessSQL(a, "p", &q) + `),
+	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
 		SELECT ` + syncChangeCols + ` FROM sync_changes sc
 		WHERE ` + pos + ` AND ` + onlySQL(only, &q) + `
