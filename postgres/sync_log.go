@@ -291,14 +291,31 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 	case "organization", "team", "practitioner":
 		pgSQL = `SELECT patient_id FROM ent`
 	}
-	sql := `WITH ent AS MATERIALIZED (
+	// Which of a newcomer's changes belong on the page: those after the
+	// cursor, by patient. Reading every newcomer's changes and keeping the
+	// first $8 made each page read all that was left (a nurse's first pull
+	// of 225 patients and 103,000 records on the medium demo data: 400 ms a
+	// page, 90 s in all). ord numbers the newcomers from the cursor's
+	// patient on; walk counts their changes one patient at a time (at most
+	// $8 each) and stops once $8 are counted, so the page reads only the
+	// patients it can hold. (A recursive CTE is evaluated in order and stops
+	// when its condition fails, whatever the plan.)
+	cond := `sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
+			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)`
+	sql := `WITH RECURSIVE ent AS MATERIALIZED (
 			SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $2
 			EXCEPT SELECT patient_id FROM device_scopes WHERE device_id = $1 AND generation = $3),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `),
+		ord AS MATERIALIZED (SELECT patient_id, row_number() OVER (ORDER BY patient_id) AS k FROM ent WHERE patient_id >= $5),
+		walk (k, total) AS (
+			SELECT 0::bigint, 0::bigint
+			UNION ALL
+			SELECT w.k + 1, w.total + (SELECT count(*) FROM (SELECT 1 FROM sync_changes sc
+				WHERE sc.patient_id = (SELECT o.patient_id FROM ord o WHERE o.k = w.k + 1) AND ` + cond + ` LIMIT $8) n)
+			FROM walk w WHERE w.total < $8 AND w.k < (SELECT count(*) FROM ord)),
 		base AS MATERIALIZED (
 			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM sync_changes sc
-			WHERE sc.patient_id IN (SELECT patient_id FROM ent) AND sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
-			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)
+			WHERE sc.patient_id IN (SELECT o.patient_id FROM ord o WHERE o.k <= (SELECT max(k) FROM walk)) AND ` + cond + `
 			ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8),
 		pg AS MATERIALIZED (` + pgSQL + `),
 		refs AS MATERIALIZED (

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/postgres"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
 	offline "github.com/rapportcare/rapport/sync"
 )
 
@@ -508,5 +509,74 @@ func TestPullStatementsPerPage(t *testing.T) {
 	t.Logf("at most %d statements per page", most)
 	if most == 0 || most > 6 {
 		t.Errorf("a page of interactions took %d statements, want at most 6 (stamp, begin, page start, walk, records, commit)", most)
+	}
+}
+
+// TestBackfillPagesAcrossManyPatients pulls a caseload of many patients with
+// very different numbers of records onto fresh devices in pages of several
+// sizes, and checks that every record arrives exactly once, each patient's
+// own record before their relationships and interactions, whatever the page
+// size: a page ends inside a patient, exactly at one's end, or spans many.
+// (The backfill counts each newcomer's changes one patient at a time and
+// reads only the patients its page can hold; this holds it to the answer.)
+func TestBackfillPagesAcrossManyPatients(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	want := map[uuid.UUID]bool{}
+	patientOf := map[uuid.UUID]uuid.UUID{}
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	d := &care.Dataset{}
+	for i := range 23 {
+		p, err := w.db.CreatePatient(sys(), care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(100 + i), GivenName: "Many",
+			FamilyName: fmt.Sprintf("Patient %d", i), BirthDate: time.Date(1940+i, 1, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: w.f.PracticeA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := w.db.StartRelationship(sys(), care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &p.ID, PractitionerID: &w.f.Nurse2, PeriodStart: &start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[p.ID], want[r.ID] = true, true
+		patientOf[p.ID], patientOf[r.ID] = p.ID, p.ID
+		// 0, 1, 2, ... 5 interactions, then one patient with 40.
+		n := i % 6
+		if i == 11 {
+			n = 40
+		}
+		for j := range n {
+			id := uuid.Must(uuid.NewV7())
+			d.Interactions = append(d.Interactions, care.Interaction{ID: id, PatientID: p.ID, PractitionerID: w.f.Nurse2,
+				OrganizationID: w.f.Nursing, Mode: care.ModePhone, OccurredAt: start.Add(time.Duration(j) * time.Hour), Purpose: "p", Notes: "n",
+				Status: care.InteractionDraft, ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
+			want[id], patientOf[id] = true, p.ID
+		}
+	}
+	if err := w.db.Load(sys(), d); err != nil {
+		t.Fatal(err)
+	}
+	nurse2 := as(w.f.Nurse2Actor)
+	for _, limit := range []int{1, 2, 3, 7, 40, 41, 500} {
+		pl := &puller{eng: w.eng, ctx: nurse2, dev: newID(t), limit: limit, raw: true}
+		got := map[uuid.UUID]int{}
+		seenPatient := map[uuid.UUID]bool{}
+		for _, pg := range pl.all(t) {
+			if len(pg.Upserts) > limit {
+				t.Fatalf("limit %d: a page of %d records", limit, len(pg.Upserts))
+			}
+			for _, r := range pg.Upserts {
+				got[r.ID]++
+				if r.Entity == offline.EntityPatient {
+					seenPatient[r.ID] = true
+				}
+				if p, ok := patientOf[r.ID]; ok && r.Entity != offline.EntityPatient && !seenPatient[p] {
+					t.Fatalf("limit %d: %s %s arrived before its patient", limit, r.Entity, r.ID)
+				}
+			}
+		}
+		for id := range want {
+			if got[id] != 1 {
+				t.Errorf("limit %d: record %s (patient %s) arrived %d times, want once", limit, id, patientOf[id], got[id])
+			}
+		}
 	}
 }
