@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,10 +218,14 @@ func TestDepartedPractitioner(t *testing.T) {
 	})
 }
 
-// TestShutdownDrainsHostileRequests: with abusive queries in flight (the
+// TestShutdownDrainsHostileRequests: with abusive queries just handled (the
 // 30-level fragment ladder, which used to keep a core busy for minutes and
 // stop SIGTERM from draining), the server still shuts down cleanly within
-// its shutdown timeout, and every abusive request was answered.
+// its shutdown timeout, and every abusive request was answered. Shutdown
+// starts once the server has logged every request: refused in microseconds,
+// they cannot be caught in flight on purpose, and a fixed pause before the
+// shutdown (50 ms, as here before) let a loaded machine start it before some
+// had reached the server, whose connections were then closed unanswered.
 func TestShutdownDrainsHostileRequests(t *testing.T) {
 	t.Parallel()
 	var ladder strings.Builder
@@ -232,10 +238,11 @@ func TestShutdownDrainsHostileRequests(t *testing.T) {
 	v := newVerifier(t, DefaultAudience, nil)
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
+	handled := &requestLines{}
 	const shutdownTimeout = 8 * time.Second // slack for a loaded CI machine; the old ladder held a core for minutes
 	go func() {
 		done <- Run(ctx, Config{Addr: "127.0.0.1:0", RequestTimeout: time.Second, ShutdownTimeout: shutdownTimeout},
-			Deps{Verifier: v, Log: zerolog.Nop(), Ready: func(a string) { ready <- a }})
+			Deps{Verifier: v, Log: zerolog.New(handled), Ready: func(a string) { ready <- a }})
 	}()
 	var addr string
 	select {
@@ -266,7 +273,11 @@ func TestShutdownDrainsHostileRequests(t *testing.T) {
 			answers <- string(b)
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let them arrive
+	for deadline := time.Now().Add(10 * time.Second); handled.count() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server logged %d of %d requests in 10 s", handled.count(), n)
+		}
+	}
 	start := time.Now()
 	cancel()
 	select {
@@ -290,4 +301,23 @@ func TestShutdownDrainsHostileRequests(t *testing.T) {
 			t.Fatal("an abusive request got no answer")
 		}
 	}
+}
+
+// requestLines is a log writer counting the server's access-log lines.
+type requestLines struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (w *requestLines) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n += bytes.Count(p, []byte(`"message":"request"`))
+	return len(p), nil
+}
+
+func (w *requestLines) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
 }
