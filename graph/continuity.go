@@ -13,7 +13,6 @@ import (
 	"github.com/rapportcare/rapport/graph/model"
 	"github.com/rapportcare/rapport/graph/scalar"
 	"github.com/rapportcare/rapport/postgres"
-	"golang.org/x/sync/errgroup"
 )
 
 // Continuity of care: the resolvers behind Patient.continuity,
@@ -223,21 +222,12 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 	if scope.List != uuid.Nil {
 		list = scope.List.String()
 	}
-	// The relationships are read, and the series built from them, while the
-	// database gathers and sorts the contacts (on a second connection of the
-	// pool r.DB): no contact arrives before they are all sorted. The first
-	// patient's contacts wait for the series.
 	var (
 		s           *continuity.Series
 		assignments map[uuid.UUID]continuity.Assignments
-		ready       = make(chan struct{})
+		cv          contactConverter // AddPatient keeps nothing of the contacts: one slice serves every patient
 	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		rels, err := r.DB.ContinuityRelationships(gctx, scope, cq)
-		if err != nil {
-			return err
-		}
+	err = r.DB.ContinuityData(ctx, scope, cq, func(rels map[uuid.UUID][]care.CareRelationship) error {
 		assignments = make(map[uuid.UUID]continuity.Assignments, len(rels))
 		registered := make([]continuity.Assignments, 0, len(rels))
 		for pid, rs := range rels {
@@ -245,26 +235,13 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 			assignments[pid] = as
 			registered = append(registered, as)
 		}
-		if s, err = continuity.NewSeries(from, to, k, list, registered, opts); err != nil {
-			return err
-		}
-		close(ready)
-		return nil
+		var err error
+		s, err = continuity.NewSeries(from, to, k, list, registered, opts)
+		return err
+	}, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
+		return s.AddPatient(pid.String(), assignments[pid], cv.of(rows))
 	})
-	g.Go(func() error {
-		// AddPatient keeps nothing of the contacts it is given, so one
-		// converter's slice serves every patient.
-		var cv contactConverter
-		return r.DB.StreamContinuityContacts(gctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
-			select {
-			case <-ready:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			return s.AddPatient(pid.String(), assignments[pid], cv.of(rows))
-		})
-	})
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -161,6 +161,12 @@ func checkContinuityQuery(cq ContinuityQuery) error {
 // a one-patient scope the read is audited (entity "Continuity"). Errors as
 // for StreamContinuityContacts.
 func (db *DB) ContinuityRelationships(ctx context.Context, s ContinuityScope, cq ContinuityQuery) (map[uuid.UUID][]care.CareRelationship, error) {
+	return db.continuityRelationships(ctx, s, cq, func() {})
+}
+
+// continuityRelationships is ContinuityRelationships, calling sent once its
+// statement holds a connection (and not at all when it fails before).
+func (db *DB) continuityRelationships(ctx context.Context, s ContinuityScope, cq ContinuityQuery, sent func()) (map[uuid.UUID][]care.CareRelationship, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
@@ -180,6 +186,7 @@ func (db *DB) ContinuityRelationships(ctx context.Context, s ContinuityScope, cq
 	if err != nil {
 		return nil, fmt.Errorf("continuity relationships: %w", err)
 	}
+	sent()
 	out := make(map[uuid.UUID][]care.CareRelationship)
 	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		rel, err := scanRel(r)
@@ -197,6 +204,69 @@ func (db *DB) ContinuityRelationships(ctx context.Context, s ContinuityScope, cq
 		}
 	}
 	return out, nil
+}
+
+// ContinuityData reads the scope's relationships, as ContinuityRelationships,
+// and hands them to prepare; then streams its contacts to fn, as
+// StreamContinuityContacts. The two overlap: the relationships are read and
+// prepared on one connection while the database gathers and sorts the
+// contacts on another (for a practice's series, the sort is most of the
+// wait before the first contact). The contacts' statement asks for its
+// connection only once the relationships' statement holds one, so the
+// relationships never wait for the pool while the stream holds a connection
+// waiting for them: requests filling the pool cannot wait on each other.
+// fn is first called after prepare has returned. Inside a transaction the
+// two run one after the other. Errors as for both.
+func (db *DB) ContinuityData(ctx context.Context, s ContinuityScope, cq ContinuityQuery,
+	prepare func(map[uuid.UUID][]care.CareRelationship) error, fn func(patient uuid.UUID, contacts []ContinuityContact) error) error {
+	if db.inTx {
+		rels, err := db.ContinuityRelationships(ctx, s, cq)
+		if err == nil {
+			err = prepare(rels)
+		}
+		if err != nil {
+			return err
+		}
+		return db.StreamContinuityContacts(ctx, s, cq, fn)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sent, ready := make(chan struct{}), make(chan struct{})
+	var relErr error
+	go func() {
+		defer close(ready)
+		rels, err := db.continuityRelationships(ctx, s, cq, func() { close(sent) })
+		if err == nil {
+			err = prepare(rels)
+		}
+		relErr = err
+	}()
+	select {
+	case <-sent:
+	case <-ready: // done already, or failed before holding a connection
+		if relErr != nil {
+			return relErr
+		}
+	}
+	err := db.StreamContinuityContacts(ctx, s, cq, func(patient uuid.UUID, contacts []ContinuityContact) error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if relErr != nil {
+			return relErr
+		}
+		return fn(patient, contacts)
+	})
+	if err != nil {
+		cancel()
+	}
+	<-ready
+	if relErr != nil {
+		return relErr
+	}
+	return err
 }
 
 // entityContinuity names a patient's continuity in the audit trail.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -170,4 +171,67 @@ func compare(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// TestContinuityDataUnderAFullPool runs more practice series at once than
+// the pool has connections, each slow to prepare its relationships: every
+// one must finish in time, with its relationships prepared before the first
+// patient's contacts, and every contact delivered. (With the contacts'
+// statement taking its connection before the relationships' held one,
+// streams filled the pool, each waiting for relationships that waited for
+// the pool, until the deadline.)
+func TestContinuityDataUnderAFullPool(t *testing.T) {
+	t.Parallel()
+	url := postgrestest.URL(t)
+	seedDB, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := postgrestest.Seed(t, seedDB)
+	seedDB.Close()
+	db, err := postgres.OpenWith(context.Background(), url, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(postgrestest.As(context.Background(), care.SystemActor()), 20*time.Second)
+	defer cancel()
+	scope := postgres.ContinuityScope{Aggregate: true, Practice: f.PracticeA}
+	cq := postgres.ContinuityQuery{From: time.Now().AddDate(-5, 0, 0), To: time.Now().AddDate(1, 0, 0),
+		Modes:       []care.InteractionMode{care.ModeClinic, care.ModeHomeVisit, care.ModePhone, care.ModeVideo, care.ModeMessage},
+		Professions: []care.Profession{care.ProfessionGP, care.ProfessionDistrictNurse}, Kind: care.KindUsualGP}
+	const series = 24
+	errs := make(chan error, series)
+	counts := make(chan int, series)
+	for range series {
+		go func() {
+			prepared, contacts := false, 0
+			err := db.ContinuityData(ctx, scope, cq, func(map[uuid.UUID][]care.CareRelationship) error {
+				time.Sleep(100 * time.Millisecond) // slow to prepare: the streams are waiting meanwhile
+				prepared = true
+				return nil
+			}, func(_ uuid.UUID, cs []postgres.ContinuityContact) error {
+				if !prepared {
+					return fmt.Errorf("contacts before the relationships were prepared")
+				}
+				contacts += len(cs)
+				return nil
+			})
+			counts <- contacts
+			errs <- err
+		}()
+	}
+	want := -1
+	for range series {
+		if err := <-errs; err != nil {
+			t.Fatalf("a series under a full pool: %v", err)
+		}
+		n := <-counts
+		if want == -1 {
+			want = n
+		}
+		if n == 0 || n != want {
+			t.Fatalf("a series received %d contacts, another %d", n, want)
+		}
+	}
 }
