@@ -299,7 +299,10 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 	// patient on; walk counts their changes one patient at a time (at most
 	// $8 each) and stops once $8 are counted, so the page reads only the
 	// patients it can hold. (A recursive CTE is evaluated in order and stops
-	// when its condition fails, whatever the plan.)
+	// when its condition fails, whatever the plan. Each count is ordered as
+	// the patient index is, so it is read from there: unordered, a generic
+	// plan scanned the table from its start for every page, slower with each
+	// page of a patient of 50,000 records.)
 	cond := `sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q) + `
 			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)`
 	sql := `WITH RECURSIVE ent AS MATERIALIZED (
@@ -311,7 +314,8 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 			SELECT 0::bigint, 0::bigint
 			UNION ALL
 			SELECT w.k + 1, w.total + (SELECT count(*) FROM (SELECT 1 FROM sync_changes sc
-				WHERE sc.patient_id = (SELECT o.patient_id FROM ord o WHERE o.k = w.k + 1) AND ` + cond + ` LIMIT $8) n)
+				WHERE sc.patient_id = (SELECT o.patient_id FROM ord o WHERE o.k = w.k + 1) AND ` + cond + `
+				ORDER BY sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $8) n)
 			FROM walk w WHERE w.total < $8 AND w.k < (SELECT count(*) FROM ord)),
 		base AS MATERIALIZED (
 			SELECT sc.seq, sc.entity, sc.entity_id, sc.op, sc.patient_id FROM sync_changes sc
