@@ -226,40 +226,23 @@ func Filter(contacts []Contact, opts Options) []Contact {
 	if o.SameDay == CountEach {
 		return out
 	}
-	// In time order a UTC day's contacts are consecutive, so a clinician's
-	// earlier contact of the same day is among the clinicians already kept
-	// since the day began.
-	// (A day of more than manyProviders contacts is looked up in a map.)
+	// In time order a UTC day's contacts are consecutive: the clinicians
+	// seen since the day began are all that need remembering.
 	kept := out[:0]
 	var day time.Time
-	today := 0 // kept[len(kept)-today:] are the contacts kept on day
-	var busy map[string]bool
+	var today stringIndex
 	for _, c := range out {
 		if d := dayOf(c.At); !d.Equal(day) {
-			day, today, busy = d, 0, nil
+			day = d
+			today.reset()
 		}
 		if c.ProviderID != "" {
-			var seen bool
-			if busy != nil {
-				seen = busy[c.ProviderID]
-			} else {
-				seen = slices.ContainsFunc(kept[len(kept)-today:], func(k Contact) bool { return k.ProviderID == c.ProviderID })
-			}
-			if seen {
+			if _, seen := today.find(c.ProviderID); seen {
 				continue
 			}
+			today.add(c.ProviderID)
 		}
 		kept = append(kept, c)
-		today++
-		switch {
-		case busy != nil:
-			busy[c.ProviderID] = true
-		case today > manyProviders:
-			busy = make(map[string]bool)
-			for _, k := range kept[len(kept)-today:] {
-				busy[k.ProviderID] = true
-			}
-		}
 	}
 	return kept
 }

@@ -67,50 +67,65 @@ func prepareCounted(cs []Contact, opts Options) sequence {
 	for i, c := range cs {
 		s.keys[i] = keyOf(c, i)
 	}
-	s.counts, _ = providerCounts(cs, nil, nil)
+	s.counts = providerCounts(cs, nil, &stringIndex{})
 	return s
 }
 
-// manyProviders is how many distinct clinicians providerCounts compares by
-// scanning before it builds a map: a patient's contacts are with a few.
+// manyProviders is how many strings a stringIndex compares by scanning
+// before it builds a map: a patient's contacts are with a few clinicians.
 const manyProviders = 32
+
+// stringIndex finds strings among those added to it, by position: by
+// scanning while they are few, through a map beyond manyProviders, so no
+// input makes a lookup slow. Its storage is reused after reset.
+type stringIndex struct {
+	ids []string
+	pos map[string]int
+}
+
+func (x *stringIndex) reset() { x.ids, x.pos = x.ids[:0], nil }
+
+// find returns the position at which id was added.
+func (x *stringIndex) find(id string) (int, bool) {
+	if x.pos != nil {
+		j, ok := x.pos[id]
+		return j, ok
+	}
+	j := slices.Index(x.ids, id)
+	return j, j >= 0
+}
+
+// add appends id.
+func (x *stringIndex) add(id string) {
+	x.ids = append(x.ids, id)
+	switch {
+	case x.pos != nil:
+		x.pos[id] = len(x.ids) - 1
+	case len(x.ids) > manyProviders:
+		x.pos = make(map[string]int, 2*len(x.ids))
+		for j, s := range x.ids {
+			x.pos[s] = j
+		}
+	}
+}
 
 // providerCounts returns the number of contacts of cs with each distinct
 // clinician key (an unknown clinician's contact is a key of its own, as for
-// keyOf), in order of first appearance, reusing counts and ids (the keys'
-// clinician IDs, "" for an unknown one) as storage; it returns both for
-// reuse.
-func providerCounts(cs []Contact, counts []int, ids []string) ([]int, []string) {
-	counts, ids = counts[:0], ids[:0]
-	var index map[string]int
+// keyOf), in order of first appearance, reusing counts and idx as storage.
+func providerCounts(cs []Contact, counts []int, idx *stringIndex) []int {
+	counts = counts[:0]
+	idx.reset()
 	for _, c := range cs {
 		if c.ProviderID != "" {
-			j, found := -1, false
-			if index != nil {
-				j, found = index[c.ProviderID]
-			} else {
-				j = slices.Index(ids, c.ProviderID)
-				found = j >= 0
-			}
-			if found {
+			if j, ok := idx.find(c.ProviderID); ok {
 				counts[j]++
 				continue
 			}
 		}
-		counts, ids = append(counts, 1), append(ids, c.ProviderID)
-		switch {
-		case index != nil && c.ProviderID != "":
-			index[c.ProviderID] = len(ids) - 1
-		case len(ids) > manyProviders:
-			index = make(map[string]int, 2*len(ids))
-			for j, id := range ids {
-				if id != "" {
-					index[id] = j
-				}
-			}
-		}
+		idx.add(c.ProviderID) // "" is never looked up: each unknown is its own key
+		counts = append(counts, 1)
 	}
-	return counts, ids
+	return counts
 }
 
 // check returns an undefined Result when the sequence has fewer than the

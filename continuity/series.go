@@ -37,10 +37,10 @@ type Series struct {
 	indexMonths int
 	opts        Options
 	minContacts int // opts' effective MinContacts
-	// counts and ids are providerCounts' storage, reused from patient to
-	// patient.
-	counts []int
-	ids    []string
+	// counts and clinicians are providerCounts' storage, reused from
+	// patient to patient.
+	counts     []int
+	clinicians stringIndex
 }
 
 // monthAcc is one month of a series being summed.
@@ -235,7 +235,7 @@ func (s *Series) AddPatient(patientID string, as Assignments, contacts []Contact
 			continue
 		}
 		if wlo != lastLo || hi != lastHi {
-			s.counts, s.ids = providerCounts(counted[cwlo:chi], s.counts, s.ids)
+			s.counts = providerCounts(counted[cwlo:chi], s.counts, &s.clinicians)
 			seq := sequence{contacts: counted[cwlo:chi], counts: s.counts, min: s.minContacts}
 			upc, coc = upcOf(seq), cocOf(seq)
 			lastLo, lastHi = wlo, hi

@@ -97,23 +97,23 @@ func contactsOf(cs []postgres.ContinuityContact) []continuity.Contact {
 	return cv.of(cs)
 }
 
-// contactConverter is contactsOf for a stream of patients: each clinician's
-// ID is written out once, and the slice returned is reused by the next call.
+// contactConverter is contactsOf for a stream of patients: the slice
+// returned is reused by the next call and, given names, each clinician's ID
+// is written out once.
 type contactConverter struct {
-	names map[uuid.UUID]string
+	names map[uuid.UUID]string // nil: no cache
 	buf   []continuity.Contact
 }
 
 func (cv *contactConverter) of(cs []postgres.ContinuityContact) []continuity.Contact {
-	if cv.names == nil {
-		cv.names = make(map[uuid.UUID]string)
-	}
 	cv.buf = slices.Grow(cv.buf[:0], len(cs))
 	for _, c := range cs {
 		name, ok := cv.names[c.PractitionerID]
 		if !ok {
 			name = c.PractitionerID.String()
-			cv.names[c.PractitionerID] = name
+			if cv.names != nil {
+				cv.names[c.PractitionerID] = name
+			}
 		}
 		cv.buf = append(cv.buf, continuity.Contact{ID: c.ID.String(), At: c.At, ProviderID: name, Mode: c.Mode, Profession: c.Profession})
 	}
@@ -225,8 +225,9 @@ func (r *Resolver) computeSeries(ctx context.Context, scope postgres.ContinuityS
 	var (
 		s           *continuity.Series
 		assignments map[uuid.UUID]continuity.Assignments
-		cv          contactConverter // AddPatient keeps nothing of the contacts: one slice serves every patient
 	)
+	// AddPatient keeps nothing of the contacts: one slice serves every patient.
+	cv := contactConverter{names: map[uuid.UUID]string{}}
 	err = r.DB.ContinuityData(ctx, scope, cq, func(rels map[uuid.UUID][]care.CareRelationship) error {
 		assignments = make(map[uuid.UUID]continuity.Assignments, len(rels))
 		registered := make([]continuity.Assignments, 0, len(rels))
