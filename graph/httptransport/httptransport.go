@@ -150,7 +150,46 @@ func (HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	if resp == nil {
 		resp = &graphql.Response{Errors: gqlerror.List{{Message: "no response", Extensions: map[string]any{"code": "INTERNAL"}}}}
 	}
-	writeJSON(w, mediaType, http.StatusOK, resp)
+	writeJSON(w, mediaType, http.StatusOK, executed{resp})
+}
+
+// executed is an executed operation's response. It marshals as
+// graphql.Response does, but copies gqlgen's data, which is already compact
+// JSON, instead of having encoding/json compact and validate it again: for a
+// sync page of 1,000 records that pass was a sixth of the server's time.
+// Data holding a character json.Marshal would escape (<, >, & and the line
+// and paragraph separators, U+2028 and U+2029, whose UTF-8 starts with
+// 0xE2) goes through json.Marshal as before, so the bytes sent are the same.
+type executed struct{ *graphql.Response }
+
+func (r executed) MarshalJSON() ([]byte, error) {
+	if r.Label != "" || r.Path != nil || r.HasNext != nil || len(r.Data) == 0 || escapable(r.Data) {
+		return json.Marshal(r.Response)
+	}
+	b := make([]byte, 0, len(r.Data)+64)
+	b = append(b, '{')
+	if len(r.Errors) > 0 {
+		errs, err := json.Marshal(r.Errors)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `"errors":`...), errs...), ',')
+	}
+	b = append(append(b, `"data":`...), r.Data...)
+	if len(r.Extensions) > 0 {
+		ext, err := json.Marshal(r.Extensions)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"extensions":`...), ext...)
+	}
+	return append(b, '}'), nil
+}
+
+// escapable reports whether b holds a byte json.Marshal's compaction would
+// rewrite: <, > or &, or 0xE2, the lead byte of U+2028 and U+2029.
+func escapable(b []byte) bool {
+	return bytes.IndexByte(b, '<') >= 0 || bytes.IndexByte(b, '>') >= 0 || bytes.IndexByte(b, '&') >= 0 || bytes.IndexByte(b, 0xE2) >= 0
 }
 
 // webSocketURL is the ws:// (or wss://) URL of the path r was sent to.
@@ -341,7 +380,13 @@ func writeNoData(w http.ResponseWriter, mediaType string, status int, resp *grap
 }
 
 func writeJSON(w http.ResponseWriter, mediaType string, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if m, ok := v.(json.Marshaler); ok {
+		b, err = m.MarshalJSON()
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errors":[{"message":"Internal error.","extensions":{"code":"INTERNAL"}}]}`)
