@@ -1,6 +1,9 @@
 package postgres
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // ExecRaw runs SQL directly, bypassing the store's rules, so tests can prove
 // the database itself refuses what the store never attempts.
@@ -17,4 +20,39 @@ func (db *DB) QueryRowRaw(ctx context.Context, sql string, dst any, args ...any)
 // ScanRaw runs a query directly and scans its one row into dest.
 func (db *DB) ScanRaw(ctx context.Context, sql string, args []any, dest ...any) error {
 	return db.q.QueryRow(ctx, sql, args...).Scan(dest...)
+}
+
+// SetStreamByPatientMax sets how many visible patients SyncStream reads the
+// log patient by patient for (below 0: never; above every count: always) and
+// returns a function that restores it.
+func SetStreamByPatientMax(n int) (restore func()) {
+	old := streamByPatientMax
+	streamByPatientMax = n
+	return func() { streamByPatientMax = old }
+}
+
+// SyncStreamInCommitOrder is SyncStream as it was written before it read the
+// log patient by patient: one scan in commit order, each row filtered. The
+// reference the two ways of SyncStream are held to.
+func (db *DB) SyncStreamInCommitOrder(ctx context.Context, only string, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := args{afterSeq, limit}
+	pos := "sc.seq > $1"
+	if after != nil {
+		pos = "(sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id) > ($1, " + entityRankSQL(q.add(after.Entity)+"::text") + ", " + q.add(after.ID) + "::uuid)"
+	}
+	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
+		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
+		SELECT ` + syncChangeCols + ` FROM sync_changes sc
+		WHERE ` + pos + ` AND ` + onlySQL(only, &q) + `
+		  AND (CASE WHEN sc.patient_id IS NOT NULL THEN sc.patient_id IN (SELECT id FROM vis) ELSE ` + directoryVisibleSQL(a, &q) + ` END)
+		ORDER BY sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2`
+	out, err := db.collectChanges(ctx, sql, q)
+	if err != nil {
+		return nil, fmt.Errorf("sync stream in commit order: %w", err)
+	}
+	return out, nil
 }

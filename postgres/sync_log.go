@@ -358,6 +358,17 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 // sequence number when after is not nil), in commit order and, within one
 // commit, parents first; only those of entity only, when it is not empty.
 // EUNAUTHENTICATED without an actor.
+//
+// A caller who sees few patients (at most streamByPatientMax: a nurse's
+// caseload, a small practice) has the log read patient by patient through
+// sync_changes_patient_seq_idx, plus the directory's changes through
+// sync_changes_directory_seq_idx (010_sync_stream_by_patient.sql): the cost
+// of a pull follows what the caller may see, not what everyone else wrote
+// since its checkpoint. Read in commit order instead, the log is filtered
+// row by row from the checkpoint on, and a pull after 100,000 changes of
+// another practice read all of them to find its own. Whoever sees more
+// patients than that (a large practice, the system) keeps the commit-order
+// scan, where probing every patient would cost more than it saves.
 func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after *SyncCursor, limit int) ([]SyncChange, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
@@ -368,18 +379,46 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 	if after != nil {
 		pos = "(sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id) > ($1, " + entityRankSQL(q.add(after.Entity)+"::text") + ", " + q.add(after.ID) + "::uuid)"
 	}
-	sql := `WITH vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
-		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)
-		SELECT ` + syncChangeCols + ` FROM sync_changes sc
-		WHERE ` + pos + ` AND ` + onlySQL(only, &q) + `
-		  AND (CASE WHEN sc.patient_id IS NOT NULL THEN sc.patient_id IN (SELECT id FROM vis) ELSE ` + directoryVisibleSQL(a, &q) + ` END)
-		ORDER BY sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2`
+	// sc.seq >= $1 repeats what pos says, in a form an index range takes.
+	// Per patient, the patient is written as a range and leads the order:
+	// only sync_changes_patient_seq_idx then gives that order, so the
+	// planner cannot take the commit-order index instead (as it did where
+	// statistics made one patient look like a third of the log) and read
+	// everyone's changes patient after patient.
+	where := "sc.seq >= $1 AND " + pos + " AND " + onlySQL(only, &q)
+	order := "ORDER BY sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id"
+	vis := `vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
+		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)`
+	directory := directoryVisibleSQL(a, &q)
+	few := q.add(streamByPatientMax)
+	sql := `WITH ` + vis + `,
+		n AS MATERIALIZED (SELECT count(*) AS patients FROM vis),
+		few AS (
+			SELECT c.* FROM vis, LATERAL (SELECT ` + syncChangeCols + ` FROM sync_changes sc
+				WHERE sc.patient_id >= vis.id AND sc.patient_id <= vis.id AND ` + where + `
+				ORDER BY sc.patient_id, sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2) c
+			WHERE (SELECT patients FROM n) <= ` + few + `),
+		many AS (
+			SELECT ` + syncChangeCols + ` FROM sync_changes sc
+			WHERE ` + where + ` AND sc.patient_id IN (SELECT id FROM vis) AND (SELECT patients FROM n) > ` + few + `
+			` + order + ` LIMIT $2),
+		directory AS (
+			SELECT ` + syncChangeCols + ` FROM sync_changes sc
+			WHERE sc.patient_id IS NULL AND ` + where + ` AND ` + directory + `
+			` + order + ` LIMIT $2)
+		SELECT ` + syncChangeCols + ` FROM (SELECT * FROM few UNION ALL SELECT * FROM many UNION ALL SELECT * FROM directory) sc
+		` + order + ` LIMIT $2`
 	out, err := db.collectChanges(ctx, sql, q)
 	if err != nil {
 		return nil, fmt.Errorf("sync stream: %w", err)
 	}
 	return out, nil
 }
+
+// streamByPatientMax is how many visible patients SyncStream reads the log
+// patient by patient for; beyond it, in commit order. A variable so that
+// tests can drive either way.
+var streamByPatientMax = 2000
 
 // PurgeTombstones deletes tombstones recorded before olderThan and records
 // the newest sequence number purged, so older checkpoints are told to reset.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres"
 	offline "github.com/rapportcare/rapport/sync"
 )
 
@@ -59,4 +60,83 @@ func BenchmarkPullEngine(b *testing.B) {
 	b.ReportMetric(n/baseTime.Seconds(), "baseline_rows/s")
 	b.ReportMetric(baseTime.Seconds()/syncTime.Seconds(), "ratio")
 	b.ReportMetric(goalPullRatio, "goal_ratio")
+}
+
+// BenchmarkPullAmidOthers times a device's ordinary pull (after its first)
+// of the few changes made to its own patients, once when nothing else was
+// written since its checkpoint and once when another practice wrote 100,000
+// interactions in between, and reports the second over the first: a pull
+// should cost what the device receives, not what everyone else wrote.
+func BenchmarkPullAmidOthers(b *testing.B) {
+	const others, mine = 100_000, 20
+	w := newWorld(b, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	at := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	interactions := func(n int, pid, who, org uuid.UUID) *care.Dataset {
+		ds := &care.Dataset{}
+		for j := range n {
+			dur := 15
+			ds.Interactions = append(ds.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: pid,
+				PractitionerID: who, OrganizationID: org, Mode: care.ModePhone, OccurredAt: at.Add(-time.Duration(j) * time.Second),
+				DurationMinutes: &dur, Purpose: "Medication review", Notes: "Reviewed medicines; no changes.", Status: care.InteractionDraft,
+				ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
+		}
+		return ds
+	}
+	p := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: 1000, raw: true}
+	p.all(b)
+	// primer is the nurse's other phone. Its pull after the bulk load plans
+	// the statements again after the load's ANALYZE, on the connection the
+	// timed pull then takes, so that the timed pull is not also a planning.
+	primer := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: 1000, raw: true}
+	primer.all(b)
+	// pullMine writes the device's patients' changes (through the store, as
+	// a nurse does: a bulk load's ANALYZE would have every statement planned
+	// again), then times the pull that brings them.
+	pullMine := func() time.Duration {
+		err := w.db.InTx(nurse, func(tx *postgres.DB) error {
+			for range mine {
+				if _, err := tx.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: w.f.PatientA1, Mode: care.ModePhone,
+					OccurredAt: at, Purpose: "Medication review"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		n := 0
+		for _, pg := range p.all(b) {
+			n += len(pg.Upserts)
+		}
+		took := time.Since(start)
+		if n != mine {
+			b.Fatalf("pulled %d records, want %d", n, mine)
+		}
+		return took
+	}
+	for range 3 { // every statement prepared and planned on the connections
+		pullMine()
+	}
+	var quiet, busy time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for range 3 {
+			quiet += pullMine() / 3
+		}
+		b.StopTimer()
+		primer.all(b)
+		if err := w.db.Load(sys(), interactions(others, w.f.PatientB1, w.f.GPB, w.f.PracticeB)); err != nil {
+			b.Fatal(err)
+		}
+		primer.all(b)
+		b.StartTimer()
+		busy += pullMine()
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / float64(time.Millisecond) }
+	b.ReportMetric(ms(quiet), "quiet_ms")
+	b.ReportMetric(ms(busy), "amid_others_ms")
+	b.ReportMetric(busy.Seconds()/quiet.Seconds(), "ratio")
 }

@@ -1,0 +1,132 @@
+package postgres_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/postgres"
+	"github.com/rapportcare/rapport/postgres/postgrestest"
+)
+
+// TestSyncStreamEitherWay holds both ways SyncStream reads the change log
+// (patient by patient, for a caller who sees few patients, and in commit
+// order) to the commit-order query it replaced, over a random history:
+// interactions created, edited, signed and deleted for patients of both
+// practices, patients registered and moved between practices, practitioners
+// and teams renamed, stamped in random groups; then random callers, random
+// checkpoints (a sequence number, and sometimes a position within it),
+// random page sizes and random single-entity pulls. Every answer must be the
+// same rows in the same order.
+func TestSyncStreamEitherWay(t *testing.T) {
+	db, f := setup(t)
+	ctx := context.Background()
+	sys := as(care.SystemActor())
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	t.Logf("seed %d", seed)
+
+	patients := []uuid.UUID{f.PatientA1, f.PatientA2, f.PatientB1}
+	practices := []uuid.UUID{f.PracticeA, f.PracticeB}
+	var drafts []uuid.UUID
+	for step := 0; step < 400; step++ {
+		var err error
+		switch k := rng.IntN(20); {
+		case k < 8:
+			var i *care.Interaction
+			i, err = db.CreateInteraction(sys, care.CreateInteractionInput{PatientID: patients[rng.IntN(len(patients))],
+				PractitionerID: &f.Nurse1, Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Hour), Purpose: "Review " + strconv.Itoa(step)})
+			if err == nil {
+				drafts = append(drafts, i.ID)
+			}
+		case k < 11 && len(drafts) > 0:
+			_, err = db.UpdateInteraction(sys, care.UpdateInteractionInput{ID: drafts[rng.IntN(len(drafts))], Notes: ptr("edit " + strconv.Itoa(step))})
+		case k < 13 && len(drafts) > 0:
+			j := rng.IntN(len(drafts))
+			err = db.DeleteInteraction(sys, drafts[j])
+			drafts = append(drafts[:j], drafts[j+1:]...)
+		case k < 14:
+			var p *care.Patient
+			p, err = db.CreatePatient(sys, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(100 + step), GivenName: "Sam", FamilyName: "Lee " + strconv.Itoa(step),
+				BirthDate: time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: practices[rng.IntN(len(practices))]})
+			if err == nil {
+				patients = append(patients, p.ID)
+			}
+		case k < 16:
+			_, err = db.UpdatePatient(sys, care.UpdatePatientInput{ID: patients[rng.IntN(len(patients))], RegisteredPracticeID: &practices[rng.IntN(len(practices))]})
+		case k < 18:
+			_, err = db.UpdatePractitioner(sys, care.UpdatePractitionerInput{ID: []uuid.UUID{f.GPA, f.GPB, f.Nurse1, f.Nurse2}[rng.IntN(4)], FamilyName: ptr("Name " + strconv.Itoa(step))})
+		default:
+			_, err = db.UpdateTeam(sys, care.UpdateTeamInput{ID: f.Team, Name: ptr("Team " + strconv.Itoa(step))})
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if rng.IntN(4) == 0 {
+			if _, err := db.StampSync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.StampSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The numbered log, to pick checkpoints from.
+	rows, err := db.QueryTextRows(ctx, `SELECT seq::text, entity, entity_id::text FROM sync_changes WHERE seq IS NOT NULL ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminNActor}
+	onlys := []string{"", "", "", "interaction", "patient", "practitioner", "team", "organization", "care_relationship"}
+	var nonEmpty, withCursor int
+	for n := 0; n < 300; n++ {
+		actor := actors[rng.IntN(len(actors))]
+		only := onlys[rng.IntN(len(onlys))]
+		limit := 1 + rng.IntN(40)
+		var afterSeq int64
+		var after *postgres.SyncCursor
+		if r := rows[rng.IntN(len(rows))]; rng.IntN(5) > 0 {
+			if afterSeq, err = strconv.ParseInt(r[0], 10, 64); err != nil {
+				t.Fatal(err)
+			}
+			afterSeq-- // start before this number, or within it:
+			if rng.IntN(2) == 0 {
+				afterSeq++
+				after = &postgres.SyncCursor{Entity: r[1], ID: uuid.MustParse(r[2])}
+				withCursor++
+			}
+		}
+		actx := as(actor)
+		want, err := db.SyncStreamInCommitOrder(actx, only, afterSeq, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, way := range []struct {
+			name string
+			max  int
+		}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
+			restore := postgres.SetStreamByPatientMax(way.max)
+			got, err := db.SyncStream(actx, only, afterSeq, after, limit)
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d, query %d (%s, only %q, after %d %+v, limit %d), %s:\n got %+v\nwant %+v",
+					seed, n, actor.Role, only, afterSeq, after, limit, way.name, got, want)
+			}
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty < 100 || withCursor < 50 {
+		t.Fatalf("seed %d: too few telling queries: %d answered rows, %d started within a number", seed, nonEmpty, withCursor)
+	}
+}
