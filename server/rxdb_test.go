@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -115,8 +116,20 @@ func TestRxDBReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The caseload check's world: patients made for it, those outside the
+	// caseload until they enter it, and their interactions.
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	t.Logf("caseload seed %d", seed)
+	var outsiders, caseloadVisits []uuid.UUID
+	team := func(p uuid.UUID) {
+		if _, err := db.StartRelationship(sys, care.StartRelationshipInput{Kind: care.KindKeyWorker, PatientID: &p, TeamID: &f.Team}); err != nil {
+			t.Error(err)
+		}
+	}
 	answer := func(req map[string]any) any {
 		str := func(k string) string { s, _ := req[k].(string); return s }
+		num := func(k string) int { n, _ := req[k].(float64); return int(n) }
 		id := func(k string) uuid.UUID { return uuid.MustParse(str(k)) }
 		switch req["action"] {
 		case "ledger":
@@ -189,6 +202,62 @@ func TestRxDBReplication(t *testing.T) {
 				t.Error(err)
 			}
 			return map[string]any{}
+		case "caseload":
+			made := 0
+			for i := range num("patients") + num("outside") {
+				inside := i < num("patients")
+				practice, by := f.PracticeA, []uuid.UUID{f.Nurse1, f.GPA}[i%2]
+				if !inside {
+					practice, by = f.PracticeB, f.GPB
+				}
+				p, err := db.CreatePatient(sys, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(500 + i), GivenName: "Ada", FamilyName: fmt.Sprintf("Caseload %d", i),
+					BirthDate: time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: practice})
+				if err != nil {
+					t.Error(err)
+					return nil
+				}
+				if inside {
+					team(p.ID)
+				} else {
+					outsiders = append(outsiders, p.ID)
+				}
+				for j := range rng.IntN(num("perPatient") + 1) {
+					i, err := db.CreateInteraction(sys, care.CreateInteractionInput{PatientID: p.ID, PractitionerID: &by, Mode: care.ModeHomeVisit,
+						OccurredAt: time.Now().Add(-time.Duration(j+1) * time.Hour).Truncate(time.Second), Purpose: "caseload", Notes: fmt.Sprintf("visit %d", j)})
+					if err != nil {
+						t.Error(err)
+						return nil
+					}
+					caseloadVisits = append(caseloadVisits, i.ID)
+					made++
+				}
+			}
+			return map[string]any{"interactions": made}
+		case "enterCaseload":
+			for _, p := range outsiders {
+				team(p)
+			}
+			return map[string]any{}
+		case "editSome":
+			for range num("n") {
+				id := caseloadVisits[rng.IntN(len(caseloadVisits))]
+				notes := "edited while a device pulled"
+				if _, err := db.UpdateInteraction(sys, care.UpdateInteractionInput{ID: id, Notes: &notes}); err != nil {
+					t.Error(err)
+				}
+			}
+			return map[string]any{}
+		case "truth":
+			all := serverTruth(t, eng, nurse)
+			ints := map[string]int64{}
+			for id, r := range all[offline.EntityInteraction] {
+				ints[id.String()] = r.Version
+			}
+			pats := []string{}
+			for id := range all[offline.EntityPatient] {
+				pats = append(pats, id.String())
+			}
+			return map[string]any{"interactions": ints, "patients": pats}
 		case "notes":
 			i, err := db.Interaction(sys, id("id"))
 			if err != nil {

@@ -235,6 +235,45 @@ let bulk = [];
   await other.close();
 }
 
+// 6. A caseload of 40 patients with up to 25 visits each, pulled onto a
+// fresh device in pages of 7, so pages end inside one patient's visits and
+// between patients: while it pulls, five patients of another practice enter
+// the caseload and ten visits are edited. The device must end with exactly
+// the server's patients and visits, at the server's versions, and must not
+// have been sent the caseload over and over.
+{
+  const made = await need('caseload', { patients: 40, perPatient: 25, outside: 5 });
+  let step = 0;
+  const fresh = await client(cfg.nurse, { batchSize: 7, start: false,
+    hook: async (kind, n, run) => {
+      const res = await run();
+      if (kind === 'pull' && n >= 8 && step === 0) { step = 1; await need('enterCaseload', {}); }
+      else if (kind === 'pull' && n >= 30 && step === 1) { step = 2; await need('editSome', { n: 10 }); }
+      return res;
+    } });
+  fresh.start();
+  await fresh.sync();
+  let diff = 'not compared';
+  const same = async () => {
+    const truth = await need('truth', {});
+    const ints = new Map((await fresh.all('interactions')).map((d) => [d.id, d.version]));
+    const pats = new Set((await fresh.all('patients')).map((d) => d.id));
+    const want = Object.entries(truth.interactions);
+    const missing = want.filter(([id, v]) => ints.get(id) !== v);
+    const extra = [...ints.keys()].filter((id) => !(id in truth.interactions));
+    const patsOff = truth.patients.filter((id) => !pats.has(id)).length + [...pats].filter((id) => !truth.patients.includes(id)).length;
+    diff = `${want.length} visits on the server, ${ints.size} on the device, ${missing.length} missing or stale, ${extra.length} extra, ${patsOff} patients differ`;
+    return missing.length === 0 && extra.length === 0 && patsOff === 0;
+  };
+  await until('the fresh device holds the caseload as the server does', same);
+  check(step === 2, `the caseload changed while the device pulled (step ${step}, ${made.interactions} visits made)`);
+  check(await same(), `the device holds exactly the server's patients and visits, at its versions (${diff})`);
+  const visits = Object.keys((await need('truth', {})).interactions).length;
+  check(fresh.net.docsPulled <= 2 * (visits + 200), `the caseload was not sent over and over (${fresh.net.docsPulled} documents for ${visits} visits)`);
+  check(fresh.errors.length === 0, `no replication errors (${fresh.errors.join('; ')})`);
+  await fresh.close();
+}
+
 if (failures > 0) {
   console.log(`rxdb: ${failures} checks failed`);
   process.exit(1);
