@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
 // ExecRaw runs SQL directly, bypassing the store's rules, so tests can prove
@@ -55,4 +57,40 @@ func (db *DB) SyncStreamInCommitOrder(ctx context.Context, only string, afterSeq
 		return nil, fmt.Errorf("sync stream in commit order: %w", err)
 	}
 	return out, nil
+}
+
+// ChangesVisibleSinceInCommitOrder is ChangesVisibleSince as it was written
+// before it asked patient by patient: every change since the watermark
+// filtered in turn. The reference its answers are held to.
+func (db *DB) ChangesVisibleSinceInCommitOrder(ctx context.Context, since int64) (visible bool, maxSeq int64, err error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	if _, err := db.StampSync(ctx); err != nil {
+		return false, 0, err
+	}
+	var q args
+	s := q.add(since) + "::bigint"
+	pat := patientAccessSQL(a, "p", &q)
+	org := orgVisibleSQL(a, "c.organization_id", &q)
+	mine := "false"
+	if a.PractitionerID != uuid.Nil {
+		me := q.add(a.PractitionerID) + "::uuid"
+		mine = fmt.Sprintf(`(c.entity = 'care_relationship' AND EXISTS (SELECT 1 FROM care_relationships cr
+			WHERE cr.id = c.entity_id AND (cr.practitioner_id = %[1]s
+			   OR cr.team_id IN (SELECT tm.team_id FROM care_relationships tm
+			                     WHERE tm.kind = 'team_member' AND tm.practitioner_id = %[1]s AND %[2]s))))`,
+			me, activeSQL("tm"))
+	}
+	sql := fmt.Sprintf(`SELECT coalesce(max(c.seq), %[1]s), coalesce(bool_or(
+			CASE WHEN c.patient_id IS NOT NULL
+				THEN EXISTS (SELECT 1 FROM patients p WHERE p.id = c.patient_id AND %[2]s) OR %[4]s
+				ELSE %[3]s OR %[4]s END), false)
+		FROM sync_changes c
+		WHERE c.seq > %[1]s`, s, pat, org, mine)
+	if err := db.q.QueryRow(onPrimary(ctx), sql, q...).Scan(&maxSeq, &visible); err != nil {
+		return false, 0, fmt.Errorf("check sync changes since %d: %w", since, translate(err))
+	}
+	return visible, max(maxSeq, since), nil
 }

@@ -269,16 +269,23 @@ func (db *DB) SyncSeq(ctx context.Context) (int64, error) {
 
 // ChangesVisibleSince numbers the changes committed so far (StampSync), then
 // reports whether any change numbered after sequence number since touches a
-// record the actor in ctx may see, and returns the highest sequence number
-// it read (at least since): the subscriber's next watermark. Stamps commit in
+// record the actor in ctx may see, and returns the high-water it looked up
+// to (at least since): the subscriber's next watermark. Stamps commit in
 // number order and number only committed changes
-// (migrations/009_sync_stamp_after_commit.sql), so nothing can later appear
-// below the watermark. A change is visible when
-// its patient is visible to the actor; when it is a care relationship of the
-// actor or of a team she belongs to (so a patient leaving her caseload
-// counts); or, for directory records without a patient, when its
-// organisation is visible. EUNAUTHENTICATED without an actor; the driver's
-// error if the query fails.
+// (migrations/009_sync_stamp_after_commit.sql), so a snapshot that sees the
+// clock at h sees every change numbered up to h, and nothing can later
+// appear below it. A change is visible when its patient is visible to the
+// actor; when it is a care relationship of the actor or of a team she
+// belongs to (so a patient leaving her caseload counts); or, for directory
+// records without a patient, when its organisation is visible.
+//
+// Like a pull (SyncStream), it asks patient by patient when the actor sees
+// at most streamByPatientMax patients, and the directory and her
+// relationships by their own indexes: a subscriber's check costs what she
+// may see, not what everyone wrote since her last one. (Filtering every
+// change since the watermark, as it did, made each online device's check
+// grow with the whole system's writes.) EUNAUTHENTICATED without an actor;
+// the driver's error if the query fails.
 func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible bool, maxSeq int64, err error) {
 	a, err := actorOf(ctx)
 	if err != nil {
@@ -289,25 +296,32 @@ func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible boo
 	}
 	var q args
 	s := q.add(since) + "::bigint"
-	pat := patientAccessSQL(a, "p", &q)
+	between := "c.seq > " + s + " AND c.seq <= (SELECT hw FROM clock)"
+	vis := patientSetAccessSQL(a, "p", &q)
 	org := orgVisibleSQL(a, "c.organization_id", &q)
+	few := q.add(streamByPatientMax)
 	mine := "false"
 	if a.PractitionerID != uuid.Nil {
 		me := q.add(a.PractitionerID) + "::uuid"
-		mine = fmt.Sprintf(`(c.entity = 'care_relationship' AND EXISTS (SELECT 1 FROM care_relationships cr
-			WHERE cr.id = c.entity_id AND (cr.practitioner_id = %[1]s
+		mine = fmt.Sprintf(`EXISTS (SELECT 1 FROM care_relationships cr
+			JOIN sync_changes c ON c.entity = 'care_relationship' AND c.entity_id = cr.id
+			WHERE (cr.practitioner_id = %[1]s
 			   OR cr.team_id IN (SELECT tm.team_id FROM care_relationships tm
-			                     WHERE tm.kind = 'team_member' AND tm.practitioner_id = %[1]s AND %[2]s))))`,
-			me, activeSQL("tm"))
+			                     WHERE tm.kind = 'team_member' AND tm.practitioner_id = %[1]s AND %[2]s))
+			  AND %[3]s)`, me, activeSQL("tm"), between)
 	}
-	sql := fmt.Sprintf(`SELECT coalesce(max(c.seq), %[1]s), coalesce(bool_or(
-			CASE WHEN c.patient_id IS NOT NULL
-				THEN EXISTS (SELECT 1 FROM patients p WHERE p.id = c.patient_id AND %[2]s) OR %[4]s
-				ELSE %[3]s OR %[4]s END), false)
-		FROM sync_changes c
-		WHERE c.seq > %[1]s`, s, pat, org, mine)
+	sql := `WITH clock AS MATERIALIZED (SELECT seq AS hw FROM sync_clock),
+		vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + vis + `),
+		n AS MATERIALIZED (SELECT count(*) AS patients FROM vis)
+		SELECT greatest((SELECT hw FROM clock), ` + s + `),
+			((SELECT patients FROM n) <= ` + few + ` AND EXISTS (SELECT 1 FROM vis, LATERAL (SELECT 1 FROM sync_changes c
+				WHERE c.patient_id >= vis.id AND c.patient_id <= vis.id AND ` + between + ` LIMIT 1) x))
+			OR ((SELECT patients FROM n) > ` + few + ` AND EXISTS (SELECT 1 FROM sync_changes c
+				WHERE ` + between + ` AND c.patient_id IN (SELECT id FROM vis)))
+			OR EXISTS (SELECT 1 FROM sync_changes c WHERE c.patient_id IS NULL AND ` + between + ` AND ` + org + `)
+			OR ` + mine
 	if err := db.q.QueryRow(onPrimary(ctx), sql, q...).Scan(&maxSeq, &visible); err != nil {
 		return false, 0, fmt.Errorf("check sync changes since %d: %w", since, translate(err))
 	}
-	return visible, max(maxSeq, since), nil
+	return visible, maxSeq, nil
 }

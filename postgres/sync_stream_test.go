@@ -26,56 +26,11 @@ import (
 func TestSyncStreamEitherWay(t *testing.T) {
 	db, f := setup(t)
 	ctx := context.Background()
-	sys := as(care.SystemActor())
 	seed := rand.Uint64()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	t.Logf("seed %d", seed)
 
-	patients := []uuid.UUID{f.PatientA1, f.PatientA2, f.PatientB1}
-	practices := []uuid.UUID{f.PracticeA, f.PracticeB}
-	var drafts []uuid.UUID
-	for step := 0; step < 400; step++ {
-		var err error
-		switch k := rng.IntN(20); {
-		case k < 8:
-			var i *care.Interaction
-			i, err = db.CreateInteraction(sys, care.CreateInteractionInput{PatientID: patients[rng.IntN(len(patients))],
-				PractitionerID: &f.Nurse1, Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Hour), Purpose: "Review " + strconv.Itoa(step)})
-			if err == nil {
-				drafts = append(drafts, i.ID)
-			}
-		case k < 11 && len(drafts) > 0:
-			_, err = db.UpdateInteraction(sys, care.UpdateInteractionInput{ID: drafts[rng.IntN(len(drafts))], Notes: ptr("edit " + strconv.Itoa(step))})
-		case k < 13 && len(drafts) > 0:
-			j := rng.IntN(len(drafts))
-			err = db.DeleteInteraction(sys, drafts[j])
-			drafts = append(drafts[:j], drafts[j+1:]...)
-		case k < 14:
-			var p *care.Patient
-			p, err = db.CreatePatient(sys, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(100 + step), GivenName: "Sam", FamilyName: "Lee " + strconv.Itoa(step),
-				BirthDate: time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: practices[rng.IntN(len(practices))]})
-			if err == nil {
-				patients = append(patients, p.ID)
-			}
-		case k < 16:
-			_, err = db.UpdatePatient(sys, care.UpdatePatientInput{ID: patients[rng.IntN(len(patients))], RegisteredPracticeID: &practices[rng.IntN(len(practices))]})
-		case k < 18:
-			_, err = db.UpdatePractitioner(sys, care.UpdatePractitionerInput{ID: []uuid.UUID{f.GPA, f.GPB, f.Nurse1, f.Nurse2}[rng.IntN(4)], FamilyName: ptr("Name " + strconv.Itoa(step))})
-		default:
-			_, err = db.UpdateTeam(sys, care.UpdateTeamInput{ID: f.Team, Name: ptr("Team " + strconv.Itoa(step))})
-		}
-		if err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		if rng.IntN(4) == 0 {
-			if _, err := db.StampSync(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := db.StampSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	randomHistory(t, db, f, rng)
 
 	// The numbered log, to pick checkpoints from.
 	rows, err := db.QueryTextRows(ctx, `SELECT seq::text, entity, entity_id::text FROM sync_changes WHERE seq IS NOT NULL ORDER BY seq`)
@@ -128,5 +83,123 @@ func TestSyncStreamEitherWay(t *testing.T) {
 	}
 	if nonEmpty < 100 || withCursor < 50 {
 		t.Fatalf("seed %d: too few telling queries: %d answered rows, %d started within a number", seed, nonEmpty, withCursor)
+	}
+}
+
+// randomHistory writes a random history through the store as the system
+// actor: interactions created, edited and deleted for patients of both
+// practices, patients registered and moved between practices,
+// practitioners and teams renamed, numbered by stamps at random points.
+func randomHistory(t *testing.T, db *postgres.DB, f *postgrestest.Fixture, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	sys := as(care.SystemActor())
+	patients := []uuid.UUID{f.PatientA1, f.PatientA2, f.PatientB1}
+	practices := []uuid.UUID{f.PracticeA, f.PracticeB}
+	var drafts []uuid.UUID
+	for step := 0; step < 400; step++ {
+		var err error
+		switch k := rng.IntN(20); {
+		case k < 8:
+			var i *care.Interaction
+			i, err = db.CreateInteraction(sys, care.CreateInteractionInput{PatientID: patients[rng.IntN(len(patients))],
+				PractitionerID: &f.Nurse1, Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Hour), Purpose: "Review " + strconv.Itoa(step)})
+			if err == nil {
+				drafts = append(drafts, i.ID)
+			}
+		case k < 11 && len(drafts) > 0:
+			_, err = db.UpdateInteraction(sys, care.UpdateInteractionInput{ID: drafts[rng.IntN(len(drafts))], Notes: ptr("edit " + strconv.Itoa(step))})
+		case k < 13 && len(drafts) > 0:
+			j := rng.IntN(len(drafts))
+			err = db.DeleteInteraction(sys, drafts[j])
+			drafts = append(drafts[:j], drafts[j+1:]...)
+		case k < 14:
+			var p *care.Patient
+			p, err = db.CreatePatient(sys, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(100 + step), GivenName: "Sam", FamilyName: "Lee " + strconv.Itoa(step),
+				BirthDate: time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: practices[rng.IntN(len(practices))]})
+			if err == nil {
+				patients = append(patients, p.ID)
+			}
+		case k < 16:
+			_, err = db.UpdatePatient(sys, care.UpdatePatientInput{ID: patients[rng.IntN(len(patients))], RegisteredPracticeID: &practices[rng.IntN(len(practices))]})
+		case k < 18:
+			_, err = db.UpdatePractitioner(sys, care.UpdatePractitionerInput{ID: []uuid.UUID{f.GPA, f.GPB, f.Nurse1, f.Nurse2}[rng.IntN(4)], FamilyName: ptr("Name " + strconv.Itoa(step))})
+		default:
+			_, err = db.UpdateTeam(sys, care.UpdateTeamInput{ID: f.Team, Name: ptr("Team " + strconv.Itoa(step))})
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if rng.IntN(4) == 0 {
+			if _, err := db.StampSync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.StampSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+}
+
+// TestChangesVisibleSinceEitherWay holds a subscriber's check, asked
+// patient by patient and in commit order, to the query it replaced (which
+// filtered every change since the watermark) over a random history: for
+// random callers and watermarks both must say whether anything visible
+// changed, and the watermark returned must be the clock's high-water,
+// never below the last change the old query read.
+func TestChangesVisibleSinceEitherWay(t *testing.T) {
+	db, f := setup(t)
+	ctx := context.Background()
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 13))
+	t.Logf("seed %d", seed)
+	randomHistory(t, db, f, rng)
+	// End some relationships too: a patient leaving a caseload must count.
+	for _, r := range []uuid.UUID{f.PatientA1NamedNurse, f.PatientA2Team} {
+		if _, err := db.EndRelationship(as(care.SystemActor()), care.EndRelationshipInput{ID: r}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.StampSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hw := highWater(t, db)
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminNActor}
+	var seen, unseen int
+	for n := 0; n < 300; n++ {
+		actor := actors[rng.IntN(len(actors))]
+		since := rng.Int64N(hw + 2)
+		if rng.IntN(2) == 0 { // mostly just behind the clock, as a subscriber is
+			since = max(0, hw+1-rng.Int64N(8))
+		}
+		actx := as(actor)
+		want, wantMax, err := db.ChangesVisibleSinceInCommitOrder(actx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, way := range []struct {
+			name string
+			max  int
+		}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
+			restore := postgres.SetStreamByPatientMax(way.max)
+			got, gotMax, err := db.ChangesVisibleSince(actx, since)
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want || gotMax != max(hw, since) || gotMax < wantMax {
+				t.Fatalf("seed %d, %s since %d, %s: visible %v watermark %d, want %v and %d (the old query read up to %d)",
+					seed, actor.Role, since, way.name, got, gotMax, want, max(hw, since), wantMax)
+			}
+		}
+		if want {
+			seen++
+		} else {
+			unseen++
+		}
+	}
+	if seen < 50 || unseen < 50 {
+		t.Fatalf("seed %d: too few telling checks: %d saw changes, %d did not", seed, seen, unseen)
 	}
 }

@@ -63,10 +63,11 @@ func BenchmarkPullEngine(b *testing.B) {
 }
 
 // BenchmarkPullAmidOthers times a device's ordinary pull (after its first)
-// of the few changes made to its own patients, once when nothing else was
-// written since its checkpoint and once when another practice wrote 100,000
-// interactions in between, and reports the second over the first: a pull
-// should cost what the device receives, not what everyone else wrote.
+// of the few changes made to its own patients, and her subscription's check
+// that told her to pull, once when nothing else was written since her
+// checkpoint and once when another practice wrote 100,000 interactions in
+// between, and reports the second over the first: a pull and a check should
+// cost what the device receives, not what everyone else wrote.
 func BenchmarkPullAmidOthers(b *testing.B) {
 	const others, mine = 100_000, 20
 	w := newWorld(b, offline.Config{})
@@ -90,10 +91,17 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 	// timed pull then takes, so that the timed pull is not also a planning.
 	primer := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: 1000, raw: true}
 	primer.all(b)
+	// since is the change-log position the nurse's subscription last
+	// checked (postgres.ChangesVisibleSince), as an online phone's is.
+	since, err := w.db.SyncSeq(sys())
+	if err != nil {
+		b.Fatal(err)
+	}
 	// pullMine writes the device's patients' changes (through the store, as
 	// a nurse does: a bulk load's ANALYZE would have every statement planned
-	// again), then times the pull that brings them.
-	pullMine := func() time.Duration {
+	// again), then times her subscription's check for changes and the pull
+	// that brings them.
+	pullMine := func() (check, pull time.Duration) {
 		err := w.db.InTx(nurse, func(tx *postgres.DB) error {
 			for range mine {
 				if _, err := tx.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: w.f.PatientA1, Mode: care.ModePhone,
@@ -107,24 +115,33 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
+		visible, next, err := w.db.ChangesVisibleSince(nurse, since)
+		if err != nil || !visible {
+			b.Fatalf("the subscription saw no change (%v)", err)
+		}
+		since = next
+		check = time.Since(start)
+		start = time.Now()
 		n := 0
 		for _, pg := range p.all(b) {
 			n += len(pg.Upserts)
 		}
-		took := time.Since(start)
+		pull = time.Since(start)
 		if n != mine {
 			b.Fatalf("pulled %d records, want %d", n, mine)
 		}
-		return took
+		return check, pull
 	}
 	for range 3 { // every statement prepared and planned on the connections
 		pullMine()
 	}
-	var quiet, busy time.Duration
+	var quiet, busy, quietCheck, busyCheck time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for range 3 {
-			quiet += pullMine() / 3
+			c, p := pullMine()
+			quiet += p / 3
+			quietCheck += c / 3
 		}
 		b.StopTimer()
 		primer.all(b)
@@ -132,11 +149,19 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 			b.Fatal(err)
 		}
 		primer.all(b)
+		if _, _, err := w.db.ChangesVisibleSince(nurse, 1<<62); err != nil { // planned again too
+			b.Fatal(err)
+		}
 		b.StartTimer()
-		busy += pullMine()
+		c, p := pullMine()
+		busy += p
+		busyCheck += c
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / float64(time.Millisecond) }
 	b.ReportMetric(ms(quiet), "quiet_ms")
 	b.ReportMetric(ms(busy), "amid_others_ms")
 	b.ReportMetric(busy.Seconds()/quiet.Seconds(), "ratio")
+	b.ReportMetric(ms(quietCheck), "check_quiet_ms")
+	b.ReportMetric(ms(busyCheck), "check_amid_others_ms")
+	b.ReportMetric(busyCheck.Seconds()/quietCheck.Seconds(), "check_ratio")
 }
