@@ -62,21 +62,16 @@ func TestSyncStreamEitherWay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, way := range []struct {
-			name string
-			max  int
-		}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
-			restore := postgres.SetStreamByPatientMax(way.max)
+		eitherWay(func(way string) {
 			got, err := db.SyncStream(actx, only, afterSeq, after, limit)
-			restore()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d, query %d (%s, only %q, after %d %+v, limit %d), %s:\n got %+v\nwant %+v",
-					seed, n, actor.Role, only, afterSeq, after, limit, way.name, got, want)
+					seed, n, actor.Role, only, afterSeq, after, limit, way, got, want)
 			}
-		}
+		})
 		if len(want) > 0 {
 			nonEmpty++
 		}
@@ -178,21 +173,16 @@ func TestChangesVisibleSinceEitherWay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, way := range []struct {
-			name string
-			max  int
-		}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
-			restore := postgres.SetStreamByPatientMax(way.max)
+		eitherWay(func(way string) {
 			got, gotMax, err := db.ChangesVisibleSince(actx, since)
-			restore()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != want || gotMax != max(hw, since) || gotMax < wantMax {
 				t.Fatalf("seed %d, %s since %d, %s: visible %v watermark %d, want %v and %d (the old query read up to %d)",
-					seed, actor.Role, since, way.name, got, gotMax, want, max(hw, since), wantMax)
+					seed, actor.Role, since, way, got, gotMax, want, max(hw, since), wantMax)
 			}
-		}
+		})
 		if want {
 			seen++
 		} else {
@@ -201,5 +191,19 @@ func TestChangesVisibleSinceEitherWay(t *testing.T) {
 	}
 	if seen < 50 || unseen < 50 {
 		t.Fatalf("seed %d: too few telling checks: %d saw changes, %d did not", seed, seen, unseen)
+	}
+}
+
+// eitherWay runs ask once for each way the store reads the change log for a
+// caller (postgres.SetStreamByPatientMax), naming it.
+func eitherWay(ask func(way string)) {
+	for _, way := range []struct {
+		name string
+		max  int
+	}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
+		func() {
+			defer postgres.SetStreamByPatientMax(way.max)()
+			ask(way.name)
+		}()
 	}
 }
