@@ -24,13 +24,13 @@ func (db *DB) ScanRaw(ctx context.Context, sql string, args []any, dest ...any) 
 	return db.q.QueryRow(ctx, sql, args...).Scan(dest...)
 }
 
-// SetStreamByPatientMax sets how many visible patients SyncStream reads the
-// log patient by patient for (below 0: never; above every count: always) and
-// returns a function that restores it.
-func SetStreamByPatientMax(n int) (restore func()) {
-	old := streamByPatientMax
-	streamByPatientMax = n
-	return func() { streamByPatientMax = old }
+// SetByPatientMax sets how many visible patients SyncStream and
+// ChangesVisibleSince read the log patient by patient for (below 0: never;
+// above every count: always) and returns a function that restores them.
+func SetByPatientMax(n int) (restore func()) {
+	old := byPatientMax
+	byPatientMax.stream, byPatientMax.check = n, n
+	return func() { byPatientMax = old }
 }
 
 // SyncStreamInCommitOrder is SyncStream as it was written before it read the

@@ -280,7 +280,7 @@ func (db *DB) SyncSeq(ctx context.Context) (int64, error) {
 // records without a patient, when its organisation is visible.
 //
 // Like a pull (SyncStream), it asks patient by patient when the actor sees
-// at most streamByPatientMax patients, and the directory and her
+// at most byPatientMax.check patients, and the directory and her
 // relationships by their own indexes: a subscriber's check costs what she
 // may see, not what everyone wrote since her last one. (Filtering every
 // change since the watermark, as it did, made each online device's check
@@ -299,7 +299,7 @@ func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible boo
 	between := "c.seq > " + s + " AND c.seq <= (SELECT hw FROM clock)"
 	vis := patientSetAccessSQL(a, "p", &q)
 	org := orgVisibleSQL(a, "c.organization_id", &q)
-	few := q.add(streamByPatientMax)
+	few := q.add(byPatientMax.check)
 	mine := "false"
 	if a.PractitionerID != uuid.Nil {
 		me := q.add(a.PractitionerID) + "::uuid"

@@ -359,7 +359,7 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 // commit, parents first; only those of entity only, when it is not empty.
 // EUNAUTHENTICATED without an actor.
 //
-// A caller who sees few patients (at most streamByPatientMax: a nurse's
+// A caller who sees few patients (at most byPatientMax.stream: a nurse's
 // caseload, a small practice) has the log read patient by patient through
 // sync_changes_patient_seq_idx, plus the directory's changes through
 // sync_changes_directory_seq_idx (010_sync_stream_by_patient.sql): the cost
@@ -390,7 +390,7 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 	vis := `vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
 		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)`
 	directory := directoryVisibleSQL(a, &q)
-	few := q.add(streamByPatientMax)
+	few := q.add(byPatientMax.stream)
 	sql := `WITH ` + vis + `,
 		n AS MATERIALIZED (SELECT count(*) AS patients FROM vis),
 		few AS (
@@ -415,10 +415,16 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 	return out, nil
 }
 
-// streamByPatientMax is how many visible patients SyncStream reads the log
-// patient by patient for; beyond it, in commit order. A variable so that
-// tests can drive either way.
-var streamByPatientMax = 2000
+// byPatientMax is how many visible patients the change log is read for
+// patient by patient, beyond which it is read in commit order: by a pull
+// page (SyncStream) and by a subscriber's check (ChangesVisibleSince).
+// A page reads up to a page's worth for each patient, so it keeps the
+// commit-order scan beyond a caseload or a small practice; a check stops at
+// each patient's first change, so it asks patient by patient further: for
+// the medium demo practice's GP (10,000 patients) with nothing new, 4.0 ms
+// that way against 5.8-8.5 ms in commit order. Variables, so that tests can
+// drive either way.
+var byPatientMax = struct{ stream, check int }{stream: 2000, check: 50000}
 
 // PurgeTombstones deletes tombstones recorded before olderThan and records
 // the newest sequence number purged, so older checkpoints are told to reset.

@@ -195,14 +195,14 @@ func TestChangesVisibleSinceEitherWay(t *testing.T) {
 }
 
 // eitherWay runs ask once for each way the store reads the change log for a
-// caller (postgres.SetStreamByPatientMax), naming it.
+// caller (postgres.SetByPatientMax), naming it.
 func eitherWay(ask func(way string)) {
 	for _, way := range []struct {
 		name string
 		max  int
 	}{{"patient by patient", 1 << 30}, {"in commit order", -1}} {
 		func() {
-			defer postgres.SetStreamByPatientMax(way.max)()
+			defer postgres.SetByPatientMax(way.max)()
 			ask(way.name)
 		}()
 	}
