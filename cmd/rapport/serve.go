@@ -68,6 +68,7 @@ func serve(ctx context.Context, env environment, seedDemo bool, addrFile string)
 	if err != nil {
 		return err
 	}
+	server.TuneGC(env.getenv)
 	log := newLogger(env.stderr, cfg.LogLevel)
 	verifier, err := auth.NewVerifier(cfg.JWT)
 	if err != nil {
