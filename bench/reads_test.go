@@ -377,6 +377,9 @@ func do(c *http.Client, req *http.Request, graphQL bool) error {
 // startRapport serves Rapport over db on a free port and returns its
 // /graphql URL; it stops when ctx ends.
 func startRapport(ctx context.Context, b *testing.B, db *postgres.DB, v *auth.Verifier) string {
+	// The collector's target `rapport serve` sets. It is the process's, so the
+	// load and the bare Go handler beside Rapport run with it too.
+	server.TuneGC(os.Getenv)
 	addr := make(chan string, 1)
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -91,6 +92,7 @@ func newTeams(t testing.TB, teams, nurses, patients int) *world {
 		t.Fatalf("verifier: %v", err)
 	}
 	w.verifier = v
+	server.TuneGC(os.Getenv) // as `rapport serve` runs; the devices share the process
 	srv := httptest.NewServer(server.Handler(server.Config{}, server.Deps{DB: db, Verifier: v, Log: zerolog.Nop()}))
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
