@@ -373,12 +373,12 @@ func (r *Resolver) continuityAtRisk(ctx context.Context, a atRiskArgs) (*model.C
 	}
 	th := continuity.AtRiskThresholds{MinContacts: minContacts, UPCBelow: a.upcBelow, COCBelow: a.cocBelow, UsualProviderShareBelow: a.usualShareBelow}
 	cq := continuityQuery(from, to, opts, kind)
-	rels, err := r.DB.ContinuityRelationships(ctx, scope, cq)
-	if err != nil {
-		return nil, err
-	}
+	var rels map[uuid.UUID][]care.CareRelationship
 	var found []continuity.AtRiskPatient
-	err = r.DB.StreamContinuityContacts(ctx, scope, cq, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
+	err = r.DB.ContinuityData(ctx, scope, cq, func(rs map[uuid.UUID][]care.CareRelationship) error {
+		rels = rs
+		return nil
+	}, func(pid uuid.UUID, rows []postgres.ContinuityContact) error {
 		if x, ok := continuity.AtRisk(pid.String(), contactsOf(rows), continuity.AssignmentsFrom(rels[pid], kind).At, th, opts); ok {
 			found = append(found, x)
 		}

@@ -219,12 +219,15 @@ func (db *DB) continuityRelationships(ctx context.Context, s ContinuityScope, cq
 // two run one after the other. Errors as for both.
 func (db *DB) ContinuityData(ctx context.Context, s ContinuityScope, cq ContinuityQuery,
 	prepare func(map[uuid.UUID][]care.CareRelationship) error, fn func(patient uuid.UUID, contacts []ContinuityContact) error) error {
-	if db.inTx {
-		rels, err := db.ContinuityRelationships(ctx, s, cq)
-		if err == nil {
-			err = prepare(rels)
-		}
+	relationships := func(ctx context.Context, sent func()) error {
+		rels, err := db.continuityRelationships(ctx, s, cq, sent)
 		if err != nil {
+			return err
+		}
+		return prepare(rels)
+	}
+	if db.inTx {
+		if err := relationships(ctx, func() {}); err != nil {
 			return err
 		}
 		return db.StreamContinuityContacts(ctx, s, cq, fn)
@@ -235,11 +238,7 @@ func (db *DB) ContinuityData(ctx context.Context, s ContinuityScope, cq Continui
 	var relErr error
 	go func() {
 		defer close(ready)
-		rels, err := db.continuityRelationships(ctx, s, cq, func() { close(sent) })
-		if err == nil {
-			err = prepare(rels)
-		}
-		relErr = err
+		relErr = relationships(ctx, func() { close(sent) })
 	}()
 	select {
 	case <-sent:

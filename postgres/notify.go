@@ -297,7 +297,7 @@ func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible boo
 	var q args
 	s := q.add(since) + "::bigint"
 	between := "c.seq > " + s + " AND c.seq <= (SELECT hw FROM clock)"
-	vis := patientSetAccessSQL(a, "p", &q)
+	vis := visibleCTE(a, &q)
 	org := orgVisibleSQL(a, "c.organization_id", &q)
 	few := q.add(byPatientMax.check)
 	mine := "false"
@@ -311,11 +311,10 @@ func (db *DB) ChangesVisibleSince(ctx context.Context, since int64) (visible boo
 			  AND %[3]s)`, me, activeSQL("tm"), between)
 	}
 	sql := `WITH clock AS MATERIALIZED (SELECT seq AS hw FROM sync_clock),
-		vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + vis + `),
-		n AS MATERIALIZED (SELECT count(*) AS patients FROM vis)
+		` + vis + `, ` + visibleCountCTE + `
 		SELECT greatest((SELECT hw FROM clock), ` + s + `),
 			((SELECT patients FROM n) <= ` + few + ` AND EXISTS (SELECT 1 FROM vis, LATERAL (SELECT 1 FROM sync_changes c
-				WHERE c.patient_id >= vis.id AND c.patient_id <= vis.id AND ` + between + ` LIMIT 1) x))
+				WHERE ` + ofVisiblePatientSQL("c") + ` AND ` + between + ` LIMIT 1) x))
 			OR ((SELECT patients FROM n) > ` + few + ` AND EXISTS (SELECT 1 FROM sync_changes c
 				WHERE ` + between + ` AND c.patient_id IN (SELECT id FROM vis)))
 			OR EXISTS (SELECT 1 FROM sync_changes c WHERE c.patient_id IS NULL AND ` + between + ` AND ` + org + `)

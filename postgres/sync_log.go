@@ -158,7 +158,7 @@ func (db *DB) SyncPageStart(ctx context.Context, device uuid.UUID, gen, scopeNee
 			FROM sync_clock c, sync_state s`
 	} else {
 		sql = `WITH ` + touch + `,
-			vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
+			` + visibleCTE(a, &q) + `,
 			old AS MATERIALIZED (SELECT patient_id AS id FROM device_scopes WHERE device_id = $1 AND generation = $4)
 			SELECT c.seq, s.purged_through_seq, (SELECT scope_floor FROM t),
 			       (SELECT count(*) FROM vis WHERE id NOT IN (SELECT id FROM old)),
@@ -380,22 +380,17 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 		pos = "(sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id) > ($1, " + entityRankSQL(q.add(after.Entity)+"::text") + ", " + q.add(after.ID) + "::uuid)"
 	}
 	// sc.seq >= $1 repeats what pos says, in a form an index range takes.
-	// Per patient, the patient is written as a range and leads the order:
-	// only sync_changes_patient_seq_idx then gives that order, so the
-	// planner cannot take the commit-order index instead (as it did where
-	// statistics made one patient look like a third of the log) and read
-	// everyone's changes patient after patient.
 	where := "sc.seq >= $1 AND " + pos + " AND " + onlySQL(only, &q)
 	order := "ORDER BY sc.seq, " + entityRankSQL("sc.entity") + ", sc.entity_id"
-	vis := `vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", &q) + `),
-		orgs AS MATERIALIZED (` + visibleOrgsSQL(a, &q) + `)`
+	vis := visibleCTE(a, &q)
+	orgs := visibleOrgsSQL(a, &q)
 	directory := directoryVisibleSQL(a, &q)
 	few := q.add(byPatientMax.stream)
-	sql := `WITH ` + vis + `,
-		n AS MATERIALIZED (SELECT count(*) AS patients FROM vis),
+	sql := `WITH ` + vis + `, ` + visibleCountCTE + `,
+		orgs AS MATERIALIZED (` + orgs + `),
 		few AS (
 			SELECT c.* FROM vis, LATERAL (SELECT ` + syncChangeCols + ` FROM sync_changes sc
-				WHERE sc.patient_id >= vis.id AND sc.patient_id <= vis.id AND ` + where + `
+				WHERE ` + ofVisiblePatientSQL("sc") + ` AND ` + where + `
 				ORDER BY sc.patient_id, sc.seq, ` + entityRankSQL("sc.entity") + `, sc.entity_id LIMIT $2) c
 			WHERE (SELECT patients FROM n) <= ` + few + `),
 		many AS (
@@ -413,6 +408,27 @@ func (db *DB) SyncStream(ctx context.Context, only string, afterSeq int64, after
 		return nil, fmt.Errorf("sync stream: %w", err)
 	}
 	return out, nil
+}
+
+// visibleCTE is the WITH entry vis: every patient the actor may see, read
+// once (patientSetAccessSQL).
+func visibleCTE(a *care.Actor, q *args) string {
+	return `vis AS MATERIALIZED (SELECT p.id FROM patients p WHERE ` + patientSetAccessSQL(a, "p", q) + `)`
+}
+
+// visibleCountCTE is the WITH entry n: how many patients vis holds, which
+// decides whether the change log is read patient by patient (byPatientMax).
+const visibleCountCTE = `n AS MATERIALIZED (SELECT count(*) AS patients FROM vis)`
+
+// ofVisiblePatientSQL restricts change-log rows (alias c) to the patient of
+// the row of vis a LATERAL read is for. It is written as a range, not an
+// equality: with the patient leading a read's order, only
+// sync_changes_patient_seq_idx then gives that order, so the planner cannot
+// take the commit-order index instead (as it did where statistics made one
+// patient look like a third of the log) and read everyone's changes patient
+// after patient.
+func ofVisiblePatientSQL(c string) string {
+	return c + ".patient_id >= vis.id AND " + c + ".patient_id <= vis.id"
 }
 
 // byPatientMax is how many visible patients the change log is read for

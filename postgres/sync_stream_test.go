@@ -24,13 +24,8 @@ import (
 // random page sizes and random single-entity pulls. Every answer must be the
 // same rows in the same order.
 func TestSyncStreamEitherWay(t *testing.T) {
-	db, f := setup(t)
+	db, f, rng, seed := randomWorld(t, 7)
 	ctx := context.Background()
-	seed := rand.Uint64()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	t.Logf("seed %d", seed)
-
-	randomHistory(t, db, f, rng)
 
 	// The numbered log, to pick checkpoints from.
 	rows, err := db.QueryTextRows(ctx, `SELECT seq::text, entity, entity_id::text FROM sync_changes WHERE seq IS NOT NULL ORDER BY seq`)
@@ -79,6 +74,19 @@ func TestSyncStreamEitherWay(t *testing.T) {
 	if nonEmpty < 100 || withCursor < 50 {
 		t.Fatalf("seed %d: too few telling queries: %d answered rows, %d started within a number", seed, nonEmpty, withCursor)
 	}
+}
+
+// randomWorld is a fixture database with a random history (randomHistory)
+// and the random source that wrote it, which goes on drawing the test's
+// questions; its seed is logged, and returned for failure messages.
+func randomWorld(t *testing.T, stream uint64) (*postgres.DB, *postgrestest.Fixture, *rand.Rand, uint64) {
+	t.Helper()
+	db, f := setup(t)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, stream))
+	randomHistory(t, db, f, rng)
+	return db, f, rng, seed
 }
 
 // randomHistory writes a random history through the store as the system
@@ -144,12 +152,8 @@ func randomHistory(t *testing.T, db *postgres.DB, f *postgrestest.Fixture, rng *
 // changed, and the watermark returned must be the clock's high-water,
 // never below the last change the old query read.
 func TestChangesVisibleSinceEitherWay(t *testing.T) {
-	db, f := setup(t)
+	db, f, rng, seed := randomWorld(t, 13)
 	ctx := context.Background()
-	seed := rand.Uint64()
-	rng := rand.New(rand.NewPCG(seed, 13))
-	t.Logf("seed %d", seed)
-	randomHistory(t, db, f, rng)
 	// End some relationships too: a patient leaving a caseload must count.
 	for _, r := range []uuid.UUID{f.PatientA1NamedNurse, f.PatientA2Team} {
 		if _, err := db.EndRelationship(as(care.SystemActor()), care.EndRelationshipInput{ID: r}); err != nil {

@@ -22,16 +22,7 @@ const goalPullRatio = 0.5
 func BenchmarkPullEngine(b *testing.B) {
 	const records, page = 100_000, 1_000
 	w := newWorld(b, offline.Config{})
-	ds := &care.Dataset{}
-	at := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
-	for j := range records {
-		dur := 15
-		pid := []uuid.UUID{w.f.PatientA1, w.f.PatientA2}[j%2]
-		ds.Interactions = append(ds.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: pid,
-			PractitionerID: w.f.Nurse1, OrganizationID: w.f.Nursing, Mode: care.ModePhone, OccurredAt: at.Add(-time.Duration(j) * time.Second),
-			DurationMinutes: &dur, Purpose: "Medication review", Notes: "Reviewed medicines; no changes.", Status: care.InteractionDraft,
-			ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
-	}
+	ds := phoneCalls(records, []uuid.UUID{w.f.PatientA1, w.f.PatientA2}, w.f.Nurse1, w.f.Nursing)
 	if err := w.db.Load(sys(), ds); err != nil {
 		b.Fatal(err)
 	}
@@ -73,17 +64,6 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 	w := newWorld(b, offline.Config{})
 	nurse := as(w.f.Nurse1Actor)
 	at := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
-	interactions := func(n int, pid, who, org uuid.UUID) *care.Dataset {
-		ds := &care.Dataset{}
-		for j := range n {
-			dur := 15
-			ds.Interactions = append(ds.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: pid,
-				PractitionerID: who, OrganizationID: org, Mode: care.ModePhone, OccurredAt: at.Add(-time.Duration(j) * time.Second),
-				DurationMinutes: &dur, Purpose: "Medication review", Notes: "Reviewed medicines; no changes.", Status: care.InteractionDraft,
-				ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
-		}
-		return ds
-	}
 	p := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: 1000, raw: true}
 	p.all(b)
 	// primer is the nurse's other phone. Its pull after the bulk load plans
@@ -145,7 +125,7 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 		}
 		b.StopTimer()
 		primer.all(b)
-		if err := w.db.Load(sys(), interactions(others, w.f.PatientB1, w.f.GPB, w.f.PracticeB)); err != nil {
+		if err := w.db.Load(sys(), phoneCalls(others, []uuid.UUID{w.f.PatientB1}, w.f.GPB, w.f.PracticeB)); err != nil {
 			b.Fatal(err)
 		}
 		primer.all(b)
@@ -164,4 +144,19 @@ func BenchmarkPullAmidOthers(b *testing.B) {
 	b.ReportMetric(ms(quietCheck), "check_quiet_ms")
 	b.ReportMetric(ms(busyCheck), "check_amid_others_ms")
 	b.ReportMetric(busyCheck.Seconds()/quietCheck.Seconds(), "check_ratio")
+}
+
+// phoneCalls is a dataset of n draft phone calls by who of organisation org,
+// with the patients in turn, one a second going back from two days ago.
+func phoneCalls(n int, patients []uuid.UUID, who, org uuid.UUID) *care.Dataset {
+	ds := &care.Dataset{}
+	at := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	for j := range n {
+		dur := 15
+		ds.Interactions = append(ds.Interactions, care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: patients[j%len(patients)],
+			PractitionerID: who, OrganizationID: org, Mode: care.ModePhone, OccurredAt: at.Add(-time.Duration(j) * time.Second),
+			DurationMinutes: &dur, Purpose: "Medication review", Notes: "Reviewed medicines; no changes.", Status: care.InteractionDraft,
+			ParticipantIDs: []uuid.UUID{}, OtherPresent: []string{}})
+	}
+	return ds
 }
