@@ -611,7 +611,7 @@ type ComplexityRoot struct {
 		Conflicts   func(childComplexity int) int
 		Message     func(childComplexity int) int
 		MutationSeq func(childComplexity int) int
-		Record      func(childComplexity int) int
+		RecordData  func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Version     func(childComplexity int) int
 	}
@@ -3515,11 +3515,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SyncChangeResult.MutationSeq(childComplexity), true
 	case "SyncChangeResult.record":
-		if e.ComplexityRoot.SyncChangeResult.Record == nil {
+		if e.ComplexityRoot.SyncChangeResult.RecordData == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SyncChangeResult.Record(childComplexity), true
+		return e.ComplexityRoot.SyncChangeResult.RecordData(childComplexity), true
 	case "SyncChangeResult.status":
 		if e.ComplexityRoot.SyncChangeResult.Status == nil {
 			break
@@ -20087,18 +20087,18 @@ func (ec *executionContext) _SyncChangeResult_record(ctx context.Context, field 
 			return ec.fieldContext_SyncChangeResult_record(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Record, nil
+			return obj.RecordData()
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalOJSON2map(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v sync1.RawJSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_SyncChangeResult_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SyncChangeResult", field, false, false, errors.New("field of type JSON does not have child fields"))
+	return graphql.NewScalarFieldContext("SyncChangeResult", field, true, false, errors.New("field of type JSON does not have child fields"))
 }
 
 func (ec *executionContext) _SyncChangeResult_conflicts(ctx context.Context, field graphql.CollectedField, obj *sync1.ChangeResult) (ret graphql.Marshaler) {
@@ -35243,6 +35243,22 @@ func (ec *executionContext) unmarshalOInteractionStatus2ᚖgithubᚗcomᚋrappor
 }
 
 func (ec *executionContext) marshalOInteractionStatus2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionStatus(ctx context.Context, sel ast.SelectionSet, v *care.InteractionStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx context.Context, v any) (sync1.RawJSON, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res sync1.RawJSON
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRawJSON(ctx context.Context, sel ast.SelectionSet, v sync1.RawJSON) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

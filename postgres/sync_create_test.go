@@ -197,3 +197,63 @@ func auditCreates(t *testing.T, db *postgres.DB) int {
 	}
 	return n
 }
+
+// A change-log row already there for an id the run creates (which no path
+// leaves: a deleted record's id is retired) makes the set-based statement
+// fail whole, writing nothing of the run, and the transaction goes on: the
+// same interactions created one by one then rewrite the row, as the trigger
+// does. (The statement inserts its log rows, it does not upsert them.)
+func TestCreateInteractionsFromSyncBesideAStrayLogRow(t *testing.T) {
+	db, f := setup(t)
+	nurse := as(f.Nurse1Actor)
+	dev := uuid.New()
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var cs []postgres.SyncCreate
+	var ids []uuid.UUID
+	for range 3 {
+		id := uuid.Must(uuid.NewV7())
+		ids = append(ids, id)
+		cs = append(cs, postgres.SyncCreate{Input: care.CreateInteractionInput{ID: &id, PatientID: f.PatientA1, Mode: care.ModeHomeVisit,
+			OccurredAt: at, Purpose: "Wound dressing"}, HLC: "0000000000002-0000-aaaaaaaa"})
+	}
+	stray := ids[1]
+	if err := db.ExecRaw(context.Background(), `INSERT INTO sync_changes (entity, entity_id, seq, txid, op, patient_id, version, changed_fields, hlc, changed_at)
+		VALUES ('interaction', $1, NULL, pg_current_xact_id(), 'delete', $2, 9, '{}', '0000000000001-0000-aaaaaaaa', now())`, stray, f.PatientA1); err != nil {
+		t.Fatal(err)
+	}
+	auditBefore := auditCreates(t, db)
+	err := db.InTx(nurse, func(tx *postgres.DB) error {
+		facts, err := tx.SyncCreateFacts(nurse, dev, ids, []uuid.UUID{f.PatientA1}, nil)
+		if err != nil {
+			return err
+		}
+		if _, _, err := tx.CreateInteractionsFromSync(nurse, dev, cs, facts); err == nil {
+			t.Error("the run was written beside a change-log row for one of its ids")
+		}
+		var n int
+		if err := tx.ScanRaw(nurse, `SELECT count(*) FROM interactions WHERE id = ANY($1)`, []any{ids}, &n); err != nil {
+			return err
+		}
+		if n != 0 {
+			t.Errorf("%d of the run's interactions kept after the statement failed", n)
+		}
+		if err := tx.SetSyncOrigin(nurse, "0000000000003-0000-aaaaaaaa", dev); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if _, err := tx.CreateInteraction(nurse, c.Input); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := auditCreates(t, db) - auditBefore; n != 3 {
+		t.Fatalf("%d create audit rows, want 3 (the failed statement's none)", n)
+	}
+	if r := syncLogOf(t, db, stray); r.Op != "upsert" || r.Version != 1 {
+		t.Fatalf("stray log row not rewritten by the create: %+v", r)
+	}
+}

@@ -284,7 +284,7 @@ type storedResult struct {
 	Code      *string          `json:"code,omitempty"`
 	Message   *string          `json:"message,omitempty"`
 	Version   *int64           `json:"version,omitempty"`
-	Record    map[string]any   `json:"record,omitempty"`
+	Record    RawJSON          `json:"record,omitempty"`
 	Conflicts []storedConflict `json:"conflicts,omitempty"`
 }
 
@@ -322,13 +322,26 @@ func (e *Engine) pushOne(ctx context.Context, tx *postgres.DB, dev *postgres.Syn
 
 // recordOfResult is how a change's result is recorded for replays.
 func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (postgres.MutationRecord, error) {
-	st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version, Record: res.Record}
+	st := storedResult{Status: res.Status, Code: res.Code, Message: res.Message, Version: res.Version}
+	if res.RecordJSON == nil && res.Record != nil {
+		b, err := json.Marshal(res.Record)
+		if err != nil {
+			return postgres.MutationRecord{}, fmt.Errorf("encode result: %w", err)
+		}
+		st.Record = b
+	}
 	for _, c := range res.Conflicts {
 		st.Conflicts = append(st.Conflicts, storedConflict{ID: c.ID, Conflict: c})
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return postgres.MutationRecord{}, fmt.Errorf("encode result: %w", err)
+	}
+	if res.RecordJSON != nil {
+		// Already encoded: added as it is, rather than have encoding/json
+		// check and copy it again (the object is never empty: it has a
+		// status).
+		b = append(append(append(b[:len(b)-1], `,"record":`...), res.RecordJSON...), '}')
 	}
 	return postgres.MutationRecord{Seq: res.MutationSeq, Result: b, Judgement: judged}, nil
 }
@@ -452,7 +465,8 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 		default:
 			i := made[j]
 			v := i.Version
-			rs[p.k] = &ChangeResult{Status: StatusApplied, Version: &v, Record: interactionData(i, nil), Conflicts: []*Conflict{}}
+			rs[p.k] = &ChangeResult{Status: StatusApplied, Version: &v, Record: interactionData(i, nil),
+				RecordJSON: appendInteractionJSON(nil, i, nil), Conflicts: []*Conflict{}}
 			judged[p.k] = &postgres.MutationJudgement{RecordID: ch.ID, ResultVersion: v}
 		}
 	}
@@ -473,7 +487,12 @@ func (e *Engine) replay(ctx context.Context, tx *postgres.DB, seq int64, recorde
 		return nil, fmt.Errorf("decode recorded result: %w", err)
 	}
 	res := &ChangeResult{MutationSeq: seq, Status: st.Status, Code: st.Code, Message: st.Message, Version: st.Version,
-		Record: st.Record, Conflicts: []*Conflict{}}
+		Conflicts: []*Conflict{}}
+	if st.Record != nil {
+		if err := json.Unmarshal(st.Record, &res.Record); err != nil {
+			return nil, fmt.Errorf("decode recorded result's record: %w", err)
+		}
+	}
 	var legacy []uuid.UUID
 	for _, c := range st.Conflicts {
 		if c.Conflict != nil {

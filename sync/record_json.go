@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -49,6 +50,12 @@ func (r RawJSON) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return r, nil
+}
+
+// UnmarshalJSON keeps a copy of the value's bytes.
+func (r *RawJSON) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+	return nil
 }
 
 // jw appends JSON to a page's buffer.
@@ -375,4 +382,17 @@ func appendOrganizationJSON(b []byte, o *care.Organization) []byte {
 func appendFeedbackJSON(b []byte, r *feedback.Response) []byte {
 	out, _ := json.Marshal(feedbackData(r)) // JSON-native values only: never fails
 	return append(b, out...)
+}
+
+// RecordData is the result's record as GraphQL sends it: RecordJSON when
+// the push encoded it, otherwise Record encoded (null without a record).
+func (r *ChangeResult) RecordData() (RawJSON, error) {
+	if r.RecordJSON != nil || r.Record == nil {
+		return r.RecordJSON, nil
+	}
+	b, err := json.Marshal(r.Record)
+	if err != nil {
+		return nil, fmt.Errorf("encode result record: %w", err)
+	}
+	return b, nil
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -124,5 +125,45 @@ func TestRecordJSONAppends(t *testing.T) {
 	var r RawJSON
 	if err := r.UnmarshalGQL(map[string]any{"a": 1}); err != nil || string(r) != `{"a":1}` {
 		t.Fatalf("UnmarshalGQL: %s, %v", r, err)
+	}
+}
+
+// TestResultOfAnEncodedRecord: a result whose record the push encoded
+// (RecordJSON) is recorded for replays as the same JSON value, and sent by
+// GraphQL as the same bytes, as one holding only the record's map: a replay
+// (which has only the map) answers what the first answer said.
+func TestResultOfAnEncodedRecord(t *testing.T) {
+	for k, s := range []string{"", "plain", `quote " \ /`, "tab\tnew\nline\x00\x1f\x1e", "<b>&amp;</b>", "line\u2028", "bad \xff utf8", "🩺"} {
+		n := k * 7
+		at := time.Date(2026, 12, 6, 11, k, 0, k*1000, time.FixedZone("Z", k*1800))
+		i := &care.Interaction{ID: uuid.Must(uuid.NewV7()), PatientID: uuid.Must(uuid.NewV7()), PractitionerID: uuid.Must(uuid.NewV7()),
+			OrganizationID: uuid.Must(uuid.NewV7()), Mode: care.ModeHomeVisit, OccurredAt: at, Purpose: s, Notes: s + s,
+			OtherPresent: []string{s}, Status: care.InteractionDraft, CreatedAt: at, UpdatedAt: at, Version: int64(k + 1)}
+		if k%2 == 1 {
+			i.DurationMinutes = &n
+			i.ParticipantIDs = []uuid.UUID{uuid.Must(uuid.NewV7())}
+		}
+		v := i.Version
+		mapOnly := &ChangeResult{MutationSeq: int64(k), Status: StatusApplied, Version: &v, Record: interactionData(i, nil), Conflicts: []*Conflict{}}
+		encoded := *mapOnly
+		encoded.RecordJSON = appendInteractionJSON(nil, i, nil)
+		var stored [2]any
+		for j, r := range []*ChangeResult{mapOnly, &encoded} {
+			rec, err := recordOfResult(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(rec.Result, &stored[j]); err != nil {
+				t.Fatalf("%d: recorded result is not JSON: %v\n%s", k, err, rec.Result)
+			}
+		}
+		if !reflect.DeepEqual(stored[0], stored[1]) {
+			t.Fatalf("%d: recorded\n%v\nwant\n%v", k, stored[1], stored[0])
+		}
+		a, errA := mapOnly.RecordData()
+		b, errB := encoded.RecordData()
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Fatalf("%d: GraphQL record %s (%v), want %s (%v)", k, b, errB, a, errA)
+		}
 	}
 }

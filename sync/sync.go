@@ -130,7 +130,13 @@ type ChangeResult struct {
 	Message     *string
 	Version     *int64
 	Record      map[string]any
-	Conflicts   []*Conflict
+	// RecordJSON is Record encoded (record_json.go, the bytes encoding/json
+	// writes for the map), when the push had the record's row at hand: what
+	// GraphQL sends as the result's record and what the result recorded for
+	// replays holds, without encoding the map again. A replay leaves it
+	// empty; GraphQL then encodes Record, to the same bytes (RecordData).
+	RecordJSON RawJSON `json:"-"`
+	Conflicts  []*Conflict
 }
 
 // PushPayload answers a push.
