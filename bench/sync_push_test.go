@@ -18,7 +18,7 @@ import (
 // The sync push benchmark's shape, as issue 14 states it.
 const (
 	pushBatch       = 500     // changes per push, and rows per plain INSERT transaction
-	batchesPerRound = 4       // batches each system writes per round, alternating
+	batchesPerRound = 12      // batches each system writes per round, alternating (4 left the figure to a few pushes: runs overlapped widely)
 	writers         = clients // concurrent single-change writers, one organisation each (load runs clients)
 	patientsPerOrg  = 4
 	goalPushVsPlain = 0.5
