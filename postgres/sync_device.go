@@ -233,7 +233,7 @@ func (db *DB) RecordMutations(ctx context.Context, device uuid.UUID, recs []Muta
 	}
 	// The results go as one text, a JSON text sequence (RFC 7464: each
 	// value after an ASCII record separator, which JSON text cannot hold
-	// unescaped): a push's 500 results as a text[] cost a twentieth of its
+	// unescaped): a push's 500 results as a text[] cost about 3 ms of its
 	// CPU in pgx's array encoding, and the server parses each the same way.
 	results := make([]byte, 0, size)
 	for _, r := range recs {
