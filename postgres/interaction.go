@@ -344,9 +344,8 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 // trigger, its change-log row) written together, or nothing. It returns nil
 // and no error when it wrote nothing (a check failed, the id is taken, or
 // the statement failed): CreateInteraction then answers as it always did,
-// in a transaction. A
-// create is 1 statement instead of 6 (BEGIN, the patient, the
-// practitioner, the row, the audit, COMMIT).
+// in a transaction. A create is 1 statement instead of 6 (BEGIN, the
+// patient, the practitioner, the row, the audit, COMMIT).
 func (db *DB) createInteractionAtOnce(ctx context.Context, a *care.Actor, d draft) (*care.Interaction, error) {
 	in := d.in
 	q := args{d.id, in.PatientID, d.prac, string(in.Mode), in.OccurredAt, in.DurationMinutes, d.participants, d.others, in.Purpose, in.Notes,
