@@ -31,6 +31,22 @@ INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, 
 SELECT $1, $2, $3, $4, u.patient_id, $5, u.entity, u.entity_id, $6, $7
 FROM unnest($8::uuid[], $9::text[], $10::uuid[]) AS u(patient_id, entity, entity_id)`
 
+// auditParams are the actor, action and request of audit rows, as
+// insertAuditSQL ($1 to $7) and auditOfRowsSQL take them.
+func auditParams(ctx context.Context, a *care.Actor, action care.AuditAction) []any {
+	return []any{nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(action),
+		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)}
+}
+
+// auditOfRowsSQL is an INSERT of one audit row of entity for each row of
+// rows (a CTE with id and patient_id), for a statement that writes records
+// and their audit together; auditParams are its parameters $n to $n+6.
+func auditOfRowsSQL(n int, entity, rows string) string {
+	return fmt.Sprintf(`INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
+                          action, entity, entity_id, request_id, operation)
+    SELECT $%d, $%d, $%d, $%d, r.patient_id, $%d, '%s', r.id, $%d, $%d FROM %s r`, n, n+1, n+2, n+3, n+4, entity, n+5, n+6, rows)
+}
+
 // audit records recs in access_audit; nothing is written for no rows. Reads
 // outside a transaction are queued for the audit flusher (auditqueue.go),
 // which refuses them with EUNAVAILABLE when it cannot keep up; everything
@@ -50,9 +66,7 @@ func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction,
 	for i, r := range recs {
 		pids[i], entities[i], eids[i] = r.patientID, r.entity, r.entityID
 	}
-	_, err := db.q.Exec(ctx, insertAuditSQL,
-		nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(action),
-		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx), pids, entities, eids)
+	_, err := db.q.Exec(ctx, insertAuditSQL, append(auditParams(ctx, a, action), pids, entities, eids)...)
 	if err != nil {
 		return fmt.Errorf("write audit: %w", err)
 	}

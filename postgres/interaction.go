@@ -348,9 +348,8 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 // patient, the practitioner, the row, the audit, COMMIT).
 func (db *DB) createInteractionAtOnce(ctx context.Context, a *care.Actor, d draft) (*care.Interaction, error) {
 	in := d.in
-	q := args{d.id, in.PatientID, d.prac, string(in.Mode), in.OccurredAt, in.DurationMinutes, d.participants, d.others, in.Purpose, in.Notes,
-		nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(care.AuditCreate),
-		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)}
+	q := append(args{d.id, in.PatientID, d.prac, string(in.Mode), in.OccurredAt, in.DurationMinutes, d.participants, d.others, in.Purpose, in.Notes},
+		auditParams(ctx, a, care.AuditCreate)...)
 	sql := `
 WITH ok AS (
     SELECT pr.organization_id FROM practitioners pr
@@ -364,8 +363,7 @@ ins AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING ` + interactionCols + `),
 audit AS (
-    INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation)
-    SELECT $11, $12, $13, $14, i.patient_id, $15, '` + entityInteraction + `', i.id, $16, $17 FROM ins i)
+    ` + auditOfRowsSQL(11, entityInteraction, "ins") + `)
 SELECT * FROM ins i`
 	i, err := scanInteraction(db.q.QueryRow(ctx, sql, q...))
 	if err != nil && ctx.Err() != nil {

@@ -115,7 +115,7 @@ func (db *DB) SyncCreateFacts(ctx context.Context, device uuid.UUID, ids, patien
 // statement fails whole and each change is applied alone, through the
 // trigger (CreateInteractionsFromSync's error). Not upserting saves the
 // push about 3% (ZZ measurement in bench/sync_push_log.md).
-const syncCreateSQL = `
+var syncCreateSQL = `
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[],
                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
@@ -134,8 +134,7 @@ ins AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING ` + interactionCols + `),
 audit AS (
-    INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation)
-    SELECT $13, $14, $15, $16, i.patient_id, $17, '` + entityInteraction + `', i.id, $18, $19 FROM ins i),
+    ` + auditOfRowsSQL(13, entityInteraction, "ins") + `),
 log AS (
     INSERT INTO sync_changes AS sc (entity, entity_id, seq, txid, op, patient_id, organization_id, version, changed_fields, hlc, device_id, changed_at)
     SELECT 'interaction', i.id, NULL, pg_current_xact_id(), 'upsert', i.patient_id, i.organization_id, i.version, '{}', u.hlc, $20, now()
@@ -307,10 +306,9 @@ func (w *syncCreateWrite) add(d draft, hlc string, facts *SyncCreateFacts) error
 
 // args are syncCreateSQL's arguments for rows [from, to).
 func (w *syncCreateWrite) args(ctx context.Context, a *care.Actor, device uuid.UUID, from, to int) []any {
-	return []any{w.ids[from:to], w.patients[from:to], w.pracs[from:to], w.orgs[from:to], w.modes[from:to], w.at[from:to],
-		w.durations[from:to], w.participants[from:to], w.others[from:to], w.purposes[from:to], w.notes[from:to], w.hlcs[from:to],
-		nilIfZero(a.PractitionerID), a.Subject, string(a.Role), nilIfZero(a.OrganizationID), string(care.AuditCreate),
-		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx), device}
+	cols := []any{w.ids[from:to], w.patients[from:to], w.pracs[from:to], w.orgs[from:to], w.modes[from:to], w.at[from:to],
+		w.durations[from:to], w.participants[from:to], w.others[from:to], w.purposes[from:to], w.notes[from:to], w.hlcs[from:to]}
+	return append(append(cols, auditParams(ctx, a, care.AuditCreate)...), device)
 }
 
 // RetiredIDs returns which of ids belonged to a deleted record (see IDRetired).
