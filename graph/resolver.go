@@ -19,7 +19,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 )
 
-//go:generate go -C .. tool gqlgen generate
+//go:generate go -C .. run ./graph/generate
 
 // Resolver is the root resolver: the dependencies every resolver shares.
 type Resolver struct {
