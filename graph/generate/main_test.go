@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/99designs/gqlgen/codegen/templates"
 
 	"github.com/rapportcare/rapport/graph"
 	"github.com/rapportcare/rapport/postgres"
@@ -25,10 +26,7 @@ func TestInlineFieldsNeverWait(t *testing.T) {
 		}
 		r := of.Call(nil)[0]
 		for _, f := range fields {
-			name := strings.ToUpper(f[:1]) + f[1:]
-			if f == "id" {
-				name = "ID"
-			}
+			name := templates.ToGo(f) // the resolver method's name, as gqlgen writes it
 			m := r.MethodByName(name)
 			if !m.IsValid() {
 				t.Fatalf("%s has no resolver %s", typ, name)
