@@ -278,8 +278,8 @@ func BenchmarkReads(b *testing.B) {
 		b.ReportMetric(r/p, q.key+"-vs-postgraphile")
 		b.ReportMetric(r/m, q.key+"-vs-minimal")
 	}
-	fmt.Fprintf(&out, "Read audit queue: %d rows in %d flushes (%.0f rows per commit), %d reads refused, longest wait before commit %v\n",
-		audit.Written-audit0.Written, audit.Flushes-audit0.Flushes, float64(audit.Written-audit0.Written)/float64(max(1, audit.Flushes-audit0.Flushes)),
+	fmt.Fprintf(&out, "Read audit queue: %d records served, audited in %d rows by %d flushes (%.0f rows per commit), %d reads refused, longest wait before commit %v\n",
+		audit.Written-audit0.Written, audit.Rows-audit0.Rows, audit.Flushes-audit0.Flushes, float64(audit.Rows-audit0.Rows)/float64(max(1, audit.Flushes-audit0.Flushes)),
 		audit.Refused-audit0.Refused, audit.MaxLag.Round(10*time.Microsecond))
 	fmt.Print(out.String())
 }

@@ -16,6 +16,7 @@ import (
 	offline "github.com/rapportcare/rapport/sync"
 	"github.com/rapportcare/rapport/sync/rxdb"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // Option configures NewServer.
@@ -110,6 +111,20 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 			}
 		}
 		return next(ctx)
+	})
+	// A response's read-audit entries are queued together, just before it
+	// leaves, so that one request's records of one patient share an audit
+	// row; a response whose audit cannot be queued is not served.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if db == nil { // tests of the request guards, which reach no data
+			return next(ctx)
+		}
+		ctx, queueAudit := db.GatherReadAudit(ctx)
+		resp := next(ctx)
+		if err := queueAudit(); err != nil {
+			return &graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}}
+		}
+		return resp
 	})
 	return srv
 }

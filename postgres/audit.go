@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/rapportcare/rapport/care"
 )
 
@@ -25,11 +26,15 @@ type auditRec struct {
 	entityID  uuid.UUID
 }
 
+// insertAuditSQL writes one row for each patient of the records
+// ($8 to $10: parallel arrays of patient, entity and entity id), listing
+// that patient's entities in order.
 const insertAuditSQL = `
 INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
-                          action, entity, entity_id, request_id, operation)
-SELECT $1, $2, $3, $4, u.patient_id, $5, u.entity, u.entity_id, $6, $7
-FROM unnest($8::uuid[], $9::text[], $10::uuid[]) AS u(patient_id, entity, entity_id)`
+                          action, entities, entity_ids, request_id, operation)
+SELECT $1, $2, $3, $4, u.patient_id, $5, array_agg(u.entity ORDER BY u.n), array_agg(u.entity_id ORDER BY u.n), $6, $7
+FROM unnest($8::uuid[], $9::text[], $10::uuid[]) WITH ORDINALITY AS u(patient_id, entity, entity_id, n)
+GROUP BY u.patient_id`
 
 // auditParams are the actor, action and request of audit rows, as
 // insertAuditSQL ($1 to $7) and auditOfRowsSQL take them.
@@ -38,17 +43,47 @@ func auditParams(ctx context.Context, a *care.Actor, action care.AuditAction) []
 		care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)}
 }
 
-// auditOfRowsSQL is an INSERT of one audit row of entity for each row of
-// rows (a CTE with id and patient_id), for a statement that writes records
-// and their audit together; auditParams are its parameters $n to $n+6.
+// auditOfRowsSQL is an INSERT of the audit rows of entity for the rows of
+// rows (a CTE with id and patient_id), one for each patient, for a statement
+// that writes records and their audit together; auditParams are its
+// parameters $n to $n+6.
 func auditOfRowsSQL(n int, entity, rows string) string {
 	return fmt.Sprintf(`INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
-                          action, entity, entity_id, request_id, operation)
-    SELECT $%d, $%d, $%d, $%d, r.patient_id, $%d, '%s', r.id, $%d, $%d FROM %s r`, n, n+1, n+2, n+3, n+4, entity, n+5, n+6, rows)
+                          action, entities, entity_ids, request_id, operation)
+    SELECT $%d, $%d, $%d, $%d, r.patient_id, $%d, array_fill('%s'::text, ARRAY[count(*)::int]), array_agg(r.id), $%d, $%d
+    FROM %s r GROUP BY r.patient_id`, n, n+1, n+2, n+3, n+4, entity, n+5, n+6, rows)
+}
+
+// auditGroup is one access_audit row: the entities of entries first to
+// last, which share a key.
+type auditGroup struct {
+	first    int // the first entry's index
+	entities []string
+	ids      []pgtype.UUID
+}
+
+// groupAudit gathers n entries into rows, one for each key in order of its
+// first entry; an entry that may not merge gets a row of its own.
+func groupAudit[K comparable](n int, entry func(i int) (key K, merge bool, entity string, id uuid.UUID)) []auditGroup {
+	out := make([]auditGroup, 0, n)
+	at := make(map[K]int, n)
+	for i := range n {
+		key, merge, entity, id := entry(i)
+		j, ok := at[key]
+		if !ok || !merge {
+			j = len(out)
+			at[key] = j
+			out = append(out, auditGroup{first: i})
+		}
+		out[j].entities = append(out[j].entities, entity)
+		out[j].ids = append(out[j].ids, loadUUID(id))
+	}
+	return out
 }
 
 // audit records recs in access_audit; nothing is written for no rows. Reads
 // outside a transaction are queued for the audit flusher (auditqueue.go),
+// or gathered for their response's queueing (GatherReadAudit),
 // which refuses them with EUNAVAILABLE when it cannot keep up; everything
 // else is inserted with one multi-row INSERT in the caller's transaction,
 // which commits anyway. It returns the refusal or
@@ -58,7 +93,11 @@ func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction,
 		return nil
 	}
 	if action == care.AuditRead && !db.inTx {
-		return db.audits.enqueue(auditRows(ctx, a, action, recs))
+		rows := auditRows(ctx, a, action, recs)
+		if gathered, err := db.audits.gather(ctx, rows); gathered || err != nil {
+			return err
+		}
+		return db.audits.enqueue(rows)
 	}
 	pids := make([]uuid.UUID, len(recs))
 	entities := make([]string, len(recs))
@@ -145,9 +184,11 @@ func (db *DB) AuditConflicts(ctx context.Context, action care.AuditAction, confl
 	return db.audit(ctx, a, action, recs)
 }
 
+// auditEntriesSQL reads the trail one entity at a time, through the view
+// that unnests each row's entities in order.
 const auditEntriesSQL = `
 SELECT id, at, actor_id, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation
-FROM access_audit WHERE patient_id = $1 ORDER BY at, id`
+FROM access_audit_entries WHERE patient_id = $1 ORDER BY at, id, position`
 
 // AuditEntries returns the audit trail for a patient, oldest first. Only the
 // system and practice admins of the patient's registered practice may read it:

@@ -15,21 +15,24 @@ import (
 )
 
 // Reads are audited through an in-process queue instead of a commit of their
-// own: a read's audit rows are queued before its data is returned, and one
-// flusher writes everything queued with one COPY, so many reads share one
-// WAL flush (group commit). Writes still audit inside their own transaction.
+// own: a read's audit entries (one for each record served) are queued before
+// its data is returned, and one flusher writes everything queued with one
+// COPY, so many reads share one WAL flush (group commit). The flusher writes
+// one access_audit row for each request and patient, listing that request's
+// entries about the patient (mergeAuditRows). Writes still audit inside
+// their own transaction.
 //
-// The price is a bounded window: audit rows of reads already served may be
+// The price is a bounded window: audit entries of reads already served may be
 // lost if the process dies before the flusher commits them. The queue bounds
 // it twice over, and a read is refused (EUNAVAILABLE) rather than served
 // unaudited when either bound would be passed:
 //
-//   - no read is served while the oldest queued row has waited longer than
+//   - no read is served while the oldest queued entry has waited longer than
 //     MaxLag (the database is slow or failing), and
-//   - no more than MaxPending rows are ever waiting.
+//   - no more than MaxPending entries are ever waiting.
 //
-// So a crash loses at most MaxPending rows, all of reads served within MaxLag
-// of one another. Close flushes what is queued.
+// So a crash loses at most MaxPending entries, all of reads served within
+// MaxLag of one another. Close flushes what is queued.
 
 // Defaults for the audit queue's bounds.
 const (
@@ -39,7 +42,7 @@ const (
 	auditFlushRows = 5_000
 )
 
-// auditRow is one queued access_audit row.
+// auditRow is one queued audit entry: one record served.
 type auditRow struct {
 	at        time.Time
 	actorID   pgtype.UUID
@@ -55,13 +58,27 @@ type auditRow struct {
 }
 
 var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_id",
-	"action", "entity", "entity_id", "request_id", "operation"}
+	"action", "entities", "entity_ids", "request_id", "operation"}
+
+// mergeAuditRows gathers rows into one access_audit row for each request,
+// actor, patient, action and operation, keeping the rows' order; each
+// merged row has its first row's time. Rows without a request id are not
+// merged: nothing says they were one read.
+func mergeAuditRows(rows []auditRow) []auditGroup {
+	return groupAudit(len(rows), func(i int) (auditRow, bool, string, uuid.UUID) {
+		key := rows[i]
+		key.at, key.entity, key.entityID = time.Time{}, "", uuid.Nil
+		return key, rows[i].requestID != "", rows[i].entity, rows[i].entityID
+	})
+}
 
 // AuditStats describes the audit queue since Open.
 type AuditStats struct {
-	// Queued and Written count rows; Pending is how many wait now.
-	Queued, Written int64
-	Pending         int
+	// Queued and Written count entries (one for each record served);
+	// Pending is how many wait now. Rows counts the access_audit rows
+	// written, each listing one request's entries about one patient.
+	Queued, Written, Rows int64
+	Pending               int
 	// Flushes counts COPYs committed; Refused counts reads refused.
 	Flushes, Refused int64
 	// MaxLag is the longest a row waited from queueing to commit: the widest
@@ -91,8 +108,8 @@ type auditQueue struct {
 	stop    context.CancelFunc
 	stopped chan struct{}
 
-	flushes, refused atomic.Int64
-	maxSeen          atomic.Int64 // nanoseconds
+	flushes, refused, rowsWritten atomic.Int64
+	maxSeen                       atomic.Int64 // nanoseconds
 }
 
 func newAuditQueue(pool *pgxpool.Pool, maxLag time.Duration, maxPending int) *auditQueue {
@@ -121,7 +138,7 @@ func errAuditBehind() error {
 func (q *auditQueue) enqueue(rows []auditRow) error {
 	now := q.now()
 	q.mu.Lock()
-	if q.closed || len(q.rows)+len(rows) > q.maxPending || (len(q.rows) > 0 && now.Sub(q.queued[0]) > q.maxLag) {
+	if q.behindLocked(len(rows), now) {
 		q.mu.Unlock()
 		q.refused.Add(1)
 		return errAuditBehind()
@@ -138,6 +155,85 @@ func (q *auditQueue) enqueue(rows []auditRow) error {
 	default:
 	}
 	return nil
+}
+
+// behindLocked reports whether n more entries would pass one of the queue's
+// bounds (or it is closed). q.mu is held.
+func (q *auditQueue) behindLocked(n int, now time.Time) bool {
+	return q.closed || len(q.rows)+n > q.maxPending || (len(q.rows) > 0 && now.Sub(q.queued[0]) > q.maxLag)
+}
+
+// admits refuses, as enqueue would, n entries the queue could not take now.
+func (q *auditQueue) admits(n int) error {
+	now := q.now()
+	q.mu.Lock()
+	behind := q.behindLocked(n, now)
+	q.mu.Unlock()
+	if behind {
+		q.refused.Add(1)
+		return errAuditBehind()
+	}
+	return nil
+}
+
+// gatheredAudit holds one response's read-audit entries until the response
+// is about to be served; see GatherReadAudit.
+type gatheredAudit struct {
+	q      *auditQueue
+	mu     sync.Mutex
+	rows   []auditRow
+	queued bool
+}
+
+type gatherKey struct{}
+
+// GatherReadAudit returns a copy of ctx under which reads gather their
+// audit entries instead of queueing them call by call, and the function
+// that queues them all at once. Call it before the response leaves; when it
+// returns an error (EUNAVAILABLE: the audit cannot keep up) serve none of
+// the data. A read under ctx is still refused at once when the queue could
+// not take what the response has gathered so far with it, so a request
+// never gathers what it could not queue; a read after the queueing (work
+// outliving its response) is queued on its own, as without ctx.
+//
+// One response's entries thus reach the queue together, and the flusher
+// writes one access_audit row for each of its patients: a caseload page's
+// patients and their usual GPs, read by two statements, share a row.
+func (db *DB) GatherReadAudit(ctx context.Context) (context.Context, func() error) {
+	g := &gatheredAudit{q: db.audits}
+	return context.WithValue(ctx, gatherKey{}, g), g.queue
+}
+
+// gather keeps rows in ctx's gathered audit if there is one for q and it is
+// not queued yet; it reports whether it did, or the refusal.
+func (q *auditQueue) gather(ctx context.Context, rows []auditRow) (bool, error) {
+	g, _ := ctx.Value(gatherKey{}).(*gatheredAudit)
+	if g == nil || g.q != q {
+		return false, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.queued {
+		return false, nil
+	}
+	if err := q.admits(len(g.rows) + len(rows)); err != nil {
+		return false, err
+	}
+	g.rows = append(g.rows, rows...)
+	return true, nil
+}
+
+// queue queues what was gathered, once.
+func (g *gatheredAudit) queue() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.queued = true
+	rows := g.rows
+	g.rows = nil
+	if len(rows) == 0 {
+		return nil
+	}
+	return g.q.enqueue(rows)
 }
 
 // run is the flusher: it writes whatever is queued, one COPY at a time,
@@ -204,9 +300,11 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 		}
 		q.conn = conn
 	}
-	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-		r := &batch[i]
-		return []any{r.at, r.actorID, r.subject, r.role, r.org, loadUUID(r.patientID), r.action, r.entity, loadUUID(r.entityID), r.requestID, r.operation}, nil
+	merged := mergeAuditRows(batch)
+	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(len(merged), func(i int) ([]any, error) {
+		m := &merged[i]
+		r := &batch[m.first]
+		return []any{r.at, r.actorID, r.subject, r.role, r.org, loadUUID(r.patientID), r.action, m.entities, m.ids, r.requestID, r.operation}, nil
 	}))
 	if err != nil {
 		_ = q.conn.Close(context.Background())
@@ -228,6 +326,7 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 	q.flushed = make(chan struct{})
 	q.mu.Unlock()
 	q.flushes.Add(1)
+	q.rowsWritten.Add(int64(len(merged)))
 	for {
 		seen := q.maxSeen.Load()
 		if int64(lag) <= seen || q.maxSeen.CompareAndSwap(seen, int64(lag)) {
@@ -274,7 +373,7 @@ func (q *auditQueue) close() {
 func (q *auditQueue) stats() AuditStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return AuditStats{Queued: q.seq, Written: q.done, Pending: len(q.rows), Flushes: q.flushes.Load(),
+	return AuditStats{Queued: q.seq, Written: q.done, Rows: q.rowsWritten.Load(), Pending: len(q.rows), Flushes: q.flushes.Load(),
 		Refused: q.refused.Load(), MaxLag: time.Duration(q.maxSeen.Load())}
 }
 

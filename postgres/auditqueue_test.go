@@ -2,9 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
@@ -141,4 +147,167 @@ func TestReadAuditQueue(t *testing.T) {
 			t.Fatal("a write was committed while its audit could not be written")
 		}
 	})
+
+	t.Run("a gathered response is queued whole when it leaves", func(t *testing.T) {
+		before, queued := reads(), db.AuditStats().Queued
+		ctx, queue := db.GatherReadAudit(gp)
+		must[*care.Patient](t)(db.Patient(ctx, f.PatientA1))
+		if q := db.AuditStats().Queued; q != queued {
+			t.Fatalf("%d entries queued before the response left, want none", q-queued)
+		}
+		if err := queue(); err != nil {
+			t.Fatal(err)
+		}
+		if got := reads(); got != before+1 {
+			t.Fatalf("%d reads audited, want %d", got, before+1)
+		}
+		// Work outliving its response is audited on its own.
+		must[*care.Patient](t)(db.Patient(ctx, f.PatientA1))
+		if got := reads(); got != before+2 {
+			t.Fatalf("a read after the response left: %d reads audited, want %d", got, before+2)
+		}
+	})
+
+	t.Run("a response is refused whole when the queue cannot take it as it leaves", func(t *testing.T) {
+		before := reads()
+		release := blockAudit(t, url)
+		defer release()
+		ctx, queue := db.GatherReadAudit(gp)
+		must[*care.Patient](t)(db.Patient(ctx, f.PatientA1)) // admitted: the queue is empty
+		for range 50 {                                       // other requests fill the queue meanwhile
+			must[*care.Patient](t)(db.Patient(gp, f.PatientA1))
+		}
+		wantCode(t, queue(), care.EUNAVAILABLE)
+		release()
+		if got := reads(); got != before+50 {
+			t.Fatalf("%d reads audited, want %d (the refused response's is not)", got, before+50)
+		}
+	})
+
+	t.Run("a read is refused at once when its response could not be queued", func(t *testing.T) {
+		release := blockAudit(t, url)
+		defer release()
+		ctx, queue := db.GatherReadAudit(gp)
+		for i := range 51 {
+			_, err := db.Patient(ctx, f.PatientA1)
+			if i < 50 && err != nil {
+				t.Fatalf("read %d: %v", i, err)
+			}
+			if i == 50 {
+				wantCode(t, err, care.EUNAVAILABLE)
+			}
+		}
+		if err := queue(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestAuditRowPerPatient reads at random, many requests at once, and checks
+// the trail from the outside: every record a request was served is listed
+// exactly once under its request, nothing it was not served is, and the
+// records of one patient that one call served share one row. Reads without a
+// request id are never merged.
+func TestAuditRowPerPatient(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	f := postgrestest.Seed(t, db)
+	gp := as(f.GPAActor)
+	for i := range 12 {
+		must[*care.Interaction](t)(db.CreateInteraction(gp, care.CreateInteractionInput{PatientID: []uuid.UUID{f.PatientA1, f.PatientA2}[i%2],
+			Mode: care.ModePhone, OccurredAt: time.Now().Add(-time.Duration(i+1) * time.Hour)}))
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+
+	type served map[string]int // "patient entity id" → times served
+	add := func(s served, patient uuid.UUID, entity string, id uuid.UUID) {
+		s[patient.String()+" "+entity+" "+id.String()]++
+	}
+	// read makes one random read call and notes what it served; it returns
+	// how many patients the call served.
+	read := func(ctx context.Context, rnd *rand.Rand, s served) int {
+		patients := map[uuid.UUID]bool{}
+		switch rnd.IntN(3) {
+		case 0:
+			p := must[*care.Patient](t)(db.Patient(ctx, []uuid.UUID{f.PatientA1, f.PatientA2}[rnd.IntN(2)]))
+			add(s, p.ID, "Patient", p.ID)
+			patients[p.ID] = true
+		case 1:
+			for _, e := range must[*care.Page[care.Patient]](t)(db.Patients(ctx, care.PatientFilter{}, care.PageArgs{})).Edges {
+				add(s, e.Node.ID, "Patient", e.Node.ID)
+				patients[e.Node.ID] = true
+			}
+		default:
+			first := 1 + rnd.IntN(10)
+			for _, e := range must[*care.Page[care.Interaction]](t)(db.Interactions(ctx, care.InteractionFilter{}, care.PageArgs{First: &first})).Edges {
+				add(s, e.Node.PatientID, "Interaction", e.Node.ID)
+				patients[e.Node.PatientID] = true
+			}
+		}
+		return len(patients)
+	}
+
+	const requests = 40
+	want := make([]served, requests)
+	oneCall := make([]int, requests) // patients served, for requests of one call; else 0
+	var wg sync.WaitGroup
+	for r := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(seed, uint64(r)))
+			ctx := care.NewContextWithRequestID(gp, fmt.Sprintf("merge-%d", r))
+			want[r] = served{}
+			calls := 1 + rnd.IntN(3)
+			for range calls {
+				n := read(ctx, rnd, want[r])
+				if calls == 1 {
+					oneCall[r] = n
+				}
+			}
+		}()
+	}
+	// Reads without a request id, by another actor, interleaved with them.
+	unnamed := served{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rnd := rand.New(rand.NewPCG(seed, requests))
+		for range 5 {
+			read(as(f.AdminAActor), rnd, unnamed)
+		}
+	}()
+	wg.Wait()
+
+	trail := func(sql string, args ...any) served {
+		t.Helper()
+		got := served{}
+		for _, row := range must[[][]string](t)(db.QueryTextRows(context.Background(), sql, args...)) {
+			got[strings.Join(row, " ")]++
+		}
+		return got
+	}
+	for r := range requests {
+		req := fmt.Sprintf("merge-%d", r)
+		got := trail(`SELECT patient_id::text, entity, entity_id::text FROM access_audit_entries WHERE request_id = $1 AND action = 'read'`, req)
+		if !maps.Equal(got, want[r]) {
+			t.Errorf("request %d: the trail lists %v, the request was served %v", r, got, want[r])
+		}
+		if oneCall[r] > 0 {
+			rows := must[[][]string](t)(db.QueryTextRows(context.Background(), `SELECT count(*)::text FROM access_audit WHERE request_id = $1`, req))
+			if rows[0][0] != fmt.Sprint(oneCall[r]) {
+				t.Errorf("request %d: one call served %d patients in %s audit rows, want a row for each patient", r, oneCall[r], rows[0][0])
+			}
+		}
+	}
+	got := trail(`SELECT patient_id::text, entity, entity_id::text FROM access_audit_entries WHERE actor_subject = $1 AND action = 'read'`, f.AdminAActor.Subject)
+	if !maps.Equal(got, unnamed) {
+		t.Errorf("reads without a request id: the trail lists %v, they were served %v", got, unnamed)
+	}
+	rows := must[[][]string](t)(db.QueryTextRows(context.Background(), `SELECT count(*)::text FROM access_audit
+		WHERE actor_subject = $1 AND action = 'read' AND cardinality(entities) > 1`, f.AdminAActor.Subject))
+	if rows[0][0] != "0" {
+		t.Errorf("%s rows of reads without a request id list more than one record; such reads must not be merged", rows[0][0])
+	}
 }

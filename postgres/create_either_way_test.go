@@ -41,7 +41,7 @@ func TestCreateInteractionEitherWay(t *testing.T) {
 		t.Helper()
 		var w written
 		err := db.ScanRaw(ctx, `SELECT (SELECT count(*) FROM interactions),
-			(SELECT count(*) FROM access_audit WHERE action = 'create'), (SELECT count(*) FROM access_audit WHERE action = 'read'),
+			(SELECT count(*) FROM access_audit_entries WHERE action = 'create'), (SELECT count(*) FROM access_audit_entries WHERE action = 'read'),
 			(SELECT count(*) FROM sync_changes)`, nil, &w.interactions, &w.creates, &w.reads, &w.changes)
 		if err != nil {
 			t.Fatal(err)

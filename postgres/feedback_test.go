@@ -126,7 +126,7 @@ func TestFeedbackLinks(t *testing.T) {
 	t.Run("asking for a link about a patient's visit is audited", func(t *testing.T) {
 		t.Parallel()
 		c := link(t, feedback.SubjectInteraction, f.InteractionA1Draft)
-		rows, err := db.QueryTextRows(context.Background(), `SELECT entity, action, actor_subject FROM access_audit WHERE entity_id = $1`, c.ID)
+		rows, err := db.QueryTextRows(context.Background(), `SELECT entity, action, actor_subject FROM access_audit_entries WHERE entity_id = $1`, c.ID)
 		if err != nil || len(rows) != 1 || strings.Join(rows[0], " ") != "FeedbackLink create nurse-1" {
 			t.Fatalf("audit rows %v (%v)", rows, err)
 		}
@@ -262,7 +262,7 @@ func TestFeedbackAccess(t *testing.T) {
 	t.Run("reading feedback about a patient's visit is audited", func(t *testing.T) {
 		t.Parallel()
 		must[*feedback.Response](t)(db.FeedbackResponse(as(f.AdminNActor), mine.ID))
-		rows, err := db.QueryTextRows(context.Background(), `SELECT patient_id::text FROM access_audit WHERE entity = 'FeedbackResponse' AND action = 'read' AND entity_id = $1 AND actor_subject = 'admin-n'`, mine.ID)
+		rows, err := db.QueryTextRows(context.Background(), `SELECT patient_id::text FROM access_audit_entries WHERE entity = 'FeedbackResponse' AND action = 'read' AND entity_id = $1 AND actor_subject = 'admin-n'`, mine.ID)
 		if err != nil || len(rows) == 0 || rows[0][0] != f.PatientA1.String() {
 			t.Fatalf("audit %v (%v)", rows, err)
 		}

@@ -273,10 +273,14 @@ func auditTable(ctx context.Context, a *care.Actor, d *care.Dataset) loadTable {
 	actorID, org := loadUUID(a.PractitionerID), loadUUID(a.OrganizationID)
 	actorID.Valid, org.Valid = a.PractitionerID != uuid.Nil, a.OrganizationID != uuid.Nil
 	reqID, op := care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)
-	cols := []string{"actor_id", "actor_subject", "actor_role", "organization_id", "patient_id", "action", "entity", "entity_id", "request_id", "operation"}
-	return loadTable{"access_audit", cols, len(recs), func(i int) ([]any, error) {
-		r := &recs[i]
-		return []any{actorID, a.Subject, string(a.Role), org, loadUUID(r.patientID), string(care.AuditCreate), r.entity, loadUUID(r.entityID), reqID, op}, nil
+	// One row for each patient, listing the patient's entities in order.
+	rows := groupAudit(len(recs), func(i int) (uuid.UUID, bool, string, uuid.UUID) {
+		return recs[i].patientID, true, recs[i].entity, recs[i].entityID
+	})
+	cols := []string{"actor_id", "actor_subject", "actor_role", "organization_id", "patient_id", "action", "entities", "entity_ids", "request_id", "operation"}
+	return loadTable{"access_audit", cols, len(rows), func(i int) ([]any, error) {
+		r := &rows[i]
+		return []any{actorID, a.Subject, string(a.Role), org, loadUUID(recs[r.first].patientID), string(care.AuditCreate), r.entities, r.ids, reqID, op}, nil
 	}}
 }
 

@@ -1,9 +1,11 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,7 +163,16 @@ func TestCreateInteractionsFromSync(t *testing.T) {
 		t.Errorf("durations: %v %v", made[5].DurationMinutes, made[0].DurationMinutes)
 	}
 	if n := auditCreates(t, db) - auditBefore; n != 3 {
-		t.Errorf("%d audit rows for 3 interactions created", n)
+		t.Errorf("%d audit entries for 3 interactions created", n)
+	}
+	// One row for each patient: PatientA1's two creations share one.
+	var listed []uuid.UUID
+	if err := db.ScanRaw(context.Background(), `SELECT entity_ids FROM access_audit WHERE action = 'create' AND $1 = ANY(entity_ids)`,
+		[]any{made[0].ID}, &listed); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sortedIDs(listed), sortedIDs([]uuid.UUID{made[0].ID, made[2].ID})) {
+		t.Errorf("the audit row of PatientA1's creations lists %v, want %v", listed, []uuid.UUID{made[0].ID, made[2].ID})
 	}
 	// The triggers are on again for the rest of the transaction.
 	var later uuid.UUID
@@ -192,7 +203,7 @@ func TestCreateInteractionsFromSync(t *testing.T) {
 func auditCreates(t *testing.T, db *postgres.DB) int {
 	t.Helper()
 	var n int
-	if err := db.ScanRaw(context.Background(), `SELECT count(*) FROM access_audit WHERE action = 'create' AND entity = 'Interaction'`, nil, &n); err != nil {
+	if err := db.ScanRaw(context.Background(), `SELECT count(*) FROM access_audit_entries WHERE action = 'create' AND entity = 'Interaction'`, nil, &n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -256,4 +267,10 @@ func TestCreateInteractionsFromSyncBesideAStrayLogRow(t *testing.T) {
 	if r := syncLogOf(t, db, stray); r.Op != "upsert" || r.Version != 1 {
 		t.Fatalf("stray log row not rewritten by the create: %+v", r)
 	}
+}
+
+func sortedIDs(ids []uuid.UUID) []uuid.UUID {
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return out
 }
