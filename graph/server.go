@@ -101,22 +101,24 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		ctx = withLoaders(ctx, newLoaders(db, batchWait))
 		if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil {
-			oc := graphql.GetOperationContext(ctx)
-			ctx = care.NewContextWithOperation(ctx, oc.Operation.Name)
-			// Queries may read from a replica (read-your-writes holds for the
-			// caller); mutations, their own responses included, and
-			// subscriptions stay on the primary.
-			if oc.Operation.Operation == ast.Query {
-				ctx = postgres.ReadFromReplica(ctx)
-			}
+			ctx = care.NewContextWithOperation(ctx, graphql.GetOperationContext(ctx).Operation.Name)
+		}
+		// Queries may read from a replica (read-your-writes holds for the
+		// caller); mutations, their own responses included, and
+		// subscriptions stay on the primary.
+		if isQuery(ctx) {
+			ctx = postgres.ReadFromReplica(ctx)
 		}
 		return next(ctx)
 	})
-	// A response's read-audit entries are queued together, just before it
-	// leaves, so that one request's records of one patient share an audit
-	// row; a response whose audit cannot be queued is not served.
+	// A query's read-audit entries are queued together, just before its
+	// response leaves, so that one request's records of one patient share
+	// an audit row; a response whose audit cannot be queued is not served.
+	// Mutations and subscription events queue each read as it is made: a
+	// mutation's response must not be refused after its write committed
+	// (a client told "nothing happened" might make it again).
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if db == nil { // tests of the request guards, which reach no data
+		if db == nil || !isQuery(ctx) { // (no db: tests of the request guards, which reach no data)
 			return next(ctx)
 		}
 		ctx, queueAudit := db.GatherReadAudit(ctx)
@@ -127,6 +129,12 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 		return resp
 	})
 	return srv
+}
+
+// isQuery reports whether ctx's operation is a query.
+func isQuery(ctx context.Context) bool {
+	return graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil &&
+		graphql.GetOperationContext(ctx).Operation.Operation == ast.Query
 }
 
 // setComplexity makes every connection field cost first times its selection,
