@@ -9,7 +9,8 @@
 -- Nothing recorded is lost: who, when, which patient, what action, through
 -- which request and operation, and every entity's kind and id. The view
 -- access_audit_entries shows the trail as before, one row per entity
--- (position: its place in its row).
+-- (position: its place in its row). The UPDATE below rewrites the trail
+-- once: on a large trail, apply this migration in a maintenance window.
 ALTER TABLE access_audit ADD COLUMN entities text[], ADD COLUMN entity_ids uuid[];
 UPDATE access_audit SET entities = ARRAY[entity], entity_ids = ARRAY[entity_id];
 ALTER TABLE access_audit

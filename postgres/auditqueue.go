@@ -198,7 +198,9 @@ type gatherKey struct{}
 //
 // One response's entries thus reach the queue together, and the flusher
 // writes one access_audit row for each of its patients: a caseload page's
-// patients and their usual GPs, read by two statements, share a row.
+// patients and their usual GPs, read by two statements, share a row. Their
+// time (access_audit.at) is when the response was queued, just before it
+// was served.
 func (db *DB) GatherReadAudit(ctx context.Context) (context.Context, func() error) {
 	g := &gatheredAudit{q: db.audits}
 	return context.WithValue(ctx, gatherKey{}, g), g.queue
