@@ -174,7 +174,8 @@ func TestReadAuditQueue(t *testing.T) {
 		defer release()
 		ctx, queue := db.GatherReadAudit(gp)
 		must[*care.Patient](t)(db.Patient(ctx, f.PatientA1)) // admitted: the queue is empty
-		for range 50 {                                       // other requests fill the queue meanwhile
+		// Other requests fill the queue meanwhile.
+		for range 50 {
 			must[*care.Patient](t)(db.Patient(gp, f.PatientA1))
 		}
 		wantCode(t, queue(), care.EUNAVAILABLE)
