@@ -100,14 +100,14 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	srv.SetRecoverFunc(recoverPanic)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		ctx = withLoaders(ctx, newLoaders(db, batchWait))
-		if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil {
-			ctx = care.NewContextWithOperation(ctx, graphql.GetOperationContext(ctx).Operation.Name)
-		}
-		// Queries may read from a replica (read-your-writes holds for the
-		// caller); mutations, their own responses included, and
-		// subscriptions stay on the primary.
-		if isQuery(ctx) {
-			ctx = postgres.ReadFromReplica(ctx)
+		if op := operationOf(ctx); op != nil {
+			ctx = care.NewContextWithOperation(ctx, op.Name)
+			// Queries may read from a replica (read-your-writes holds for the
+			// caller); mutations, their own responses included, and
+			// subscriptions stay on the primary.
+			if op.Operation == ast.Query {
+				ctx = postgres.ReadFromReplica(ctx)
+			}
 		}
 		return next(ctx)
 	})
@@ -118,7 +118,8 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	// mutation's response must not be refused after its write committed
 	// (a client told "nothing happened" might make it again).
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if db == nil || !isQuery(ctx) { // (no db: tests of the request guards, which reach no data)
+		op := operationOf(ctx)
+		if db == nil || op == nil || op.Operation != ast.Query { // (no db: tests of the request guards, which reach no data)
 			return next(ctx)
 		}
 		ctx, queueAudit := db.GatherReadAudit(ctx)
@@ -131,10 +132,12 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	return srv
 }
 
-// isQuery reports whether ctx's operation is a query.
-func isQuery(ctx context.Context) bool {
-	return graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil &&
-		graphql.GetOperationContext(ctx).Operation.Operation == ast.Query
+// operationOf returns ctx's operation, or nil before one is known.
+func operationOf(ctx context.Context) *ast.OperationDefinition {
+	if !graphql.HasOperationContext(ctx) {
+		return nil
+	}
+	return graphql.GetOperationContext(ctx).Operation
 }
 
 // setComplexity makes every connection field cost first times its selection,

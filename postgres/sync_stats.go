@@ -33,14 +33,12 @@ func (db *DB) SyncRowCounts(ctx context.Context, tables ...string) (map[string]i
 		if !syncStatTables[t] {
 			return nil, care.Errorf(care.EINVALID, "unknown table %q", t)
 		}
+		count := `SELECT count(*) FROM ` + pgx.Identifier{t}.Sanitize()
 		if t == "access_audit" {
-			// Count every read served so far, queued or not.
+			// Count every read served so far, queued or not, by entry.
 			if err := db.FlushAudit(ctx); err != nil {
 				return nil, err
 			}
-		}
-		count := `SELECT count(*) FROM ` + pgx.Identifier{t}.Sanitize()
-		if t == "access_audit" {
 			count = `SELECT coalesce(sum(cardinality(entities)), 0) FROM access_audit`
 		}
 		var n int64
