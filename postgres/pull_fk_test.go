@@ -172,6 +172,11 @@ func TestNativePullAppliesWithForeignKeys(t *testing.T) {
 	if outsider == uuid.Nil {
 		t.Fatal("no patient outside the nurse's directory")
 	}
+	// One of the outsider's visits is signed by a new GP of her practice and
+	// amended by another, whom nothing else of hers names: only the
+	// amendment brings the second GP to the device, and it must bring him
+	// before the visit.
+	amender := outsiderAmendment(t, db, sysCtx, outsider)
 	start := time.Now().Add(-time.Minute)
 	if _, err := db.StartRelationship(sysCtx, care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &outsider,
 		PractitionerID: ptrUUID(demo.NurseID), OrganizationID: ptrUUID(demo.NursingOrgID), PeriodStart: &start}); err != nil {
@@ -187,6 +192,46 @@ func TestNativePullAppliesWithForeignKeys(t *testing.T) {
 	if have == 0 {
 		t.Fatal("the newcomer's interactions were not backfilled")
 	}
+	if err := db.QueryRowRaw(context.Background(), `SELECT count(*) FROM device.interaction_amendments WHERE amended_by_id = $1`, &have, amender); err != nil {
+		t.Fatal(err)
+	}
+	if have != 1 {
+		t.Fatalf("the device holds %d amendments by the outsider's amending GP, want 1", have)
+	}
+}
+
+// outsiderAmendment has a new GP of the patient's practice record, sign and
+// another new GP amend a visit to her, and returns the amending GP.
+func outsiderAmendment(t *testing.T, db *postgres.DB, sysCtx context.Context, patient uuid.UUID) uuid.UUID {
+	t.Helper()
+	p, err := db.Patient(sysCtx, patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := func(name string) context.Context {
+		pr, err := db.CreatePractitioner(sysCtx, care.CreatePractitionerInput{OrganizationID: p.RegisteredPracticeID,
+			GivenName: name, FamilyName: "Outside", Profession: care.ProfessionGP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &care.Actor{PractitionerID: pr.ID, OrganizationID: p.RegisteredPracticeID, Role: care.RoleGP, Subject: name}
+		a.Access = auth.AccessFor(a)
+		return postgrestest.As(context.Background(), a)
+	}
+	author, amender := gp("Author"), gp("Amender")
+	i, err := db.CreateInteraction(author, care.CreateInteractionInput{PatientID: patient, Mode: care.ModeHomeVisit,
+		OccurredAt: time.Now().Add(-time.Hour), Purpose: "Wound check", Notes: "Healing well."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignInteraction(author, care.SignInteractionInput{ID: i.ID}); err != nil {
+		t.Fatal(err)
+	}
+	notes := "Healing well; dressing changed."
+	if _, err := db.AmendInteraction(amender, care.AmendInteractionInput{ID: i.ID, Reason: "dressing not recorded", Notes: &notes}); err != nil {
+		t.Fatal(err)
+	}
+	return care.ActorFromContext(amender).PractitionerID
 }
 
 func ptrUUID(u uuid.UUID) *uuid.UUID { return &u }
