@@ -284,14 +284,13 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 	// parents, which sort before it, sent there, unless the page ended among
 	// them); for a pull of organisations, teams or practitioners alone (an
 	// RxDB collection), whose pages hold no patient rows, every newcomer's,
-	// each parent once, under the first patient that names it. Amendments are
-	// sent only with an amended interaction (LoadSyncPage), so only those
-	// interactions' amendments are looked up: probing the amendments of every
-	// interaction of a patient of 50,000 made the page where that patient
-	// starts take 109-153 ms. The interactions' references are made distinct
-	// (a hash of a few columns) before they are turned into rows: as three
-	// rows an interaction, the union sorted 150,000 rows on disk for that
-	// patient.
+	// each parent once, under the first patient that names it. The
+	// interactions' references are made distinct (a hash of a few columns)
+	// before they are turned into rows: as three rows an interaction, the
+	// union sorted 150,000 rows on disk for a patient of 50,000, and the page
+	// where that patient starts took 92-157 ms (now 30). Amendments are sent
+	// only with an amended interaction (LoadSyncPage), so only those
+	// interactions' amendments are looked up, not every interaction's.
 	pgSQL := `SELECT DISTINCT patient_id FROM base
 		WHERE patient_id > $5 OR (patient_id = $5 AND ` + entityRankSQL("$6::text") + ` < ` + entityRankSQL("'patient'") + `)`
 	switch only {
