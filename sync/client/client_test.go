@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -592,4 +593,62 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errors.New("network down")
 	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// What the device makes of answers as a proxy, an overloaded server or a
+// broken connection may give them: each is an error of the right kind, and
+// nothing is applied, except from a whole page.
+func TestAnswers(t *testing.T) {
+	ctx := context.Background()
+	id := uuid.Must(uuid.NewV7())
+	whole := `{"data":{"syncPull":{"upserts":[{"entity":"PATIENT","id":"` + id.String() + `","version":1,"data":{"id":"` + id.String() + `"}}],` +
+		`"tombstones":[],"revokedPatientIds":[],"checkpoint":"cp","hasMore":false,"resetRequired":false,"wipe":false}}}`
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		code   string // the *client.Error's code; "" for another error
+		want   string // in the error's text
+	}{
+		{"a proxy's HTML error page", http.StatusBadGateway, "<html>bad gateway</html>", "Bad Gateway", "non-GraphQL answer"},
+		{"a GraphQL error", http.StatusOK, `{"errors":[{"message":"sync protocol version is not supported","extensions":{"code":"BAD_USER_INPUT"}}],"data":null}`, "BAD_USER_INPUT", "not supported"},
+		{"a GraphQL error with a status", http.StatusServiceUnavailable, `{"errors":[{"message":"overloaded","extensions":{"code":"UNAVAILABLE"}}]}`, "UNAVAILABLE", "overloaded"},
+		{"a null field", http.StatusOK, `{"data":{"syncPull":null}}`, "", "no data.syncPull"},
+		{"no field", http.StatusOK, `{"data":{}}`, "", "no data.syncPull"},
+		{"no data", http.StatusOK, `{}`, "", "no data.syncPull"},
+		{"a page cut short", http.StatusOK, whole[:len(whole)/2], "", "decode response"},
+		{"a page with the wrong status", http.StatusInternalServerError, whole, "Internal Server Error", "unexpected HTTP status"},
+		{"a whole page", http.StatusOK, whole, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				_, _ = io.WriteString(w, c.body)
+			}))
+			defer srv.Close()
+			d := client.New(srv.URL, "", client.WithRetries(0, time.Millisecond))
+			_, err := d.Pull(ctx)
+			held := len(d.Records(client.EntityPatient))
+			if c.want == "" {
+				if err != nil || held != 1 {
+					t.Fatalf("err %v, %d patients held: want the page applied", err, held)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want one saying %q", err, c.want)
+			}
+			var se *client.Error
+			code := ""
+			if errors.As(err, &se) {
+				code = se.Code
+			}
+			if code != c.code {
+				t.Fatalf("err %v: code %q, want %q", err, code, c.code)
+			}
+			if held != 0 {
+				t.Fatalf("%d patients held after a failed pull", held)
+			}
+		})
+	}
 }

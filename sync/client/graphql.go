@@ -32,35 +32,45 @@ func retryable(err error) bool {
 	return true
 }
 
-// call runs one GraphQL operation, retrying retryable failures with
-// exponential back-off, and decodes data.<field> into out. op names the call
-// for the observer; items is what it carries. It returns the last error when
-// every attempt failed, or at once a non-retryable *Error.
-func (d *Device) call(ctx context.Context, op, query string, vars map[string]any, field string, items int, out any) error {
+// call runs one GraphQL operation on d, retrying retryable failures with
+// exponential back-off, and returns data.<field> decoded as a T. op names
+// the call for the observer; items is what it carries. It returns the last
+// error when every attempt failed, or at once a non-retryable *Error.
+func call[T any](ctx context.Context, d *Device, op, query string, vars map[string]any, field string, items int) (*T, error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
-		return fmt.Errorf("%s: encode request: %w", op, err)
+		return nil, fmt.Errorf("%s: encode request: %w", op, err)
 	}
 	wait := d.backoff
 	for attempt := 0; ; attempt++ {
-		err = d.roundTrip(ctx, op, body, field, items, out)
+		var out *T
+		out, err = roundTrip[T](ctx, d, op, body, field, items)
 		if err == nil || !retryable(err) || attempt >= d.retries || ctx.Err() != nil {
 			if err != nil {
-				return fmt.Errorf("%s (attempt %d): %w", op, attempt+1, err)
+				return nil, fmt.Errorf("%s (attempt %d): %w", op, attempt+1, err)
 			}
-			return nil
+			return out, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", op, ctx.Err())
+			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxBackoff)
 	}
 }
 
+// response is a GraphQL response whose data holds fields of type T. The
+// answer is decoded in one pass, straight into T: decoding data as raw
+// messages first, then the field, parsed every page twice, and a page's
+// decoding was most of a simulated device's CPU (bench/simulate_log.md).
+type response[T any] struct {
+	Data   map[string]*T `json:"data"`
+	Errors []gqlError    `json:"errors"`
+}
+
 // roundTrip makes one HTTP request and decodes the answer.
-func (d *Device) roundTrip(ctx context.Context, op string, body []byte, field string, items int, out any) (err error) {
+func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, field string, items int) (out *T, err error) {
 	start := time.Now()
 	defer func() {
 		if d.observe != nil {
@@ -74,7 +84,7 @@ func (d *Device) roundTrip(ctx context.Context, op string, body []byte, field st
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -83,36 +93,30 @@ func (d *Device) roundTrip(ctx context.Context, op string, body []byte, field st
 	}
 	res, err := d.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return nil, fmt.Errorf("read response: %w", err)
 	}
-	var env struct {
-		Data   map[string]json.RawMessage `json:"data"`
-		Errors []gqlError                 `json:"errors"`
-	}
+	var env response[T]
 	if err := json.Unmarshal(raw, &env); err != nil {
 		if res.StatusCode != http.StatusOK {
-			return &Error{Code: http.StatusText(res.StatusCode), Message: "non-GraphQL answer", Status: res.StatusCode}
+			return nil, &Error{Code: http.StatusText(res.StatusCode), Message: "non-GraphQL answer", Status: res.StatusCode}
 		}
-		return fmt.Errorf("decode response: %w", err)
+		return nil, fmt.Errorf("decode response: %w", err)
 	}
 	if len(env.Errors) > 0 {
 		e := env.Errors[0]
-		return &Error{Code: e.Extensions.Code, Message: e.Message, Status: res.StatusCode}
+		return nil, &Error{Code: e.Extensions.Code, Message: e.Message, Status: res.StatusCode}
 	}
 	if res.StatusCode != http.StatusOK {
-		return &Error{Code: http.StatusText(res.StatusCode), Message: "unexpected HTTP status", Status: res.StatusCode}
+		return nil, &Error{Code: http.StatusText(res.StatusCode), Message: "unexpected HTTP status", Status: res.StatusCode}
 	}
-	data, ok := env.Data[field]
-	if !ok || string(data) == "null" {
-		return fmt.Errorf("response has no data.%s", field)
+	out = env.Data[field]
+	if out == nil {
+		return nil, fmt.Errorf("response has no data.%s", field)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode data.%s: %w", field, err)
-	}
-	return nil
+	return out, nil
 }

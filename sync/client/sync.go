@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/google/uuid"
 )
@@ -134,11 +133,11 @@ func (d *Device) Push(ctx context.Context) (*PushReport, error) {
 		}
 		vars := map[string]any{"input": map[string]any{
 			"protocolVersion": d.protocol, "deviceId": d.id.String(), "changes": changes}}
-		var out wirePush
-		if err := d.call(ctx, "push", pushMutation, vars, "syncPush", len(batch), &out); err != nil {
+		out, err := call[wirePush](ctx, d, "push", pushMutation, vars, "syncPush", len(batch))
+		if err != nil {
 			return rep, fmt.Errorf("push %d changes: %w", len(batch), err)
 		}
-		if err := d.applyResults(batch, &out, rep); err != nil {
+		if err := d.applyResults(batch, out, rep); err != nil {
 			return rep, err
 		}
 		rep.Batches++
@@ -215,7 +214,8 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 }
 
 // upsert stores a record unless the device already holds a newer copy or it
-// was deleted; d.mu is held.
+// was deleted; d.mu is held. data is kept, not copied: it is a map decoded
+// from the server's answer for this record, which nothing else holds.
 func (d *Device) upsert(k Key, version int64, data map[string]any) {
 	if d.gone[k] {
 		return
@@ -223,7 +223,7 @@ func (d *Device) upsert(k Key, version int64, data map[string]any) {
 	if cur, ok := d.records[k]; ok && cur.Version > version {
 		return
 	}
-	d.records[k] = &Record{Entity: k.Entity, ID: k.ID, Version: version, Data: maps.Clone(data)}
+	d.records[k] = &Record{Entity: k.Entity, ID: k.ID, Version: version, Data: data}
 }
 
 // Pull fetches pages of changes until the server has no more, applying each
@@ -245,8 +245,8 @@ func (d *Device) Pull(ctx context.Context) (*PullReport, error) {
 			in["checkpoint"] = *d.checkpoint
 		}
 		d.mu.Unlock()
-		var out wirePull
-		if err := d.call(ctx, "pull", pullQuery, map[string]any{"input": in}, "syncPull", 0, &out); err != nil {
+		out, err := call[wirePull](ctx, d, "pull", pullQuery, map[string]any{"input": in}, "syncPull", 0)
+		if err != nil {
 			return rep, fmt.Errorf("pull: %w", err)
 		}
 		rep.Pages++
@@ -267,7 +267,7 @@ func (d *Device) Pull(ctx context.Context) (*PullReport, error) {
 		if out.Checkpoint == "" {
 			return rep, errors.New("pull: the server returned no checkpoint")
 		}
-		d.applyPage(&out, rep)
+		d.applyPage(out, rep)
 		if !out.HasMore {
 			return rep, nil
 		}
@@ -350,8 +350,7 @@ func (d *Device) ResolveConflict(ctx context.Context, c Conflict, value any, rea
 		}
 	}
 	d.mu.Unlock()
-	var out json.RawMessage
-	if err := d.call(ctx, "resolve", resolveMutation, map[string]any{"input": in}, "resolveConflict", 0, &out); err != nil {
+	if _, err := call[json.RawMessage](ctx, d, "resolve", resolveMutation, map[string]any{"input": in}, "resolveConflict", 0); err != nil {
 		return fmt.Errorf("resolve conflict %s: %w", c.ID, err)
 	}
 	return nil
