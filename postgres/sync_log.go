@@ -47,10 +47,14 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 // outside any transaction db is in (stamping needs its own READ COMMITTED
 // transaction; changes of a transaction still open stay unnumbered until a
 // stamp after its commit). Stamps queue on the sync_clock row, writers never
-// do. While a transaction still open holds the row of a committed change (it
-// is replacing it), a stamp numbers nothing; StampSync tries again for up to
-// stampPatience, then gives up: what it could not number is numbered by a
-// later stamp, above every number handed out before.
+// do. A committed change whose row a transaction still open holds (it is
+// replacing it) is left for a later stamp, and so is whatever could be its
+// child (012_sync_stamp_past_held_leaves.sql): feedback, behind a held visit
+// or relationship; everything, behind a held organisation, team,
+// practitioner or patient. A stamp that could number nothing for that
+// reason says so, and StampSync tries again for up to stampPatience, then
+// gives up: what it could not number is numbered by a later stamp, above
+// every number handed out before.
 //
 // Whoever reads sequence numbers and must see what has already committed
 // calls it first: a pull before its snapshot (so a device sees its own
@@ -79,7 +83,8 @@ func (db *DB) StampSync(ctx context.Context) (int64, error) {
 const stampPatience = 250 * time.Millisecond
 
 // stampOnce runs sync_stamp() once: the new high-water, 0 when there was
-// nothing to number, -1 when a writer held a committed change's row.
+// nothing to number, -1 when writers held what it would have numbered, or
+// its parents.
 func (db *DB) stampOnce(ctx context.Context) (int64, error) {
 	var hw *int64
 	if err := db.pool.QueryRow(ctx, `SELECT sync_stamp()`).Scan(&hw); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/postgres"
 )
 
@@ -235,20 +236,16 @@ func TestStampAfterCommit(t *testing.T) {
 		}
 	})
 
-	// A committed change whose row a writer still open holds (it is
-	// replacing it) could be the parent of another committed change: a
-	// stamp numbers nothing rather than number the child alone.
-	t.Run("a stamp numbers nothing while a writer holds a committed change", func(t *testing.T) {
-		var parent, child uuid.UUID
-		if err := db.InTx(nurse, func(tx *postgres.DB) error { parent = create(t, tx); return nil }); err != nil {
-			t.Fatal(err)
-		}
+	// hold replaces a committed change in a transaction it keeps open until
+	// the returned function is called (which also waits for its commit).
+	hold := func(t *testing.T, replace func(tx *postgres.DB) error) (commit func()) {
+		t.Helper()
 		locked, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		letGo := sync.OnceFunc(func() { close(release) })
-		defer letGo() // a failing test must not leave the transaction open
+		t.Cleanup(letGo) // a failing test must not leave the transaction open
 		go func() {
 			done <- db.InTx(nurse, func(tx *postgres.DB) error {
-				if _, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: parent, Notes: ptr("replaced while a stamp runs")}); err != nil {
+				if err := replace(tx); err != nil {
 					return err
 				}
 				close(locked)
@@ -261,26 +258,97 @@ func TestStampAfterCommit(t *testing.T) {
 		case err := <-done:
 			t.Fatal(err)
 		}
+		return func() {
+			letGo()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	feedbackStamp := func(t *testing.T, id uuid.UUID) *int64 {
+		t.Helper()
+		var seq *int64
+		if err := db.ScanRaw(ctx, `SELECT seq FROM sync_changes WHERE entity = 'feedback' AND entity_id = $1`, []any{id}, &seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+
+	// A visit is the parent of nothing but feedback about it: while a writer
+	// holds a committed change of a visit (replacing it), a stamp numbers
+	// everything else but feedback (012_sync_stamp_past_held_leaves.sql).
+	// Before, it numbered nothing, and writers taking turns at one visit
+	// kept every device from seeing anything new (TestStampPastHotVisit).
+	t.Run("a stamp numbers past a visit a writer holds, but not feedback that may name it", func(t *testing.T) {
+		// The visit and feedback on it commit unnumbered; then a writer
+		// holds the visit (which also keeps new feedback from naming it
+		// until it commits), and another visit commits.
+		var held, other uuid.UUID
+		if err := db.InTx(nurse, func(tx *postgres.DB) error { held = create(t, tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		fb, err := db.SubmitFeedback(nurse, feedback.Submission{SubjectKind: feedback.SubjectInteraction, SubjectID: held,
+			Respondent: feedback.RespondentSelf, Instrument: feedback.InstrumentFFT, FFT: ptr(feedback.FFTGood)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		commit := hold(t, func(tx *postgres.DB) error {
+			_, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: held, Notes: ptr("replaced while a stamp runs")})
+			return err
+		})
+		if err := db.InTx(nurse, func(tx *postgres.DB) error { other = create(t, tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		n := stamp(t)
+		if so := stampOf(t, db, other); n <= 0 || so == nil || *so != n {
+			t.Fatalf("stamp %d, the visit no one holds %s: want it numbered", n, show(so))
+		}
+		if sh, sf := stampOf(t, db, held), feedbackStamp(t, fb.ID); sh != nil || sf != nil {
+			t.Fatalf("held visit %s, feedback on it %s: want both left for a later stamp", show(sh), show(sf))
+		}
+		commit()
+		n2 := stamp(t)
+		if sh, sf := stampOf(t, db, held), feedbackStamp(t, fb.ID); sh == nil || sf == nil || *sh != n2 || *sf != n2 || n2 <= n {
+			t.Fatalf("after the writer committed: visit %s, feedback %s, stamp %d: want both at a number above %d", show(sh), show(sf), n2, n)
+		}
+	})
+
+	// A patient (like an organisation, a team, a practitioner) is the parent
+	// of every kind of record: while a writer holds a committed change of
+	// one, a stamp numbers nothing rather than number a child without it.
+	t.Run("a stamp numbers nothing while a writer holds a patient", func(t *testing.T) {
+		rename := func(tx *postgres.DB, name string) error {
+			_, err := tx.UpdatePatient(nurse, care.UpdatePatientInput{ID: f.PatientA1, GivenName: ptr(name)})
+			return err
+		}
+		// The patient's change and a visit to her commit unnumbered; then a
+		// writer holds the patient.
+		if err := db.InTx(nurse, func(tx *postgres.DB) error { return rename(tx, "Ada") }); err != nil {
+			t.Fatal(err)
+		}
+		var child uuid.UUID
 		if err := db.InTx(nurse, func(tx *postgres.DB) error { child = create(t, tx); return nil }); err != nil {
 			t.Fatal(err)
 		}
+		commit := hold(t, func(tx *postgres.DB) error { return rename(tx, "Adaline") })
 		var hw *int64
 		if err := db.ScanRaw(ctx, `SELECT sync_stamp()`, nil, &hw); err != nil || hw == nil || *hw != -1 {
 			t.Fatalf("stamp returned %s (%v), want -1", show(hw), err)
 		}
 		if n := stamp(t); n != 0 {
-			t.Fatalf("StampSync numbered %d while a writer held a committed change", n)
+			t.Fatalf("StampSync numbered %d while a writer held a patient", n)
 		}
 		if s := stampOf(t, db, child); s != nil {
-			t.Fatalf("child numbered %s before the change a writer holds", show(s))
+			t.Fatalf("the patient's visit numbered %s before the patient's change a writer holds", show(s))
 		}
-		letGo()
-		if err := <-done; err != nil {
+		commit()
+		n := stamp(t)
+		var sp *int64
+		if err := db.ScanRaw(ctx, `SELECT seq FROM sync_changes WHERE entity = 'patient' AND entity_id = $1`, []any{f.PatientA1}, &sp); err != nil {
 			t.Fatal(err)
 		}
-		n := stamp(t)
-		if sp, sc := stampOf(t, db, parent), stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
-			t.Fatalf("after the writer committed: parent %s child %s, stamp %d", show(sp), show(sc), n)
+		if sc := stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
+			t.Fatalf("after the writer committed: patient %s visit %s, stamp %d", show(sp), show(sc), n)
 		}
 	})
 
@@ -314,9 +382,41 @@ func TestStampGapFree(t *testing.T) {
 	}
 	start := highWater(t, db)
 	const writers, stampers, pullers, run = 6, 3, 2, 2 * time.Second
+	// Two visits edited without pause by two writers each, so that a
+	// committed change of one is often held by the next writer: stamps
+	// number past them (012_sync_stamp_past_held_leaves.sql), and the pulls
+	// must stay gap-free all the same.
+	var hot [2]uuid.UUID
+	for k := range hot {
+		i, err := db.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: f.PatientA1, Mode: care.ModeHomeVisit, OccurredAt: time.Now().Add(-time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hot[k] = i.ID
+	}
+	const editors = 2 * len(hot)
 	stop := time.Now().Add(run)
 	var wg sync.WaitGroup
-	errs := make(chan error, writers+stampers+pullers)
+	errs := make(chan error, writers+editors+stampers+pullers)
+	for e := range editors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Now().Before(stop); n++ {
+				err := db.InTx(nurse, func(tx *postgres.DB) error {
+					if _, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: hot[e%len(hot)], Notes: ptr(fmt.Sprint("edit ", e, " ", n))}); err != nil {
+						return err
+					}
+					time.Sleep(time.Millisecond) // hold the visit across stamps
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
 	pairs := make(chan [2]string, 100000)
 	for range writers {
 		wg.Add(1)
