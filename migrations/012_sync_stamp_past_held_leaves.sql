@@ -3,11 +3,11 @@
 -- Until now sync_stamp() (009_sync_stamp_after_commit.sql) numbered nothing
 -- at all while any committed, unnumbered change was held by a writer still
 -- open (replacing it), because the held change could be the parent of
--- another committed change. So while writers kept replacing one record in
--- overlapping transactions (devices editing one visit, each edit committed
--- while the next waited for the record), or while a session sat idle in a
--- transaction that had replaced one, no change of anyone's was numbered and
--- no device's pull saw anything new.
+-- another committed change. So while a writer held one (an edit left open
+-- in its transaction, a session idle in a transaction that had replaced a
+-- record, or writers taking turns at one record faster than stamps could
+-- slip in between them), no change of anyone's was numbered and no device's
+-- pull saw anything new.
 --
 -- Only some records are parents. A visit (interaction) or a care
 -- relationship is the parent of nothing but feedback about it; feedback is

@@ -314,13 +314,14 @@ func (db *DB) SyncBackfill(ctx context.Context, only string, device uuid.UUID, g
 	// the patient index is, so it is read from there: unordered, a generic
 	// plan scanned the table from its start for every page, slower with each
 	// page of a patient of 50,000 records.) A count starts where the
-	// patient's rows on the page start (from, in ord: the cursor for the
-	// cursor's patient, else before the patient's first row) and is bounded
-	// above by the patient, not found by patient_id = : given an equality on
-	// the index's first column, the index scan starts at the patient's first
-	// row whatever else is asked, and each page of a patient of 50,000
-	// records counted past all the pages before it (71 buffers on the first
-	// page, 706 on the fiftieth).
+	// patient's rows on the page start (ord's from_rank and from_id: the
+	// cursor for the cursor's patient, else before the patient's first row),
+	// and names the patient as a range (>= and <=), not with =: given an
+	// equality on the index's first column, the index scan starts at the
+	// patient's first row whatever else is asked, and each page of a patient
+	// of 50,000 records counted past all the pages before it (71 buffers on
+	// the first page, 706 on the fiftieth). The range, unlike the row
+	// comparison alone, lets the planner see one patient and keep this index.
 	kept := `sc.op = 'upsert' AND sc.seq <= $4 AND ` + onlySQL(only, &q)
 	cond := kept + `
 			  AND (sc.patient_id, ` + entityRankSQL("sc.entity") + `, sc.entity_id) > ($5, ` + entityRankSQL("$6::text") + `, $7)`

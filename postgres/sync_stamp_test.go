@@ -277,8 +277,8 @@ func TestStampAfterCommit(t *testing.T) {
 	// A visit is the parent of nothing but feedback about it: while a writer
 	// holds a committed change of a visit (replacing it), a stamp numbers
 	// everything else but feedback (012_sync_stamp_past_held_leaves.sql).
-	// Before, it numbered nothing, and writers taking turns at one visit
-	// kept every device from seeing anything new (TestStampPastHotVisit).
+	// Before, it numbered nothing: an edit of one visit left open kept every
+	// device from seeing anything new until it ended.
 	t.Run("a stamp numbers past a visit a writer holds, but not feedback that may name it", func(t *testing.T) {
 		// The visit and feedback on it commit unnumbered; then a writer
 		// holds the visit (which also keeps new feedback from naming it
