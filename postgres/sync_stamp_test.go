@@ -19,9 +19,16 @@ import (
 // unnumbered).
 func stampOf(t *testing.T, db *postgres.DB, id uuid.UUID) *int64 {
 	t.Helper()
+	return entityStampOf(t, db, "interaction", id)
+}
+
+// entityStampOf returns the sequence number of a record's change (nil while
+// unnumbered).
+func entityStampOf(t *testing.T, db *postgres.DB, entity string, id uuid.UUID) *int64 {
+	t.Helper()
 	var seq *int64
-	if err := db.ScanRaw(context.Background(), `SELECT seq FROM sync_changes WHERE entity = 'interaction' AND entity_id = $1`, []any{id}, &seq); err != nil {
-		t.Fatalf("change of %s: %v", id, err)
+	if err := db.ScanRaw(context.Background(), `SELECT seq FROM sync_changes WHERE entity = $1 AND entity_id = $2`, []any{entity, id}, &seq); err != nil {
+		t.Fatalf("change of %s %s: %v", entity, id, err)
 	}
 	return seq
 }
@@ -265,14 +272,6 @@ func TestStampAfterCommit(t *testing.T) {
 			}
 		}
 	}
-	feedbackStamp := func(t *testing.T, id uuid.UUID) *int64 {
-		t.Helper()
-		var seq *int64
-		if err := db.ScanRaw(ctx, `SELECT seq FROM sync_changes WHERE entity = 'feedback' AND entity_id = $1`, []any{id}, &seq); err != nil {
-			t.Fatal(err)
-		}
-		return seq
-	}
 
 	// A visit is the parent of nothing but feedback about it: while a writer
 	// holds a committed change of a visit (replacing it), a stamp numbers
@@ -303,12 +302,12 @@ func TestStampAfterCommit(t *testing.T) {
 		if so := stampOf(t, db, other); n <= 0 || so == nil || *so != n {
 			t.Fatalf("stamp %d, the visit no one holds %s: want it numbered", n, show(so))
 		}
-		if sh, sf := stampOf(t, db, held), feedbackStamp(t, fb.ID); sh != nil || sf != nil {
+		if sh, sf := stampOf(t, db, held), entityStampOf(t, db, "feedback", fb.ID); sh != nil || sf != nil {
 			t.Fatalf("held visit %s, feedback on it %s: want both left for a later stamp", show(sh), show(sf))
 		}
 		commit()
 		n2 := stamp(t)
-		if sh, sf := stampOf(t, db, held), feedbackStamp(t, fb.ID); sh == nil || sf == nil || *sh != n2 || *sf != n2 || n2 <= n {
+		if sh, sf := stampOf(t, db, held), entityStampOf(t, db, "feedback", fb.ID); sh == nil || sf == nil || *sh != n2 || *sf != n2 || n2 <= n {
 			t.Fatalf("after the writer committed: visit %s, feedback %s, stamp %d: want both at a number above %d", show(sh), show(sf), n2, n)
 		}
 	})
@@ -343,11 +342,7 @@ func TestStampAfterCommit(t *testing.T) {
 		}
 		commit()
 		n := stamp(t)
-		var sp *int64
-		if err := db.ScanRaw(ctx, `SELECT seq FROM sync_changes WHERE entity = 'patient' AND entity_id = $1`, []any{f.PatientA1}, &sp); err != nil {
-			t.Fatal(err)
-		}
-		if sc := stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
+		if sp, sc := entityStampOf(t, db, "patient", f.PatientA1), stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
 			t.Fatalf("after the writer committed: patient %s visit %s, stamp %d", show(sp), show(sc), n)
 		}
 	})
