@@ -32370,7 +32370,7 @@ func (ec *executionContext) marshalNCareScoreBand2githubᚗcomᚋrapportcareᚋr
 }
 
 func (ec *executionContext) marshalNCareScoreBand2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBandᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CareScoreBand) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCareScoreBand2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐCareScoreBand(ctx, sel, v[i])
@@ -32454,7 +32454,7 @@ func (ec *executionContext) marshalNContinuityExclusion2githubᚗcomᚋrapportca
 }
 
 func (ec *executionContext) marshalNContinuityExclusion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ContinuityExclusion) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNContinuityExclusion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐContinuityExclusion(ctx, sel, v[i])
@@ -32606,7 +32606,7 @@ func (ec *executionContext) marshalNFeedbackAnswer2githubᚗcomᚋrapportcareᚋ
 }
 
 func (ec *executionContext) marshalNFeedbackAnswer2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswerᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackAnswer) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackAnswer2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackAnswer(ctx, sel, v[i])
@@ -32689,7 +32689,7 @@ func (ec *executionContext) marshalNFeedbackQuestion2githubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNFeedbackQuestion2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackQuestion) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackQuestion2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestion(ctx, sel, v[i])
@@ -32738,7 +32738,7 @@ func (ec *executionContext) marshalNFeedbackQuestionnaire2githubᚗcomᚋrapport
 }
 
 func (ec *executionContext) marshalNFeedbackQuestionnaire2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaireᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackQuestionnaire) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackQuestionnaire2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionnaire(ctx, sel, v[i])
@@ -32832,7 +32832,7 @@ func (ec *executionContext) marshalNFeedbackSummaryRow2githubᚗcomᚋrapportcar
 }
 
 func (ec *executionContext) marshalNFeedbackSummaryRow2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRowᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FeedbackSummaryRow) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackSummaryRow2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSummaryRow(ctx, sel, v[i])
@@ -33153,7 +33153,7 @@ func (ec *executionContext) marshalNNamedNurseVisits2githubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNNamedNurseVisits2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisitsᚄ(ctx context.Context, sel ast.SelectionSet, v []model.NamedNurseVisits) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNNamedNurseVisits2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐNamedNurseVisits(ctx, sel, v[i])
@@ -33427,7 +33427,7 @@ func (ec *executionContext) marshalNPractitionerContinuityMonth2githubᚗcomᚋr
 }
 
 func (ec *executionContext) marshalNPractitionerContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonthᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PractitionerContinuityMonth) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPractitionerContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPractitionerContinuityMonth(ctx, sel, v[i])
@@ -33543,7 +33543,7 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrapportcareᚋrapportᚋ
 }
 
 func (ec *executionContext) marshalNRxCareRelationship2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationshipᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.CareRelationship) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxCareRelationship2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐCareRelationship(ctx, sel, v[i])
@@ -33597,7 +33597,7 @@ func (ec *executionContext) marshalNRxInteraction2githubᚗcomᚋrapportcareᚋr
 }
 
 func (ec *executionContext) marshalNRxInteraction2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx context.Context, sel ast.SelectionSet, v []rxdb.Interaction) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxInteraction2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, sel, v[i])
@@ -33613,7 +33613,7 @@ func (ec *executionContext) marshalNRxInteraction2ᚕgithubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNRxInteraction2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteractionᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Interaction) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxInteraction2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐInteraction(ctx, sel, v[i])
@@ -33677,7 +33677,7 @@ func (ec *executionContext) marshalNRxInteractionPullBulk2ᚖgithubᚗcomᚋrapp
 }
 
 func (ec *executionContext) marshalNRxOrganization2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganizationᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Organization) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxOrganization2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐOrganization(ctx, sel, v[i])
@@ -33717,7 +33717,7 @@ func (ec *executionContext) marshalNRxOrganizationPullBulk2ᚖgithubᚗcomᚋrap
 }
 
 func (ec *executionContext) marshalNRxPatient2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatientᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Patient) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxPatient2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPatient(ctx, sel, v[i])
@@ -33757,7 +33757,7 @@ func (ec *executionContext) marshalNRxPatientPullBulk2ᚖgithubᚗcomᚋrapportc
 }
 
 func (ec *executionContext) marshalNRxPractitioner2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitionerᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Practitioner) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxPractitioner2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐPractitioner(ctx, sel, v[i])
@@ -33811,7 +33811,7 @@ func (ec *executionContext) marshalNRxStreamEvent2ᚖgithubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNRxTeam2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []*rxdb.Team) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRxTeam2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚋrxdbᚐTeam(ctx, sel, v[i])
@@ -34097,7 +34097,7 @@ func (ec *executionContext) marshalNSyncPushPayload2ᚖgithubᚗcomᚋrapportcar
 }
 
 func (ec *executionContext) marshalNSyncRecord2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.Record) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSyncRecord2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐRecord(ctx, sel, v[i])
@@ -34133,7 +34133,7 @@ func (ec *executionContext) marshalNSyncResultStatus2githubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNSyncTombstone2ᚕᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstoneᚄ(ctx context.Context, sel ast.SelectionSet, v []*sync1.Tombstone) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSyncTombstone2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐTombstone(ctx, sel, v[i])
@@ -34221,7 +34221,7 @@ func (ec *executionContext) marshalNTeamContinuityMonth2githubᚗcomᚋrapportca
 }
 
 func (ec *executionContext) marshalNTeamContinuityMonth2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonthᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TeamContinuityMonth) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTeamContinuityMonth2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐTeamContinuityMonth(ctx, sel, v[i])
@@ -34381,7 +34381,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -34905,7 +34905,7 @@ func (ec *executionContext) marshalOInteractionMode2ᚕgithubᚗcomᚋrapportcar
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInteractionMode2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionMode(ctx, sel, v[i])
@@ -35109,7 +35109,7 @@ func (ec *executionContext) marshalOProfession2ᚕgithubᚗcomᚋrapportcareᚋr
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProfession2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfession(ctx, sel, v[i])
@@ -35308,7 +35308,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerially(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])

@@ -10,15 +10,29 @@
 // growing its stack through gqlgen's call depth. Fields that load stay
 // concurrent; TestInlineFieldsNeverWait holds the listed resolvers to
 // answering without the database or the loaders.
+//
+// It makes a second change: a list whose elements never wait is marshalled
+// on its field's goroutine, one element after another, instead of on a
+// goroutine per element (graphql.MarshalSliceConcurrently). An element never
+// waits when nothing in it is resolved concurrently: no field of its type,
+// nor of any object type reachable through its fields, is a resolver field
+// that runs on a goroutine of its own. A pull's page of 1,000 sync records
+// started 1,000 goroutines to copy four values each. Lists of elements that
+// may wait on a dataloader (a page of visits and their practitioners) stay
+// concurrent, so that their loads still gather into one batch;
+// TestSerialListsNeverWait holds the generated code to that.
 package main
 
 import (
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // inline lists, by type, the resolver fields computed from the object
@@ -39,11 +53,16 @@ var inline = map[string][]string{
 // gqlgen sets only for Mutation), so each listed field gets its own copy of
 // its object with concurrency off; the generated names come from the
 // definition, which the copy shares.
-type inlineFields struct{}
+//
+// It also records, in serial, the marshal functions of lists whose elements
+// never wait, for main to rewrite once gqlgen has written them.
+type inlineFields struct {
+	serial []string
+}
 
-func (inlineFields) Name() string { return "inline-fields" }
+func (*inlineFields) Name() string { return "inline-fields" }
 
-func (inlineFields) GenerateCode(data *codegen.Data) error {
+func (p *inlineFields) GenerateCode(data *codegen.Data) error {
 	found := 0
 	for _, o := range data.Objects {
 		for _, name := range inline[o.Name] {
@@ -64,7 +83,92 @@ func (inlineFields) GenerateCode(data *codegen.Data) error {
 	if found != want {
 		return fmt.Errorf("inline: found %d of the %d listed fields", found, want)
 	}
+	never := neverWaits(data)
+	for _, ref := range data.ReferencedTypes {
+		if ref.IsSlice() && !ref.IsScalar() && never(ref.Definition.Name) {
+			p.serial = append(p.serial, ref.MarshalFunc())
+		}
+	}
+	sort.Strings(p.serial)
 	return nil
+}
+
+// neverWaits reports whether marshalling a value of the named type never
+// waits: it has no concurrent resolver field, no field with a directive, and
+// every object, interface or union it reaches through its fields never
+// waits either. A type on a cycle counts as waiting (a cautious answer).
+func neverWaits(data *codegen.Data) func(name string) bool {
+	objects := map[string]*codegen.Object{}
+	for _, o := range data.Objects {
+		objects[o.Name] = o
+	}
+	const visiting, yes, no = 1, 2, 3
+	memo := map[string]int{}
+	var never func(name string) bool
+	never = func(name string) bool {
+		switch memo[name] {
+		case visiting, no:
+			return false
+		case yes:
+			return true
+		}
+		memo[name] = visiting
+		ok := false
+		def := data.Schema.Types[name]
+		switch {
+		case def == nil:
+		case def.Kind == ast.Scalar || def.Kind == ast.Enum:
+			ok = true
+		case def.Kind == ast.Object && objects[name] != nil:
+			ok = true
+			for _, f := range objects[name].Fields {
+				if f.IsConcurrent() || len(f.Directives) > 0 || !never(f.Type.Name()) {
+					ok = false
+					break
+				}
+			}
+		case def.Kind == ast.Interface || def.Kind == ast.Union:
+			ok = true
+			for _, impl := range data.Schema.GetPossibleTypes(def) {
+				if !never(impl.Name) {
+					ok = false
+					break
+				}
+			}
+		}
+		memo[name] = map[bool]int{true: yes, false: no}[ok]
+		return ok
+	}
+	return never
+}
+
+// concurrentSlice is how gqlgen's template marshals a list of objects
+// (with the config's worker_limit and omit_panic_handler, both unset).
+const concurrentSlice = "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, "
+
+// serialize rewrites, in the generated execution code, each listed list
+// marshal function to call marshalSliceSerially (graph/serial.go) instead
+// of graphql.MarshalSliceConcurrently; the element function is unchanged.
+func serialize(file string, funcs []string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	src := string(b)
+	for _, name := range funcs {
+		head := "func (ec *executionContext) " + name + "("
+		start := strings.Index(src, head)
+		if start < 0 {
+			return fmt.Errorf("serial: %s is not in %s", name, file)
+		}
+		end := start + strings.Index(src[start:], "\n}\n")
+		body := src[start:end]
+		if strings.Count(body, concurrentSlice) != 1 {
+			return fmt.Errorf("serial: %s does not call graphql.MarshalSliceConcurrently as expected", name)
+		}
+		src = src[:start] + strings.Replace(body, concurrentSlice, "marshalSliceSerially(ctx, len(v), ", 1) + src[end:]
+	}
+	return os.WriteFile(file, []byte(src), 0o644)
 }
 
 func field(o *codegen.Object, name string) *codegen.Field {
@@ -82,8 +186,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load gqlgen config:", err)
 		os.Exit(2)
 	}
-	if err := api.Generate(cfg, api.AddPlugin(inlineFields{})); err != nil {
+	p := &inlineFields{}
+	if err := api.Generate(cfg, api.AddPlugin(p)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
+	}
+	if err := serialize(cfg.Exec.Filename, p.serial); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(4)
 	}
 }

@@ -2,7 +2,15 @@ package main
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
 	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/codegen/templates"
@@ -45,4 +53,67 @@ func TestInlineFieldsNeverWait(t *testing.T) {
 			}()
 		}
 	}
+}
+
+// TestSerialListsNeverWait reads the generated execution code and follows
+// the calls from every list marshalled serially (marshalSliceSerially):
+// nothing they reach may start work on another goroutine (out.Concurrently,
+// graphql.MarshalSliceConcurrently). Such work is a field that may wait on a
+// dataloader, and the elements of a serial list would wait one after
+// another instead of together. It checks the code gqlgen wrote, not the rule
+// neverWaits applies, and it fails if no list is serial at all (a pull's
+// page of sync records must be).
+func TestSerialListsNeverWait(t *testing.T) {
+	funcs := generatedFuncs(t, "../generated.go")
+	var serial []string
+	for name, body := range funcs {
+		if strings.Contains(body, "marshalSliceSerially(") {
+			serial = append(serial, name)
+		}
+	}
+	sort.Strings(serial)
+	if !slices.ContainsFunc(serial, func(n string) bool { return strings.HasPrefix(n, "marshalNSyncRecord2ᚕ") }) {
+		t.Fatalf("the list of sync records is not marshalled serially; serial lists: %v", serial)
+	}
+	call := regexp.MustCompile(`\bec\.([A-Za-z_][\wᚕᚖᚗᚋᚐᚄ]*)\(`)
+	for _, list := range serial {
+		seen := map[string]bool{list: true}
+		todo := []string{list}
+		for len(todo) > 0 {
+			name := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			body := funcs[name]
+			if strings.Contains(body, "Concurrently(") {
+				t.Errorf("%s is marshalled serially but reaches %s, which starts goroutines", list, name)
+			}
+			for _, m := range call.FindAllStringSubmatch(body, -1) {
+				if _, ok := funcs[m[1]]; ok && !seen[m[1]] {
+					seen[m[1]] = true
+					todo = append(todo, m[1])
+				}
+			}
+		}
+	}
+}
+
+// generatedFuncs returns the source of every method of executionContext in
+// file, by name.
+func generatedFuncs(t *testing.T, file string) map[string]string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, src, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv != nil && fn.Body != nil {
+			out[fn.Name.Name] = string(src[fset.Position(fn.Body.Pos()).Offset:fset.Position(fn.Body.End()).Offset])
+		}
+	}
+	return out
 }
