@@ -49,9 +49,11 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 // stamp after its commit). Stamps queue on the sync_clock row, writers never
 // do. A committed change whose row a transaction still open holds (it is
 // replacing it) is left for a later stamp, and so is whatever could be its
-// child (012_sync_stamp_past_held_leaves.sql): feedback, behind a held visit
-// or relationship; everything, behind a held organisation, team,
-// practitioner or patient. A stamp that could number nothing for that
+// child (012_sync_stamp_past_held_leaves.sql,
+// 013_sync_stamp_past_held_patients.sql): feedback, behind a held visit or
+// relationship; her visits, relationships and all feedback, behind a held
+// patient; everything, behind a held organisation, team or practitioner.
+// A stamp that could number nothing for that
 // reason says so, and StampSync tries again for up to stampPatience, then
 // gives up: what it could not number is numbered by a later stamp, above
 // every number handed out before.

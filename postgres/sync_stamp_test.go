@@ -312,38 +312,85 @@ func TestStampAfterCommit(t *testing.T) {
 		}
 	})
 
-	// A patient (like an organisation, a team, a practitioner) is the parent
-	// of every kind of record: while a writer holds a committed change of
-	// one, a stamp numbers nothing rather than number a child without it.
-	t.Run("a stamp numbers nothing while a writer holds a patient", func(t *testing.T) {
+	// A patient is the parent of her visits and relationships, and feedback
+	// may name one of them: while a writer holds a committed change of a
+	// patient, a stamp numbers everything else
+	// (013_sync_stamp_past_held_patients.sql). Before, it numbered nothing:
+	// a second edit of one patient left open kept every device of every
+	// practice from seeing anything new until it ended.
+	t.Run("a stamp numbers past a patient a writer holds, but not her records or feedback", func(t *testing.T) {
 		rename := func(tx *postgres.DB, name string) error {
 			_, err := tx.UpdatePatient(nurse, care.UpdatePatientInput{ID: f.PatientA1, GivenName: ptr(name)})
 			return err
 		}
-		// The patient's change and a visit to her commit unnumbered; then a
-		// writer holds the patient.
+		// The patient's change, a visit to her, a visit to another patient
+		// and feedback on that visit commit unnumbered; then a writer holds
+		// the patient.
 		if err := db.InTx(nurse, func(tx *postgres.DB) error { return rename(tx, "Ada") }); err != nil {
+			t.Fatal(err)
+		}
+		var child, other uuid.UUID
+		if err := db.InTx(nurse, func(tx *postgres.DB) error { child = create(t, tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		o, err := db.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: f.PatientA2, Mode: care.ModeHomeVisit, OccurredAt: time.Now().Add(-time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other = o.ID
+		fb, err := db.SubmitFeedback(nurse, feedback.Submission{SubjectKind: feedback.SubjectInteraction, SubjectID: other,
+			Respondent: feedback.RespondentSelf, Instrument: feedback.InstrumentFFT, FFT: ptr(feedback.FFTGood)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		commit := hold(t, func(tx *postgres.DB) error { return rename(tx, "Adaline") })
+		n := stamp(t)
+		if so := stampOf(t, db, other); n <= 0 || so == nil || *so != n {
+			t.Fatalf("stamp %d, the other patient's visit %s: want it numbered", n, show(so))
+		}
+		sp, sc, sf := entityStampOf(t, db, "patient", f.PatientA1), stampOf(t, db, child), entityStampOf(t, db, "feedback", fb.ID)
+		if sp != nil || sc != nil || sf != nil {
+			t.Fatalf("held patient %s, her visit %s, feedback %s: want all left for a later stamp", show(sp), show(sc), show(sf))
+		}
+		commit()
+		n2 := stamp(t)
+		sp, sc, sf = entityStampOf(t, db, "patient", f.PatientA1), stampOf(t, db, child), entityStampOf(t, db, "feedback", fb.ID)
+		if sp == nil || sc == nil || sf == nil || *sp != n2 || *sc != n2 || *sf != n2 || n2 <= n {
+			t.Fatalf("after the writer committed: patient %s, visit %s, feedback %s, stamp %d: want all at a number above %d", show(sp), show(sc), show(sf), n2, n)
+		}
+	})
+
+	// A practitioner (like an organisation or a team) is the parent of every
+	// kind of record: while a writer holds a committed change of one, a
+	// stamp numbers nothing rather than number a child without it.
+	t.Run("a stamp numbers nothing while a writer holds a practitioner", func(t *testing.T) {
+		touch := func(tx *postgres.DB) error {
+			return tx.ExecRaw(ctx, `UPDATE practitioners SET version = version + 1 WHERE id = $1`, f.Nurse1)
+		}
+		// The practitioner's change and a visit commit unnumbered; then a
+		// writer holds the practitioner.
+		if err := db.InTx(nurse, touch); err != nil {
 			t.Fatal(err)
 		}
 		var child uuid.UUID
 		if err := db.InTx(nurse, func(tx *postgres.DB) error { child = create(t, tx); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		commit := hold(t, func(tx *postgres.DB) error { return rename(tx, "Adaline") })
+		commit := hold(t, touch)
 		var hw *int64
 		if err := db.ScanRaw(ctx, `SELECT sync_stamp()`, nil, &hw); err != nil || hw == nil || *hw != -1 {
 			t.Fatalf("stamp returned %s (%v), want -1", show(hw), err)
 		}
 		if n := stamp(t); n != 0 {
-			t.Fatalf("StampSync numbered %d while a writer held a patient", n)
+			t.Fatalf("StampSync numbered %d while a writer held a practitioner", n)
 		}
 		if s := stampOf(t, db, child); s != nil {
-			t.Fatalf("the patient's visit numbered %s before the patient's change a writer holds", show(s))
+			t.Fatalf("a visit numbered %s before the practitioner's change a writer holds", show(s))
 		}
 		commit()
 		n := stamp(t)
-		if sp, sc := entityStampOf(t, db, "patient", f.PatientA1), stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
-			t.Fatalf("after the writer committed: patient %s visit %s, stamp %d", show(sp), show(sc), n)
+		if sp, sc := entityStampOf(t, db, "practitioner", f.Nurse1), stampOf(t, db, child); sp == nil || sc == nil || *sp != n || *sc != n {
+			t.Fatalf("after the writer committed: practitioner %s visit %s, stamp %d", show(sp), show(sc), n)
 		}
 	})
 
@@ -392,36 +439,55 @@ func TestStampGapFree(t *testing.T) {
 	const editors = 2 * len(hot)
 	stop := time.Now().Add(run)
 	var wg sync.WaitGroup
-	errs := make(chan error, writers+editors+stampers+pullers)
-	for e := range editors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; time.Now().Before(stop); n++ {
-				err := db.InTx(nurse, func(tx *postgres.DB) error {
-					if _, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: hot[e%len(hot)], Notes: ptr(fmt.Sprint("edit ", e, " ", n))}); err != nil {
-						return err
+	const renamers = 2
+	errs := make(chan error, writers+editors+renamers+stampers+pullers)
+	// keepEditing starts count writers, each making edit e (its number) in
+	// a transaction it holds open a millisecond longer, again and again
+	// until the run stops.
+	keepEditing := func(count int, edit func(tx *postgres.DB, e, n int) error) {
+		for e := range count {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; time.Now().Before(stop); n++ {
+					err := db.InTx(nurse, func(tx *postgres.DB) error {
+						if err := edit(tx, e, n); err != nil {
+							return err
+						}
+						time.Sleep(time.Millisecond) // hold the record across stamps
+						return nil
+					})
+					if err != nil {
+						errs <- err
+						return
 					}
-					time.Sleep(time.Millisecond) // hold the visit across stamps
-					return nil
-				})
-				if err != nil {
-					errs <- err
-					return
 				}
-			}
-		}()
+			}()
+		}
 	}
+	keepEditing(editors, func(tx *postgres.DB, e, n int) error {
+		_, err := tx.UpdateInteraction(nurse, care.UpdateInteractionInput{ID: hot[e%len(hot)], Notes: ptr(fmt.Sprint("edit ", e, " ", n))})
+		return err
+	})
+	// One patient renamed without pause by two writers, so that her
+	// committed change is often held by the next rename: stamps number past
+	// her and hold back her visits (013_sync_stamp_past_held_patients.sql),
+	// which the writers below create in every other transaction.
+	keepEditing(renamers, func(tx *postgres.DB, e, n int) error {
+		_, err := tx.UpdatePatient(nurse, care.UpdatePatientInput{ID: f.PatientA2, GivenName: ptr(fmt.Sprint("Name ", e, " ", n))})
+		return err
+	})
 	pairs := make(chan [2]string, 100000)
+	patients := [2]uuid.UUID{f.PatientA1, f.PatientA2}
 	for range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(stop) {
+			for n := 0; time.Now().Before(stop); n++ {
 				var pair [2]string
 				err := db.InTx(nurse, func(tx *postgres.DB) error {
 					for k := range 2 {
-						i, err := tx.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: f.PatientA1, Mode: care.ModeHomeVisit, OccurredAt: time.Now().Add(-time.Hour)})
+						i, err := tx.CreateInteraction(nurse, care.CreateInteractionInput{PatientID: patients[n%2], Mode: care.ModeHomeVisit, OccurredAt: time.Now().Add(-time.Hour)})
 						if err != nil {
 							return err
 						}

@@ -118,6 +118,7 @@ type world struct {
 	db       *postgres.DB
 	nursing  uuid.UUID
 	nurses   []uuid.UUID
+	patients []uuid.UUID
 	caseload map[string]map[string]bool // nurse → the patients the seed puts in her teams' caseloads
 }
 
@@ -169,6 +170,7 @@ func seedWorld(t testing.TB, db *postgres.DB) *world {
 		p, err := db.CreatePatient(ctx, care.CreatePatientInput{NHSNumber: postgrestest.NHSNumber(i), GivenName: "Patient",
 			FamilyName: fmt.Sprintf("P%d", i), BirthDate: time.Date(1935+i, 5, 1, 0, 0, 0, 0, time.UTC), RegisteredPracticeID: practice.ID})
 		must(err, "patient")
+		w.patients = append(w.patients, p.ID)
 		var ts []uuid.UUID
 		switch {
 		case i < 4:
@@ -293,6 +295,43 @@ func TestJepsen(t *testing.T) {
 			compacted.Scopes += st.Scopes
 		}
 	}()
+	// Two clerks at the front desk rename patients throughout, each edit
+	// held open a few milliseconds, so that one clerk often holds a
+	// patient's committed change while the other's edit waits on it: stamps
+	// number past a patient a writer holds and hold back her visits
+	// (013_sync_stamp_past_held_patients.sql), and every device must still
+	// end with her latest name and every visit.
+	stopDesk := make(chan struct{})
+	var desk sync.WaitGroup
+	var renames atomic.Int64
+	for clerk := range 2 {
+		desk.Add(1)
+		go func() {
+			defer desk.Done()
+			rng := mrand.New(mrand.NewPCG(seed, uint64(clerk)))
+			sys := care.NewContextWithActor(ctx, care.SystemActor())
+			for n := 0; ; n++ {
+				select {
+				case <-stopDesk:
+					return
+				case <-time.After(time.Duration(3+rng.IntN(5)) * time.Millisecond):
+				}
+				p := w.patients[rng.IntN(len(w.patients))]
+				err := cl.db.InTx(sys, func(tx *postgres.DB) error {
+					if _, err := tx.UpdatePatient(sys, care.UpdatePatientInput{ID: p, GivenName: ptr(fmt.Sprintf("Patient %d-%d", clerk, n))}); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration(1+rng.IntN(3)) * time.Millisecond)
+					return nil
+				})
+				if err != nil {
+					fail("rename patient: %v", err)
+					return
+				}
+				renames.Add(1)
+			}
+		}()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, d := range devices {
@@ -320,7 +359,9 @@ func TestJepsen(t *testing.T) {
 	<-restarted
 	close(stopHousekeeping)
 	<-housekept
-	t.Logf("housekeeping compacted %d push results and %d scope rows during the run", compacted.Mutations, compacted.Scopes)
+	close(stopDesk)
+	desk.Wait()
+	t.Logf("housekeeping compacted %d push results and %d scope rows during the run; the front desk renamed patients %d times", compacted.Mutations, compacted.Scopes, renames.Load())
 
 	// Signal returns for good: every device pushes its queue and pulls.
 	faultsOn.Store(false)
