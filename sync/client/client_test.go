@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -650,5 +651,47 @@ func TestAnswers(t *testing.T) {
 				t.Fatalf("%d patients held after a failed pull", held)
 			}
 		})
+	}
+}
+
+// IDs answers the ids of one kind of record, all or those whose fields
+// match, as Records would, and leaves the records as they were.
+func TestIDs(t *testing.T) {
+	p1, p2, v := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	rec := func(entity string, id uuid.UUID, data string) string {
+		return `{"entity":"` + entity + `","id":"` + id.String() + `","version":1,"data":` + data + `}`
+	}
+	page := `{"data":{"syncPull":{"upserts":[` + rec("PATIENT", p1, `{"id":"`+p1.String()+`"}`) + `,` +
+		rec("PATIENT", p2, `{"id":"`+p2.String()+`"}`) + `,` + rec("INTERACTION", v, `{"id":"`+v.String()+`","practitionerId":"nurse"}`) +
+		`],"tombstones":[],"revokedPatientIds":[],"checkpoint":"cp","hasMore":false,"resetRequired":false,"wipe":false}}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, page) }))
+	defer srv.Close()
+	d := client.New(srv.URL, "")
+	if _, err := d.Pull(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	byID := func(ids []uuid.UUID) []string {
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = id.String()
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := byID([]uuid.UUID{p1, p2})
+	if got := byID(d.IDs(client.EntityPatient, nil)); !slices.Equal(got, want) {
+		t.Errorf("patients %v, want %v", got, want)
+	}
+	by := func(who string) func(map[string]any) bool {
+		return func(data map[string]any) bool { return data["practitionerId"] == who }
+	}
+	if got := d.IDs(client.EntityInteraction, by("nurse")); len(got) != 1 || got[0] != v {
+		t.Errorf("the nurse's visits %v, want [%s]", got, v)
+	}
+	if got := d.IDs(client.EntityInteraction, by("gp")); len(got) != 0 {
+		t.Errorf("the GP's visits %v, want none", got)
+	}
+	if data, ok := d.View(client.EntityInteraction, v); !ok || data["practitionerId"] != "nurse" {
+		t.Errorf("the visit after IDs: %v %v", data, ok)
 	}
 }

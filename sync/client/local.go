@@ -203,6 +203,24 @@ func (d *Device) Records(entity Entity) []Record {
 	return out
 }
 
+// IDs returns the ids of the server's records of one kind held on the
+// device (without pending changes) whose fields match accepts, in no
+// particular order; every one of that kind when match is nil. match runs
+// with the device locked and sees the device's own map, which it must
+// neither keep nor change: unlike Records, IDs copies no record, so a
+// device holding thousands can be asked often.
+func (d *Device) IDs(entity Entity, match func(data map[string]any) bool) []uuid.UUID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []uuid.UUID
+	for k, r := range d.records {
+		if k.Entity == entity && (match == nil || match(r.Data)) {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
 // Snapshot returns copies of every server record held on the device, by key.
 func (d *Device) Snapshot() map[Key]Record {
 	d.mu.Lock()

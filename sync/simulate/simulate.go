@@ -461,12 +461,12 @@ func (s *sim) resolveOne(ctx context.Context, d *device) {
 // edit a colleague's record (which the server must refuse).
 func (s *sim) randomOp(d *device) {
 	r := d.rng
-	var own, ownDrafts, ownSigned, others []uuid.UUID
-	for _, rec := range d.Records(client.EntityInteraction) {
-		if by, _ := rec.Data["practitionerId"].(string); by != d.Subject() {
-			others = append(others, rec.ID)
-		}
+	me := d.Subject()
+	recordedBy := func(mine bool) func(data map[string]any) bool {
+		return func(data map[string]any) bool { by, _ := data["practitionerId"].(string); return (by == me) == mine }
 	}
+	var own, ownDrafts, ownSigned []uuid.UUID
+	others := d.IDs(client.EntityInteraction, recordedBy(false))
 	for _, id := range d.mine {
 		data, ok := d.View(client.EntityInteraction, id)
 		if !ok {
@@ -480,17 +480,17 @@ func (s *sim) randomOp(d *device) {
 		}
 	}
 	// Interactions the same practitioner recorded on another device are hers too.
-	for _, rec := range d.Records(client.EntityInteraction) {
-		if by, _ := rec.Data["practitionerId"].(string); by == d.Subject() && !slices.Contains(own, rec.ID) {
-			data, ok := d.View(client.EntityInteraction, rec.ID)
+	for _, id := range d.IDs(client.EntityInteraction, recordedBy(true)) {
+		if !slices.Contains(own, id) {
+			data, ok := d.View(client.EntityInteraction, id)
 			if !ok {
 				continue
 			}
-			own = append(own, rec.ID)
+			own = append(own, id)
 			if st, _ := data["status"].(string); st == "DRAFT" {
-				ownDrafts = append(ownDrafts, rec.ID)
+				ownDrafts = append(ownDrafts, id)
 			} else {
-				ownSigned = append(ownSigned, rec.ID)
+				ownSigned = append(ownSigned, id)
 			}
 		}
 	}
@@ -498,14 +498,14 @@ func (s *sim) randomOp(d *device) {
 	roll := r.Float64()
 	switch {
 	case roll < 0.35 || len(ownDrafts) == 0:
-		patients := d.Records(client.EntityPatient)
+		patients := d.IDs(client.EntityPatient, nil)
 		if len(patients) == 0 {
 			return
 		}
-		sort.Slice(patients, func(i, j int) bool { return patients[i].ID.String() < patients[j].ID.String() })
+		sort.Slice(patients, func(i, j int) bool { return patients[i].String() < patients[j].String() })
 		dur := 10 + r.IntN(50)
 		id := d.CreateInteraction(client.Interaction{
-			PatientID:       patients[r.IntN(len(patients))].ID,
+			PatientID:       patients[r.IntN(len(patients))],
 			Mode:            modes[r.IntN(len(modes))],
 			OccurredAt:      time.Now().Add(-time.Duration(r.IntN(8*60)) * time.Minute).Truncate(time.Second),
 			DurationMinutes: &dur,
@@ -535,12 +535,9 @@ func (s *sim) randomOp(d *device) {
 	case roll < 0.91:
 		_ = d.DeleteDraft(pick(ownDrafts))
 	case roll < 0.96:
-		var rels []uuid.UUID
-		for _, rec := range d.Records(client.EntityCareRelationship) {
-			if rec.Data["status"] == "ACTIVE" && rec.Data["patientId"] != nil && rec.Data["kind"] != "USUAL_GP" {
-				rels = append(rels, rec.ID)
-			}
-		}
+		rels := d.IDs(client.EntityCareRelationship, func(data map[string]any) bool {
+			return data["status"] == "ACTIVE" && data["patientId"] != nil && data["kind"] != "USUAL_GP"
+		})
 		if len(rels) > 0 {
 			sort.Slice(rels, func(i, j int) bool { return rels[i].String() < rels[j].String() })
 			prefs := []string{"PREFERRED", "ACCEPTED", "NOT_PREFERRED", "NOT_ASKED"}
