@@ -429,7 +429,13 @@ func TestNoNPlusOne(t *testing.T) {
 			t.Errorf("%d patients took %d queries, want at most 15", n, c)
 		}
 	}
-	if queries[20] > queries[5] {
+	// The relationships' practitioners are usually known by then from the
+	// statements that read the usual GPs and the interactions with theirs;
+	// when the machine is busy their batch can fire first and read the
+	// practitioners itself, one statement more whatever the number of
+	// patients (seen once in a full test run on a loaded machine: 5 for 5,
+	// 6 for 20). An N+1 would add one per patient.
+	if queries[20] > queries[5]+1 {
 		t.Errorf("queries grew with the patients: %d for 5, %d for 20", queries[5], queries[20])
 	}
 }
