@@ -136,7 +136,10 @@ func neverWaits(data *codegen.Data) func(name string) bool {
 				}
 			}
 		}
-		memo[name] = map[bool]int{true: yes, false: no}[ok]
+		memo[name] = no
+		if ok {
+			memo[name] = yes
+		}
 		return ok
 	}
 	return never
@@ -161,7 +164,11 @@ func serialize(file string, funcs []string) error {
 		if start < 0 {
 			return fmt.Errorf("serial: %s is not in %s", name, file)
 		}
-		end := start + strings.Index(src[start:], "\n}\n")
+		n := strings.Index(src[start:], "\n}\n")
+		if n < 0 {
+			return fmt.Errorf("serial: %s has no end in %s", name, file)
+		}
+		end := start + n
 		body := src[start:end]
 		if strings.Count(body, concurrentSlice) != 1 {
 			return fmt.Errorf("serial: %s does not call graphql.MarshalSliceConcurrently as expected", name)
