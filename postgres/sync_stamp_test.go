@@ -329,7 +329,7 @@ func TestStampAfterCommit(t *testing.T) {
 		if err := db.InTx(nurse, func(tx *postgres.DB) error { return rename(tx, "Ada") }); err != nil {
 			t.Fatal(err)
 		}
-		var child, other uuid.UUID
+		var child uuid.UUID
 		if err := db.InTx(nurse, func(tx *postgres.DB) error { child = create(t, tx); return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +337,7 @@ func TestStampAfterCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other = o.ID
+		other := o.ID
 		fb, err := db.SubmitFeedback(nurse, feedback.Submission{SubjectKind: feedback.SubjectInteraction, SubjectID: other,
 			Respondent: feedback.RespondentSelf, Instrument: feedback.InstrumentFFT, FFT: ptr(feedback.FFTGood)})
 		if err != nil {
@@ -364,6 +364,8 @@ func TestStampAfterCommit(t *testing.T) {
 	// kind of record: while a writer holds a committed change of one, a
 	// stamp numbers nothing rather than number a child without it.
 	t.Run("a stamp numbers nothing while a writer holds a practitioner", func(t *testing.T) {
+		// A nurse may not edit a practitioner through the store; the row's
+		// trigger records the change all the same.
 		touch := func(tx *postgres.DB) error {
 			return tx.ExecRaw(ctx, `UPDATE practitioners SET version = version + 1 WHERE id = $1`, f.Nurse1)
 		}
