@@ -53,10 +53,9 @@ func (db *DB) collectChanges(ctx context.Context, sql string, q args) ([]SyncCha
 // 013_sync_stamp_past_held_patients.sql): feedback, behind a held visit or
 // relationship; her visits, relationships and all feedback, behind a held
 // patient; everything, behind a held organisation, team or practitioner.
-// A stamp that could number nothing for that
-// reason says so, and StampSync tries again for up to stampPatience, then
-// gives up: what it could not number is numbered by a later stamp, above
-// every number handed out before.
+// A stamp that could number nothing for that reason says so, and StampSync
+// tries again for up to stampPatience, then gives up: what it could not
+// number is numbered by a later stamp, above every number handed out before.
 //
 // Whoever reads sequence numbers and must see what has already committed
 // calls it first: a pull before its snapshot (so a device sees its own
