@@ -25454,7 +25454,7 @@ func (ec *executionContext) _CareMeasureScore(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CareMeasureScore")
 		case "scorable":
-			out.Values[i] = ec._CareMeasureScore_scorable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Scorable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25464,7 +25464,7 @@ func (ec *executionContext) _CareMeasureScore(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "missing":
-			out.Values[i] = ec._CareMeasureScore_missing(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Missing)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25491,7 +25491,7 @@ func (ec *executionContext) _CareMeasureScore(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var careRelationshipImplementors = []string{"CareRelationship", "Node"}
@@ -25512,12 +25512,12 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
-			out.Values[i] = ec._CareRelationship_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNRelationshipKind2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._CareRelationship_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNRelationshipStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -25717,7 +25717,7 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "relatedPersonName":
-			out.Values[i] = ec._CareRelationship_relatedPersonName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.RelatedPersonName)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -25727,17 +25727,17 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "periodEnd":
-			out.Values[i] = ec._CareRelationship_periodEnd(ctx, field, obj)
+			out.Values[i] = ec.marshalODateTime2ᚖtimeᚐTime(ctx, field.Selections, obj.PeriodEnd)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "consent":
-			out.Values[i] = ec._CareRelationship_consent(ctx, field, obj)
+			out.Values[i] = ec.marshalNConsent2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐConsent(ctx, field.Selections, obj.Consent)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "patientPreference":
-			out.Values[i] = ec._CareRelationship_patientPreference(ctx, field, obj)
+			out.Values[i] = ec.marshalNPatientPreference2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐPatientPreference(ctx, field.Selections, obj.PatientPreference)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -25769,7 +25769,7 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var careRelationshipConnectionImplementors = []string{"CareRelationshipConnection"}
@@ -25795,7 +25795,7 @@ func (ec *executionContext) _CareRelationshipConnection(ctx context.Context, sel
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._CareRelationshipConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25817,7 +25817,7 @@ func (ec *executionContext) _CareRelationshipConnection(ctx context.Context, sel
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var careRelationshipEdgeImplementors = []string{"CareRelationshipEdge"}
@@ -25838,7 +25838,7 @@ func (ec *executionContext) _CareRelationshipEdge(ctx context.Context, sel ast.S
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._CareRelationshipEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25860,7 +25860,7 @@ func (ec *executionContext) _CareRelationshipEdge(ctx context.Context, sel ast.S
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var careScoreBandImplementors = []string{"CareScoreBand"}
@@ -25876,22 +25876,22 @@ func (ec *executionContext) _CareScoreBand(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CareScoreBand")
 		case "from":
-			out.Values[i] = ec._CareScoreBand_from(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.From)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._CareScoreBand_to(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.To)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "count":
-			out.Values[i] = ec._CareScoreBand_count(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Count)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "suppressed":
-			out.Values[i] = ec._CareScoreBand_suppressed(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Suppressed)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25913,7 +25913,7 @@ func (ec *executionContext) _CareScoreBand(ctx context.Context, sel ast.Selectio
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityAtRiskImplementors = []string{"ContinuityAtRisk"}
@@ -25939,7 +25939,7 @@ func (ec *executionContext) _ContinuityAtRisk(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._ContinuityAtRisk_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25966,7 +25966,7 @@ func (ec *executionContext) _ContinuityAtRisk(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityAtRiskPatientImplementors = []string{"ContinuityAtRiskPatient"}
@@ -25987,12 +25987,12 @@ func (ec *executionContext) _ContinuityAtRiskPatient(ctx context.Context, sel as
 				out.Invalids++
 			}
 		case "contacts":
-			out.Values[i] = ec._ContinuityAtRiskPatient_contacts(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Contacts)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "clinicians":
-			out.Values[i] = ec._ContinuityAtRiskPatient_clinicians(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Clinicians)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26034,7 +26034,7 @@ func (ec *executionContext) _ContinuityAtRiskPatient(ctx context.Context, sel as
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityExclusionImplementors = []string{"ContinuityExclusion"}
@@ -26050,12 +26050,12 @@ func (ec *executionContext) _ContinuityExclusion(ctx context.Context, sel ast.Se
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ContinuityExclusion")
 		case "reason":
-			out.Values[i] = ec._ContinuityExclusion_reason(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Reason)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "patients":
-			out.Values[i] = ec._ContinuityExclusion_patients(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Patients)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26077,7 +26077,7 @@ func (ec *executionContext) _ContinuityExclusion(ctx context.Context, sel ast.Se
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityIndexImplementors = []string{"ContinuityIndex"}
@@ -26098,17 +26098,17 @@ func (ec *executionContext) _ContinuityIndex(ctx context.Context, sel ast.Select
 				out.Invalids++
 			}
 		case "contacts":
-			out.Values[i] = ec._ContinuityIndex_contacts(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Contacts)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "clinicians":
-			out.Values[i] = ec._ContinuityIndex_clinicians(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Clinicians)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "reason":
-			out.Values[i] = ec._ContinuityIndex_reason(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Reason)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26130,7 +26130,7 @@ func (ec *executionContext) _ContinuityIndex(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityMeanImplementors = []string{"ContinuityMean"}
@@ -26151,12 +26151,12 @@ func (ec *executionContext) _ContinuityMean(ctx context.Context, sel ast.Selecti
 				out.Invalids++
 			}
 		case "eligible":
-			out.Values[i] = ec._ContinuityMean_eligible(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Eligible)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "excluded":
-			out.Values[i] = ec._ContinuityMean_excluded(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Excluded)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26183,7 +26183,7 @@ func (ec *executionContext) _ContinuityMean(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var continuityRatioImplementors = []string{"ContinuityRatio"}
@@ -26204,12 +26204,12 @@ func (ec *executionContext) _ContinuityRatio(ctx context.Context, sel ast.Select
 				out.Invalids++
 			}
 		case "numerator":
-			out.Values[i] = ec._ContinuityRatio_numerator(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Numerator)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "denominator":
-			out.Values[i] = ec._ContinuityRatio_denominator(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Denominator)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26231,7 +26231,7 @@ func (ec *executionContext) _ContinuityRatio(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var deviceImplementors = []string{"Device"}
@@ -26295,12 +26295,12 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastSeenAt":
-			out.Values[i] = ec._Device_lastSeenAt(ctx, field, obj)
+			out.Values[i] = ec.marshalODateTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastSeenAt)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revokedAt":
-			out.Values[i] = ec._Device_revokedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalODateTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -26322,7 +26322,7 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackAnswerImplementors = []string{"FeedbackAnswer"}
@@ -26338,27 +26338,27 @@ func (ec *executionContext) _FeedbackAnswer(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackAnswer")
 		case "key":
-			out.Values[i] = ec._FeedbackAnswer_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "rating":
-			out.Values[i] = ec._FeedbackAnswer_rating(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Rating)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "choice":
-			out.Values[i] = ec._FeedbackAnswer_choice(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Choice)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "yes":
-			out.Values[i] = ec._FeedbackAnswer_yes(ctx, field, obj)
+			out.Values[i] = ec.marshalOBoolean2ᚖbool(ctx, field.Selections, obj.Yes)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "text":
-			out.Values[i] = ec._FeedbackAnswer_text(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Text)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26380,7 +26380,7 @@ func (ec *executionContext) _FeedbackAnswer(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackCellImplementors = []string{"FeedbackCell"}
@@ -26396,17 +26396,17 @@ func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackCell")
 		case "suppressed":
-			out.Values[i] = ec._FeedbackCell_suppressed(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Suppressed)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "responses":
-			out.Values[i] = ec._FeedbackCell_responses(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Responses)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "careResponses":
-			out.Values[i] = ec._FeedbackCell_careResponses(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.CareResponses)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26416,7 +26416,7 @@ func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "careSuppressed":
-			out.Values[i] = ec._FeedbackCell_careSuppressed(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.CareSuppressed)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26426,7 +26426,7 @@ func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "fftResponses":
-			out.Values[i] = ec._FeedbackCell_fftResponses(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.FftResponses)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26441,7 +26441,7 @@ func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "fftSuppressed":
-			out.Values[i] = ec._FeedbackCell_fftSuppressed(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.FftSuppressed)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26463,7 +26463,7 @@ func (ec *executionContext) _FeedbackCell(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackInstrumentsImplementors = []string{"FeedbackInstruments"}
@@ -26479,7 +26479,7 @@ func (ec *executionContext) _FeedbackInstruments(ctx context.Context, sel ast.Se
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackInstruments")
 		case "careStem":
-			out.Values[i] = ec._FeedbackInstruments_careStem(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.CareStem)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26494,7 +26494,7 @@ func (ec *executionContext) _FeedbackInstruments(ctx context.Context, sel ast.Se
 				out.Invalids++
 			}
 		case "fftQuestion":
-			out.Values[i] = ec._FeedbackInstruments_fftQuestion(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.FftQuestion)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26516,7 +26516,7 @@ func (ec *executionContext) _FeedbackInstruments(ctx context.Context, sel ast.Se
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackLinkImplementors = []string{"FeedbackLink"}
@@ -26532,12 +26532,12 @@ func (ec *executionContext) _FeedbackLink(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackLink")
 		case "path":
-			out.Values[i] = ec._FeedbackLink_path(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Path)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "token":
-			out.Values[i] = ec._FeedbackLink_token(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Token)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26564,7 +26564,7 @@ func (ec *executionContext) _FeedbackLink(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackQuestionImplementors = []string{"FeedbackQuestion"}
@@ -26580,17 +26580,17 @@ func (ec *executionContext) _FeedbackQuestion(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackQuestion")
 		case "key":
-			out.Values[i] = ec._FeedbackQuestion_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "text":
-			out.Values[i] = ec._FeedbackQuestion_text(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Text)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "kind":
-			out.Values[i] = ec._FeedbackQuestion_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackQuestionKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackQuestionKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26600,12 +26600,12 @@ func (ec *executionContext) _FeedbackQuestion(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "scaleMax":
-			out.Values[i] = ec._FeedbackQuestion_scaleMax(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ScaleMax)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "required":
-			out.Values[i] = ec._FeedbackQuestion_required(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Required)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26627,7 +26627,7 @@ func (ec *executionContext) _FeedbackQuestion(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackQuestionnaireImplementors = []string{"FeedbackQuestionnaire"}
@@ -26648,12 +26648,12 @@ func (ec *executionContext) _FeedbackQuestionnaire(ctx context.Context, sel ast.
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._FeedbackQuestionnaire_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "title":
-			out.Values[i] = ec._FeedbackQuestionnaire_title(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Title)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26680,7 +26680,7 @@ func (ec *executionContext) _FeedbackQuestionnaire(ctx context.Context, sel ast.
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackResponseImplementors = []string{"FeedbackResponse"}
@@ -26701,7 +26701,7 @@ func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "subjectKind":
-			out.Values[i] = ec._FeedbackResponse_subjectKind(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackSubjectKind2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackSubjectKind(ctx, field.Selections, obj.SubjectKind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26721,17 +26721,17 @@ func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "relationshipKind":
-			out.Values[i] = ec._FeedbackResponse_relationshipKind(ctx, field, obj)
+			out.Values[i] = ec.marshalORelationshipKind2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋcareᚐRelationshipKind(ctx, field.Selections, obj.RelationshipKind)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "respondent":
-			out.Values[i] = ec._FeedbackResponse_respondent(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackRespondent2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackRespondent(ctx, field.Selections, obj.Respondent)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "instrument":
-			out.Values[i] = ec._FeedbackResponse_instrument(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackInstrument2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackInstrument(ctx, field.Selections, obj.Instrument)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26741,7 +26741,7 @@ func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "fftAnswer":
-			out.Values[i] = ec._FeedbackResponse_fftAnswer(ctx, field, obj)
+			out.Values[i] = ec.marshalOFFTAnswer2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFFTAnswer(ctx, field.Selections, obj.FftAnswer)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26756,12 +26756,12 @@ func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "freeText":
-			out.Values[i] = ec._FeedbackResponse_freeText(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.FreeText)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "submittedOn":
-			out.Values[i] = ec._FeedbackResponse_submittedOn(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.SubmittedOn)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26783,7 +26783,7 @@ func (ec *executionContext) _FeedbackResponse(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackSummaryImplementors = []string{"FeedbackSummary"}
@@ -26799,7 +26799,7 @@ func (ec *executionContext) _FeedbackSummary(ctx context.Context, sel ast.Select
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackSummary")
 		case "groupBy":
-			out.Values[i] = ec._FeedbackSummary_groupBy(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackGroupBy2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐFeedbackGroupBy(ctx, field.Selections, obj.GroupBy)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26831,7 +26831,7 @@ func (ec *executionContext) _FeedbackSummary(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var feedbackSummaryRowImplementors = []string{"FeedbackSummaryRow"}
@@ -26847,7 +26847,7 @@ func (ec *executionContext) _FeedbackSummaryRow(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackSummaryRow")
 		case "key":
-			out.Values[i] = ec._FeedbackSummaryRow_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26874,7 +26874,7 @@ func (ec *executionContext) _FeedbackSummaryRow(ctx context.Context, sel ast.Sel
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var interactionImplementors = []string{"Interaction", "Node"}
@@ -27009,7 +27009,7 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "mode":
-			out.Values[i] = ec._Interaction_mode(ctx, field, obj)
+			out.Values[i] = ec.marshalNInteractionMode2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionMode(ctx, field.Selections, obj.Mode)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27019,7 +27019,7 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "durationMinutes":
-			out.Values[i] = ec._Interaction_durationMinutes(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.DurationMinutes)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27067,22 +27067,22 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "purpose":
-			out.Values[i] = ec._Interaction_purpose(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Purpose)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "notes":
-			out.Values[i] = ec._Interaction_notes(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Notes)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._Interaction_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNInteractionStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐInteractionStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "signedAt":
-			out.Values[i] = ec._Interaction_signedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalODateTime2ᚖtimeᚐTime(ctx, field.Selections, obj.SignedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27190,7 +27190,7 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var interactionAmendmentImplementors = []string{"InteractionAmendment"}
@@ -27254,7 +27254,7 @@ func (ec *executionContext) _InteractionAmendment(ctx context.Context, sel ast.S
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "reason":
-			out.Values[i] = ec._InteractionAmendment_reason(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Reason)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27286,7 +27286,7 @@ func (ec *executionContext) _InteractionAmendment(ctx context.Context, sel ast.S
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var interactionConnectionImplementors = []string{"InteractionConnection"}
@@ -27312,7 +27312,7 @@ func (ec *executionContext) _InteractionConnection(ctx context.Context, sel ast.
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._InteractionConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27334,7 +27334,7 @@ func (ec *executionContext) _InteractionConnection(ctx context.Context, sel ast.
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var interactionContentImplementors = []string{"InteractionContent"}
@@ -27350,17 +27350,17 @@ func (ec *executionContext) _InteractionContent(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("InteractionContent")
 		case "purpose":
-			out.Values[i] = ec._InteractionContent_purpose(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Purpose)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "notes":
-			out.Values[i] = ec._InteractionContent_notes(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Notes)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "durationMinutes":
-			out.Values[i] = ec._InteractionContent_durationMinutes(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.DurationMinutes)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -27382,7 +27382,7 @@ func (ec *executionContext) _InteractionContent(ctx context.Context, sel ast.Sel
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var interactionEdgeImplementors = []string{"InteractionEdge"}
@@ -27403,7 +27403,7 @@ func (ec *executionContext) _InteractionEdge(ctx context.Context, sel ast.Select
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._InteractionEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27425,7 +27425,7 @@ func (ec *executionContext) _InteractionEdge(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var listContinuityImplementors = []string{"ListContinuity"}
@@ -27691,22 +27691,22 @@ func (ec *executionContext) _NamedNurseVisits(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("NamedNurseVisits")
 		case "month":
-			out.Values[i] = ec._NamedNurseVisits_month(ctx, field, obj)
+			out.Values[i] = ec.marshalODate2ᚖtimeᚐTime(ctx, field.Selections, obj.Month)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "onCaseload":
-			out.Values[i] = ec._NamedNurseVisits_onCaseload(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.OnCaseload)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "visits":
-			out.Values[i] = ec._NamedNurseVisits_visits(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Visits)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "byNamedNurse":
-			out.Values[i] = ec._NamedNurseVisits_byNamedNurse(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ByNamedNurse)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27716,7 +27716,7 @@ func (ec *executionContext) _NamedNurseVisits(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "nurses":
-			out.Values[i] = ec._NamedNurseVisits_nurses(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Nurses)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27738,7 +27738,7 @@ func (ec *executionContext) _NamedNurseVisits(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var organizationImplementors = []string{"Organization", "Node"}
@@ -27759,17 +27759,17 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._Organization_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
-			out.Values[i] = ec._Organization_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNOrganizationKind2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐOrganizationKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "odsCode":
-			out.Values[i] = ec._Organization_odsCode(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.ODSCode)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27915,7 +27915,7 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var organizationConnectionImplementors = []string{"OrganizationConnection"}
@@ -27941,7 +27941,7 @@ func (ec *executionContext) _OrganizationConnection(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._OrganizationConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27963,7 +27963,7 @@ func (ec *executionContext) _OrganizationConnection(ctx context.Context, sel ast
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var organizationEdgeImplementors = []string{"OrganizationEdge"}
@@ -27984,7 +27984,7 @@ func (ec *executionContext) _OrganizationEdge(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._OrganizationEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28006,7 +28006,7 @@ func (ec *executionContext) _OrganizationEdge(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -28022,22 +28022,22 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PageInfo")
 		case "hasNextPage":
-			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hasPreviousPage":
-			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "startCursor":
-			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.StartCursor)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "endCursor":
-			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EndCursor)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28059,7 +28059,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var patientImplementors = []string{"Patient", "Node"}
@@ -28080,22 +28080,22 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nhsNumber":
-			out.Values[i] = ec._Patient_nhsNumber(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.NHSNumber)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "givenName":
-			out.Values[i] = ec._Patient_givenName(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.GivenName)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "familyName":
-			out.Values[i] = ec._Patient_familyName(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.FamilyName)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "birthDate":
-			out.Values[i] = ec._Patient_birthDate(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.BirthDate)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28355,7 +28355,7 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var patientConnectionImplementors = []string{"PatientConnection"}
@@ -28381,7 +28381,7 @@ func (ec *executionContext) _PatientConnection(ctx context.Context, sel ast.Sele
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._PatientConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28403,7 +28403,7 @@ func (ec *executionContext) _PatientConnection(ctx context.Context, sel ast.Sele
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var patientContinuityImplementors = []string{"PatientContinuity"}
@@ -28429,12 +28429,12 @@ func (ec *executionContext) _PatientContinuity(ctx context.Context, sel ast.Sele
 				out.Invalids++
 			}
 		case "contacts":
-			out.Values[i] = ec._PatientContinuity_contacts(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Contacts)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "clinicians":
-			out.Values[i] = ec._PatientContinuity_clinicians(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Clinicians)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28496,7 +28496,7 @@ func (ec *executionContext) _PatientContinuity(ctx context.Context, sel ast.Sele
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var patientEdgeImplementors = []string{"PatientEdge"}
@@ -28517,7 +28517,7 @@ func (ec *executionContext) _PatientEdge(ctx context.Context, sel ast.SelectionS
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._PatientEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28539,7 +28539,7 @@ func (ec *executionContext) _PatientEdge(ctx context.Context, sel ast.SelectionS
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practiceContinuityImplementors = []string{"PracticeContinuity"}
@@ -28565,7 +28565,7 @@ func (ec *executionContext) _PracticeContinuity(ctx context.Context, sel ast.Sel
 				out.Invalids++
 			}
 		case "indexMonths":
-			out.Values[i] = ec._PracticeContinuity_indexMonths(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.IndexMonths)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28587,7 +28587,7 @@ func (ec *executionContext) _PracticeContinuity(ctx context.Context, sel ast.Sel
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practiceContinuityMonthImplementors = []string{"PracticeContinuityMonth"}
@@ -28603,7 +28603,7 @@ func (ec *executionContext) _PracticeContinuityMonth(ctx context.Context, sel as
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PracticeContinuityMonth")
 		case "month":
-			out.Values[i] = ec._PracticeContinuityMonth_month(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.Month)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28618,7 +28618,7 @@ func (ec *executionContext) _PracticeContinuityMonth(ctx context.Context, sel as
 				out.Invalids++
 			}
 		case "unassignedContacts":
-			out.Values[i] = ec._PracticeContinuityMonth_unassignedContacts(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.UnassignedContacts)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28655,7 +28655,7 @@ func (ec *executionContext) _PracticeContinuityMonth(ctx context.Context, sel as
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practitionerImplementors = []string{"Practitioner", "Node"}
@@ -28676,22 +28676,22 @@ func (ec *executionContext) _Practitioner(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "givenName":
-			out.Values[i] = ec._Practitioner_givenName(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.GivenName)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "familyName":
-			out.Values[i] = ec._Practitioner_familyName(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.FamilyName)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "profession":
-			out.Values[i] = ec._Practitioner_profession(ctx, field, obj)
+			out.Values[i] = ec.marshalNProfession2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐProfession(ctx, field.Selections, obj.Profession)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
-			out.Values[i] = ec._Practitioner_active(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Active)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28913,7 +28913,7 @@ func (ec *executionContext) _Practitioner(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practitionerConnectionImplementors = []string{"PractitionerConnection"}
@@ -28939,7 +28939,7 @@ func (ec *executionContext) _PractitionerConnection(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._PractitionerConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28961,7 +28961,7 @@ func (ec *executionContext) _PractitionerConnection(ctx context.Context, sel ast
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practitionerContinuityMonthImplementors = []string{"PractitionerContinuityMonth"}
@@ -28977,7 +28977,7 @@ func (ec *executionContext) _PractitionerContinuityMonth(ctx context.Context, se
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PractitionerContinuityMonth")
 		case "month":
-			out.Values[i] = ec._PractitionerContinuityMonth_month(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.Month)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28992,7 +28992,7 @@ func (ec *executionContext) _PractitionerContinuityMonth(ctx context.Context, se
 				out.Invalids++
 			}
 		case "listSize":
-			out.Values[i] = ec._PractitionerContinuityMonth_listSize(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ListSize)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29024,7 +29024,7 @@ func (ec *executionContext) _PractitionerContinuityMonth(ctx context.Context, se
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var practitionerEdgeImplementors = []string{"PractitionerEdge"}
@@ -29045,7 +29045,7 @@ func (ec *executionContext) _PractitionerEdge(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._PractitionerEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29067,7 +29067,7 @@ func (ec *executionContext) _PractitionerEdge(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var queryImplementors = []string{"Query"}
@@ -29818,7 +29818,7 @@ func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.S
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._RegistrationTransfer_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNTransferStatus2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐTransferStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -29840,7 +29840,7 @@ func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.S
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxCareRelationshipImplementors = []string{"RxCareRelationship"}
@@ -29856,67 +29856,67 @@ func (ec *executionContext) _RxCareRelationship(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxCareRelationship")
 		case "id":
-			out.Values[i] = ec._RxCareRelationship_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "kind":
-			out.Values[i] = ec._RxCareRelationship_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "status":
-			out.Values[i] = ec._RxCareRelationship_status(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "organizationId":
-			out.Values[i] = ec._RxCareRelationship_organizationId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OrganizationID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "patientId":
-			out.Values[i] = ec._RxCareRelationship_patientId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PatientID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "practitionerId":
-			out.Values[i] = ec._RxCareRelationship_practitionerId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PractitionerID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "teamId":
-			out.Values[i] = ec._RxCareRelationship_teamId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.TeamID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "partnerOrganizationId":
-			out.Values[i] = ec._RxCareRelationship_partnerOrganizationId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PartnerOrganizationID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "relatedPersonName":
-			out.Values[i] = ec._RxCareRelationship_relatedPersonName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.RelatedPersonName)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "periodStart":
-			out.Values[i] = ec._RxCareRelationship_periodStart(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PeriodStart)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "periodEnd":
-			out.Values[i] = ec._RxCareRelationship_periodEnd(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PeriodEnd)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "consent":
-			out.Values[i] = ec._RxCareRelationship_consent(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Consent)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "patientPreference":
-			out.Values[i] = ec._RxCareRelationship_patientPreference(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PatientPreference)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -29926,12 +29926,12 @@ func (ec *executionContext) _RxCareRelationship(ctx context.Context, sel ast.Sel
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxCareRelationship_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxCareRelationship_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29953,7 +29953,7 @@ func (ec *executionContext) _RxCareRelationship(ctx context.Context, sel ast.Sel
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxCareRelationshipPullBulkImplementors = []string{"RxCareRelationshipPullBulk"}
@@ -30012,7 +30012,7 @@ func (ec *executionContext) _RxCheckpoint(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxCheckpoint")
 		case "cursor":
-			out.Values[i] = ec._RxCheckpoint_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30034,7 +30034,7 @@ func (ec *executionContext) _RxCheckpoint(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxInteractionImplementors = []string{"RxInteraction"}
@@ -30050,82 +30050,82 @@ func (ec *executionContext) _RxInteraction(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxInteraction")
 		case "id":
-			out.Values[i] = ec._RxInteraction_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "patientId":
-			out.Values[i] = ec._RxInteraction_patientId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PatientID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "practitionerId":
-			out.Values[i] = ec._RxInteraction_practitionerId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PractitionerID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "organizationId":
-			out.Values[i] = ec._RxInteraction_organizationId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OrganizationID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "mode":
-			out.Values[i] = ec._RxInteraction_mode(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Mode)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "occurredAt":
-			out.Values[i] = ec._RxInteraction_occurredAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OccurredAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "durationMinutes":
-			out.Values[i] = ec._RxInteraction_durationMinutes(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.DurationMinutes)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "participantIds":
-			out.Values[i] = ec._RxInteraction_participantIds(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚕstringᚄ(ctx, field.Selections, obj.ParticipantIds)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "otherPresent":
-			out.Values[i] = ec._RxInteraction_otherPresent(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚕstringᚄ(ctx, field.Selections, obj.OtherPresent)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "purpose":
-			out.Values[i] = ec._RxInteraction_purpose(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Purpose)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "notes":
-			out.Values[i] = ec._RxInteraction_notes(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Notes)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "status":
-			out.Values[i] = ec._RxInteraction_status(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "signedAt":
-			out.Values[i] = ec._RxInteraction_signedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.SignedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "signedById":
-			out.Values[i] = ec._RxInteraction_signedById(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.SignedByID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "amendmentReason":
-			out.Values[i] = ec._RxInteraction_amendmentReason(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.AmendmentReason)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "amendmentCount":
-			out.Values[i] = ec._RxInteraction_amendmentCount(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint(ctx, field.Selections, obj.AmendmentCount)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30135,12 +30135,12 @@ func (ec *executionContext) _RxInteraction(ctx context.Context, sel ast.Selectio
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxInteraction_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxInteraction_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30162,7 +30162,7 @@ func (ec *executionContext) _RxInteraction(ctx context.Context, sel ast.Selectio
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxInteractionPullBulkImplementors = []string{"RxInteractionPullBulk"}
@@ -30221,22 +30221,22 @@ func (ec *executionContext) _RxOrganization(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxOrganization")
 		case "id":
-			out.Values[i] = ec._RxOrganization_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "name":
-			out.Values[i] = ec._RxOrganization_name(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "kind":
-			out.Values[i] = ec._RxOrganization_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "odsCode":
-			out.Values[i] = ec._RxOrganization_odsCode(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OdsCode)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30246,12 +30246,12 @@ func (ec *executionContext) _RxOrganization(ctx context.Context, sel ast.Selecti
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxOrganization_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxOrganization_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30273,7 +30273,7 @@ func (ec *executionContext) _RxOrganization(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxOrganizationPullBulkImplementors = []string{"RxOrganizationPullBulk"}
@@ -30332,32 +30332,32 @@ func (ec *executionContext) _RxPatient(ctx context.Context, sel ast.SelectionSet
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxPatient")
 		case "id":
-			out.Values[i] = ec._RxPatient_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "nhsNumber":
-			out.Values[i] = ec._RxPatient_nhsNumber(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.NhsNumber)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "givenName":
-			out.Values[i] = ec._RxPatient_givenName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.GivenName)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "familyName":
-			out.Values[i] = ec._RxPatient_familyName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.FamilyName)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "birthDate":
-			out.Values[i] = ec._RxPatient_birthDate(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.BirthDate)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "registeredPracticeId":
-			out.Values[i] = ec._RxPatient_registeredPracticeId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.RegisteredPracticeID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30367,12 +30367,12 @@ func (ec *executionContext) _RxPatient(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxPatient_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxPatient_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30394,7 +30394,7 @@ func (ec *executionContext) _RxPatient(ctx context.Context, sel ast.SelectionSet
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxPatientPullBulkImplementors = []string{"RxPatientPullBulk"}
@@ -30453,32 +30453,32 @@ func (ec *executionContext) _RxPractitioner(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxPractitioner")
 		case "id":
-			out.Values[i] = ec._RxPractitioner_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "organizationId":
-			out.Values[i] = ec._RxPractitioner_organizationId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OrganizationID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "givenName":
-			out.Values[i] = ec._RxPractitioner_givenName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.GivenName)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "familyName":
-			out.Values[i] = ec._RxPractitioner_familyName(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.FamilyName)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "profession":
-			out.Values[i] = ec._RxPractitioner_profession(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Profession)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "active":
-			out.Values[i] = ec._RxPractitioner_active(ctx, field, obj)
+			out.Values[i] = ec.marshalOBoolean2ᚖbool(ctx, field.Selections, obj.Active)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30488,12 +30488,12 @@ func (ec *executionContext) _RxPractitioner(ctx context.Context, sel ast.Selecti
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxPractitioner_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxPractitioner_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30515,7 +30515,7 @@ func (ec *executionContext) _RxPractitioner(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxPractitionerPullBulkImplementors = []string{"RxPractitionerPullBulk"}
@@ -30574,7 +30574,7 @@ func (ec *executionContext) _RxStreamEvent(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxStreamEvent")
 		case "resync":
-			out.Values[i] = ec._RxStreamEvent_resync(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Resync)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30596,7 +30596,7 @@ func (ec *executionContext) _RxStreamEvent(ctx context.Context, sel ast.Selectio
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxTeamImplementors = []string{"RxTeam"}
@@ -30612,17 +30612,17 @@ func (ec *executionContext) _RxTeam(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RxTeam")
 		case "id":
-			out.Values[i] = ec._RxTeam_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "organizationId":
-			out.Values[i] = ec._RxTeam_organizationId(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.OrganizationID)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "name":
-			out.Values[i] = ec._RxTeam_name(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30632,12 +30632,12 @@ func (ec *executionContext) _RxTeam(ctx context.Context, sel ast.SelectionSet, o
 				out.Invalids++
 			}
 		case "updatedAt":
-			out.Values[i] = ec._RxTeam_updatedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.UpdatedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deleted":
-			out.Values[i] = ec._RxTeam_deleted(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Deleted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30659,7 +30659,7 @@ func (ec *executionContext) _RxTeam(ctx context.Context, sel ast.SelectionSet, o
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var rxTeamPullBulkImplementors = []string{"RxTeamPullBulk"}
@@ -30750,27 +30750,27 @@ func (ec *executionContext) _SyncChangeResult(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SyncChangeResult")
 		case "mutationSeq":
-			out.Values[i] = ec._SyncChangeResult_mutationSeq(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.MutationSeq)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "status":
-			out.Values[i] = ec._SyncChangeResult_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNSyncResultStatus2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResultStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "code":
-			out.Values[i] = ec._SyncChangeResult_code(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Code)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "message":
-			out.Values[i] = ec._SyncChangeResult_message(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Message)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._SyncChangeResult_version(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30802,7 +30802,7 @@ func (ec *executionContext) _SyncChangeResult(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncChangesEventImplementors = []string{"SyncChangesEvent"}
@@ -30818,7 +30818,7 @@ func (ec *executionContext) _SyncChangesEvent(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SyncChangesEvent")
 		case "changesWaiting":
-			out.Values[i] = ec._SyncChangesEvent_changesWaiting(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.ChangesWaiting)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30840,7 +30840,7 @@ func (ec *executionContext) _SyncChangesEvent(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncConflictImplementors = []string{"SyncConflict", "Node"}
@@ -30861,7 +30861,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "entity":
-			out.Values[i] = ec._SyncConflict_entity(ctx, field, obj)
+			out.Values[i] = ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, field.Selections, obj.Entity)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30871,7 +30871,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "field":
-			out.Values[i] = ec._SyncConflict_field(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Field)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30924,12 +30924,12 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "policy":
-			out.Values[i] = ec._SyncConflict_policy(ctx, field, obj)
+			out.Values[i] = ec.marshalNConflictPolicy2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictPolicy(ctx, field.Selections, obj.Policy)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "outcome":
-			out.Values[i] = ec._SyncConflict_outcome(ctx, field, obj)
+			out.Values[i] = ec.marshalNConflictOutcome2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐConflictOutcome(ctx, field.Selections, obj.Outcome)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31020,7 +31020,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "resolvedAt":
-			out.Values[i] = ec._SyncConflict_resolvedAt(ctx, field, obj)
+			out.Values[i] = ec.marshalODateTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ResolvedAt)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31030,7 +31030,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "recordVersion":
-			out.Values[i] = ec._SyncConflict_recordVersion(ctx, field, obj)
+			out.Values[i] = ec.marshalOInt2ᚖint64(ctx, field.Selections, obj.RecordVersion)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31052,7 +31052,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncConflictConnectionImplementors = []string{"SyncConflictConnection"}
@@ -31078,7 +31078,7 @@ func (ec *executionContext) _SyncConflictConnection(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._SyncConflictConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31100,7 +31100,7 @@ func (ec *executionContext) _SyncConflictConnection(ctx context.Context, sel ast
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncConflictEdgeImplementors = []string{"SyncConflictEdge"}
@@ -31121,7 +31121,7 @@ func (ec *executionContext) _SyncConflictEdge(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._SyncConflictEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31143,7 +31143,7 @@ func (ec *executionContext) _SyncConflictEdge(ctx context.Context, sel ast.Selec
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncPullPayloadImplementors = []string{"SyncPullPayload"}
@@ -31174,27 +31174,27 @@ func (ec *executionContext) _SyncPullPayload(ctx context.Context, sel ast.Select
 				out.Invalids++
 			}
 		case "checkpoint":
-			out.Values[i] = ec._SyncPullPayload_checkpoint(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Checkpoint)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hasMore":
-			out.Values[i] = ec._SyncPullPayload_hasMore(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasMore)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "resetRequired":
-			out.Values[i] = ec._SyncPullPayload_resetRequired(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.ResetRequired)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "resetReason":
-			out.Values[i] = ec._SyncPullPayload_resetReason(ctx, field, obj)
+			out.Values[i] = ec.marshalOSyncResetReason2ᚖgithubᚗcomᚋrapportcareᚋrapportᚋsyncᚐResetReason(ctx, field.Selections, obj.ResetReason)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "wipe":
-			out.Values[i] = ec._SyncPullPayload_wipe(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Wipe)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31216,7 +31216,7 @@ func (ec *executionContext) _SyncPullPayload(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncPushPayloadImplementors = []string{"SyncPushPayload"}
@@ -31237,7 +31237,7 @@ func (ec *executionContext) _SyncPushPayload(ctx context.Context, sel ast.Select
 				out.Invalids++
 			}
 		case "serverHlc":
-			out.Values[i] = ec._SyncPushPayload_serverHlc(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ServerHlc)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31259,7 +31259,7 @@ func (ec *executionContext) _SyncPushPayload(ctx context.Context, sel ast.Select
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncRecordImplementors = []string{"SyncRecord"}
@@ -31275,7 +31275,7 @@ func (ec *executionContext) _SyncRecord(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SyncRecord")
 		case "entity":
-			out.Values[i] = ec._SyncRecord_entity(ctx, field, obj)
+			out.Values[i] = ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, field.Selections, obj.Entity)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31285,7 +31285,7 @@ func (ec *executionContext) _SyncRecord(ctx context.Context, sel ast.SelectionSe
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._SyncRecord_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31312,7 +31312,7 @@ func (ec *executionContext) _SyncRecord(ctx context.Context, sel ast.SelectionSe
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var syncTombstoneImplementors = []string{"SyncTombstone"}
@@ -31328,7 +31328,7 @@ func (ec *executionContext) _SyncTombstone(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SyncTombstone")
 		case "entity":
-			out.Values[i] = ec._SyncTombstone_entity(ctx, field, obj)
+			out.Values[i] = ec.marshalNSyncEntity2githubᚗcomᚋrapportcareᚋrapportᚋsyncᚐEntity(ctx, field.Selections, obj.Entity)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31355,7 +31355,7 @@ func (ec *executionContext) _SyncTombstone(ctx context.Context, sel ast.Selectio
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamImplementors = []string{"Team", "Node"}
@@ -31376,7 +31376,7 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._Team_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31522,7 +31522,7 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamConnectionImplementors = []string{"TeamConnection"}
@@ -31548,7 +31548,7 @@ func (ec *executionContext) _TeamConnection(ctx context.Context, sel ast.Selecti
 				out.Invalids++
 			}
 		case "totalCount":
-			out.Values[i] = ec._TeamConnection_totalCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31570,7 +31570,7 @@ func (ec *executionContext) _TeamConnection(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamContinuityImplementors = []string{"TeamContinuity"}
@@ -31586,12 +31586,12 @@ func (ec *executionContext) _TeamContinuity(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("TeamContinuity")
 		case "from":
-			out.Values[i] = ec._TeamContinuity_from(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.From)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._TeamContinuity_to(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.To)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31623,7 +31623,7 @@ func (ec *executionContext) _TeamContinuity(ctx context.Context, sel ast.Selecti
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamContinuityMonthImplementors = []string{"TeamContinuityMonth"}
@@ -31639,27 +31639,27 @@ func (ec *executionContext) _TeamContinuityMonth(ctx context.Context, sel ast.Se
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("TeamContinuityMonth")
 		case "month":
-			out.Values[i] = ec._TeamContinuityMonth_month(ctx, field, obj)
+			out.Values[i] = ec.marshalNDate2timeᚐTime(ctx, field.Selections, obj.Month)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "patients":
-			out.Values[i] = ec._TeamContinuityMonth_patients(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Patients)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "patientsVisited":
-			out.Values[i] = ec._TeamContinuityMonth_patientsVisited(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.PatientsVisited)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "visits":
-			out.Values[i] = ec._TeamContinuityMonth_visits(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Visits)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "byNamedNurse":
-			out.Values[i] = ec._TeamContinuityMonth_byNamedNurse(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ByNamedNurse)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31691,7 +31691,7 @@ func (ec *executionContext) _TeamContinuityMonth(ctx context.Context, sel ast.Se
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamEdgeImplementors = []string{"TeamEdge"}
@@ -31712,7 +31712,7 @@ func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet,
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._TeamEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31734,7 +31734,7 @@ func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet,
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var teamPatientContinuityImplementors = []string{"TeamPatientContinuity"}
@@ -31798,7 +31798,7 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Viewer")
 		case "role":
-			out.Values[i] = ec._Viewer_role(ctx, field, obj)
+			out.Values[i] = ec.marshalNRole2githubᚗcomᚋrapportcareᚋrapportᚋcareᚐRole(ctx, field.Selections, obj.Role)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31901,7 +31901,7 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -31917,7 +31917,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Directive")
 		case "name":
-			out.Values[i] = ec.___Directive_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31927,7 +31927,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 				out.Invalids++
 			}
 		case "isRepeatable":
-			out.Values[i] = ec.___Directive_isRepeatable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31959,7 +31959,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
@@ -31975,7 +31975,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__EnumValue")
 		case "name":
-			out.Values[i] = ec.___EnumValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -32012,7 +32012,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var __FieldImplementors = []string{"__Field"}
@@ -32028,7 +32028,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Field")
 		case "name":
-			out.Values[i] = ec.___Field_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -32075,7 +32075,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
@@ -32091,7 +32091,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__InputValue")
 		case "name":
-			out.Values[i] = ec.___InputValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -32106,7 +32106,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "defaultValue":
-			out.Values[i] = ec.___InputValue_defaultValue(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -32138,7 +32138,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		Context:  ctx,
 	})
 
-	return out
+	return objectJSON{fields, out.Values}
 }
 
 var __SchemaImplementors = []string{"__Schema"}

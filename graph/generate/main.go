@@ -1,7 +1,7 @@
 // Command generate runs gqlgen over gqlgen.yml (go generate ./... runs it
-// from graph/resolver.go), as `gqlgen generate` does, with one change to the
-// execution code: the resolver fields listed in inline run on the goroutine
-// of the object that holds them instead of a goroutine of their own.
+// from graph/resolver.go), as `gqlgen generate` does, with three changes to
+// the execution code. First, the resolver fields listed in inline run on the
+// goroutine of the object that holds them instead of a goroutine of their own.
 //
 // gqlgen starts a goroutine for every resolver field of every object so that
 // fields which wait (a dataloader gathering a batch) wait together. A global
@@ -11,21 +11,26 @@
 // concurrent; TestInlineFieldsNeverWait holds the listed resolvers to
 // answering without the database or the loaders.
 //
-// It makes a second change: a list whose elements never wait is marshalled
-// on its field's goroutine, one element after another, instead of on a
-// goroutine per element (graphql.MarshalSliceConcurrently). An element never
-// waits when nothing in it is resolved concurrently: no field of its type,
-// nor of any object type reachable through its fields, is a resolver field
-// that runs on a goroutine of its own. A pull's page of 1,000 sync records
-// started 1,000 goroutines to copy four values each. Lists of elements that
-// may wait on a dataloader (a page of visits and their practitioners) stay
-// concurrent, so that their loads still gather into one batch;
-// TestSerialListsNeverWait holds the generated code to that.
+// Second, a list whose elements never wait is marshalled on its field's
+// goroutine, one element after another, instead of on a goroutine per element
+// (graphql.MarshalSliceConcurrently). An element never waits when nothing in
+// it is resolved concurrently: no field of its type, nor of any object type
+// reachable through its fields, is a resolver field that runs on a goroutine
+// of its own. A pull's page of 1,000 sync records started 1,000 goroutines to
+// copy four values each. Lists of elements that may wait on a dataloader (a
+// page of visits and their practitioners) stay concurrent, so that their loads
+// still gather into one batch; TestSerialListsNeverWait holds the generated
+// code to that.
+//
+// Third, plain struct fields of leaf types are written straight from the
+// struct, without gqlgen's per-field machinery (direct.go says when that is
+// the same answer, and how the test that compares the two works).
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -58,6 +63,7 @@ var inline = map[string][]string{
 // never wait, for main to rewrite once gqlgen has written them.
 type inlineFields struct {
 	serial []string
+	direct []directObject
 }
 
 func (*inlineFields) Name() string { return "inline-fields" }
@@ -90,6 +96,7 @@ func (p *inlineFields) GenerateCode(data *codegen.Data) error {
 		}
 	}
 	sort.Strings(p.serial)
+	p.direct = directObjects(data)
 	return nil
 }
 
@@ -159,16 +166,10 @@ func serialize(file string, funcs []string) error {
 	}
 	src := string(b)
 	for _, name := range funcs {
-		head := "func (ec *executionContext) " + name + "("
-		start := strings.Index(src, head)
-		if start < 0 {
-			return fmt.Errorf("serial: %s is not in %s", name, file)
+		start, end, err := funcBounds(src, name)
+		if err != nil {
+			return fmt.Errorf("serial: %w", err)
 		}
-		n := strings.Index(src[start:], "\n}\n")
-		if n < 0 {
-			return fmt.Errorf("serial: %s has no end in %s", name, file)
-		}
-		end := start + n
 		body := src[start:end]
 		if strings.Count(body, concurrentSlice) != 1 {
 			return fmt.Errorf("serial: %s does not call graphql.MarshalSliceConcurrently as expected", name)
@@ -201,5 +202,9 @@ func main() {
 	if err := serialize(cfg.Exec.Filename, p.serial); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(4)
+	}
+	if err := directize(cfg.Exec.Filename, filepath.Join(filepath.Dir(cfg.Exec.Filename), "direct_gen_test.go"), p.direct); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
 	}
 }
