@@ -127,7 +127,7 @@ func (db *DB) BaselinePatientJSON(ctx context.Context, id uuid.UUID, limit int) 
 // caseload (an active relationship to them or to a team they are an active
 // member of) and the first limit by name, each with their usual GP.
 func (db *DB) BaselineCaseloadJSON(ctx context.Context, practitioner uuid.UUID, limit int) ([]byte, error) {
-	q := `WITH cl AS (SELECT p.id, p.family_name, p.given_name, p.birth_date FROM patients p WHERE ` + viaRelationshipsInSQL("p", "$1::uuid") + `),
+	q := `WITH cl AS (SELECT p.id, p.family_name, p.given_name, p.birth_date FROM patients p WHERE ` + caseloadSQL("p", "$1::uuid") + `),
 		page AS (SELECT * FROM cl ORDER BY family_name, given_name, id LIMIT $2)
 		SELECT json_build_object('totalCount', (SELECT count(*) FROM cl), 'patients', (SELECT coalesce(json_agg(json_build_object(
 			'id', page.id, 'familyName', page.family_name, 'givenName', page.given_name, 'birthDate', page.birth_date,

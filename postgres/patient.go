@@ -156,7 +156,7 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 	if ownCaseload(a, practitionerIDs) {
 		s = allPatientsSpec()
 	}
-	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return viaRelationshipsInSQL("p", parent) }, p)
+	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return caseloadSQL("p", parent) }, p)
 	if err != nil {
 		return nil, fmt.Errorf("caseloads: %w", err)
 	}
