@@ -1,5 +1,5 @@
 // Command generate runs gqlgen over gqlgen.yml (go generate ./... runs it
-// from graph/resolver.go), as `gqlgen generate` does, with three changes to
+// from graph/resolver.go), as `gqlgen generate` does, with four changes to
 // the execution code. First, the resolver fields listed in inline run on the
 // goroutine of the object that holds them instead of a goroutine of their own.
 //
@@ -25,6 +25,9 @@
 // Third, plain struct fields of leaf types are written straight from the
 // struct, without gqlgen's per-field machinery (direct.go says when that is
 // the same answer, and how the test that compares the two works).
+//
+// Fourth, an object without @defer fragments skips the @defer bookkeeping
+// (skipEmptyDefers).
 package main
 
 import (
@@ -179,6 +182,39 @@ func serialize(file string, funcs []string) error {
 	return os.WriteFile(file, []byte(src), 0o644)
 }
 
+// deferBlock is how gqlgen's template ends every object's marshal function:
+// it hands the object's @defer fragments to the executor, computing the
+// object's path first, although ProcessDeferredGroup returns at once when
+// there are none.
+const deferBlock = `
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+`
+
+// skipEmptyDefers rewrites every deferBlock to run only when the object has
+// @defer fragments: the path of every object written (a walk up its field
+// contexts into a new slice) was computed for nothing, a query without
+// @defer being every query this service answers today.
+func skipEmptyDefers(file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	src := string(b)
+	n := strings.Count(src, deferBlock)
+	if n == 0 || n != strings.Count(src, "graphql.GetPath(ctx)") {
+		return fmt.Errorf("defer: %d of %d object marshal functions end as expected", n, strings.Count(src, "graphql.GetPath(ctx)"))
+	}
+	guarded := "\n\tif len(deferLabelToView) > 0 {" + strings.ReplaceAll(deferBlock, "\n\t", "\n\t\t") + "\t}\n"
+	return os.WriteFile(file, []byte(strings.ReplaceAll(src, deferBlock, guarded)), 0o644)
+}
+
 func field(o *codegen.Object, name string) *codegen.Field {
 	for _, f := range o.Fields {
 		if f.Name == name {
@@ -206,5 +242,9 @@ func main() {
 	if err := directize(cfg.Exec.Filename, filepath.Join(filepath.Dir(cfg.Exec.Filename), "direct_gen_test.go"), p.direct); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(5)
+	}
+	if err := skipEmptyDefers(cfg.Exec.Filename); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(6)
 	}
 }
