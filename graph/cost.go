@@ -306,6 +306,62 @@ func valueTooLong(v *ast.Value) bool {
 	return false
 }
 
+// deferOff refuses, before execution, an operation with a @defer fragment
+// (gqlgen declares the directive). The HTTP transport sends one response,
+// not the incremental ones @defer asks for, so a deferred fragment's
+// resolver fields came back null, without an error: a client lost data it
+// had asked for and was told nothing.
+type deferOff struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = deferOff{}
+
+// ExtensionName names the extension in gqlgen's registry.
+func (deferOff) ExtensionName() string { return "DeferOff" }
+
+// Validate accepts any schema.
+func (deferOff) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext returns BAD_USER_INPUT when a fragment of the
+// operation (named or inline, at any depth) carries @defer.
+func (deferOff) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation != nil && defers(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+		return refuse("@defer is not supported: responses are sent whole; ask for the fields without it")
+	}
+	return nil
+}
+
+// defers reports whether a fragment in ss, or in the fragments it spreads
+// (each once), carries @defer.
+func defers(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range ss {
+		switch x := sel.(type) {
+		case *ast.Field:
+			if defers(doc, x.SelectionSet, seen) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if x.Directives.ForName("defer") != nil || defers(doc, x.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if x.Directives.ForName("defer") != nil {
+				return true
+			}
+			if seen[x.Name] || doc == nil {
+				continue
+			}
+			seen[x.Name] = true
+			if f := doc.Fragments.ForName(x.Name); f != nil && defers(doc, f.SelectionSet, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // introspectionOff refuses, before execution, an operation that asks for
 // __schema or __type when introspection is turned off: BAD_USER_INPUT with a
 // message that says so (gqlgen itself would fail the field with an error the

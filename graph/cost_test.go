@@ -191,3 +191,31 @@ func TestStringLimit(t *testing.T) {
 	c.fails(`query P($f: PatientFilter) { patients(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"name": huge}}, graph.CodeBadUserInput)
 	c.fails(`{ viewer { ...F } } fragment F on Viewer { practitioner { caseload(after: "`+huge+`") { totalCount } } }`, nil, graph.CodeBadUserInput)
 }
+
+// TestDeferRefused: a @defer fragment, inline or named, at any depth, is
+// refused as BAD_USER_INPUT before execution. The HTTP transport answers
+// once, so gqlgen's deferred resolver fields came back null without an
+// error (seen before deferOff: caseload null in the viewer's practitioner).
+// Fragments without @defer are answered.
+func TestDeferRefused(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, nil, hostileActor(), graph.Limits{})
+	for _, q := range []string{
+		`{ viewer { practitioner { id ... @defer(label: "n") { caseload(first: 1) { totalCount } } } } }`,
+		`{ viewer { practitioner { ... on Practitioner @defer { id } } } }`,
+		`{ viewer { ...V } } fragment V on Viewer { practitioner { ...P @defer } } fragment P on Practitioner { id }`,
+		`{ viewer { ...V } } fragment V on Viewer { practitioner { ... @defer(if: false) { id } } }`,
+	} {
+		res := c.fails(q, nil, graph.CodeBadUserInput)
+		if !strings.Contains(res.Errors[0].Message, "@defer is not supported") {
+			t.Fatalf("%s: message %q", q, res.Errors[0].Message)
+		}
+	}
+	var out struct {
+		Typename string `json:"__typename"`
+	}
+	c.ok(`{ ...Q } fragment Q on Query { ... on Query { __typename } }`, nil, &out)
+	if out.Typename != "Query" {
+		t.Fatalf("a query with fragments and no @defer answered %+v", out)
+	}
+}

@@ -95,6 +95,7 @@ func newServer(db *postgres.DB, limits Limits, batchWait time.Duration, opts ...
 	// Depth before complexity: a depth bomb is reported as what it is.
 	srv.Use(depthLimit{Max: limits.MaxDepth})
 	srv.Use(stringLimit{})
+	srv.Use(deferOff{})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
