@@ -46,7 +46,8 @@ func TestDirectFieldsMarshalAsResolved(t *testing.T) {
 			t.Errorf("%s has no direct fields: graph/generate no longer rewrites it", want)
 		}
 	}
-	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(7, seed))
 	for _, c := range directObjects {
 		def := parsedSchema.Types[c.object]
 		for round := range 50 {
@@ -56,8 +57,8 @@ func TestDirectFieldsMarshalAsResolved(t *testing.T) {
 			got, gotErrs := marshalObject(c.direct, obj, doc, sel, vars)
 			want, wantErrs := marshalObject(c.resolved, obj, doc, sel, vars)
 			if got != want || gotErrs.Error() != wantErrs.Error() {
-				t.Fatalf("%s, round %d, selection %s:\n direct:   %s %v\n resolved: %s %v",
-					c.object, round, selectionString(sel), got, gotErrs, want, wantErrs)
+				t.Fatalf("%s, round %d (seed %d), selection %s:\n direct:   %s %v\n resolved: %s %v",
+					c.object, round, seed, selectionString(sel), got, gotErrs, want, wantErrs)
 			}
 		}
 	}
