@@ -23,8 +23,8 @@ func scanInteraction(r row, pre ...any) (*care.Interaction, error) {
 
 // interactionDest returns the scan destinations of interactionCols.
 func interactionDest(i *care.Interaction) []any {
-	return []any{&i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, &i.Mode, &i.OccurredAt, &i.DurationMinutes,
-		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, &i.Status, &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version}
+	return []any{&i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, text(&i.Mode), &i.OccurredAt, &i.DurationMinutes,
+		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, text(&i.Status), &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version}
 }
 
 // withPractitioners makes the page of s read each interaction's practitioner

@@ -14,7 +14,7 @@ const orgCols = "o.id, o.name, o.kind, o.ods_code, o.created_at, o.updated_at, o
 
 func scanOrg(row row, pre ...any) (*care.Organization, error) {
 	var o care.Organization
-	err := row.Scan(append(pre, &o.ID, &o.Name, &o.Kind, &o.ODSCode, &o.CreatedAt, &o.UpdatedAt, &o.Version)...)
+	err := row.Scan(append(pre, &o.ID, &o.Name, text(&o.Kind), &o.ODSCode, &o.CreatedAt, &o.UpdatedAt, &o.Version)...)
 	return &o, err
 }
 

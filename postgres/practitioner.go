@@ -20,7 +20,7 @@ func scanPractitioner(r row, pre ...any) (*care.Practitioner, error) {
 
 // practitionerDest returns the scan destinations of practitionerCols.
 func practitionerDest(p *care.Practitioner) []any {
-	return []any{&p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, &p.Profession, &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version}
+	return []any{&p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, text(&p.Profession), &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version}
 }
 
 const practitionersByIDSQL = `SELECT ` + practitionerCols + ` FROM practitioners pr WHERE pr.id = ANY($1::uuid[])`

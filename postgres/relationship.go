@@ -22,8 +22,8 @@ const relStatusSQL = "(CASE WHEN r.status = 'active' AND r.period_end IS NOT NUL
 
 func scanRel(rw row, pre ...any) (*care.CareRelationship, error) {
 	var r care.CareRelationship
-	err := rw.Scan(append(pre, &r.ID, &r.Kind, &r.Status, &r.OrganizationID, &r.PatientID, &r.PractitionerID, &r.TeamID,
-		&r.PartnerOrganizationID, &r.RelatedPersonName, &r.PeriodStart, &r.PeriodEnd, &r.Consent, &r.PatientPreference,
+	err := rw.Scan(append(pre, &r.ID, text(&r.Kind), text(&r.Status), &r.OrganizationID, &r.PatientID, &r.PractitionerID, &r.TeamID,
+		&r.PartnerOrganizationID, &r.RelatedPersonName, &r.PeriodStart, &r.PeriodEnd, text(&r.Consent), text(&r.PatientPreference),
 		&r.CreatedAt, &r.UpdatedAt, &r.Version)...)
 	return &r, err
 }
