@@ -230,3 +230,32 @@ func randomString(rng *rand.Rand) string {
 	}
 	return b.String()
 }
+
+// TestObjectJSONWritesAsFieldSet: objectJSON writes the bytes gqlgen's
+// FieldSet writes, aliases needing escapes included (a parsed query's never
+// do, but nothing else stops them), and a value that is null.
+func TestObjectJSONWritesAsFieldSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano())))
+	for range 200 {
+		var fields []graphql.CollectedField
+		var values []graphql.Marshaler
+		seen := map[string]bool{}
+		for range rng.IntN(5) {
+			alias := randomString(rng)
+			if seen[alias] { // CollectFields gives one field per alias
+				continue
+			}
+			seen[alias] = true
+			fields = append(fields, graphql.CollectedField{Field: &ast.Field{Alias: alias}})
+			values = append(values, []graphql.Marshaler{graphql.Null, graphql.MarshalString(randomString(rng)), graphql.MarshalInt(rng.IntN(100))}[rng.IntN(3)])
+		}
+		fs := graphql.NewFieldSet(fields)
+		copy(fs.Values, values)
+		var want, got bytes.Buffer
+		fs.MarshalGQL(&want)
+		objectJSON{fields, values}.MarshalGQL(&got)
+		if got.String() != want.String() {
+			t.Fatalf("objectJSON wrote %s, FieldSet %s", got.String(), want.String())
+		}
+	}
+}
