@@ -600,3 +600,59 @@ func with2(m map[string]string, k, v string) map[string]string {
 	m[k] = v
 	return m
 }
+
+// TestVerifiedTokensAreRememberedOnlyWhileValid: a token that verified is
+// accepted again from memory (Verify keeps the verified tokens), but only
+// while the parser would accept it: past exp plus the leeway, or with the
+// clock put back before nbf or iat less the leeway, it is refused with the
+// parser's reason. Each caller gets its own actor, and a token that fails
+// is never remembered.
+func TestVerifiedTokensAreRememberedOnlyWhileValid(t *testing.T) {
+	f := newFixture(t)
+	now := testNow
+	v, err := NewVerifier(Config{Issuer: testIssuer, Audience: testAudience, Leeway: testLeeway, HMACSecret: f.secret,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := sign(t, jwt.SigningMethodHS256, f.secret, "", with(claims("integration", "partner-app"), map[string]any{
+		"scope": "patients:read", "exp": testNow.Add(time.Minute).Unix()}))
+	first, err := v.Verify(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *cloneActor(*first)
+	first.Scopes[0] = "patients:write" // a caller changing its copy changes nobody else's
+	first.Access.RegisteredAt = append(first.Access.RegisteredAt, uuid.New())
+	for _, at := range []time.Duration{0, 30 * time.Second, time.Minute + testLeeway - time.Second, -time.Minute - testLeeway} {
+		now = testNow.Add(at)
+		again, err := v.Verify(token)
+		if err != nil {
+			t.Fatalf("at %s: %v", at, err)
+		}
+		if !reflect.DeepEqual(*again, want) {
+			t.Fatalf("at %s: actor %+v, want %+v", at, *again, want)
+		}
+		again.Scopes[0] = "patients:write"
+	}
+	for at, reason := range map[time.Duration]string{
+		time.Minute + testLeeway:                reasonExpired,
+		-time.Minute - testLeeway - time.Second: reasonNotYetValid + ", " + reasonIssuedInFuture,
+	} {
+		now = testNow.Add(at)
+		if _, err := v.Verify(token); Reason(err) != reason {
+			t.Fatalf("at %s: %v (reason %q), want %q", at, err, Reason(err), reason)
+		}
+	}
+	now = testNow
+	good := sign(t, jwt.SigningMethodHS256, f.secret, "", claims("nurse", nurse.String()))
+	if _, err := v.Verify(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := tamper(t, good) // the same claims but the role: the signature no longer verifies
+	for range 2 {
+		if _, err := v.Verify(bad); Reason(err) != reasonSignature {
+			t.Fatalf("tampered token: %v, want %q", err, reasonSignature)
+		}
+	}
+}
