@@ -255,14 +255,26 @@ func tooLong(v any) bool {
 // fragments and each named fragment once (seen); deep also descends into the
 // fields' own selections.
 func anyField(doc *ast.QueryDocument, ss ast.SelectionSet, deep bool, seen map[string]bool, visit func(*ast.Field) bool) bool {
+	return anySelection(doc, ss, deep, seen, func(sel ast.Selection) bool {
+		f, ok := sel.(*ast.Field)
+		return ok && visit(f)
+	})
+}
+
+// anySelection is anyField for every kind of selection: fields, inline
+// fragments and fragment spreads, each visited before what it holds.
+func anySelection(doc *ast.QueryDocument, ss ast.SelectionSet, deep bool, seen map[string]bool, visit func(ast.Selection) bool) bool {
 	for _, sel := range ss {
+		if visit(sel) {
+			return true
+		}
 		switch x := sel.(type) {
 		case *ast.Field:
-			if visit(x) || deep && anyField(doc, x.SelectionSet, deep, seen, visit) {
+			if deep && anySelection(doc, x.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		case *ast.InlineFragment:
-			if anyField(doc, x.SelectionSet, deep, seen, visit) {
+			if anySelection(doc, x.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		case *ast.FragmentSpread:
@@ -270,7 +282,7 @@ func anyField(doc *ast.QueryDocument, ss ast.SelectionSet, deep bool, seen map[s
 				continue
 			}
 			seen[x.Name] = true
-			if f := doc.Fragments.ForName(x.Name); f != nil && anyField(doc, f.SelectionSet, deep, seen, visit) {
+			if f := doc.Fragments.ForName(x.Name); f != nil && anySelection(doc, f.SelectionSet, deep, seen, visit) {
 				return true
 			}
 		}
@@ -327,37 +339,19 @@ func (deferOff) Validate(graphql.ExecutableSchema) error { return nil }
 // MutateOperationContext returns BAD_USER_INPUT when a fragment of the
 // operation (named or inline, at any depth) carries @defer.
 func (deferOff) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation != nil && defers(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+	if oc.Operation != nil && anySelection(oc.Doc, oc.Operation.SelectionSet, true, map[string]bool{}, deferred) {
 		return refuse("@defer is not supported: responses are sent whole; ask for the fields without it")
 	}
 	return nil
 }
 
-// defers reports whether a fragment in ss, or in the fragments it spreads
-// (each once), carries @defer.
-func defers(doc *ast.QueryDocument, ss ast.SelectionSet, seen map[string]bool) bool {
-	for _, sel := range ss {
-		switch x := sel.(type) {
-		case *ast.Field:
-			if defers(doc, x.SelectionSet, seen) {
-				return true
-			}
-		case *ast.InlineFragment:
-			if x.Directives.ForName("defer") != nil || defers(doc, x.SelectionSet, seen) {
-				return true
-			}
-		case *ast.FragmentSpread:
-			if x.Directives.ForName("defer") != nil {
-				return true
-			}
-			if seen[x.Name] || doc == nil {
-				continue
-			}
-			seen[x.Name] = true
-			if f := doc.Fragments.ForName(x.Name); f != nil && defers(doc, f.SelectionSet, seen) {
-				return true
-			}
-		}
+// deferred reports whether sel is a fragment (inline or spread) with @defer.
+func deferred(sel ast.Selection) bool {
+	switch x := sel.(type) {
+	case *ast.InlineFragment:
+		return x.Directives.ForName("defer") != nil
+	case *ast.FragmentSpread:
+		return x.Directives.ForName("defer") != nil
 	}
 	return false
 }
