@@ -94,3 +94,12 @@ func (db *DB) ChangesVisibleSinceInCommitOrder(ctx context.Context, since int64)
 	}
 	return visible, max(maxSeq, since), nil
 }
+
+// SetByPatientFrom sets how many ids visibleInteractions reads as a set,
+// testing the access rule once per patient (below 0: always; above every
+// count: never), and returns a function that restores it.
+func SetByPatientFrom(n int) (restore func()) {
+	old := byPatientFrom
+	byPatientFrom = n
+	return func() { byPatientFrom = old }
+}

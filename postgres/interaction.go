@@ -81,12 +81,27 @@ func interactionFilterSQL(s *listSpec[care.Interaction], f care.InteractionFilte
 
 // visibleInteractions loads the interactions among ids whose patient the actor
 // may see, aligned with ids, optionally locking them. It does not audit.
+//
+// More than byPatientFrom ids without a lock (a page of a sync pull, a
+// batch of a dataloader) are read once into a set, and the access rule is
+// tested once for each patient among them rather than once for each row:
+// a pull page holds hundreds of one patient's records, and the rule, tested
+// per row, took a third of the page's load (a nurse's first pull on the
+// medium demo data: 5.2-5.4 ms a page of 500 that way, 4.0-4.2 ms this way,
+// psql, generic plans). A single id costs 15-25 us more that way, so
+// fewer keep the join. Locked rows keep it too: the set would lock rows
+// the actor may not see.
 func (db *DB) visibleInteractions(ctx context.Context, a *care.Actor, ids []uuid.UUID, lock bool) ([]*care.Interaction, error) {
 	q := args{ids}
-	sql := "SELECT " + interactionCols + " FROM interactions i JOIN patients p ON p.id = i.patient_id WHERE i.id = ANY($1::uuid[]) AND " +
-		patientAccessSQL(a, "p", &q)
-	if lock {
+	access := patientAccessSQL(a, "p", &q)
+	sql := "SELECT " + interactionCols + " FROM interactions i JOIN patients p ON p.id = i.patient_id WHERE i.id = ANY($1::uuid[]) AND " + access
+	switch {
+	case lock:
 		sql += " FOR UPDATE OF i"
+	case len(ids) > byPatientFrom:
+		sql = `WITH i AS MATERIALIZED (SELECT * FROM interactions WHERE id = ANY($1::uuid[])),
+			ok AS MATERIALIZED (SELECT p.id FROM patients p WHERE p.id = ANY(ARRAY(SELECT DISTINCT patient_id FROM i)) AND ` + access + `)
+			SELECT ` + interactionCols + ` FROM i WHERE i.patient_id IN (SELECT id FROM ok)`
 	}
 	rows, err := db.q.Query(ctx, sql, q...)
 	if err != nil {
@@ -98,6 +113,11 @@ func (db *DB) visibleInteractions(ctx context.Context, a *care.Actor, ids []uuid
 	}
 	return align(ids, items, func(i *care.Interaction) uuid.UUID { return i.ID }), nil
 }
+
+// byPatientFrom is how many ids visibleInteractions reads as a set,
+// testing the access rule once per patient; a variable so that tests can
+// drive either form.
+var byPatientFrom = 16
 
 func (db *DB) visibleInteraction(ctx context.Context, a *care.Actor, id uuid.UUID, lock bool) (*care.Interaction, error) {
 	is, err := db.visibleInteractions(ctx, a, []uuid.UUID{id}, lock)

@@ -213,3 +213,85 @@ func eitherWay(ask func(way string)) {
 		}()
 	}
 }
+
+// TestInteractionsEitherWay holds both ways interactions are loaded by id
+// (the access rule tested per row, and once per patient of a set read
+// first) to each other over a random history: random callers ask for random
+// batches of ids, live, deleted and never written, and must get the same
+// interactions, aligned with their ids, both ways; by id, and as a sync page
+// (LoadSyncRows).
+func TestInteractionsEitherWay(t *testing.T) {
+	db, f, rng, seed := randomWorld(t, 11)
+	ctx := context.Background()
+	rows, err := db.QueryTextRows(ctx, `SELECT entity_id::text FROM sync_changes WHERE entity = 'interaction'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known []uuid.UUID // every interaction ever written, deleted ones too
+	for _, r := range rows {
+		known = append(known, uuid.MustParse(r[0]))
+	}
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminNActor, care.SystemActor()}
+	var seen, hidden int
+	for n := 0; n < 200; n++ {
+		actor := actors[rng.IntN(len(actors))]
+		ids := make([]uuid.UUID, 1+rng.IntN(60))
+		for k := range ids {
+			if rng.IntN(10) == 0 {
+				ids[k] = uuid.New()
+			} else {
+				ids[k] = known[rng.IntN(len(known))]
+			}
+		}
+		refs := make([]postgres.SyncRef, len(ids))
+		for k, id := range ids {
+			refs[k] = postgres.SyncRef{Entity: "interaction", ID: id}
+		}
+		var want []*care.Interaction
+		var wantRows map[uuid.UUID]*care.Interaction
+		for _, way := range []struct {
+			name string
+			from int
+		}{{"row by row", 1 << 30}, {"patient by patient", -1}} {
+			restore := postgres.SetByPatientFrom(way.from)
+			got, err := db.InteractionsByID(as(actor), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := db.LoadSyncRows(as(actor), refs)
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == nil {
+				want, wantRows = got, page.Interactions
+				continue
+			}
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(page.Interactions, wantRows) {
+				t.Fatalf("seed %d, query %d (%s, %d ids), %s:\n got %v\nwant %v", seed, n, actor.Role, len(ids), way.name, loaded(got), loaded(want))
+			}
+		}
+		for _, i := range want {
+			if i == nil {
+				hidden++
+			} else {
+				seen++
+			}
+		}
+	}
+	if seen < 500 || hidden < 500 {
+		t.Fatalf("seed %d: too few telling answers: %d interactions seen, %d missing or hidden", seed, seen, hidden)
+	}
+}
+
+// loaded names the interactions of an aligned load, "-" where none.
+func loaded(is []*care.Interaction) []string {
+	out := make([]string, len(is))
+	for k, i := range is {
+		out[k] = "-"
+		if i != nil {
+			out[k] = i.ID.String()[28:] + "/v" + strconv.FormatInt(i.Version, 10)
+		}
+	}
+	return out
+}
