@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rapportcare/rapport/care"
 )
 
 // ExecRaw runs SQL directly, bypassing the store's rules, so tests can prove
@@ -102,4 +104,28 @@ func SetByPatientFrom(n int) (restore func()) {
 	old := byPatientFrom
 	byPatientFrom = n
 	return func() { byPatientFrom = old }
+}
+
+// VisiblePatientsBothForms returns the ids of every patient the actor may
+// see by the set form of the access rule (patientSetAccessSQL) and by the
+// per-row form (patientAccessSQL), each in id order.
+func (db *DB) VisiblePatientsBothForms(ctx context.Context) (set, perRow []uuid.UUID, err error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, form := range []struct {
+		sql  func(*care.Actor, string, *args) string
+		into *[]uuid.UUID
+	}{{patientSetAccessSQL, &set}, {patientAccessSQL, &perRow}} {
+		var q args
+		rows, err := db.q.Query(ctx, "SELECT p.id FROM patients p WHERE "+form.sql(a, "p", &q)+" ORDER BY p.id", q...)
+		if err != nil {
+			return nil, nil, err
+		}
+		if *form.into, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return set, perRow, nil
 }

@@ -295,3 +295,72 @@ func loaded(is []*care.Interaction) []string {
 	}
 	return out
 }
+
+// TestPatientAccessBothForms holds the set form of the access rule (lists,
+// counts, a device's scope; for a nurse the caseload form) to the per-row
+// form over a random history with random relationships started and ended:
+// every caller must be admitted to exactly the same patients both ways.
+func TestPatientAccessBothForms(t *testing.T) {
+	db, f, rng, seed := randomWorld(t, 13)
+	ctx := context.Background()
+	sys := as(care.SystemActor())
+	rows, err := db.QueryTextRows(ctx, `SELECT id::text FROM patients`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patients []uuid.UUID
+	for _, r := range rows {
+		patients = append(patients, uuid.MustParse(r[0]))
+	}
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminBActor, f.AdminNActor}
+	var started []uuid.UUID
+	accepted, nurseSaw := 0, 0
+	for step := 0; step < 150; step++ {
+		p := patients[rng.IntN(len(patients))]
+		var in care.StartRelationshipInput
+		switch rng.IntN(5) {
+		case 0:
+			in = care.StartRelationshipInput{Kind: care.KindNamedNurse, PatientID: &p, PractitionerID: []*uuid.UUID{&f.Nurse1, &f.Nurse2}[rng.IntN(2)], OrganizationID: &f.Nursing}
+		case 1:
+			in = care.StartRelationshipInput{Kind: care.KindKeyWorker, PatientID: &p, TeamID: &f.Team, OrganizationID: &f.Nursing}
+		case 2:
+			gp, org := []uuid.UUID{f.GPA, f.GPB}, []uuid.UUID{f.PracticeA, f.PracticeB}
+			k := rng.IntN(2)
+			in = care.StartRelationshipInput{Kind: care.KindUsualGP, PatientID: &p, PractitionerID: &gp[k], OrganizationID: &org[k]}
+		case 3:
+			in = care.StartRelationshipInput{Kind: care.KindTeamMember, PractitionerID: &f.Nurse2, TeamID: &f.Team, OrganizationID: &f.Nursing}
+		default:
+			if len(started) > 0 {
+				k := rng.IntN(len(started))
+				if _, err := db.EndRelationship(sys, care.EndRelationshipInput{ID: started[k]}); err == nil {
+					accepted++
+				}
+				started = append(started[:k], started[k+1:]...)
+			}
+			continue
+		}
+		if r, err := db.StartRelationship(sys, in); err == nil {
+			started = append(started, r.ID)
+			accepted++
+		}
+		if step%10 != 9 {
+			continue
+		}
+		for _, actor := range actors {
+			set, perRow, err := db.VisiblePatientsBothForms(as(actor))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(set, perRow) {
+				t.Fatalf("seed %d, step %d, %s %s: the set form admits %d patients, the per-row form %d:\n set %v\n row %v",
+					seed, step, actor.Role, actor.PractitionerID, len(set), len(perRow), set, perRow)
+			}
+			if actor.Role == care.RoleNurse {
+				nurseSaw += len(set)
+			}
+		}
+	}
+	if accepted < 60 || nurseSaw == 0 {
+		t.Fatalf("seed %d: only %d relationships started or ended, nurses saw %d patients in all", seed, accepted, nurseSaw)
+	}
+}
