@@ -12,8 +12,9 @@ import (
 // is loaded through the same access rule and audit as a pull.
 
 // Current returns the current state of the records of entity ent named by
-// ids that the caller may see, by id; records that do not exist or are not
-// visible are absent (never told apart). Reads of patient data are audited.
+// ids that the caller may see, by id, as loaded (Record.Loaded); records
+// that do not exist or are not visible are absent (never told apart). Reads
+// of patient data are audited.
 // Errors: EUNAUTHENTICATED, or the database's.
 func (e *Engine) Current(ctx context.Context, ent Entity, ids []uuid.UUID) (map[uuid.UUID]*Record, error) {
 	refs := make([]postgres.SyncRef, len(ids))
@@ -26,8 +27,8 @@ func (e *Engine) Current(ctx context.Context, ent Entity, ids []uuid.UUID) (map[
 	}
 	out := make(map[uuid.UUID]*Record, len(ids))
 	for _, id := range ids {
-		if r := recordOf(rows, ent, id); r != nil {
-			out[id] = r
+		if l, version := loadedOf(rows, ent, id); l != nil {
+			out[id] = &Record{Entity: ent, ID: id, Version: version, Loaded: l}
 		}
 	}
 	return out, nil

@@ -195,7 +195,7 @@ func normaliseJSON(v any) any {
 
 // writeResolution writes value into the conflict's field through the write path.
 func (e *Engine) writeResolution(ctx context.Context, tx *postgres.DB, ent Entity, c *postgres.SyncConflict, record map[string]any, value any, reason *string) error {
-	signed := ent == EntityInteraction && record["status"] != enumValue(care.InteractionDraft)
+	signed := ent == EntityInteraction && record["status"] != EnumText(care.InteractionDraft)
 	op := OpUpdate
 	fields := map[string]any{c.Field: value}
 	if signed {

@@ -116,15 +116,15 @@ func feedbackData(r *feedback.Response) map[string]any {
 	}
 	var fft, relKind any
 	if r.FFT != nil {
-		fft = enumValue(*r.FFT)
+		fft = EnumText(*r.FFT)
 	}
 	if r.RelationshipKind != nil {
-		relKind = enumValue(*r.RelationshipKind)
+		relKind = EnumText(*r.RelationshipKind)
 	}
 	return map[string]any{
-		"id": r.ID.String(), "organizationId": r.OrganizationID.String(), "subjectKind": enumValue(r.SubjectKind),
+		"id": r.ID.String(), "organizationId": r.OrganizationID.String(), "subjectKind": EnumText(r.SubjectKind),
 		"subjectId": r.SubjectID.String(), "practitionerId": optID(r.PractitionerID), "teamId": optID(r.TeamID),
-		"relationshipKind": relKind, "respondent": enumValue(r.Respondent), "instrument": enumValue(r.Instrument),
+		"relationshipKind": relKind, "respondent": EnumText(r.Respondent), "instrument": EnumText(r.Instrument),
 		"careRatings": ratings, "careScore": score, "fftAnswer": fft, "questionnaireId": optID(r.QuestionnaireID),
 		"questionnaireVersion": int64(r.QuestionnaireVersion), "answers": answers, "freeText": r.FreeText,
 		"submittedOn": r.SubmittedOn.Format(time.DateOnly), "version": r.Version,

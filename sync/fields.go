@@ -278,10 +278,10 @@ func (f *changeFields) values(e Entity, in any) map[string]any {
 	switch v := in.(type) {
 	case care.UpdateInteractionInput:
 		if v.Mode != nil {
-			out["mode"] = enumValue(*v.Mode)
+			out["mode"] = EnumText(*v.Mode)
 		}
 		if v.OccurredAt != nil {
-			out["occurredAt"] = timeValue(*v.OccurredAt)
+			out["occurredAt"] = TimeText(*v.OccurredAt)
 		}
 		if v.DurationMinutes != nil {
 			out["durationMinutes"] = int64(*v.DurationMinutes)
@@ -310,13 +310,13 @@ func (f *changeFields) values(e Entity, in any) map[string]any {
 		}
 	case care.UpdateRelationshipInput:
 		if v.Consent != nil {
-			out["consent"] = enumValue(*v.Consent)
+			out["consent"] = EnumText(*v.Consent)
 		}
 		if v.PatientPreference != nil {
-			out["patientPreference"] = enumValue(*v.PatientPreference)
+			out["patientPreference"] = EnumText(*v.PatientPreference)
 		}
 		if v.PeriodEnd != nil {
-			out["periodEnd"] = timeValue(*v.PeriodEnd)
+			out["periodEnd"] = TimeText(*v.PeriodEnd)
 		}
 	}
 	return out

@@ -201,7 +201,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		changes = append(changes, got...)
 	}
 
-	if err := e.fillPage(ctx, tx, out, changes, in.WithData); err != nil {
+	if err := e.fillPage(ctx, tx, out, changes, in); err != nil {
 		return nil, err
 	}
 	out.Checkpoint = cp.encode()
@@ -210,8 +210,9 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 
 // fillPage turns change-log rows into upserts (the records' current state)
 // and tombstones, in the rows' order. Every upsert's JSON is written into
-// one buffer for the page; the Data maps are built only withData.
-func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, withData bool) error {
+// one buffer for the page; the Data maps are built only with in.WithData.
+// With in.WithLoaded each upsert carries its loaded row instead of JSON.
+func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, in PullInput) error {
 	refs := make([]postgres.SyncRef, 0, len(changes))
 	for _, c := range changes {
 		if c.Op == "upsert" {
@@ -222,7 +223,10 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, 1024*len(refs)) // an interaction is ~750 bytes: the page is appended without regrowing
+	var buf []byte
+	if !in.WithLoaded {
+		buf = make([]byte, 0, 1024*len(refs)) // an interaction is ~750 bytes: the page is appended without regrowing
+	}
 	recs := make([]Record, 0, len(refs))
 	ends := make([]int, 0, len(refs))
 	for _, c := range changes {
@@ -230,22 +234,30 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
 			continue
 		}
+		r := Record{Entity: Entity(c.Entity), ID: c.ID}
 		var ok bool
-		var version int64
-		if buf, version, ok = appendRecordJSON(buf, rows, Entity(c.Entity), c.ID); ok {
-			r := Record{Entity: Entity(c.Entity), ID: c.ID, Version: version}
-			if withData {
-				r.Data = recordOf(rows, r.Entity, r.ID).Data
-			}
-			recs = append(recs, r)
-			ends = append(ends, len(buf))
+		if in.WithLoaded {
+			r.Loaded, r.Version = loadedOf(rows, r.Entity, r.ID)
+			ok = r.Loaded != nil
+		} else {
+			buf, r.Version, ok = appendRecordJSON(buf, rows, r.Entity, r.ID)
 		}
+		if !ok {
+			continue
+		}
+		if in.WithData {
+			r.Data = recordOf(rows, r.Entity, r.ID).Data
+		}
+		recs = append(recs, r)
+		ends = append(ends, len(buf))
 	}
 	start := 0
 	out.Upserts = make([]*Record, len(recs))
 	for k := range recs {
-		recs[k].JSON = RawJSON(buf[start:ends[k]:ends[k]])
-		start = ends[k]
+		if !in.WithLoaded {
+			recs[k].JSON = RawJSON(buf[start:ends[k]:ends[k]])
+			start = ends[k]
+		}
 		out.Upserts[k] = &recs[k]
 	}
 	return nil
@@ -287,45 +299,71 @@ func appendRecordJSON(b []byte, rows *postgres.SyncRows, e Entity, id uuid.UUID)
 	return b, 0, false
 }
 
-// recordOf returns the loaded record as a sync Record, or nil if it was not
-// loaded (gone, or not visible).
+// recordOf returns the loaded record as a sync Record with its Data, or
+// nil if it was not loaded (gone, or not visible).
 func recordOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) *Record {
-	var data map[string]any
-	var version int64
+	l, version := loadedOf(rows, e, id)
+	if l == nil {
+		return nil
+	}
+	return &Record{Entity: e, ID: id, Version: version, Data: l.Data()}
+}
+
+// loadedOf returns the record as loaded and its version, or nil if it was
+// not loaded (gone, or not visible).
+func loadedOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) (*Loaded, int64) {
 	switch e {
 	case EntityPatient:
 		if p := rows.Patients[id]; p != nil {
-			data, version = patientData(p), p.Version
+			return &Loaded{Patient: p}, p.Version
 		}
 	case EntityCareRelationship:
 		if r := rows.Relationships[id]; r != nil {
-			data, version = relationshipData(r), r.Version
+			return &Loaded{Relationship: r}, r.Version
 		}
 	case EntityInteraction:
 		if i := rows.Interactions[id]; i != nil {
-			data, version = interactionData(i, rows.Amendments[id]), i.Version
+			return &Loaded{Interaction: i, Amendments: rows.Amendments[id]}, i.Version
 		}
 	case EntityPractitioner:
 		if p := rows.Practitioners[id]; p != nil {
-			data, version = practitionerData(p), p.Version
+			return &Loaded{Practitioner: p}, p.Version
 		}
 	case EntityTeam:
 		if t := rows.Teams[id]; t != nil {
-			data, version = teamData(t), t.Version
+			return &Loaded{Team: t}, t.Version
 		}
 	case EntityFeedback:
 		if r := rows.Feedback[id]; r != nil {
-			data, version = feedbackData(r), r.Version
+			return &Loaded{Feedback: r}, r.Version
 		}
 	case EntityOrganization:
 		if o := rows.Organizations[id]; o != nil {
-			data, version = organizationData(o), o.Version
+			return &Loaded{Organization: o}, o.Version
 		}
 	}
-	if data == nil {
-		return nil
+	return nil, 0
+}
+
+// Data is the record's fields as sync sends them (record.go).
+func (l *Loaded) Data() map[string]any {
+	switch {
+	case l.Patient != nil:
+		return patientData(l.Patient)
+	case l.Relationship != nil:
+		return relationshipData(l.Relationship)
+	case l.Interaction != nil:
+		return interactionData(l.Interaction, l.Amendments)
+	case l.Practitioner != nil:
+		return practitionerData(l.Practitioner)
+	case l.Team != nil:
+		return teamData(l.Team)
+	case l.Feedback != nil:
+		return feedbackData(l.Feedback)
+	case l.Organization != nil:
+		return organizationData(l.Organization)
 	}
-	return &Record{Entity: e, ID: id, Version: version, Data: data}
+	return nil
 }
 
 // Purge deletes tombstones older than the retention window and records how

@@ -13,7 +13,9 @@ import (
 // in UTC (microsecond precision, as stored), dates YYYY-MM-DD. Only
 // JSON-native Go values are used, so a record marshals the same everywhere.
 
-func timeValue(t time.Time) string {
+// TimeText is a time as records carry it: RFC 3339 in UTC, to the
+// microsecond.
+func TimeText(t time.Time) string {
 	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
 }
 
@@ -21,7 +23,7 @@ func optTime(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return timeValue(*t)
+	return TimeText(*t)
 }
 
 func optID(id *uuid.UUID) any {
@@ -45,7 +47,11 @@ func optInt(n *int) any {
 	return int64(*n)
 }
 
-func enumValue[T ~string](v T) string { return strings.ToUpper(string(v)) }
+// EnumText is an enumeration value as records carry it: its GraphQL name.
+func EnumText[T ~string](v T) string { return strings.ToUpper(string(v)) }
+
+// DateText is a date as records carry it: YYYY-MM-DD.
+func DateText(t time.Time) string { return t.Format(time.DateOnly) }
 
 func idList(ids []uuid.UUID) []any {
 	out := make([]any, len(ids))
@@ -66,19 +72,19 @@ func strList(ss []string) []any {
 func patientData(p *care.Patient) map[string]any {
 	return map[string]any{
 		"id": p.ID.String(), "nhsNumber": p.NHSNumber, "givenName": p.GivenName, "familyName": p.FamilyName,
-		"birthDate": p.BirthDate.Format(time.DateOnly), "registeredPracticeId": p.RegisteredPracticeID.String(),
-		"createdAt": timeValue(p.CreatedAt), "updatedAt": timeValue(p.UpdatedAt), "version": p.Version,
+		"birthDate": DateText(p.BirthDate), "registeredPracticeId": p.RegisteredPracticeID.String(),
+		"createdAt": TimeText(p.CreatedAt), "updatedAt": TimeText(p.UpdatedAt), "version": p.Version,
 	}
 }
 
 func relationshipData(r *care.CareRelationship) map[string]any {
 	return map[string]any{
-		"id": r.ID.String(), "kind": enumValue(r.Kind), "status": enumValue(r.Status), "organizationId": r.OrganizationID.String(),
+		"id": r.ID.String(), "kind": EnumText(r.Kind), "status": EnumText(r.Status), "organizationId": r.OrganizationID.String(),
 		"patientId": optID(r.PatientID), "practitionerId": optID(r.PractitionerID), "teamId": optID(r.TeamID),
 		"partnerOrganizationId": optID(r.PartnerOrganizationID), "relatedPersonName": optStr(r.RelatedPersonName),
-		"periodStart": timeValue(r.PeriodStart), "periodEnd": optTime(r.PeriodEnd),
-		"consent": enumValue(r.Consent), "patientPreference": enumValue(r.PatientPreference),
-		"createdAt": timeValue(r.CreatedAt), "updatedAt": timeValue(r.UpdatedAt), "version": r.Version,
+		"periodStart": TimeText(r.PeriodStart), "periodEnd": optTime(r.PeriodEnd),
+		"consent": EnumText(r.Consent), "patientPreference": EnumText(r.PatientPreference),
+		"createdAt": TimeText(r.CreatedAt), "updatedAt": TimeText(r.UpdatedAt), "version": r.Version,
 	}
 }
 
@@ -90,38 +96,38 @@ func interactionData(i *care.Interaction, ams []*care.InteractionAmendment) map[
 	amendments := make([]any, len(ams))
 	for k, m := range ams {
 		amendments[k] = map[string]any{
-			"id": m.ID.String(), "amendedById": m.AmendedByID.String(), "amendedAt": timeValue(m.AmendedAt), "reason": m.Reason,
+			"id": m.ID.String(), "amendedById": m.AmendedByID.String(), "amendedAt": TimeText(m.AmendedAt), "reason": m.Reason,
 			"before": contentData(m.Before), "after": contentData(m.After),
 		}
 	}
 	return map[string]any{
 		"id": i.ID.String(), "patientId": i.PatientID.String(), "practitionerId": i.PractitionerID.String(),
-		"organizationId": i.OrganizationID.String(), "mode": enumValue(i.Mode), "occurredAt": timeValue(i.OccurredAt),
+		"organizationId": i.OrganizationID.String(), "mode": EnumText(i.Mode), "occurredAt": TimeText(i.OccurredAt),
 		"durationMinutes": optInt(i.DurationMinutes), "participantIds": idList(i.ParticipantIDs), "otherPresent": strList(i.OtherPresent),
-		"purpose": i.Purpose, "notes": i.Notes, "status": enumValue(i.Status), "signedAt": optTime(i.SignedAt),
+		"purpose": i.Purpose, "notes": i.Notes, "status": EnumText(i.Status), "signedAt": optTime(i.SignedAt),
 		"signedById": optID(i.SignedByID), "amendments": amendments,
-		"createdAt": timeValue(i.CreatedAt), "updatedAt": timeValue(i.UpdatedAt), "version": i.Version,
+		"createdAt": TimeText(i.CreatedAt), "updatedAt": TimeText(i.UpdatedAt), "version": i.Version,
 	}
 }
 
 func practitionerData(p *care.Practitioner) map[string]any {
 	return map[string]any{
 		"id": p.ID.String(), "organizationId": p.OrganizationID.String(), "givenName": p.GivenName, "familyName": p.FamilyName,
-		"profession": enumValue(p.Profession), "active": p.Active,
-		"createdAt": timeValue(p.CreatedAt), "updatedAt": timeValue(p.UpdatedAt), "version": p.Version,
+		"profession": EnumText(p.Profession), "active": p.Active,
+		"createdAt": TimeText(p.CreatedAt), "updatedAt": TimeText(p.UpdatedAt), "version": p.Version,
 	}
 }
 
 func teamData(t *care.Team) map[string]any {
 	return map[string]any{
 		"id": t.ID.String(), "organizationId": t.OrganizationID.String(), "name": t.Name,
-		"createdAt": timeValue(t.CreatedAt), "updatedAt": timeValue(t.UpdatedAt), "version": t.Version,
+		"createdAt": TimeText(t.CreatedAt), "updatedAt": TimeText(t.UpdatedAt), "version": t.Version,
 	}
 }
 
 func organizationData(o *care.Organization) map[string]any {
 	return map[string]any{
-		"id": o.ID.String(), "name": o.Name, "kind": enumValue(o.Kind), "odsCode": optStr(o.ODSCode),
-		"createdAt": timeValue(o.CreatedAt), "updatedAt": timeValue(o.UpdatedAt), "version": o.Version,
+		"id": o.ID.String(), "name": o.Name, "kind": EnumText(o.Kind), "odsCode": optStr(o.ODSCode),
+		"createdAt": TimeText(o.CreatedAt), "updatedAt": TimeText(o.UpdatedAt), "version": o.Version,
 	}
 }

@@ -158,7 +158,7 @@ func (w *jw) optInt(n *int) {
 
 func (w *jw) bool(v bool) { w.b = strconv.AppendBool(w.b, v) }
 
-func enumJSON[T ~string](w *jw, v T) { w.str(enumValue(v)) }
+func enumJSON[T ~string](w *jw, v T) { w.str(EnumText(v)) }
 
 // appendPatientJSON appends patientData(p) as encoding/json writes it.
 func appendPatientJSON(b []byte, p *care.Patient) []byte {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/feedback"
 )
 
 // ProtocolVersion is the newest sync protocol version the server speaks.
@@ -155,10 +156,14 @@ type PullInput struct {
 	// RxDB replication pulls one collection per device; sync/rxdb). Not
 	// part of the GraphQL input.
 	Only Entity
-	// WithData asks for each record's Data map beside its JSON (the RxDB
-	// adapter reads fields from it). Without it Data is nil: a page is sent
-	// as JSON, which is written once per page. Not part of the GraphQL input.
+	// WithData asks for each record's Data map beside its JSON. Without it
+	// Data is nil: a page is sent as JSON, which is written once per page.
+	// Not part of the GraphQL input.
 	WithData bool
+	// WithLoaded asks for each record as the store loaded it (Record.Loaded)
+	// instead of its JSON, for an adapter that writes documents of its own
+	// (sync/rxdb). Not part of the GraphQL input.
+	WithLoaded bool
 }
 
 // Record is a record's current state.
@@ -169,9 +174,26 @@ type Record struct {
 	// Data is the record's fields (a push's results; a pull's only with
 	// PullInput.WithData).
 	Data map[string]any
-	// JSON is Data encoded (record_json.go), set by a pull: what GraphQL
-	// sends as the record's data.
+	// JSON is Data encoded (record_json.go), set by a pull (unless
+	// PullInput.WithLoaded): what GraphQL sends as the record's data.
 	JSON RawJSON
+	// Loaded is the record as the store loaded it, set by a pull with
+	// PullInput.WithLoaded and by Current.
+	Loaded *Loaded
+}
+
+// Loaded is a record as the store loaded it: one of its entity's fields is
+// set (an interaction's with its amendments). Its Data is the record's
+// fields as sync sends them.
+type Loaded struct {
+	Patient      *care.Patient
+	Relationship *care.CareRelationship
+	Interaction  *care.Interaction
+	Amendments   []*care.InteractionAmendment
+	Practitioner *care.Practitioner
+	Team         *care.Team
+	Organization *care.Organization
+	Feedback     *feedback.Response
 }
 
 // Tombstone marks a deleted record.

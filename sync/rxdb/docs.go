@@ -163,28 +163,28 @@ type StreamEvent struct {
 	Resync bool
 }
 
-// Record-to-document conversion. Record data follows sync/record.go: strings,
-// int64 numbers and versions, []any lists.
+// Record-to-document conversion, from the record as the store loaded it
+// (offline.Loaded), in the formats of the native protocol's records
+// (offline.TimeText, EnumText, DateText; ids as bare UUIDs).
+// TestDocsAsRecordData holds every document to its record's Data.
 
-func str(d map[string]any, k string) *string {
-	if v, ok := d[k].(string); ok {
-		return &v
+func text(s string) *string { return &s }
+
+func optText[T any](v *T, f func(T) string) *string {
+	if v == nil {
+		return nil
 	}
-	return nil
+	return text(f(*v))
 }
 
-func num(d map[string]any, k string) *int {
-	switch v := d[k].(type) {
-	case int64:
-		n := int(v)
-		return &n
-	case int:
-		return &v
-	case float64:
-		n := int(v)
-		return &n
+func idText(id uuid.UUID) string { return id.String() }
+
+func ids(l []uuid.UUID) []string {
+	out := make([]string, len(l))
+	for i, id := range l {
+		out[i] = id.String()
 	}
-	return nil
+	return out
 }
 
 func version(r *offline.Record) *float64 {
@@ -192,63 +192,48 @@ func version(r *offline.Record) *float64 {
 	return &v
 }
 
-func strs(d map[string]any, k string) []string {
-	l, _ := d[k].([]any)
-	out := make([]string, 0, len(l))
-	for _, v := range l {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func interactionDoc(r *offline.Record) *Interaction {
-	d := r.Data
-	n := 0
-	if l, ok := d["amendments"].([]any); ok {
-		n = len(l)
-	}
-	return &Interaction{ID: r.ID.String(), PatientID: str(d, "patientId"), PractitionerID: str(d, "practitionerId"),
-		OrganizationID: str(d, "organizationId"), Mode: str(d, "mode"), OccurredAt: str(d, "occurredAt"),
-		DurationMinutes: num(d, "durationMinutes"), ParticipantIds: strs(d, "participantIds"), OtherPresent: strs(d, "otherPresent"),
-		Purpose: str(d, "purpose"), Notes: str(d, "notes"), Status: str(d, "status"), SignedAt: str(d, "signedAt"),
-		SignedByID: str(d, "signedById"), AmendmentCount: &n, Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	i, n := r.Loaded.Interaction, len(r.Loaded.Amendments)
+	return &Interaction{ID: r.ID.String(), PatientID: text(i.PatientID.String()), PractitionerID: text(i.PractitionerID.String()),
+		OrganizationID: text(i.OrganizationID.String()), Mode: text(offline.EnumText(i.Mode)), OccurredAt: text(offline.TimeText(i.OccurredAt)),
+		DurationMinutes: i.DurationMinutes, ParticipantIds: ids(i.ParticipantIDs), OtherPresent: append([]string{}, i.OtherPresent...),
+		Purpose: text(i.Purpose), Notes: text(i.Notes), Status: text(offline.EnumText(i.Status)), SignedAt: optText(i.SignedAt, offline.TimeText),
+		SignedByID: optText(i.SignedByID, idText), AmendmentCount: &n, Version: version(r), UpdatedAt: text(offline.TimeText(i.UpdatedAt))}
 }
 
 func patientDoc(r *offline.Record) *Patient {
-	d := r.Data
-	return &Patient{ID: r.ID.String(), NhsNumber: str(d, "nhsNumber"), GivenName: str(d, "givenName"), FamilyName: str(d, "familyName"),
-		BirthDate: str(d, "birthDate"), RegisteredPracticeID: str(d, "registeredPracticeId"), Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	p := r.Loaded.Patient
+	return &Patient{ID: r.ID.String(), NhsNumber: text(p.NHSNumber), GivenName: text(p.GivenName), FamilyName: text(p.FamilyName),
+		BirthDate: text(offline.DateText(p.BirthDate)), RegisteredPracticeID: text(p.RegisteredPracticeID.String()), Version: version(r),
+		UpdatedAt: text(offline.TimeText(p.UpdatedAt))}
 }
 
 func relationshipDoc(r *offline.Record) *CareRelationship {
-	d := r.Data
-	return &CareRelationship{ID: r.ID.String(), Kind: str(d, "kind"), Status: str(d, "status"), OrganizationID: str(d, "organizationId"),
-		PatientID: str(d, "patientId"), PractitionerID: str(d, "practitionerId"), TeamID: str(d, "teamId"),
-		PartnerOrganizationID: str(d, "partnerOrganizationId"), RelatedPersonName: str(d, "relatedPersonName"),
-		PeriodStart: str(d, "periodStart"), PeriodEnd: str(d, "periodEnd"), Consent: str(d, "consent"),
-		PatientPreference: str(d, "patientPreference"), Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	c := r.Loaded.Relationship
+	return &CareRelationship{ID: r.ID.String(), Kind: text(offline.EnumText(c.Kind)), Status: text(offline.EnumText(c.Status)),
+		OrganizationID: text(c.OrganizationID.String()), PatientID: optText(c.PatientID, idText), PractitionerID: optText(c.PractitionerID, idText),
+		TeamID: optText(c.TeamID, idText), PartnerOrganizationID: optText(c.PartnerOrganizationID, idText), RelatedPersonName: c.RelatedPersonName,
+		PeriodStart: text(offline.TimeText(c.PeriodStart)), PeriodEnd: optText(c.PeriodEnd, offline.TimeText), Consent: text(offline.EnumText(c.Consent)),
+		PatientPreference: text(offline.EnumText(c.PatientPreference)), Version: version(r), UpdatedAt: text(offline.TimeText(c.UpdatedAt))}
 }
 
 func practitionerDoc(r *offline.Record) *Practitioner {
-	d := r.Data
-	var active *bool
-	if v, ok := d["active"].(bool); ok {
-		active = &v
-	}
-	return &Practitioner{ID: r.ID.String(), OrganizationID: str(d, "organizationId"), GivenName: str(d, "givenName"),
-		FamilyName: str(d, "familyName"), Profession: str(d, "profession"), Active: active, Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	p := r.Loaded.Practitioner
+	return &Practitioner{ID: r.ID.String(), OrganizationID: text(p.OrganizationID.String()), GivenName: text(p.GivenName),
+		FamilyName: text(p.FamilyName), Profession: text(offline.EnumText(p.Profession)), Active: &p.Active, Version: version(r),
+		UpdatedAt: text(offline.TimeText(p.UpdatedAt))}
 }
 
 func teamDoc(r *offline.Record) *Team {
-	d := r.Data
-	return &Team{ID: r.ID.String(), OrganizationID: str(d, "organizationId"), Name: str(d, "name"), Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	t := r.Loaded.Team
+	return &Team{ID: r.ID.String(), OrganizationID: text(t.OrganizationID.String()), Name: text(t.Name), Version: version(r),
+		UpdatedAt: text(offline.TimeText(t.UpdatedAt))}
 }
 
 func organizationDoc(r *offline.Record) *Organization {
-	d := r.Data
-	return &Organization{ID: r.ID.String(), Name: str(d, "name"), Kind: str(d, "kind"), OdsCode: str(d, "odsCode"), Version: version(r), UpdatedAt: str(d, "updatedAt")}
+	o := r.Loaded.Organization
+	return &Organization{ID: r.ID.String(), Name: text(o.Name), Kind: text(offline.EnumText(o.Kind)), OdsCode: o.ODSCode, Version: version(r),
+		UpdatedAt: text(offline.TimeText(o.UpdatedAt))}
 }
 
 // sameTime reports whether two RFC 3339 times are the same instant (a

@@ -162,7 +162,7 @@ func (a *Adapter) pull(ctx context.Context, collection, install string, cp *Chec
 		if head {
 			break
 		}
-		in := offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Limit: &room, Only: ent, WithData: true}
+		in := offline.PullInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: dev, Limit: &room, Only: ent, WithLoaded: true}
 		if pos.E != "" {
 			in.Checkpoint = &pos.E
 		}
@@ -202,7 +202,7 @@ func pullDocs[T any](ctx context.Context, a *Adapter, collection, install string
 	}
 	out := make([]*T, len(p.records))
 	for i, r := range p.records {
-		if r.Data == nil {
+		if r.Loaded == nil {
 			out[i] = gone(r.ID.String())
 		} else {
 			out[i] = conv(r)
