@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/google/uuid"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -201,6 +202,12 @@ func fill(rng *rand.Rand, v reflect.Value) {
 			}
 			v.Set(s)
 		}
+	case reflect.Array: // a UUID
+		for i := range v.Len() {
+			fill(rng, v.Index(i))
+		}
+	case reflect.Uint8:
+		v.SetUint(rng.Uint64N(256))
 	case reflect.String:
 		v.SetString(randomString(rng))
 	case reflect.Bool:
@@ -219,7 +226,7 @@ func fillable(t reflect.Type) bool {
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
 		return true
 	}
-	return t == reflect.TypeFor[time.Time]()
+	return t == reflect.TypeFor[time.Time]() || t == reflect.TypeFor[uuid.UUID]()
 }
 
 func randomString(rng *rand.Rand) string {

@@ -26269,7 +26269,7 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Device")
 		case "id":
-			out.Values[i] = ec._Device_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -29820,7 +29820,7 @@ func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RegistrationTransfer")
 		case "id":
-			out.Values[i] = ec._RegistrationTransfer_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30988,7 +30988,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "recordId":
-			out.Values[i] = ec._SyncConflict_recordId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.RecordID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31056,7 +31056,7 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deviceId":
-			out.Values[i] = ec._SyncConflict_deviceId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.DeviceID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31412,7 +31412,7 @@ func (ec *executionContext) _SyncRecord(ctx context.Context, sel ast.SelectionSe
 				out.Invalids++
 			}
 		case "id":
-			out.Values[i] = ec._SyncRecord_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -31467,7 +31467,7 @@ func (ec *executionContext) _SyncTombstone(ctx context.Context, sel ast.Selectio
 				out.Invalids++
 			}
 		case "id":
-			out.Values[i] = ec._SyncTombstone_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -18,8 +18,10 @@ package main
 // resolver middleware is empty (TestNoFieldMiddleware in package graph holds
 // the server to that), and the panic guard guards a read of a struct field.
 //
-// Fields whose marshalling may fail (Float refuses NaN; UUIDs and JSON
-// marshal with a context) keep gqlgen's path. The original function of each
+// Fields whose marshalling may fail (Float refuses NaN; JSON may be nil
+// where null is forbidden) keep gqlgen's path; a bare UUID, whose marshal
+// function takes a context only for a write error that cannot happen, is
+// direct. The original function of each
 // rewritten object is kept, renamed _<Object>_resolved, in a generated test
 // file; TestDirectFieldsMarshalAsResolved compares the two on random objects
 // and selections.
@@ -63,6 +65,13 @@ var plainMarshalers = map[string]bool{
 	"github.com/rapportcare/rapport/graph/scalar.MarshalDate": false,
 }
 
+// writerOnlyErrors are context marshal functions (gqlgen hands them the
+// field's context for their errors) whose only error is the writer's, and
+// gqlgen writes a response into a buffer, which never fails: a bare UUID.
+var writerOnlyErrors = map[string]bool{
+	"github.com/rapportcare/rapport/graph/scalar.MarshalUUID": true,
+}
+
 // directObjects lists the objects with direct fields, sorted by name.
 func directObjects(data *codegen.Data) []directObject {
 	var out []directObject
@@ -102,7 +111,8 @@ func plainField(f *codegen.Field) bool {
 // directType reports whether a value of ref marshals the same without the
 // field's context: every level the schema makes non-null holds a Go value
 // that cannot be nil, and the leaf's marshaler is a plain function that
-// cannot fail (and cannot answer null where null is forbidden) or the Go
+// cannot fail (and cannot answer null where null is forbidden), a context
+// one that fails only when writing fails (writerOnlyErrors), or the Go
 // type's own MarshalGQL (an enum: it writes itself).
 func directType(ref *config.TypeReference) bool {
 	gql, goType := ref.GQL, ref.GO
@@ -123,11 +133,14 @@ func directType(ref *config.TypeReference) bool {
 	for leaf.IsSlice() {
 		leaf = leaf.Elem()
 	}
-	if leaf.IsContext || leaf.IsOmittable || leaf.CastType != nil {
+	if leaf.IsOmittable || leaf.CastType != nil {
 		return false
 	}
 	if leaf.Marshaler == nil {
-		return leaf.IsMarshaler && leaf.Definition.Kind == ast.Enum
+		return !leaf.IsContext && leaf.IsMarshaler && leaf.Definition.Kind == ast.Enum
+	}
+	if leaf.IsContext {
+		return writerOnlyErrors[leaf.Marshaler.FullName()]
 	}
 	mayBeNull, ok := plainMarshalers[leaf.Marshaler.FullName()]
 	return ok && !(mayBeNull && gql.NonNull)
