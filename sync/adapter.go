@@ -27,8 +27,8 @@ func (e *Engine) Current(ctx context.Context, ent Entity, ids []uuid.UUID) (map[
 	}
 	out := make(map[uuid.UUID]*Record, len(ids))
 	for _, id := range ids {
-		if l, version := loadedOf(rows, ent, id); l != nil {
-			out[id] = &Record{Entity: ent, ID: id, Version: version, Loaded: l}
+		if l, version, ok := loadedOf(rows, ent, id); ok {
+			out[id] = &Record{Entity: ent, ID: id, Version: version, Loaded: &l}
 		}
 	}
 	return out, nil

@@ -234,19 +234,19 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
 			continue
 		}
-		r := Record{Entity: Entity(c.Entity), ID: c.ID}
-		var ok bool
-		if in.WithLoaded {
-			r.Loaded, r.Version = loadedOf(rows, r.Entity, r.ID)
-			ok = r.Loaded != nil
-		} else {
-			buf, r.Version, ok = appendRecordJSON(buf, rows, r.Entity, r.ID)
-		}
+		l, version, ok := loadedOf(rows, Entity(c.Entity), c.ID)
 		if !ok {
 			continue
 		}
+		r := Record{Entity: Entity(c.Entity), ID: c.ID, Version: version}
+		if in.WithLoaded {
+			loaded := l
+			r.Loaded = &loaded
+		} else {
+			buf = l.appendJSON(buf)
+		}
 		if in.WithData {
-			r.Data = recordOf(rows, r.Entity, r.ID).Data
+			r.Data = l.Data()
 		}
 		recs = append(recs, r)
 		ends = append(ends, len(buf))
@@ -263,86 +263,71 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	return nil
 }
 
-// appendRecordJSON appends the loaded record's JSON and returns its version;
-// false if it was not loaded (gone, or not visible).
-func appendRecordJSON(b []byte, rows *postgres.SyncRows, e Entity, id uuid.UUID) ([]byte, int64, bool) {
-	switch e {
-	case EntityPatient:
-		if p := rows.Patients[id]; p != nil {
-			return appendPatientJSON(b, p), p.Version, true
-		}
-	case EntityCareRelationship:
-		if r := rows.Relationships[id]; r != nil {
-			return appendRelationshipJSON(b, r), r.Version, true
-		}
-	case EntityInteraction:
-		if i := rows.Interactions[id]; i != nil {
-			return appendInteractionJSON(b, i, rows.Amendments[id]), i.Version, true
-		}
-	case EntityPractitioner:
-		if p := rows.Practitioners[id]; p != nil {
-			return appendPractitionerJSON(b, p), p.Version, true
-		}
-	case EntityTeam:
-		if t := rows.Teams[id]; t != nil {
-			return appendTeamJSON(b, t), t.Version, true
-		}
-	case EntityFeedback:
-		if r := rows.Feedback[id]; r != nil {
-			return appendFeedbackJSON(b, r), r.Version, true
-		}
-	case EntityOrganization:
-		if o := rows.Organizations[id]; o != nil {
-			return appendOrganizationJSON(b, o), o.Version, true
-		}
-	}
-	return b, 0, false
-}
-
 // recordOf returns the loaded record as a sync Record with its Data, or
 // nil if it was not loaded (gone, or not visible).
 func recordOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) *Record {
-	l, version := loadedOf(rows, e, id)
-	if l == nil {
+	l, version, ok := loadedOf(rows, e, id)
+	if !ok {
 		return nil
 	}
 	return &Record{Entity: e, ID: id, Version: version, Data: l.Data()}
 }
 
-// loadedOf returns the record as loaded and its version, or nil if it was
+// loadedOf returns the record as loaded and its version; false if it was
 // not loaded (gone, or not visible).
-func loadedOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) (*Loaded, int64) {
+func loadedOf(rows *postgres.SyncRows, e Entity, id uuid.UUID) (Loaded, int64, bool) {
 	switch e {
 	case EntityPatient:
 		if p := rows.Patients[id]; p != nil {
-			return &Loaded{Patient: p}, p.Version
+			return Loaded{Patient: p}, p.Version, true
 		}
 	case EntityCareRelationship:
 		if r := rows.Relationships[id]; r != nil {
-			return &Loaded{Relationship: r}, r.Version
+			return Loaded{Relationship: r}, r.Version, true
 		}
 	case EntityInteraction:
 		if i := rows.Interactions[id]; i != nil {
-			return &Loaded{Interaction: i, Amendments: rows.Amendments[id]}, i.Version
+			return Loaded{Interaction: i, Amendments: rows.Amendments[id]}, i.Version, true
 		}
 	case EntityPractitioner:
 		if p := rows.Practitioners[id]; p != nil {
-			return &Loaded{Practitioner: p}, p.Version
+			return Loaded{Practitioner: p}, p.Version, true
 		}
 	case EntityTeam:
 		if t := rows.Teams[id]; t != nil {
-			return &Loaded{Team: t}, t.Version
+			return Loaded{Team: t}, t.Version, true
 		}
 	case EntityFeedback:
 		if r := rows.Feedback[id]; r != nil {
-			return &Loaded{Feedback: r}, r.Version
+			return Loaded{Feedback: r}, r.Version, true
 		}
 	case EntityOrganization:
 		if o := rows.Organizations[id]; o != nil {
-			return &Loaded{Organization: o}, o.Version
+			return Loaded{Organization: o}, o.Version, true
 		}
 	}
-	return nil, 0
+	return Loaded{}, 0, false
+}
+
+// appendJSON appends the record's JSON (record_json.go): its Data, encoded.
+func (l *Loaded) appendJSON(b []byte) []byte {
+	switch {
+	case l.Patient != nil:
+		return appendPatientJSON(b, l.Patient)
+	case l.Relationship != nil:
+		return appendRelationshipJSON(b, l.Relationship)
+	case l.Interaction != nil:
+		return appendInteractionJSON(b, l.Interaction, l.Amendments)
+	case l.Practitioner != nil:
+		return appendPractitionerJSON(b, l.Practitioner)
+	case l.Team != nil:
+		return appendTeamJSON(b, l.Team)
+	case l.Feedback != nil:
+		return appendFeedbackJSON(b, l.Feedback)
+	case l.Organization != nil:
+		return appendOrganizationJSON(b, l.Organization)
+	}
+	return b
 }
 
 // Data is the record's fields as sync sends them (record.go).
