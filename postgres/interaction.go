@@ -88,7 +88,7 @@ func interactionFilterSQL(s *listSpec[care.Interaction], f care.InteractionFilte
 // a pull page holds hundreds of one patient's records, and the rule, tested
 // per row, took a third of the page's load (a nurse's first pull on the
 // medium demo data: 5.2-5.4 ms a page of 500 that way, 4.0-4.2 ms this way,
-// psql, generic plans). A single id costs 15-25 us more that way, so
+// psql, generic plans). A single id costs 15-25 µs more that way, so
 // fewer keep the join. Locked rows keep it too: the set would lock rows
 // the actor may not see.
 func (db *DB) visibleInteractions(ctx context.Context, a *care.Actor, ids []uuid.UUID, lock bool) ([]*care.Interaction, error) {

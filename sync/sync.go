@@ -156,9 +156,9 @@ type PullInput struct {
 	// RxDB replication pulls one collection per device; sync/rxdb). Not
 	// part of the GraphQL input.
 	Only Entity
-	// WithData asks for each record's Data map beside its JSON. Without it
-	// Data is nil: a page is sent as JSON, which is written once per page.
-	// Not part of the GraphQL input.
+	// WithData asks for each record's Data map beside its JSON (tests hold
+	// the one to the other). Without it Data is nil: a page is sent as JSON,
+	// which is written once per page. Not part of the GraphQL input.
 	WithData bool
 	// WithLoaded asks for each record as the store loaded it (Record.Loaded)
 	// instead of its JSON, for an adapter that writes documents of its own

@@ -21,10 +21,10 @@ package main
 // Fields whose marshalling may fail (Float refuses NaN; JSON may be nil
 // where null is forbidden) keep gqlgen's path; a bare UUID, whose marshal
 // function takes a context only for a write error that cannot happen, is
-// direct. The original function of each
-// rewritten object is kept, renamed _<Object>_resolved, in a generated test
-// file; TestDirectFieldsMarshalAsResolved compares the two on random objects
-// and selections.
+// direct. The original function of each rewritten object is kept, renamed
+// _<Object>_resolved, in a generated test file;
+// TestDirectFieldsMarshalAsResolved compares the two on random objects and
+// selections.
 
 import (
 	"fmt"
