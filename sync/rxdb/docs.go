@@ -168,13 +168,11 @@ type StreamEvent struct {
 // (offline.TimeText, EnumText, DateText; ids as bare UUIDs).
 // TestDocsAsRecordData holds every document to its record's Data.
 
-func text(s string) *string { return &s }
-
 func optText[T any](v *T, f func(T) string) *string {
 	if v == nil {
 		return nil
 	}
-	return text(f(*v))
+	return ptr(f(*v))
 }
 
 func idText(id uuid.UUID) string { return id.String() }
@@ -194,46 +192,46 @@ func version(r *offline.Record) *float64 {
 
 func interactionDoc(r *offline.Record) *Interaction {
 	i, n := r.Loaded.Interaction, len(r.Loaded.Amendments)
-	return &Interaction{ID: r.ID.String(), PatientID: text(i.PatientID.String()), PractitionerID: text(i.PractitionerID.String()),
-		OrganizationID: text(i.OrganizationID.String()), Mode: text(offline.EnumText(i.Mode)), OccurredAt: text(offline.TimeText(i.OccurredAt)),
+	return &Interaction{ID: r.ID.String(), PatientID: ptr(i.PatientID.String()), PractitionerID: ptr(i.PractitionerID.String()),
+		OrganizationID: ptr(i.OrganizationID.String()), Mode: ptr(offline.EnumText(i.Mode)), OccurredAt: ptr(offline.TimeText(i.OccurredAt)),
 		DurationMinutes: i.DurationMinutes, ParticipantIds: ids(i.ParticipantIDs), OtherPresent: append([]string{}, i.OtherPresent...),
-		Purpose: text(i.Purpose), Notes: text(i.Notes), Status: text(offline.EnumText(i.Status)), SignedAt: optText(i.SignedAt, offline.TimeText),
-		SignedByID: optText(i.SignedByID, idText), AmendmentCount: &n, Version: version(r), UpdatedAt: text(offline.TimeText(i.UpdatedAt))}
+		Purpose: ptr(i.Purpose), Notes: ptr(i.Notes), Status: ptr(offline.EnumText(i.Status)), SignedAt: optText(i.SignedAt, offline.TimeText),
+		SignedByID: optText(i.SignedByID, idText), AmendmentCount: &n, Version: version(r), UpdatedAt: ptr(offline.TimeText(i.UpdatedAt))}
 }
 
 func patientDoc(r *offline.Record) *Patient {
 	p := r.Loaded.Patient
-	return &Patient{ID: r.ID.String(), NhsNumber: text(p.NHSNumber), GivenName: text(p.GivenName), FamilyName: text(p.FamilyName),
-		BirthDate: text(offline.DateText(p.BirthDate)), RegisteredPracticeID: text(p.RegisteredPracticeID.String()), Version: version(r),
-		UpdatedAt: text(offline.TimeText(p.UpdatedAt))}
+	return &Patient{ID: r.ID.String(), NhsNumber: ptr(p.NHSNumber), GivenName: ptr(p.GivenName), FamilyName: ptr(p.FamilyName),
+		BirthDate: ptr(offline.DateText(p.BirthDate)), RegisteredPracticeID: ptr(p.RegisteredPracticeID.String()), Version: version(r),
+		UpdatedAt: ptr(offline.TimeText(p.UpdatedAt))}
 }
 
 func relationshipDoc(r *offline.Record) *CareRelationship {
 	c := r.Loaded.Relationship
-	return &CareRelationship{ID: r.ID.String(), Kind: text(offline.EnumText(c.Kind)), Status: text(offline.EnumText(c.Status)),
-		OrganizationID: text(c.OrganizationID.String()), PatientID: optText(c.PatientID, idText), PractitionerID: optText(c.PractitionerID, idText),
+	return &CareRelationship{ID: r.ID.String(), Kind: ptr(offline.EnumText(c.Kind)), Status: ptr(offline.EnumText(c.Status)),
+		OrganizationID: ptr(c.OrganizationID.String()), PatientID: optText(c.PatientID, idText), PractitionerID: optText(c.PractitionerID, idText),
 		TeamID: optText(c.TeamID, idText), PartnerOrganizationID: optText(c.PartnerOrganizationID, idText), RelatedPersonName: c.RelatedPersonName,
-		PeriodStart: text(offline.TimeText(c.PeriodStart)), PeriodEnd: optText(c.PeriodEnd, offline.TimeText), Consent: text(offline.EnumText(c.Consent)),
-		PatientPreference: text(offline.EnumText(c.PatientPreference)), Version: version(r), UpdatedAt: text(offline.TimeText(c.UpdatedAt))}
+		PeriodStart: ptr(offline.TimeText(c.PeriodStart)), PeriodEnd: optText(c.PeriodEnd, offline.TimeText), Consent: ptr(offline.EnumText(c.Consent)),
+		PatientPreference: ptr(offline.EnumText(c.PatientPreference)), Version: version(r), UpdatedAt: ptr(offline.TimeText(c.UpdatedAt))}
 }
 
 func practitionerDoc(r *offline.Record) *Practitioner {
 	p := r.Loaded.Practitioner
-	return &Practitioner{ID: r.ID.String(), OrganizationID: text(p.OrganizationID.String()), GivenName: text(p.GivenName),
-		FamilyName: text(p.FamilyName), Profession: text(offline.EnumText(p.Profession)), Active: &p.Active, Version: version(r),
-		UpdatedAt: text(offline.TimeText(p.UpdatedAt))}
+	return &Practitioner{ID: r.ID.String(), OrganizationID: ptr(p.OrganizationID.String()), GivenName: ptr(p.GivenName),
+		FamilyName: ptr(p.FamilyName), Profession: ptr(offline.EnumText(p.Profession)), Active: &p.Active, Version: version(r),
+		UpdatedAt: ptr(offline.TimeText(p.UpdatedAt))}
 }
 
 func teamDoc(r *offline.Record) *Team {
 	t := r.Loaded.Team
-	return &Team{ID: r.ID.String(), OrganizationID: text(t.OrganizationID.String()), Name: text(t.Name), Version: version(r),
-		UpdatedAt: text(offline.TimeText(t.UpdatedAt))}
+	return &Team{ID: r.ID.String(), OrganizationID: ptr(t.OrganizationID.String()), Name: ptr(t.Name), Version: version(r),
+		UpdatedAt: ptr(offline.TimeText(t.UpdatedAt))}
 }
 
 func organizationDoc(r *offline.Record) *Organization {
 	o := r.Loaded.Organization
-	return &Organization{ID: r.ID.String(), Name: text(o.Name), Kind: text(offline.EnumText(o.Kind)), OdsCode: o.ODSCode, Version: version(r),
-		UpdatedAt: text(offline.TimeText(o.UpdatedAt))}
+	return &Organization{ID: r.ID.String(), Name: ptr(o.Name), Kind: ptr(offline.EnumText(o.Kind)), OdsCode: o.ODSCode, Version: version(r),
+		UpdatedAt: ptr(offline.TimeText(o.UpdatedAt))}
 }
 
 // sameTime reports whether two RFC 3339 times are the same instant (a
