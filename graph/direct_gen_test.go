@@ -27,7 +27,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._CareMeasureScore_resolved(ctx, sel, obj.(*model.CareMeasureScore))
 		}},
-	{"CareRelationship", func() any { return new(care.CareRelationship) }, []string{"kind", "status", "relatedPersonName", "periodStart", "periodEnd", "consent", "patientPreference", "createdAt", "updatedAt"},
+	{"CareRelationship", func() any { return new(care.CareRelationship) }, []string{"id", "kind", "status", "relatedPersonName", "periodStart", "periodEnd", "consent", "patientPreference", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._CareRelationship(ctx, sel, obj.(*care.CareRelationship))
 		},
@@ -167,14 +167,14 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._FeedbackSummaryRow_resolved(ctx, sel, obj.(*model.FeedbackSummaryRow))
 		}},
-	{"Interaction", func() any { return new(care.Interaction) }, []string{"mode", "occurredAt", "durationMinutes", "otherPresent", "purpose", "notes", "status", "signedAt", "createdAt", "updatedAt"},
+	{"Interaction", func() any { return new(care.Interaction) }, []string{"id", "mode", "occurredAt", "durationMinutes", "otherPresent", "purpose", "notes", "status", "signedAt", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Interaction(ctx, sel, obj.(*care.Interaction))
 		},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Interaction_resolved(ctx, sel, obj.(*care.Interaction))
 		}},
-	{"InteractionAmendment", func() any { return new(care.InteractionAmendment) }, []string{"amendedAt", "reason"},
+	{"InteractionAmendment", func() any { return new(care.InteractionAmendment) }, []string{"id", "amendedAt", "reason"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._InteractionAmendment(ctx, sel, obj.(*care.InteractionAmendment))
 		},
@@ -209,7 +209,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._NamedNurseVisits_resolved(ctx, sel, obj.(*model.NamedNurseVisits))
 		}},
-	{"Organization", func() any { return new(care.Organization) }, []string{"name", "kind", "odsCode", "createdAt", "updatedAt"},
+	{"Organization", func() any { return new(care.Organization) }, []string{"id", "name", "kind", "odsCode", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Organization(ctx, sel, obj.(*care.Organization))
 		},
@@ -237,7 +237,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._PageInfo_resolved(ctx, sel, obj.(*model.PageInfo))
 		}},
-	{"Patient", func() any { return new(care.Patient) }, []string{"nhsNumber", "givenName", "familyName", "birthDate", "createdAt", "updatedAt"},
+	{"Patient", func() any { return new(care.Patient) }, []string{"id", "nhsNumber", "givenName", "familyName", "birthDate", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Patient(ctx, sel, obj.(*care.Patient))
 		},
@@ -279,7 +279,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._PracticeContinuityMonth_resolved(ctx, sel, obj.(*model.PracticeContinuityMonth))
 		}},
-	{"Practitioner", func() any { return new(care.Practitioner) }, []string{"givenName", "familyName", "profession", "active", "createdAt", "updatedAt"},
+	{"Practitioner", func() any { return new(care.Practitioner) }, []string{"id", "givenName", "familyName", "profession", "active", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Practitioner(ctx, sel, obj.(*care.Practitioner))
 		},
@@ -384,7 +384,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._SyncChangesEvent_resolved(ctx, sel, obj.(*sync1.ChangesEvent))
 		}},
-	{"SyncConflict", func() any { return new(sync1.Conflict) }, []string{"entity", "recordId", "field", "serverValue", "deviceValue", "policy", "outcome", "deviceId", "createdAt", "resolvedAt", "resolvedValue", "recordVersion"},
+	{"SyncConflict", func() any { return new(sync1.Conflict) }, []string{"id", "entity", "recordId", "field", "serverValue", "deviceValue", "policy", "outcome", "deviceId", "createdAt", "resolvedAt", "resolvedValue", "recordVersion"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._SyncConflict(ctx, sel, obj.(*sync1.Conflict))
 		},
@@ -433,7 +433,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._SyncTombstone_resolved(ctx, sel, obj.(*sync1.Tombstone))
 		}},
-	{"Team", func() any { return new(care.Team) }, []string{"name", "createdAt", "updatedAt"},
+	{"Team", func() any { return new(care.Team) }, []string{"id", "name", "createdAt", "updatedAt"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Team(ctx, sel, obj.(*care.Team))
 		},

@@ -19,9 +19,9 @@ import (
 
 // directCase is one object whose leaf fields graph/generate marshals
 // directly (graph/generate/direct.go): a new empty value of its Go type, the
-// leaf fields a query may select on it without a resolver, and its marshal
-// function beside gqlgen's original, which the generator keeps in
-// direct_gen_test.go.
+// leaf fields a query may select on it without the database (struct fields
+// and global IDs), and its marshal function beside gqlgen's original, which
+// the generator keeps in direct_gen_test.go.
 type directCase struct {
 	object   string
 	new      func() any
@@ -94,7 +94,8 @@ func marshalObject(fn func(*executionContext, context.Context, ast.SelectionSet,
 	ctx := graphql.WithOperationContext(context.Background(), oc)
 	ctx = graphql.WithResponseContext(ctx, graphql.DefaultErrorPresenter, graphql.DefaultRecover)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: &ast.Field{Alias: "x", Name: "x"}}})
-	ec := newExecutionContext(oc, &executableSchema{}, nil)
+	// Resolvers without a store: a global ID is computed from the object.
+	ec := newExecutionContext(oc, &executableSchema{Resolvers: &Resolver{}}, nil)
 	var b bytes.Buffer
 	fn(ec, ctx, sel, obj).MarshalGQL(&b)
 	return b.String(), graphql.GetErrors(ctx)

@@ -25509,7 +25509,11 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CareRelationship")
 		case "id":
-			out.Values[i] = ec._CareRelationship_id(ctx, field, obj)
+			if v, err := ec.Resolvers.CareRelationship().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._CareRelationship_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -26932,7 +26936,11 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Interaction")
 		case "id":
-			out.Values[i] = ec._Interaction_id(ctx, field, obj)
+			if v, err := ec.Resolvers.Interaction().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._Interaction_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27250,7 +27258,11 @@ func (ec *executionContext) _InteractionAmendment(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("InteractionAmendment")
 		case "id":
-			out.Values[i] = ec._InteractionAmendment_id(ctx, field, obj)
+			if v, err := ec.Resolvers.InteractionAmendment().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._InteractionAmendment_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27812,7 +27824,11 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Organization")
 		case "id":
-			out.Values[i] = ec._Organization_id(ctx, field, obj)
+			if v, err := ec.Resolvers.Organization().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._Organization_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28141,7 +28157,11 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Patient")
 		case "id":
-			out.Values[i] = ec._Patient_id(ctx, field, obj)
+			if v, err := ec.Resolvers.Patient().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._Patient_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28749,7 +28769,11 @@ func (ec *executionContext) _Practitioner(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Practitioner")
 		case "id":
-			out.Values[i] = ec._Practitioner_id(ctx, field, obj)
+			if v, err := ec.Resolvers.Practitioner().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._Practitioner_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30978,7 +31002,11 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SyncConflict")
 		case "id":
-			out.Values[i] = ec._SyncConflict_id(ctx, field, obj)
+			if v, err := ec.Resolvers.SyncConflict().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._SyncConflict_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31507,7 +31535,11 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Team")
 		case "id":
-			out.Values[i] = ec._Team_id(ctx, field, obj)
+			if v, err := ec.Resolvers.Team().ID(ctx, obj); err == nil && v != "" {
+				out.Values[i] = ec.marshalNID2string(ctx, field.Selections, v)
+			} else {
+				out.Values[i] = ec._Team_id(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -21,7 +21,13 @@ package main
 // Fields whose marshalling may fail (Float refuses NaN; JSON may be nil
 // where null is forbidden) keep gqlgen's path; a bare UUID, whose marshal
 // function takes a context only for a write error that cannot happen, is
-// direct. The original function of each rewritten object is kept, renamed
+// direct.
+//
+// A global ID is a resolver field, but one of the inline fields (main.go),
+// computed from the object alone. Its case calls the resolver itself and
+// writes the answer; only when the resolver fails or answers "" (none does)
+// does the case take gqlgen's path, which calls it again and reports the
+// error at the field's path as before. The original function of each rewritten object is kept, renamed
 // _<Object>_resolved, in a generated test file;
 // TestDirectFieldsMarshalAsResolved compares the two on random objects and
 // selections.
@@ -30,6 +36,7 @@ import (
 	"fmt"
 	"go/types"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,9 +47,11 @@ import (
 )
 
 // directField is one rewritten case: out.Values[i] = ec.<marshal>(ctx,
-// field.Selections, obj.<goField>).
+// field.Selections, obj.<goField>), or, for an inline ID (resolver set),
+// the resolver's answer through <marshal>.
 type directField struct {
 	name, marshal, goField string
+	resolver               bool
 }
 
 // directObject is an object with at least one direct field, and the leaf
@@ -81,6 +90,11 @@ func directObjects(data *codegen.Data) []directObject {
 		}
 		d := directObject{name: o.Name}
 		for _, f := range o.Fields {
+			if inlineID(o.Name, f) {
+				d.leaves = append(d.leaves, f.Name)
+				d.fields = append(d.fields, directField{name: f.Name, marshal: f.TypeReference.MarshalFunc(), resolver: true})
+				continue
+			}
 			if !plainField(f) {
 				continue
 			}
@@ -95,6 +109,13 @@ func directObjects(data *codegen.Data) []directObject {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// inlineID reports whether f is an inline resolver field (main.go's list)
+// of type ID!, without arguments or directives: a global ID.
+func inlineID(object string, f *codegen.Field) bool {
+	return f.IsResolver && len(f.Args) == 0 && len(f.Directives) == 0 && f.TypeReference != nil &&
+		f.TypeReference.GQL.String() == "ID!" && slices.Contains(inline[object], f.Name)
 }
 
 // plainField reports whether f is a struct field of a leaf type (or a list
@@ -180,7 +201,20 @@ func directize(file, testFile string, objects []directObject) error {
 			if strings.Count(body, call) != 1 {
 				return fmt.Errorf("direct: %s does not call %s once", "_"+o.name, call)
 			}
-			body = strings.Replace(body, call, "ec."+f.marshal+"(ctx, field.Selections, obj."+f.goField+")", 1)
+			if !f.resolver {
+				body = strings.Replace(body, call, "ec."+f.marshal+"(ctx, field.Selections, obj."+f.goField+")", 1)
+				continue
+			}
+			resolve, err := resolverCall(src, "_"+o.name+"_"+f.name)
+			if err != nil {
+				return err
+			}
+			assign := "out.Values[i] = " + call
+			if strings.Count(body, assign) != 1 {
+				return fmt.Errorf("direct: %s does not assign %s once", "_"+o.name, call)
+			}
+			body = strings.Replace(body, assign, "if v, err := "+resolve+"; err == nil && v != \"\" {\n\t\t\t\tout.Values[i] = ec."+f.marshal+
+				"(ctx, field.Selections, v)\n\t\t\t} else {\n\t\t\t\t"+assign+"\n\t\t\t}", 1)
 		}
 		if !strings.HasSuffix(body, "\n\treturn out") {
 			return fmt.Errorf("direct: %s does not end in return out", "_"+o.name)
@@ -207,6 +241,26 @@ func directize(file, testFile string, objects []directObject) error {
 		return fmt.Errorf("direct: %s: %w", testFile, err)
 	}
 	return os.WriteFile(testFile, out, 0o644)
+}
+
+// resolverCall returns the resolver call of the generated field function
+// name ("ec.Resolvers.Patient().ID(ctx, obj)"), which it must make once.
+func resolverCall(src, name string) (string, error) {
+	start, end, err := funcBounds(src, name)
+	if err != nil {
+		return "", err
+	}
+	const head = "return ec.Resolvers."
+	body := src[start:end]
+	if strings.Count(body, head) != 1 {
+		return "", fmt.Errorf("direct: %s does not call its resolver once", name)
+	}
+	call := body[strings.Index(body, head)+len("return "):]
+	call = call[:strings.Index(call, "\n")]
+	if !strings.HasSuffix(call, "(ctx, obj)") {
+		return "", fmt.Errorf("direct: %s calls its resolver as %s", name, call)
+	}
+	return call, nil
 }
 
 // funcBounds finds the generated method name of executionContext in src: the

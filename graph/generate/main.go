@@ -23,8 +23,9 @@
 // code to that.
 //
 // Third, plain struct fields of leaf types are written straight from the
-// struct, without gqlgen's per-field machinery (direct.go says when that is
-// the same answer, and how the test that compares the two works).
+// struct, and global IDs straight from their inline resolver, without
+// gqlgen's per-field machinery (direct.go says when that is the same answer,
+// and how the test that compares the two works).
 //
 // Fourth, an object without @defer fragments skips the @defer bookkeeping
 // (skipEmptyDefers).

@@ -16,9 +16,28 @@ import (
 	"github.com/rapportcare/rapport/care"
 )
 
-// GlobalID returns the opaque Relay ID of the record of type typ with id.
+// GlobalID returns the opaque Relay ID of the record of type typ with id:
+// "typ:" and the UUID's canonical text, base64url without padding. Every
+// Node of every response carries one, so it is built in buffers on the stack
+// and allocates only the string it returns.
 func GlobalID(typ string, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(typ + ":" + id.String()))
+	var raw [64]byte
+	b := append(append(raw[:0], typ...), ':')
+	b = appendUUID(b, id)
+	var enc [96]byte
+	return string(base64.RawURLEncoding.AppendEncode(enc[:0], b))
+}
+
+// appendUUID appends id in its canonical form, as id.String() writes it.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	const hexDigits = "0123456789abcdef"
+	for i, x := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigits[x>>4], hexDigits[x&0x0f])
+	}
+	return b
 }
 
 // ParseGlobalID returns the type name and UUID inside a global ID, or an

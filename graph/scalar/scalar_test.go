@@ -2,7 +2,11 @@ package scalar_test
 
 import (
 	"context"
+	"encoding/base64"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
@@ -38,6 +42,28 @@ func TestGlobalID(t *testing.T) {
 				t.Fatalf("UnmarshalUUID(%v) = %v, want invalid", bad, err)
 			}
 		})
+	}
+}
+
+// TestGlobalIDIsTypeColonUUIDInBase64 holds GlobalID to its definition,
+// base64url("Type:" + the UUID's text) without padding, for random ids and
+// type names of every length up to past its stack buffer.
+func TestGlobalIDIsTypeColonUUIDInBase64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	for i := range 2000 {
+		var id uuid.UUID
+		for j := range id {
+			id[j] = byte(rng.UintN(256))
+		}
+		typ := strings.Repeat("Interaction", 8)[:1+i%80]
+		want := base64.RawURLEncoding.EncodeToString([]byte(typ + ":" + id.String()))
+		if got := scalar.GlobalID(typ, id); got != want {
+			t.Fatalf("GlobalID(%q, %v) = %q, want %q", typ, id, got, want)
+		}
+	}
+	id := uuid.MustParse("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+	if n := testing.AllocsPerRun(100, func() { scalar.GlobalID("Patient", id) }); n > 1 {
+		t.Errorf("GlobalID allocates %v times, want only its string", n)
 	}
 }
 
