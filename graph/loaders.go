@@ -160,9 +160,12 @@ func newLoaders(db *postgres.DB, batchWait time.Duration) *Loaders {
 	// A caseload page brings its patients' usual GPs in one more statement
 	// when the query reads them, rather than one batch per loader window.
 	l.Caseload = dataloadgen.NewLoader(paged(func(ctx context.Context, ids []uuid.UUID, a caseloadArgs, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
-		pages, err := db.CaseloadsFor(ctx, ids, p)
-		if err != nil || !a.UsualGP {
-			return pages, err
+		if !a.UsualGP {
+			return db.CaseloadsFor(ctx, ids, p)
+		}
+		pages, gps, err := db.CaseloadsWithCurrent(ctx, ids, p, care.KindUsualGP)
+		if err != nil {
+			return nil, err
 		}
 		var patients []uuid.UUID
 		for _, page := range pages {
@@ -170,13 +173,7 @@ func newLoaders(db *postgres.DB, batchWait time.Duration) *Loaders {
 				patients = append(patients, e.Node.ID)
 			}
 		}
-		if len(patients) > 0 {
-			gps, err := db.CurrentPractitionerRecords(ctx, care.KindUsualGP, patients)
-			if err != nil {
-				return nil, err
-			}
-			l.primeCurrent(l.UsualGP, patients, gps)
-		}
+		l.primeCurrent(l.UsualGP, patients, gps)
 		return pages, nil
 	}), wait)
 	return l

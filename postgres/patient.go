@@ -166,6 +166,37 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 	return out, nil
 }
 
+// CaseloadsWithCurrent is CaseloadsFor, and the current practitioner of
+// kind of every patient on the pages (as CurrentPractitionerRecords gives
+// them): a caseload page with each patient's usual GP. The page's statement
+// has applied the access rule to those patients in this request, so the
+// second statement does not apply it again (on the medium demo data, 0.9 ms
+// with it and 0.5 ms without for a page of 100, generic plans, psql).
+func (db *DB) CaseloadsWithCurrent(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs, kind care.RelationshipKind) (map[uuid.UUID]*care.Page[care.Patient], map[uuid.UUID]*care.Practitioner, error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pages, err := db.CaseloadsFor(ctx, practitionerIDs, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	var patients []uuid.UUID
+	for _, page := range pages {
+		for _, e := range page.Edges {
+			patients = append(patients, e.Node.ID)
+		}
+	}
+	if len(patients) == 0 {
+		return pages, nil, nil
+	}
+	current, err := db.currentPractitionerRecords(ctx, a, kind, patients, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pages, current, nil
+}
+
 // ownCaseload reports whether every practitioner of ids is the one whose
 // relationships grant the actor access. Her caseload is then, by definition,
 // inside what the access rule admits (the rule is "her caseload, or ..."; both

@@ -171,11 +171,23 @@ func (db *DB) CurrentPractitionerRecords(ctx context.Context, kind care.Relation
 	if err != nil {
 		return nil, err
 	}
+	return db.currentPractitionerRecords(ctx, a, kind, patientIDs, false)
+}
+
+// currentPractitionerRecords is CurrentPractitionerRecords; admitted says
+// that the access rule has already admitted every patient of patientIDs in
+// this request (they are the rows of a page this store has just served), so
+// the statement does not test it again.
+func (db *DB) currentPractitionerRecords(ctx context.Context, a *care.Actor, kind care.RelationshipKind, patientIDs []uuid.UUID, admitted bool) (map[uuid.UUID]*care.Practitioner, error) {
 	q := args{patientIDs, string(kind)}
-	sql := `SELECT r.patient_id, r.id, ` + practitionerCols + ` FROM care_relationships r JOIN patients p ON p.id = r.patient_id
+	patients, access := "", ""
+	if !admitted {
+		patients, access = ` JOIN patients p ON p.id = r.patient_id`, ` AND `+patientAccessSQL(a, "p", &q)
+	}
+	sql := `SELECT r.patient_id, r.id, ` + practitionerCols + ` FROM care_relationships r` + patients + `
 		JOIN practitioners pr ON pr.id = r.practitioner_id
 		WHERE r.patient_id = ANY($1::uuid[]) AND r.kind = $2 AND r.practitioner_id IS NOT NULL AND ` + activeSQL("r") +
-		` AND ` + patientAccessSQL(a, "p", &q) + ` ORDER BY r.patient_id, r.period_start`
+		access + ` ORDER BY r.patient_id, r.period_start`
 	rows, err := db.q.Query(ctx, sql, q...)
 	if err != nil {
 		return nil, fmt.Errorf("current practitioners: %w", err)

@@ -302,6 +302,34 @@ func loaded(is []*care.Interaction) []string {
 // every caller must be admitted to exactly the same patients both ways.
 func TestPatientAccessBothForms(t *testing.T) {
 	db, f, rng, seed := randomWorld(t, 13)
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminBActor, f.AdminNActor}
+	nurseSaw := 0
+	accepted := randomRelationships(t, db, f, rng, func(step int) {
+		for _, actor := range actors {
+			set, perRow, err := db.VisiblePatientsBothForms(as(actor))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(set, perRow) {
+				t.Fatalf("seed %d, step %d, %s %s: the set form admits %d patients, the per-row form %d:\n set %v\n row %v",
+					seed, step, actor.Role, actor.PractitionerID, len(set), len(perRow), set, perRow)
+			}
+			if actor.Role == care.RoleNurse {
+				nurseSaw += len(set)
+			}
+		}
+	})
+	if accepted < 60 || nurseSaw == 0 {
+		t.Fatalf("seed %d: only %d relationships started or ended, nurses saw %d patients in all", seed, accepted, nurseSaw)
+	}
+}
+
+// randomRelationships starts and ends 150 random relationships as the
+// system actor (named nurses, key workers of the team, usual GPs of either
+// practice, nurse 2 joining the team, endings of those started), calling
+// check after every tenth step, and returns how many were accepted.
+func randomRelationships(t *testing.T, db *postgres.DB, f *postgrestest.Fixture, rng *rand.Rand, check func(step int)) int {
+	t.Helper()
 	ctx := context.Background()
 	sys := as(care.SystemActor())
 	rows, err := db.QueryTextRows(ctx, `SELECT id::text FROM patients`)
@@ -312,9 +340,8 @@ func TestPatientAccessBothForms(t *testing.T) {
 	for _, r := range rows {
 		patients = append(patients, uuid.MustParse(r[0]))
 	}
-	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminBActor, f.AdminNActor}
 	var started []uuid.UUID
-	accepted, nurseSaw := 0, 0
+	accepted := 0
 	for step := 0; step < 150; step++ {
 		p := patients[rng.IntN(len(patients))]
 		var in care.StartRelationshipInput
@@ -343,24 +370,9 @@ func TestPatientAccessBothForms(t *testing.T) {
 			started = append(started, r.ID)
 			accepted++
 		}
-		if step%10 != 9 {
-			continue
-		}
-		for _, actor := range actors {
-			set, perRow, err := db.VisiblePatientsBothForms(as(actor))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(set, perRow) {
-				t.Fatalf("seed %d, step %d, %s %s: the set form admits %d patients, the per-row form %d:\n set %v\n row %v",
-					seed, step, actor.Role, actor.PractitionerID, len(set), len(perRow), set, perRow)
-			}
-			if actor.Role == care.RoleNurse {
-				nurseSaw += len(set)
-			}
+		if step%10 == 9 {
+			check(step)
 		}
 	}
-	if accepted < 60 || nurseSaw == 0 {
-		t.Fatalf("seed %d: only %d relationships started or ended, nurses saw %d patients in all", seed, accepted, nurseSaw)
-	}
+	return accepted
 }
