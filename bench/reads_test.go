@@ -62,15 +62,19 @@ func envInt(k string, def int) int {
 	return def
 }
 
-// mediumDB returns the URL of a database holding demo.Medium, seeded on the
-// first run and reused after (seeding takes about half a minute).
+// mediumDB returns the URL of a fresh copy of a database holding
+// demo.Medium, which is seeded on the first run and kept (seeding takes
+// about half a minute). The benchmarks write (creates, audit rows, device
+// state), so each works on its own copy: in the one database they used to
+// share, every run added its creates to the patients the next run read,
+// and "patient + last 50 interactions" slowed from run to run (the minimal
+// SQL's rate fell from 4,376 to 867 requests/s over five runs).
 func mediumDB(b *testing.B) string {
-	url := postgrestest.Persistent(b, "rapport_bench_medium")
+	url := postgrestest.Persistent(b, "rapport_bench_medium_template")
 	db, err := postgres.Open(context.Background(), url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
 	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
 	o := demo.Medium
 	o.Now = demo.ReferenceNow
@@ -81,7 +85,8 @@ func mediumDB(b *testing.B) string {
 	if seeded {
 		b.Logf("seeded demo.Medium once: %d patients, %d interactions in %v", s.Patients, s.Interactions, s.Generate+s.Load)
 	}
-	return url
+	db.Close()
+	return postgrestest.CopyOf(b, url)
 }
 
 // system is one thing under test: how to ask each query of it.

@@ -193,6 +193,53 @@ func Persistent(t testing.TB, prefix string) string {
 	return url
 }
 
+// CopyOf returns the URL of a new database copied from the database at
+// template (which nothing may be connected to), dropped when the test ends:
+// a benchmark that writes works on its own copy, so every run starts from
+// the same data however many ran before it.
+func CopyOf(t testing.TB, template string) string {
+	t.Helper()
+	conf := config(t)
+	u, err := url.Parse(template)
+	if err != nil {
+		t.Fatalf("postgrestest: copy: %v", err)
+	}
+	from := strings.TrimPrefix(u.Path, "/")
+	name := fmt.Sprintf("%s_run_%d", from, time.Now().UnixNano())
+	admin, err := sql.Open("pgx", conf.URL())
+	if err != nil {
+		t.Fatalf("postgrestest: copy: %v", err)
+	}
+	defer admin.Close()
+	// FILE_COPY copies the files after a checkpoint instead of writing the
+	// whole database to the WAL. A connection just closed may still be
+	// ending, so "being accessed by other users" is retried briefly.
+	for try := 0; ; try++ {
+		_, err = admin.Exec(`CREATE DATABASE "` + name + `" TEMPLATE "` + from + `" STRATEGY FILE_COPY`)
+		if err == nil || try == 50 || !strings.Contains(err.Error(), "being accessed by other users") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("postgrestest: copy %s: %v", from, err)
+	}
+	server := conf.URL()
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", server)
+		if err != nil {
+			t.Errorf("postgrestest: drop %s: %v", name, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`); err != nil {
+			t.Errorf("postgrestest: drop %s: %v", name, err)
+		}
+	})
+	conf.Database = name
+	return conf.URL()
+}
+
 // Replica starts a private PostgreSQL primary and a streaming replica of it
 // with scripts/pg-replica.sh (the system's server binaries, pg_basebackup
 // -R, an unprivileged owner when root) and returns their URLs; both are
