@@ -163,18 +163,12 @@ func newLoaders(db *postgres.DB, batchWait time.Duration) *Loaders {
 		if !a.UsualGP {
 			return db.CaseloadsFor(ctx, ids, p)
 		}
-		pages, gps, err := db.CaseloadsWithCurrent(ctx, ids, p, care.KindUsualGP)
+		c, err := db.CaseloadsWithCurrent(ctx, ids, p, care.KindUsualGP)
 		if err != nil {
 			return nil, err
 		}
-		var patients []uuid.UUID
-		for _, page := range pages {
-			for _, e := range page.Edges {
-				patients = append(patients, e.Node.ID)
-			}
-		}
-		l.primeCurrent(l.UsualGP, patients, gps)
-		return pages, nil
+		l.primeCurrent(l.UsualGP, c.Patients, c.Current)
+		return c.Pages, nil
 	}), wait)
 	return l
 }

@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"bytes"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -27,7 +29,8 @@ func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 				first := 1 + rng.IntN(8)
 				page := care.PageArgs{First: &first}
 				kind := []care.RelationshipKind{care.KindUsualGP, care.KindNamedNurse}[rng.IntN(2)]
-				pages, current, err := db.CaseloadsWithCurrent(ctx, ids, page, kind)
+				c, err := db.CaseloadsWithCurrent(ctx, ids, page, kind)
+				pages, patients, current := c.Pages, c.Patients, c.Current
 				wantPages, wantErr := db.CaseloadsFor(ctx, ids, page)
 				if (err != nil) != (wantErr != nil) || care.ErrorCode(err) != care.ErrorCode(wantErr) {
 					t.Fatalf("seed %d, step %d, %s: error %v, alone %v", seed, step, actor.Role, err, wantErr)
@@ -38,11 +41,17 @@ func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 				if !reflect.DeepEqual(pages, wantPages) {
 					t.Fatalf("seed %d, step %d, %s, caseload of %v: pages differ from CaseloadsFor's", seed, step, actor.Role, ids)
 				}
-				var patients []uuid.UUID
+				var onPages []uuid.UUID
 				for _, p := range pages {
 					for _, e := range p.Edges {
-						patients = append(patients, e.Node.ID)
+						onPages = append(onPages, e.Node.ID)
 					}
+				}
+				sortIDs := func(ids []uuid.UUID) []uuid.UUID {
+					return slices.SortedFunc(slices.Values(ids), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+				}
+				if !slices.Equal(sortIDs(patients), sortIDs(onPages)) {
+					t.Fatalf("seed %d, step %d: Patients %v, the pages hold %v", seed, step, patients, onPages)
 				}
 				want := map[uuid.UUID]*care.Practitioner{}
 				if len(patients) > 0 {
@@ -55,7 +64,7 @@ func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 						seed, step, actor.Role, kind, ids, len(current), len(want), current, want)
 				}
 				for id := range current {
-					if !containsID(patients, id) {
+					if !slices.Contains(patients, id) {
 						t.Fatalf("seed %d, step %d: a practitioner for patient %s, who is not on the page", seed, step, id)
 					}
 				}
@@ -68,13 +77,4 @@ func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 		t.Fatalf("seed %d: %d relationships started or ended; pages held %d patients and %d current practitioners in all",
 			seed, accepted, patientsSeen, currentSeen)
 	}
-}
-
-func containsID(ids []uuid.UUID, id uuid.UUID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

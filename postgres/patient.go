@@ -166,35 +166,42 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 	return out, nil
 }
 
+// CaseloadWithCurrent is what CaseloadsWithCurrent reads.
+type CaseloadWithCurrent struct {
+	Pages map[uuid.UUID]*care.Page[care.Patient] // by practitioner, as CaseloadsFor gives them
+	// Patients lists the patients of every page; Current maps each of them
+	// to their current practitioner of the kind asked for (absent: none).
+	Patients []uuid.UUID
+	Current  map[uuid.UUID]*care.Practitioner
+}
+
 // CaseloadsWithCurrent is CaseloadsFor, and the current practitioner of
 // kind of every patient on the pages (as CurrentPractitionerRecords gives
 // them): a caseload page with each patient's usual GP. The page's statement
 // has applied the access rule to those patients in this request, so the
 // second statement does not apply it again (on the medium demo data, 0.9 ms
 // with it and 0.5 ms without for a page of 100, generic plans, psql).
-func (db *DB) CaseloadsWithCurrent(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs, kind care.RelationshipKind) (map[uuid.UUID]*care.Page[care.Patient], map[uuid.UUID]*care.Practitioner, error) {
+func (db *DB) CaseloadsWithCurrent(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs, kind care.RelationshipKind) (CaseloadWithCurrent, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
-		return nil, nil, err
+		return CaseloadWithCurrent{}, err
 	}
 	pages, err := db.CaseloadsFor(ctx, practitionerIDs, p)
 	if err != nil {
-		return nil, nil, err
+		return CaseloadWithCurrent{}, err
 	}
-	var patients []uuid.UUID
+	out := CaseloadWithCurrent{Pages: pages, Current: map[uuid.UUID]*care.Practitioner{}}
 	for _, page := range pages {
 		for _, e := range page.Edges {
-			patients = append(patients, e.Node.ID)
+			out.Patients = append(out.Patients, e.Node.ID)
 		}
 	}
-	if len(patients) == 0 {
-		return pages, nil, nil
+	if len(out.Patients) > 0 {
+		if out.Current, err = db.currentPractitionerRecords(ctx, a, kind, out.Patients, true); err != nil {
+			return CaseloadWithCurrent{}, err
+		}
 	}
-	current, err := db.currentPractitionerRecords(ctx, a, kind, patients, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pages, current, nil
+	return out, nil
 }
 
 // ownCaseload reports whether every practitioner of ids is the one whose

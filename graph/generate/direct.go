@@ -27,7 +27,9 @@ package main
 // computed from the object alone. Its case calls the resolver itself and
 // writes the answer; only when the resolver fails or answers "" (none does)
 // does the case take gqlgen's path, which calls it again and reports the
-// error at the field's path as before. The original function of each rewritten object is kept, renamed
+// error at the field's path as before.
+//
+// The original function of each rewritten object is kept, renamed
 // _<Object>_resolved, in a generated test file;
 // TestDirectFieldsMarshalAsResolved compares the two on random objects and
 // selections.
