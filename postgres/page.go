@@ -206,18 +206,21 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 		if err != nil {
 			return nil, nil, fmt.Errorf("list: %w", translate(err))
 		}
+		// First the leading columns (the rest skipped), then, for a row of
+		// the page, the row itself (the leading columns skipped); the
+		// targets are the same for every row.
+		var parent uuid.UUID
+		var total int
+		var present *bool
+		lead := []any{&total, &present}
+		if parents != nil {
+			lead = []any{&parent, &total, &present}
+		}
+		skip := make([]any, len(rows.FieldDescriptions()))
+		copy(skip, lead)
+		skipLead := make([]any, len(lead))
 		for rows.Next() {
-			var parent uuid.UUID
-			var total int
-			var present *bool
-			// First the leading columns (the rest skipped), then, for a row
-			// of the page, the row itself (the leading columns skipped).
-			lead := []any{&total, &present}
-			if parents != nil {
-				lead = []any{&parent, &total, &present}
-			}
-			skip := make([]any, len(rows.FieldDescriptions()))
-			copy(skip, lead)
+			parent, total, present = uuid.Nil, 0, nil
 			if err := rows.Scan(skip...); err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("list: %w", err)
@@ -226,7 +229,7 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 			if present == nil {
 				continue
 			}
-			item, err := s.scan(rows, make([]any, len(lead))...)
+			item, err := s.scan(rows, skipLead...)
 			if err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("list: %w", err)
