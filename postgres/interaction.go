@@ -17,14 +17,14 @@ const interactionCols = "i.id, i.patient_id, i.practitioner_id, i.organization_i
 
 func scanInteraction(r row, pre ...any) (*care.Interaction, error) {
 	var i care.Interaction
-	err := r.Scan(append(pre, interactionDest(&i)...)...)
+	err := r.Scan(appendInteractionDest(pre, &i)...)
 	return &i, err
 }
 
-// interactionDest returns the scan destinations of interactionCols.
-func interactionDest(i *care.Interaction) []any {
-	return []any{&i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, text(&i.Mode), &i.OccurredAt, &i.DurationMinutes,
-		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, text(&i.Status), &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version}
+// appendInteractionDest appends the scan destinations of interactionCols.
+func appendInteractionDest(dst []any, i *care.Interaction) []any {
+	return append(dst, &i.ID, &i.PatientID, &i.PractitionerID, &i.OrganizationID, text(&i.Mode), &i.OccurredAt, &i.DurationMinutes,
+		&i.ParticipantIDs, &i.OtherPresent, &i.Purpose, &i.Notes, text(&i.Status), &i.SignedAt, &i.SignedByID, &i.CreatedAt, &i.UpdatedAt, &i.Version)
 }
 
 // withPractitioners makes the page of s read each interaction's practitioner
@@ -35,10 +35,12 @@ func withPractitioners(s *listSpec[care.Interaction]) map[uuid.UUID]*care.Practi
 	out := map[uuid.UUID]*care.Practitioner{}
 	s.pageFrom = s.from + " JOIN practitioners pr ON pr.id = i.practitioner_id"
 	s.cols += ", " + practitionerCols
+	var dst []any // the rows are scanned one after another: one slice of destinations serves them all
 	s.scan = func(r row, pre ...any) (*care.Interaction, error) {
 		var i care.Interaction
 		var p care.Practitioner
-		err := r.Scan(append(append(pre, interactionDest(&i)...), practitionerDest(&p)...)...)
+		dst = appendPractitionerDest(appendInteractionDest(append(dst[:0], pre...), &i), &p)
+		err := r.Scan(dst...)
 		if err == nil {
 			out[p.ID] = &p
 		}

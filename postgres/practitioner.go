@@ -14,13 +14,13 @@ const practitionerCols = "pr.id, pr.organization_id, pr.given_name, pr.family_na
 
 func scanPractitioner(r row, pre ...any) (*care.Practitioner, error) {
 	var p care.Practitioner
-	err := r.Scan(append(pre, practitionerDest(&p)...)...)
+	err := r.Scan(appendPractitionerDest(pre, &p)...)
 	return &p, err
 }
 
-// practitionerDest returns the scan destinations of practitionerCols.
-func practitionerDest(p *care.Practitioner) []any {
-	return []any{&p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, text(&p.Profession), &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version}
+// appendPractitionerDest appends the scan destinations of practitionerCols.
+func appendPractitionerDest(dst []any, p *care.Practitioner) []any {
+	return append(dst, &p.ID, &p.OrganizationID, &p.GivenName, &p.FamilyName, text(&p.Profession), &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version)
 }
 
 const practitionersByIDSQL = `SELECT ` + practitionerCols + ` FROM practitioners pr WHERE pr.id = ANY($1::uuid[])`
