@@ -220,7 +220,6 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 		copy(skip, lead)
 		skipLead := make([]any, len(lead))
 		for rows.Next() {
-			parent, total, present = uuid.Nil, 0, nil
 			if err := rows.Scan(skip...); err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("list: %w", err)
