@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/care"
-	"github.com/rapportcare/rapport/feedback"
+	"github.com/rapportcare/rapport/sync/internal/edgecase"
 )
 
 // TestRecordJSONIsTheMapEncoded checks that the page encoder writes, for
@@ -17,18 +17,8 @@ import (
 // (record.go), with edge values: strings needing escapes (quotes, control
 // characters, HTML characters, U+2028, invalid UTF-8, non-ASCII), absent and
 // present optional fields, empty and nil lists, amendments, times with
-// nanoseconds in other zones, and extreme numbers.
+// nanoseconds in other zones, and extreme numbers (edgecase.Cases).
 func TestRecordJSONIsTheMapEncoded(t *testing.T) {
-	strs := []string{"", "plain", `quote " backslash \ slash /`, "tab\tnew\nline\r\b\f\x00\x1f", "<b>&amp;</b>", "Zoë Ωmega 日本",
-		"line\u2028para\u2029", "bad \xff\xfe utf8", "emoji 🩺", "\x7f del"}
-	times := []time.Time{
-		time.Date(2026, 12, 5, 12, 30, 0, 0, time.UTC),
-		time.Date(1901, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 5*3600+1800)),
-		time.Date(2099, 7, 1, 0, 0, 0, 1000, time.FixedZone("Y", -8*3600)),
-	}
-	ints := []int{0, -1, 15, 1<<31 - 1}
-	versions := []int64{1, 0, -5, 1<<63 - 1}
-	id := func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
 	check := func(t *testing.T, what string, m map[string]any, got []byte) {
 		t.Helper()
 		want, err := json.Marshal(m)
@@ -39,67 +29,14 @@ func TestRecordJSONIsTheMapEncoded(t *testing.T) {
 			t.Fatalf("%s:\n got %s\nwant %s", what, got, want)
 		}
 	}
-	for k, s := range strs {
-		s2 := strs[(k+3)%len(strs)]
-		at := times[k%len(times)]
-		at2 := times[(k+1)%len(times)]
-		n := ints[k%len(ints)]
-		v := versions[k%len(versions)]
-		var optS *string
-		var optID *uuid.UUID
-		var optT *time.Time
-		var optN *int
-		if k%2 == 1 {
-			optS, optID, optT, optN = &s2, new(uuid.UUID), &at2, &n
-			*optID = id()
-		}
-		p := &care.Patient{ID: id(), NHSNumber: s, GivenName: s2, FamilyName: s, BirthDate: at.Truncate(24 * time.Hour),
-			RegisteredPracticeID: id(), CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "patient", patientData(p), appendPatientJSON(nil, p))
-
-		r := &care.CareRelationship{ID: id(), Kind: care.RelationshipKind(s2), Status: care.RelationshipStatus(s), OrganizationID: id(),
-			PatientID: optID, PractitionerID: optID, TeamID: optID, PartnerOrganizationID: optID, RelatedPersonName: optS,
-			PeriodStart: at, PeriodEnd: optT, Consent: care.Consent(s), PatientPreference: care.PatientPreference(s2),
-			CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "relationship", relationshipData(r), appendRelationshipJSON(nil, r))
-
-		var participants []uuid.UUID
-		var others []string
-		var ams []*care.InteractionAmendment
-		switch k % 3 {
-		case 1:
-			participants, others = []uuid.UUID{}, []string{}
-		case 2:
-			participants, others = []uuid.UUID{id(), id()}, []string{s, s2, ""}
-			ams = []*care.InteractionAmendment{
-				{ID: id(), AmendedByID: id(), AmendedAt: at2, Reason: s2,
-					Before: care.InteractionContent{Purpose: s, Notes: s2, DurationMinutes: optN},
-					After:  care.InteractionContent{Purpose: s2, Notes: s, DurationMinutes: &n}},
-				{ID: id(), AmendedByID: id(), AmendedAt: at, Reason: s},
-			}
-		}
-		i := &care.Interaction{ID: id(), PatientID: id(), PractitionerID: id(), OrganizationID: id(), Mode: care.InteractionMode(s),
-			OccurredAt: at, DurationMinutes: optN, ParticipantIDs: participants, OtherPresent: others, Purpose: s, Notes: s2,
-			Status: care.InteractionStatus(s2), SignedAt: optT, SignedByID: optID, CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "interaction", interactionData(i, ams), appendInteractionJSON(nil, i, ams))
-
-		pr := &care.Practitioner{ID: id(), OrganizationID: id(), GivenName: s, FamilyName: s2, Profession: care.Profession(s),
-			Active: k%2 == 0, CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "practitioner", practitionerData(pr), appendPractitionerJSON(nil, pr))
-
-		tm := &care.Team{ID: id(), OrganizationID: id(), Name: s, CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "team", teamData(tm), appendTeamJSON(nil, tm))
-
-		o := &care.Organization{ID: id(), Name: s, Kind: care.OrganizationKind(s2), ODSCode: optS, CreatedAt: at, UpdatedAt: at2, Version: v}
-		check(t, "organization", organizationData(o), appendOrganizationJSON(nil, o))
-
-		fb := &feedback.Response{ID: id(), OrganizationID: id(), SubjectKind: feedback.SubjectKind(s), SubjectID: id(),
-			PractitionerID: optID, FreeText: s2, SubmittedOn: at, Version: v, CARERatings: []int{n, 5},
-			Answers: []feedback.Answer{{Key: s, Rating: optN, Text: optS}}}
-		if k%2 == 1 {
-			fb.CARE = &feedback.CAREScore{Scorable: true, Score: 37.5}
-		}
-		check(t, "feedback", feedbackData(fb), appendFeedbackJSON(nil, fb))
+	for _, c := range edgecase.Cases() {
+		check(t, "patient", patientData(c.Patient), appendPatientJSON(nil, c.Patient))
+		check(t, "relationship", relationshipData(c.Relationship), appendRelationshipJSON(nil, c.Relationship))
+		check(t, "interaction", interactionData(c.Interaction, c.Amendments), appendInteractionJSON(nil, c.Interaction, c.Amendments))
+		check(t, "practitioner", practitionerData(c.Practitioner), appendPractitionerJSON(nil, c.Practitioner))
+		check(t, "team", teamData(c.Team), appendTeamJSON(nil, c.Team))
+		check(t, "organization", organizationData(c.Organization), appendOrganizationJSON(nil, c.Organization))
+		check(t, "feedback", feedbackData(c.Feedback), appendFeedbackJSON(nil, c.Feedback))
 	}
 }
 
