@@ -33249,7 +33249,7 @@ func (ec *executionContext) marshalNInteractionEdge2githubᚗcomᚋrapportcare�
 }
 
 func (ec *executionContext) marshalNInteractionEdge2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐInteractionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.InteractionEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceIf(ctx, ec.settleInteractionEdges(ctx, sel, v), len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInteractionEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐInteractionEdge(ctx, sel, v[i])
@@ -33513,7 +33513,7 @@ func (ec *executionContext) marshalNPatientEdge2githubᚗcomᚋrapportcareᚋrap
 }
 
 func (ec *executionContext) marshalNPatientEdge2ᚕgithubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PatientEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceIf(ctx, ec.settlePatientEdges(ctx, sel, v), len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPatientEdge2githubᚗcomᚋrapportcareᚋrapportᚋgraphᚋmodelᚐPatientEdge(ctx, sel, v[i])

@@ -73,7 +73,9 @@ type Loaders struct {
 // practitioners of interactions, usual GPs); the Practitioner loader answers
 // from it and sends SQL only for the others. It is not a Prime of the loader:
 // a load still waits for its batch, so the loads that follow it keep batching
-// with those of practitioners that were not known.
+// with those of practitioners that were not known. A settled list
+// (settle.go) primes the loader with the ones its page needs: it loads
+// for the whole page at once, so no load of its elements follows.
 type knownPractitioners struct {
 	mu sync.Mutex
 	m  map[uuid.UUID]*care.Practitioner

@@ -9,7 +9,8 @@ import (
 // marshalSliceSerially marshals a list's elements one after another on the
 // caller's goroutine. The generated code calls it, in place of
 // graphql.MarshalSliceConcurrently, for lists whose elements never wait
-// (graph/generate decides which); each element gets its own field context
+// (graph/generate decides which) and, through marshalSliceIf, for settled
+// lists (settle.go); each element gets its own field context
 // with its index, and a panic in one is reported as that element's error
 // and nulls the list, as gqlgen's own function does.
 func marshalSliceSerially(ctx context.Context, length int, marshalElement func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {

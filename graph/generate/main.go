@@ -29,6 +29,10 @@
 //
 // Fourth, an object without @defer fragments skips the @defer bookkeeping
 // (skipEmptyDefers).
+//
+// Fifth, a list of the element types in settle is marshalled serially when
+// the loads its elements would wait for can be made for the whole list first
+// (settle.go).
 package main
 
 import (
@@ -63,10 +67,12 @@ var inline = map[string][]string{
 // its object with concurrency off; the generated names come from the
 // definition, which the copy shares.
 //
-// It also records, in serial, the marshal functions of lists whose elements
-// never wait, for main to rewrite once gqlgen has written them.
+// It also records, in lists, the marshal functions of lists whose elements
+// never wait (serially) or are settled (settle.go), for main to rewrite once
+// gqlgen has written them.
 type inlineFields struct {
-	serial []string
+	lists  []listRewrite
+	shapes []shapeObject
 	direct []directObject
 }
 
@@ -94,12 +100,22 @@ func (p *inlineFields) GenerateCode(data *codegen.Data) error {
 		return fmt.Errorf("inline: found %d of the %d listed fields", found, want)
 	}
 	never := neverWaits(data)
+	settled := 0
 	for _, ref := range data.ReferencedTypes {
-		if ref.IsSlice() && !ref.IsScalar() && never(ref.Definition.Name) {
-			p.serial = append(p.serial, ref.MarshalFunc())
+		switch name := ref.Definition.Name; {
+		case !ref.IsSlice() || ref.IsScalar():
+		case never(name):
+			p.lists = append(p.lists, listRewrite{ref.MarshalFunc(), serialCall})
+		case settle[name] != "":
+			p.lists = append(p.lists, listRewrite{ref.MarshalFunc(), "marshalSliceIf(ctx, ec." + settle[name] + "(ctx, sel, v), len(v), "})
+			settled++
 		}
 	}
-	sort.Strings(p.serial)
+	sort.Slice(p.lists, func(i, j int) bool { return p.lists[i].marshal < p.lists[j].marshal })
+	if settled != len(settle) {
+		return fmt.Errorf("settle: found %d lists of the %d listed element types", settled, len(settle))
+	}
+	p.shapes = shapes(data)
 	p.direct = directObjects(data)
 	return nil
 }
@@ -160,25 +176,30 @@ func neverWaits(data *codegen.Data) func(name string) bool {
 // (with the config's worker_limit and omit_panic_handler, both unset).
 const concurrentSlice = "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, "
 
-// serialize rewrites, in the generated execution code, each listed list
-// marshal function to call marshalSliceSerially (graph/serial.go) instead
-// of graphql.MarshalSliceConcurrently; the element function is unchanged.
-func serialize(file string, funcs []string) error {
+// listRewrite replaces, in the list marshal function marshal, gqlgen's
+// concurrent marshal with call (the element function is unchanged).
+type listRewrite struct{ marshal, call string }
+
+// serialCall marshals the elements one after another (graph/serial.go).
+const serialCall = "marshalSliceSerially(ctx, len(v), "
+
+// rewriteLists applies lists to the generated execution code.
+func rewriteLists(file string, lists []listRewrite) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
 	src := string(b)
-	for _, name := range funcs {
-		start, end, err := funcBounds(src, name)
+	for _, l := range lists {
+		start, end, err := funcBounds(src, l.marshal)
 		if err != nil {
-			return fmt.Errorf("serial: %w", err)
+			return fmt.Errorf("lists: %w", err)
 		}
 		body := src[start:end]
 		if strings.Count(body, concurrentSlice) != 1 {
-			return fmt.Errorf("serial: %s does not call graphql.MarshalSliceConcurrently as expected", name)
+			return fmt.Errorf("lists: %s does not call graphql.MarshalSliceConcurrently as expected", l.marshal)
 		}
-		src = src[:start] + strings.Replace(body, concurrentSlice, "marshalSliceSerially(ctx, len(v), ", 1) + src[end:]
+		src = src[:start] + strings.Replace(body, concurrentSlice, l.call, 1) + src[end:]
 	}
 	return os.WriteFile(file, []byte(src), 0o644)
 }
@@ -236,9 +257,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	if err := serialize(cfg.Exec.Filename, p.serial); err != nil {
+	if err := rewriteLists(cfg.Exec.Filename, p.lists); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(4)
+	}
+	if err := writeShapes(filepath.Join(filepath.Dir(cfg.Exec.Filename), "settle_gen.go"), p.shapes); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(8)
 	}
 	if err := directize(cfg.Exec.Filename, filepath.Join(filepath.Dir(cfg.Exec.Filename), "direct_gen_test.go"), p.direct); err != nil {
 		fmt.Fprintln(os.Stderr, err)
