@@ -112,15 +112,26 @@ func (db *DB) audit(ctx context.Context, a *care.Actor, action care.AuditAction,
 	return nil
 }
 
+// auditHead is what the audit entries of one call share: who read, how,
+// and in which request.
+type auditHead struct {
+	actorID, org                                pgtype.UUID
+	subject, role, action, requestID, operation string
+}
+
+func newAuditHead(ctx context.Context, a *care.Actor, action care.AuditAction) *auditHead {
+	h := &auditHead{actorID: loadUUID(a.PractitionerID), org: loadUUID(a.OrganizationID), subject: a.Subject, role: string(a.Role),
+		action: string(action), requestID: care.RequestIDFromContext(ctx), operation: care.OperationFromContext(ctx)}
+	h.actorID.Valid, h.org.Valid = a.PractitionerID != uuid.Nil, a.OrganizationID != uuid.Nil
+	return h
+}
+
 // auditRows turns recs into queue rows.
 func auditRows(ctx context.Context, a *care.Actor, action care.AuditAction, recs []auditRec) []auditRow {
-	actorID, org := loadUUID(a.PractitionerID), loadUUID(a.OrganizationID)
-	actorID.Valid, org.Valid = a.PractitionerID != uuid.Nil, a.OrganizationID != uuid.Nil
-	reqID, op := care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)
+	h := newAuditHead(ctx, a, action)
 	out := make([]auditRow, len(recs))
 	for i, r := range recs {
-		out[i] = auditRow{actorID: actorID, subject: a.Subject, role: string(a.Role), org: org, patientID: r.patientID,
-			action: string(action), entity: r.entity, entityID: r.entityID, requestID: reqID, operation: op}
+		out[i] = auditRow{head: h, patientID: r.patientID, entity: r.entity, entityID: r.entityID}
 	}
 	return out
 }

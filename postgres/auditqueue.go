@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rapportcare/rapport/care"
 )
@@ -44,17 +43,11 @@ const (
 
 // auditRow is one queued audit entry: one record served.
 type auditRow struct {
-	at        time.Time
-	actorID   pgtype.UUID
-	subject   string
-	role      string
-	org       pgtype.UUID
+	at        time.Time // when it was queued
+	head      *auditHead
 	patientID uuid.UUID
-	action    string
 	entity    string
 	entityID  uuid.UUID
-	requestID string
-	operation string
 }
 
 var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_id",
@@ -65,10 +58,26 @@ var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "or
 // merged row has its first row's time. Rows without a request id are not
 // merged: nothing says they were one read.
 func mergeAuditRows(rows []auditRow) []auditGroup {
-	return groupAudit(len(rows), func(i int) (auditRow, bool, string, uuid.UUID) {
-		key := rows[i]
-		key.at, key.entity, key.entityID = time.Time{}, "", uuid.Nil
-		return key, rows[i].requestID != "", rows[i].entity, rows[i].entityID
+	// Equal heads get one number, looked up once for each run of rows that
+	// share a head (one call's), so the key of each row is small to hash.
+	type key struct {
+		head    int
+		patient uuid.UUID
+	}
+	heads := map[auditHead]int{}
+	var last *auditHead
+	h := 0
+	return groupAudit(len(rows), func(i int) (key, bool, string, uuid.UUID) {
+		r := &rows[i]
+		if r.head != last {
+			last = r.head
+			var ok bool
+			if h, ok = heads[*last]; !ok {
+				h = len(heads)
+				heads[*last] = h
+			}
+		}
+		return key{h, r.patientID}, last.requestID != "", r.entity, r.entityID
 	})
 }
 
@@ -96,9 +105,14 @@ type auditQueue struct {
 	maxPending int
 	now        func() time.Time
 
-	mu      sync.Mutex
-	rows    []auditRow  // waiting, oldest first; rows[:inFlight] are being written
-	queued  []time.Time // when each row of rows was queued
+	mu sync.Mutex
+	// chunks wait, oldest first, each the rows of one enqueue, kept as
+	// given rather than copied into one growing slice; pending counts
+	// their rows. The flusher writes from the front and removes what it
+	// committed.
+	chunks  [][]auditRow
+	pending int
+	batch   []auditRow // the flusher's: the rows of one COPY, reused
 	closed  bool
 	flushed chan struct{} // closed and replaced after each commit
 	seq     int64         // rows ever queued
@@ -133,21 +147,25 @@ func errAuditBehind() error {
 	return care.Errorf(care.EUNAVAILABLE, "the audit trail cannot keep up; nothing was read, try again shortly")
 }
 
-// enqueue queues rows, or refuses with EUNAVAILABLE when the queue is past
-// one of its bounds (or closed); then the caller must not serve the read.
+// enqueue queues rows, which it keeps, or refuses with EUNAVAILABLE when the
+// queue is past one of its bounds (or closed); then the caller must not
+// serve the read.
 func (q *auditQueue) enqueue(rows []auditRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	now := q.now()
+	for i := range rows {
+		rows[i].at = now
+	}
 	q.mu.Lock()
 	if q.behindLocked(len(rows), now) {
 		q.mu.Unlock()
 		q.refused.Add(1)
 		return errAuditBehind()
 	}
-	for i := range rows {
-		rows[i].at = now
-		q.queued = append(q.queued, now)
-	}
-	q.rows = append(q.rows, rows...)
+	q.chunks = append(q.chunks, rows)
+	q.pending += len(rows)
 	q.seq += int64(len(rows))
 	q.mu.Unlock()
 	select {
@@ -160,7 +178,7 @@ func (q *auditQueue) enqueue(rows []auditRow) error {
 // behindLocked reports whether n more entries would pass one of the queue's
 // bounds (or it is closed). q.mu is held.
 func (q *auditQueue) behindLocked(n int, now time.Time) bool {
-	return q.closed || len(q.rows)+n > q.maxPending || (len(q.rows) > 0 && now.Sub(q.queued[0]) > q.maxLag)
+	return q.closed || q.pending+n > q.maxPending || (q.pending > 0 && now.Sub(q.chunks[0][0].at) > q.maxLag)
 }
 
 // admits refuses, as enqueue would, n entries the queue could not take now.
@@ -280,16 +298,29 @@ func (q *auditQueue) run(ctx context.Context) {
 	}
 }
 
-// flushOnce writes up to auditFlushRows of the oldest queued rows and
-// returns how many it wrote. While stopping it gives up after a few seconds.
+// flushOnce writes the oldest queued chunks, up to auditFlushRows rows (or
+// the oldest chunk, if it is larger), and returns how many rows it wrote.
+// While stopping it gives up after a few seconds.
 func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 	q.mu.Lock()
-	n := min(len(q.rows), auditFlushRows)
-	batch := q.rows[:n:n]
+	k, n := 0, 0
+	for k < len(q.chunks) && (k == 0 || n+len(q.chunks[k]) <= auditFlushRows) {
+		n += len(q.chunks[k])
+		k++
+	}
+	chunks := q.chunks[:k:k]
 	q.mu.Unlock()
 	if n == 0 {
 		return 0, nil
 	}
+	batch := q.batch[:0]
+	for _, c := range chunks {
+		batch = append(batch, c...)
+	}
+	defer func() {
+		clear(batch) // keeps no written row's strings alive
+		q.batch = batch[:0]
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), StatementTimeout)
 	if stopping {
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
@@ -306,7 +337,8 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(len(merged), func(i int) ([]any, error) {
 		m := &merged[i]
 		r := &batch[m.first]
-		return []any{r.at, r.actorID, r.subject, r.role, r.org, loadUUID(r.patientID), r.action, m.entities, m.ids, r.requestID, r.operation}, nil
+		h := r.head
+		return []any{r.at, h.actorID, h.subject, h.role, h.org, loadUUID(r.patientID), h.action, m.entities, m.ids, h.requestID, h.operation}, nil
 	}))
 	if err != nil {
 		_ = q.conn.Close(context.Background())
@@ -314,15 +346,15 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 		if stopping {
 			// Nothing more can be done: drop the rows so Close returns.
 			q.mu.Lock()
-			q.rows, q.queued = q.rows[n:], q.queued[n:]
+			q.dropLocked(k, n)
 			q.mu.Unlock()
 		}
 		return 0, fmt.Errorf("flush %d audit rows: %w", n, err)
 	}
 	now := q.now()
+	lag := now.Sub(chunks[0][0].at)
 	q.mu.Lock()
-	lag := now.Sub(q.queued[0])
-	q.rows, q.queued = q.rows[n:], q.queued[n:]
+	q.dropLocked(k, n)
 	q.done += int64(n)
 	close(q.flushed)
 	q.flushed = make(chan struct{})
@@ -336,6 +368,12 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// dropLocked removes the oldest k chunks, of n rows. q.mu is held.
+func (q *auditQueue) dropLocked(k, n int) {
+	clear(q.chunks[:k])
+	q.chunks, q.pending = q.chunks[k:], q.pending-n
 }
 
 // flush waits until every row queued before the call is written, or ctx ends.
@@ -375,7 +413,7 @@ func (q *auditQueue) close() {
 func (q *auditQueue) stats() AuditStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return AuditStats{Queued: q.seq, Written: q.done, Rows: q.rowsWritten.Load(), Pending: len(q.rows), Flushes: q.flushes.Load(),
+	return AuditStats{Queued: q.seq, Written: q.done, Rows: q.rowsWritten.Load(), Pending: q.pending, Flushes: q.flushes.Load(),
 		Refused: q.refused.Load(), MaxLag: time.Duration(q.maxSeen.Load())}
 }
 

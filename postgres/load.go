@@ -270,9 +270,7 @@ func auditTable(ctx context.Context, a *care.Actor, d *care.Dataset) loadTable {
 			recs = append(recs, auditRec{pid, entityAmendment, m.ID})
 		}
 	}
-	actorID, org := loadUUID(a.PractitionerID), loadUUID(a.OrganizationID)
-	actorID.Valid, org.Valid = a.PractitionerID != uuid.Nil, a.OrganizationID != uuid.Nil
-	reqID, op := care.RequestIDFromContext(ctx), care.OperationFromContext(ctx)
+	h := newAuditHead(ctx, a, care.AuditCreate)
 	// One row for each patient, listing the patient's entities in order.
 	rows := groupAudit(len(recs), func(i int) (uuid.UUID, bool, string, uuid.UUID) {
 		return recs[i].patientID, true, recs[i].entity, recs[i].entityID
@@ -280,7 +278,7 @@ func auditTable(ctx context.Context, a *care.Actor, d *care.Dataset) loadTable {
 	cols := []string{"actor_id", "actor_subject", "actor_role", "organization_id", "patient_id", "action", "entities", "entity_ids", "request_id", "operation"}
 	return loadTable{"access_audit", cols, len(rows), func(i int) ([]any, error) {
 		r := &rows[i]
-		return []any{actorID, a.Subject, string(a.Role), org, loadUUID(recs[r.first].patientID), string(care.AuditCreate), r.entities, r.ids, reqID, op}, nil
+		return []any{h.actorID, h.subject, h.role, h.org, loadUUID(recs[r.first].patientID), h.action, r.entities, r.ids, h.requestID, h.operation}, nil
 	}}
 }
 
