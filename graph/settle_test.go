@@ -1,11 +1,13 @@
 package graph_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
 	"github.com/rapportcare/rapport/graph"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
@@ -16,12 +18,16 @@ import (
 // before, and still loads in one batch, so the statements a query sends do
 // not grow with its page. The batch window is widened to 100 ms: an element
 // that waited for its loader alone would be a batch, and a statement, of its
-// own. A page that asks for anything else (a patient's relationships) stays
+// own. An element that waited alone without a statement (its loader
+// answering from what the page read, but only after a window) would make
+// a settled page of 24 take 24 windows: a page of 24 must take under 12. A
+// page that asks for anything else (a patient's relationships) stays
 // concurrent.
 //
-// Random data: each patient's usual GP is one of two GPs, and the named
-// nurse one of two nurses or none; each visit is recorded by the GP or by
-// the nurse.
+// Random data: each patient has a usual GP of their own (so an element
+// waiting alone is a window per patient), in random order, and as named
+// nurse one of two nurses or none; each visit is recorded by one of the GPs
+// or by the nurse.
 func TestSettledListsLoadInOneBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	seed := rng.Uint64()
@@ -33,20 +39,26 @@ func TestSettledListsLoadInOneBatch(t *testing.T) {
 	const visits = `query($id: ID!) { node(id: $id) { ... on Patient { interactions(first: 100) { edges { node { id practitioner { id familyName } } } } } } }`
 	const relationships = `{ patients(first: 30) { edges { node { id usualGP { id } relationships(first: 5) { edges { node { kind } } } } } } }`
 
+	const window = 100 * time.Millisecond
 	statements := map[string][]int64{}
 	for _, n := range []int{4, 24} {
 		db := postgrestest.New(t)
 		w := newWorld(t, db)
-		srv := graph.NewServerWithBatchWait(db, graph.Limits{}, 100*time.Millisecond)
+		srv := graph.NewServerWithBatchWait(db, graph.Limits{}, window)
 		gp := clientFor(t, srv, w.gpAActor())
 		nurse := clientFor(t, srv, w.nurseActor())
 		gps := []uuid.UUID{w.gpA, w.gpB}
+		for len(gps) < n {
+			gps = append(gps, must(db.CreatePractitioner(sysCtx, care.CreatePractitionerInput{OrganizationID: w.practiceA,
+				GivenName: "GP", FamilyName: fmt.Sprint("Locum", len(gps)), Profession: care.ProfessionGP})).get(t).ID)
+		}
+		rng.Shuffle(len(gps), func(i, j int) { gps[i], gps[j] = gps[j], gps[i] })
 		nurses := []uuid.UUID{w.nurse, w.colleague, uuid.Nil}
 		want := map[string][2]string{} // patient id -> usual GP id, named nurse id ("" for none)
 		author := map[string]string{}  // interaction id -> practitioner id
 		var first uuid.UUID
 		for i := range n {
-			g, nu := gps[rng.IntN(2)], nurses[rng.IntN(3)]
+			g, nu := gps[i], nurses[rng.IntN(3)]
 			if i == 0 {
 				nu = w.nurse // the nurse's caseload is never empty
 			}
@@ -61,7 +73,7 @@ func TestSettledListsLoadInOneBatch(t *testing.T) {
 			}
 		}
 		for i := range n {
-			by, who := w.gpAActor(), w.gpA
+			by, who := w.actor(care.RoleGP, gps[i], w.practiceA), gps[i]
 			if rng.IntN(2) == 0 {
 				by, who = w.nurseActor(), w.nurse
 			}
@@ -82,8 +94,14 @@ func TestSettledListsLoadInOneBatch(t *testing.T) {
 		} {
 			before, settledBefore := db.QueryCount(), graph.SettledLists()
 			var out map[string]any
+			start := time.Now()
 			s.c.ok(s.query, s.vars, &out)
+			took := time.Since(start)
+			t.Logf("%s, %d patients: %v", s.name, n, took)
 			statements[s.name] = append(statements[s.name], db.QueryCount()-before)
+			if s.settled > 0 && took > time.Duration(n/2)*window && n > 4 {
+				t.Errorf("%s, %d patients: took %v, more than %d batch windows: elements waited one by one", s.name, n, took, n/2)
+			}
 			if got := graph.SettledLists() - settledBefore; got != s.settled {
 				t.Errorf("%s, %d patients: %d lists marshalled serially, want %d", s.name, n, got, s.settled)
 			}
