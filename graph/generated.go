@@ -25728,7 +25728,11 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "periodStart":
-			out.Values[i] = ec._CareRelationship_periodStart(ctx, field, obj)
+			if !obj.PeriodStart.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.PeriodStart)
+			} else {
+				out.Values[i] = ec._CareRelationship_periodStart(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -25748,12 +25752,20 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._CareRelationship_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._CareRelationship_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CareRelationship_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._CareRelationship_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -25943,12 +25955,20 @@ func (ec *executionContext) _ContinuityAtRisk(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ContinuityAtRisk")
 		case "from":
-			out.Values[i] = ec._ContinuityAtRisk_from(ctx, field, obj)
+			if !obj.From.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.From)
+			} else {
+				out.Values[i] = ec._ContinuityAtRisk_from(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._ContinuityAtRisk_to(ctx, field, obj)
+			if !obj.To.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.To)
+			} else {
+				out.Values[i] = ec._ContinuityAtRisk_to(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26316,7 +26336,11 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "registeredAt":
-			out.Values[i] = ec._Device_registeredAt(ctx, field, obj)
+			if !obj.RegisteredAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.RegisteredAt)
+			} else {
+				out.Values[i] = ec._Device_registeredAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -26576,7 +26600,11 @@ func (ec *executionContext) _FeedbackLink(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "expiresAt":
-			out.Values[i] = ec._FeedbackLink_expiresAt(ctx, field, obj)
+			if !obj.ExpiresAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+			} else {
+				out.Values[i] = ec._FeedbackLink_expiresAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27064,7 +27092,11 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "occurredAt":
-			out.Values[i] = ec._Interaction_occurredAt(ctx, field, obj)
+			if !obj.OccurredAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.OccurredAt)
+			} else {
+				out.Values[i] = ec._Interaction_occurredAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27213,12 +27245,20 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._Interaction_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._Interaction_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Interaction_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._Interaction_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27305,7 +27345,11 @@ func (ec *executionContext) _InteractionAmendment(ctx context.Context, sel ast.S
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "amendedAt":
-			out.Values[i] = ec._InteractionAmendment_amendedAt(ctx, field, obj)
+			if !obj.AmendedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.AmendedAt)
+			} else {
+				out.Values[i] = ec._InteractionAmendment_amendedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27962,12 +28006,20 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._Organization_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._Organization_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Organization_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._Organization_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28376,12 +28428,20 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._Patient_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._Patient_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Patient_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._Patient_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28509,12 +28569,20 @@ func (ec *executionContext) _PatientContinuity(ctx context.Context, sel ast.Sele
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PatientContinuity")
 		case "from":
-			out.Values[i] = ec._PatientContinuity_from(ctx, field, obj)
+			if !obj.From.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.From)
+			} else {
+				out.Values[i] = ec._PatientContinuity_from(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._PatientContinuity_to(ctx, field, obj)
+			if !obj.To.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.To)
+			} else {
+				out.Values[i] = ec._PatientContinuity_to(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28950,12 +29018,20 @@ func (ec *executionContext) _Practitioner(ctx context.Context, sel ast.Selection
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._Practitioner_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._Practitioner_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Practitioner_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._Practitioner_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -29925,7 +30001,11 @@ func (ec *executionContext) _RegistrationTransfer(ctx context.Context, sel ast.S
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "requestedAt":
-			out.Values[i] = ec._RegistrationTransfer_requestedAt(ctx, field, obj)
+			if !obj.RequestedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.RequestedAt)
+			} else {
+				out.Values[i] = ec._RegistrationTransfer_requestedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31127,7 +31207,11 @@ func (ec *executionContext) _SyncConflict(ctx context.Context, sel ast.Selection
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._SyncConflict_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._SyncConflict_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -31625,12 +31709,20 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "createdAt":
-			out.Values[i] = ec._Team_createdAt(ctx, field, obj)
+			if !obj.CreatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			} else {
+				out.Values[i] = ec._Team_createdAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Team_updatedAt(ctx, field, obj)
+			if !obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			} else {
+				out.Values[i] = ec._Team_updatedAt(ctx, field, obj)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -21,7 +21,10 @@ package main
 // Fields whose marshalling may fail (Float refuses NaN; JSON may be nil
 // where null is forbidden) keep gqlgen's path; a bare UUID, whose marshal
 // function takes a context only for a write error that cannot happen, is
-// direct.
+// direct. A non-null DateTime is direct when it is not the zero time, the
+// one value its marshal function answers null for: its case tests the
+// struct field and takes gqlgen's path for the zero time, which reports the
+// null as before.
 //
 // A global ID is a resolver field, but one of the inline fields (main.go),
 // computed from the object alone. Its case calls the resolver itself and
@@ -49,11 +52,12 @@ import (
 )
 
 // directField is one rewritten case: out.Values[i] = ec.<marshal>(ctx,
-// field.Selections, obj.<goField>), or, for an inline ID (resolver set),
-// the resolver's answer through <marshal>.
+// field.Selections, obj.<goField>) (unless obj.<goField>.<zero>() when zero
+// is set), or, for an inline ID (resolver set), the resolver's answer
+// through <marshal>.
 type directField struct {
-	name, marshal, goField string
-	resolver               bool
+	name, marshal, goField, zero string
+	resolver                     bool
 }
 
 // directObject is an object with at least one direct field, and the leaf
@@ -101,8 +105,8 @@ func directObjects(data *codegen.Data) []directObject {
 				continue
 			}
 			d.leaves = append(d.leaves, f.Name)
-			if directType(f.TypeReference) {
-				d.fields = append(d.fields, directField{name: f.Name, marshal: f.TypeReference.MarshalFunc(), goField: f.GoFieldName})
+			if ok, zero := directType(f.TypeReference); ok {
+				d.fields = append(d.fields, directField{name: f.Name, marshal: f.TypeReference.MarshalFunc(), goField: f.GoFieldName, zero: zero})
 			}
 		}
 		if len(d.fields) > 0 {
@@ -131,24 +135,32 @@ func plainField(f *codegen.Field) bool {
 	return kind == ast.Scalar || kind == ast.Enum
 }
 
+// zeroNull names, for plain marshal functions that answer null only for
+// their type's zero value, the method that tells the zero value.
+var zeroNull = map[string]string{
+	"github.com/99designs/gqlgen/graphql.MarshalTime": "IsZero",
+}
+
 // directType reports whether a value of ref marshals the same without the
 // field's context: every level the schema makes non-null holds a Go value
 // that cannot be nil, and the leaf's marshaler is a plain function that
 // cannot fail (and cannot answer null where null is forbidden), a context
 // one that fails only when writing fails (writerOnlyErrors), or the Go
-// type's own MarshalGQL (an enum: it writes itself).
-func directType(ref *config.TypeReference) bool {
+// type's own MarshalGQL (an enum: it writes itself). A non-null field (not
+// a list) whose marshaler answers null only for the zero value is direct
+// but for that value: zero names the method that tells it.
+func directType(ref *config.TypeReference) (ok bool, zero string) {
 	gql, goType := ref.GQL, ref.GO
 	for {
 		if gql.NonNull && nilable(goType) {
-			return false
+			return false, ""
 		}
 		if gql.Elem == nil {
 			break
 		}
 		s, ok := goType.(*types.Slice)
 		if !ok {
-			return false
+			return false, ""
 		}
 		gql, goType = gql.Elem, s.Elem()
 	}
@@ -157,16 +169,25 @@ func directType(ref *config.TypeReference) bool {
 		leaf = leaf.Elem()
 	}
 	if leaf.IsOmittable || leaf.CastType != nil {
-		return false
+		return false, ""
 	}
 	if leaf.Marshaler == nil {
-		return !leaf.IsContext && leaf.IsMarshaler && leaf.Definition.Kind == ast.Enum
+		return !leaf.IsContext && leaf.IsMarshaler && leaf.Definition.Kind == ast.Enum, ""
 	}
+	name := leaf.Marshaler.FullName()
 	if leaf.IsContext {
-		return writerOnlyErrors[leaf.Marshaler.FullName()]
+		return writerOnlyErrors[name], ""
 	}
-	mayBeNull, ok := plainMarshalers[leaf.Marshaler.FullName()]
-	return ok && !(mayBeNull && gql.NonNull)
+	mayBeNull, ok := plainMarshalers[name]
+	switch {
+	case !ok:
+		return false, ""
+	case !mayBeNull || !gql.NonNull:
+		return true, ""
+	case leaf == ref && zeroNull[name] != "":
+		return true, zeroNull[name]
+	}
+	return false, ""
 }
 
 func nilable(t types.Type) bool {
@@ -203,20 +224,28 @@ func directize(file, testFile string, objects []directObject) error {
 			if strings.Count(body, call) != 1 {
 				return fmt.Errorf("direct: %s does not call %s once", "_"+o.name, call)
 			}
-			if !f.resolver {
-				body = strings.Replace(body, call, "ec."+f.marshal+"(ctx, field.Selections, obj."+f.goField+")", 1)
+			direct := "ec." + f.marshal + "(ctx, field.Selections, obj." + f.goField + ")"
+			if !f.resolver && f.zero == "" {
+				body = strings.Replace(body, call, direct, 1)
 				continue
-			}
-			resolve, err := resolverCall(src, "_"+o.name+"_"+f.name)
-			if err != nil {
-				return err
 			}
 			assign := "out.Values[i] = " + call
 			if strings.Count(body, assign) != 1 {
 				return fmt.Errorf("direct: %s does not assign %s once", "_"+o.name, call)
 			}
-			body = strings.Replace(body, assign, "if v, err := "+resolve+"; err == nil && v != \"\" {\n\t\t\t\tout.Values[i] = ec."+f.marshal+
-				"(ctx, field.Selections, v)\n\t\t\t} else {\n\t\t\t\t"+assign+"\n\t\t\t}", 1)
+			// The direct answer when cond holds, else gqlgen's path.
+			var cond string
+			if f.resolver {
+				resolve, err := resolverCall(src, "_"+o.name+"_"+f.name)
+				if err != nil {
+					return err
+				}
+				cond, direct = "v, err := "+resolve+"; err == nil && v != \"\"", "ec."+f.marshal+"(ctx, field.Selections, v)"
+			} else {
+				cond = "!obj." + f.goField + "." + f.zero + "()"
+			}
+			body = strings.Replace(body, assign, "if "+cond+" {\n\t\t\t\tout.Values[i] = "+direct+
+				"\n\t\t\t} else {\n\t\t\t\t"+assign+"\n\t\t\t}", 1)
 		}
 		if !strings.HasSuffix(body, "\n\treturn out") {
 			return fmt.Errorf("direct: %s does not end in return out", "_"+o.name)
