@@ -91,7 +91,13 @@ func patientsOfSQL(prac string) string {
 // practice) a scan testing each row against an array is linear in the
 // array, where the IN form hashes it.
 func caseloadSQL(p, prac string) string {
-	return p + ".id = ANY(ARRAY(" + patientsOfSQL(prac) + "))"
+	return p + ".id = ANY(" + caseloadArraySQL(prac) + ")"
+}
+
+// caseloadArraySQL is caseloadSQL's array: the practitioner prac's
+// patients, hers and her teams'.
+func caseloadArraySQL(prac string) string {
+	return "ARRAY(" + patientsOfSQL(prac) + ")"
 }
 
 // patientAccessSQL turns the actor's access into a predicate over the patients

@@ -16,7 +16,10 @@ import (
 // CurrentPractitionerRecords, testing the access rule itself, gives for the
 // patients on them. Every caller asks for her own caseload and for those of
 // others (which the rule may admit in part or not at all) while random
-// relationships start and end.
+// relationships start and end. CaseloadsFor, which reads each
+// practitioner's patients once for the count and the page, is held to
+// CaseloadsForEachRead, which reads them in each, over random page sizes,
+// second pages and skipped counts or edges.
 func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 	db, f, rng, seed := randomWorld(t, 17)
 	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminNActor}
@@ -29,6 +32,18 @@ func TestCaseloadWithCurrentAsAlone(t *testing.T) {
 				first := 1 + rng.IntN(8)
 				page := care.PageArgs{First: &first}
 				kind := []care.RelationshipKind{care.KindUsualGP, care.KindNamedNurse}[rng.IntN(2)]
+				shaped := care.PageArgs{First: &first, SkipTotal: rng.IntN(4) == 0, SkipEdges: rng.IntN(4) == 0}
+				if len(ids) == 1 && rng.IntN(2) == 0 {
+					if p, err := db.CaseloadsFor(ctx, ids, page); err == nil && len(p[ids[0]].Edges) > 0 {
+						shaped.After = &p[ids[0]].Edges[len(p[ids[0]].Edges)-1].Cursor
+					}
+				}
+				shared, sharedErr := db.CaseloadsFor(ctx, ids, shaped)
+				eachRead, eachErr := db.CaseloadsForEachRead(ctx, ids, shaped)
+				if care.ErrorCode(sharedErr) != care.ErrorCode(eachErr) || !reflect.DeepEqual(shared, eachRead) {
+					t.Fatalf("seed %d, step %d, %s, caseload of %v, %+v: %v %v, read in each part %v %v",
+						seed, step, actor.Role, ids, shaped, shared, sharedErr, eachRead, eachErr)
+				}
 				c, err := db.CaseloadsWithCurrent(ctx, ids, page, kind)
 				pages, patients, current := c.Pages, c.Patients, c.Current
 				wantPages, wantErr := db.CaseloadsFor(ctx, ids, page)

@@ -26,6 +26,13 @@ func (db *DB) ScanRaw(ctx context.Context, sql string, args []any, dest ...any) 
 	return db.q.QueryRow(ctx, sql, args...).Scan(dest...)
 }
 
+// CaseloadsForEachRead is CaseloadsFor with each practitioner's patients
+// read in both the count and the page (caseloadSQL in each), as before
+// caseloadParent shared them: the reference the shared form is held to.
+func (db *DB) CaseloadsForEachRead(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
+	return db.caseloadsFor(ctx, practitionerIDs, p, parentOf{cond: func(parent string) string { return caseloadSQL("p", parent) }})
+}
+
 // SetByPatientMax sets how many visible patients SyncStream and
 // ChangesVisibleSince read the log patient by patient for (below 0: never;
 // above every count: always) and returns a function that restores them.

@@ -189,7 +189,7 @@ func (db *DB) interactionsFor(ctx context.Context, col string, parents []uuid.UU
 	if pracs {
 		ps = withPractitioners(s)
 	}
-	out, items, err := listFor(ctx, db, s, parents, func(parent string) string { return col + " = " + parent }, p)
+	out, items, err := listFor(ctx, db, s, parents, parentOf{cond: func(parent string) string { return col + " = " + parent }}, p)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -126,18 +126,31 @@ func makePage[T any](rows []*T, limit, total int, key func(*T) []string) *care.P
 // part the caller skips (p.SkipTotal, p.SkipEdges) is not computed, and a
 // request that skips both sends nothing.
 func list[T any](ctx context.Context, db *DB, s *listSpec[T], p care.PageArgs) (*care.Page[T], []*T, error) {
-	pages, items, err := pageStatement(ctx, db, s, nil, nil, p)
+	pages, items, err := pageStatement(ctx, db, s, nil, parentOf{}, p)
 	if err != nil {
 		return nil, nil, err
 	}
 	return pages[uuid.Nil], items, nil
 }
 
+// parentOf ties a listFor row to its parent. cond gives the predicate on
+// the row, given the parent id's SQL expression. shared, when set, is an
+// expression of the parent id worth computing once per parent rather than
+// in both the count and the page: it becomes a lateral subquery (OFFSET 0,
+// so the planner does not fold it back into each), and cond reads it as
+// sharedSQL.
+type parentOf struct {
+	cond, shared func(parent string) string
+}
+
+// sharedSQL is the value of parentOf.shared for the parent of the row.
+const sharedSQL = "a.shared"
+
 // listFor runs one page per parent and each parent's total count, in one
-// statement whatever the number of parents (LATERAL joins per parent);
-// parentCond gives the predicate tying a row to the parent id expression it
-// is given. As with list, skipped parts are not computed.
-func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parentCond func(parent string) string, p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
+// statement whatever the number of parents (LATERAL joins per parent); a row
+// belongs to a parent as parent says. As with list, skipped parts are not
+// computed.
+func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parent parentOf, p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
 	parents = uniqueIDs(parents)
 	if len(parents) == 0 {
 		if _, err := p.Limit(); err != nil {
@@ -145,7 +158,7 @@ func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.
 		}
 		return map[uuid.UUID]*care.Page[T]{}, nil, nil
 	}
-	return pageStatement(ctx, db, s, parents, parentCond, p)
+	return pageStatement(ctx, db, s, parents, parent, p)
 }
 
 // pageStatement builds and runs the one statement behind list (parents nil:
@@ -155,10 +168,11 @@ func listFor[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.
 // columns:
 //
 //	SELECT x.parent_id, c.total, t.* FROM unnest($ids) x(parent_id)
+//	  [CROSS JOIN LATERAL (SELECT <shared> AS shared OFFSET 0) a]
 //	  CROSS JOIN LATERAL (SELECT count(*) AS total FROM … WHERE … AND <parent>) c
 //	  LEFT JOIN LATERAL (SELECT true AS present_, <cols> FROM … WHERE … AND <parent> AND <after>
 //	                     ORDER BY <key> LIMIT n+1) t ON true
-func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parentCond func(parent string) string,
+func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents []uuid.UUID, parent parentOf,
 	p care.PageArgs) (map[uuid.UUID]*care.Page[T], []*T, error) {
 	limit, err := p.Limit()
 	if err != nil {
@@ -174,7 +188,10 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 		keys = parents
 		head = "x.parent_id, "
 		from = "unnest(" + s.q.add(parents) + "::uuid[]) AS x(parent_id) CROSS JOIN LATERAL "
-		cond = " AND " + parentCond("x.parent_id")
+		if parent.shared != nil {
+			from += "(SELECT " + parent.shared("x.parent_id") + " AS shared OFFSET 0) a CROSS JOIN LATERAL "
+		}
+		cond = " AND " + parent.cond("x.parent_id")
 	}
 	countSQL := "(SELECT count(*) AS total FROM " + s.from + " WHERE " + s.whereSQL() + cond + ") c"
 	var pageSQL string

@@ -148,6 +148,10 @@ func (db *DB) Patients(ctx context.Context, f care.PatientFilter, p care.PageArg
 // an active relationship to them or to a team they are an active member of;
 // two queries whatever the number of practitioners. Reads are audited.
 func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs) (map[uuid.UUID]*care.Page[care.Patient], error) {
+	return db.caseloadsFor(ctx, practitionerIDs, p, caseloadParent)
+}
+
+func (db *DB) caseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p care.PageArgs, parent parentOf) (map[uuid.UUID]*care.Page[care.Patient], error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
@@ -156,7 +160,7 @@ func (db *DB) CaseloadsFor(ctx context.Context, practitionerIDs []uuid.UUID, p c
 	if ownCaseload(a, practitionerIDs) {
 		s = allPatientsSpec()
 	}
-	out, items, err := listFor(ctx, db, s, practitionerIDs, func(parent string) string { return caseloadSQL("p", parent) }, p)
+	out, items, err := listFor(ctx, db, s, practitionerIDs, parent, p)
 	if err != nil {
 		return nil, fmt.Errorf("caseloads: %w", err)
 	}
@@ -202,6 +206,17 @@ func (db *DB) CaseloadsWithCurrent(ctx context.Context, practitionerIDs []uuid.U
 		}
 	}
 	return out, nil
+}
+
+// caseloadParent ties a patient to the practitioner whose caseload holds
+// them: her array of patients (caseloadSQL) is read once per practitioner
+// for both the count and the page, where writing caseloadSQL in each read
+// it twice (a nurse's page of 100 with its count on the medium demo data:
+// 0.92-0.96 ms that way, 0.80-0.85 ms this way, pgbench, one client,
+// generic plans). TestCaseloadWithCurrentAsAlone holds it to caseloadSQL.
+var caseloadParent = parentOf{
+	cond:   func(string) string { return "p.id = ANY(" + sharedSQL + ")" },
+	shared: caseloadArraySQL,
 }
 
 // ownCaseload reports whether every practitioner of ids is the one whose

@@ -138,7 +138,7 @@ func (db *DB) RelationshipsForPatients(ctx context.Context, patientIDs []uuid.UU
 	s := relSpec(a)
 	f.PatientID = nil
 	relFilterSQL(s, f)
-	out, items, err := listFor(ctx, db, s, patientIDs, func(parent string) string { return "r.patient_id = " + parent }, p)
+	out, items, err := listFor(ctx, db, s, patientIDs, parentOf{cond: func(parent string) string { return "r.patient_id = " + parent }}, p)
 	if err != nil {
 		return nil, fmt.Errorf("relationships for patients: %w", err)
 	}
