@@ -18,8 +18,32 @@ import (
 
 // encodeCursor returns the opaque cursor for a sort key.
 func encodeCursor(key []string) string {
-	b, _ := json.Marshal(key) // a []string always marshals
+	var buf [192]byte
+	b, ok := appendPlainJSON(buf[:0], key)
+	if !ok {
+		b, _ = json.Marshal(key) // a []string always marshals
+	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// appendPlainJSON appends key as json.Marshal writes it, when no string of
+// it needs escaping (printable ASCII but for '"', '\\' and the '<', '>' and
+// '&' that json.Marshal escapes): a page writes a cursor for every edge, and
+// most keys are ids, times and plain names. It reports false otherwise.
+func appendPlainJSON(b []byte, key []string) ([]byte, bool) {
+	b = append(b, '[')
+	for i, k := range key {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		for j := 0; j < len(k); j++ {
+			if c := k[j]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return b, false
+			}
+		}
+		b = append(append(append(b, '"'), k...), '"')
+	}
+	return append(b, ']'), true
 }
 
 // decodeCursor returns the sort key in cursor, EINVALID if it is not one of ours.
