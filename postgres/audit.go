@@ -119,6 +119,17 @@ type auditHead struct {
 	subject, role, action, requestID, operation string
 }
 
+// auditColumns are the columns of an access_audit row as a COPY writes
+// them: its time, then appendValues's.
+var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_id",
+	"action", "entities", "entity_ids", "request_id", "operation"}
+
+// appendValues appends the values of auditColumns[1:] for the row of g,
+// about patient.
+func (h *auditHead) appendValues(vals []any, patient uuid.UUID, g *auditGroup) []any {
+	return append(vals, h.actorID, h.subject, h.role, h.org, loadUUID(patient), h.action, g.entities, g.ids, h.requestID, h.operation)
+}
+
 func newAuditHead(ctx context.Context, a *care.Actor, action care.AuditAction) *auditHead {
 	h := &auditHead{actorID: loadUUID(a.PractitionerID), org: loadUUID(a.OrganizationID), subject: a.Subject, role: string(a.Role),
 		action: string(action), requestID: care.RequestIDFromContext(ctx), operation: care.OperationFromContext(ctx)}

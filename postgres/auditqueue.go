@@ -50,9 +50,6 @@ type auditRow struct {
 	entityID  uuid.UUID
 }
 
-var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_id",
-	"action", "entities", "entity_ids", "request_id", "operation"}
-
 // mergeAuditRows gathers rows into one access_audit row for each request,
 // actor, patient, action and operation, keeping the rows' order; each
 // merged row has its first row's time. Rows without a request id are not
@@ -337,8 +334,7 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(len(merged), func(i int) ([]any, error) {
 		m := &merged[i]
 		r := &batch[m.first]
-		h := r.head
-		return []any{r.at, h.actorID, h.subject, h.role, h.org, loadUUID(r.patientID), h.action, m.entities, m.ids, h.requestID, h.operation}, nil
+		return r.head.appendValues(append(make([]any, 0, len(auditColumns)), r.at), r.patientID, m), nil
 	}))
 	if err != nil {
 		_ = q.conn.Close(context.Background())

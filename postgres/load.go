@@ -275,10 +275,9 @@ func auditTable(ctx context.Context, a *care.Actor, d *care.Dataset) loadTable {
 	rows := groupAudit(len(recs), func(i int) (uuid.UUID, bool, string, uuid.UUID) {
 		return recs[i].patientID, true, recs[i].entity, recs[i].entityID
 	})
-	cols := []string{"actor_id", "actor_subject", "actor_role", "organization_id", "patient_id", "action", "entities", "entity_ids", "request_id", "operation"}
-	return loadTable{"access_audit", cols, len(rows), func(i int) ([]any, error) {
+	return loadTable{"access_audit", auditColumns[1:], len(rows), func(i int) ([]any, error) {
 		r := &rows[i]
-		return []any{h.actorID, h.subject, h.role, h.org, loadUUID(recs[r.first].patientID), h.action, r.entities, r.ids, h.requestID, h.operation}, nil
+		return h.appendValues(make([]any, 0, len(auditColumns)-1), recs[r.first].patientID, r), nil
 	}}
 }
 
