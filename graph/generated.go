@@ -3968,52 +3968,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
-	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
-		ec.unmarshalInputAmendInteractionInput,
-		ec.unmarshalInputConflictFilter,
-		ec.unmarshalInputContinuityOptions,
-		ec.unmarshalInputContinuityWindow,
-		ec.unmarshalInputCreateFeedbackLinkInput,
-		ec.unmarshalInputCreateInteractionInput,
-		ec.unmarshalInputCreateOrganizationInput,
-		ec.unmarshalInputCreatePatientInput,
-		ec.unmarshalInputCreatePractitionerInput,
-		ec.unmarshalInputCreateTeamInput,
-		ec.unmarshalInputDecideRegistrationTransferInput,
-		ec.unmarshalInputEndRelationshipInput,
-		ec.unmarshalInputFeedbackAnswerInput,
-		ec.unmarshalInputFeedbackFilter,
-		ec.unmarshalInputFeedbackQuestionInput,
-		ec.unmarshalInputInteractionFilter,
-		ec.unmarshalInputOrganizationFilter,
-		ec.unmarshalInputPatientFilter,
-		ec.unmarshalInputPractitionerFilter,
-		ec.unmarshalInputRelationshipFilter,
-		ec.unmarshalInputResolveConflictInput,
-		ec.unmarshalInputRevokeDeviceInput,
-		ec.unmarshalInputRxCareRelationshipInputCheckpoint,
-		ec.unmarshalInputRxInteractionInput,
-		ec.unmarshalInputRxInteractionInputCheckpoint,
-		ec.unmarshalInputRxInteractionInputPushRow,
-		ec.unmarshalInputRxOrganizationInputCheckpoint,
-		ec.unmarshalInputRxPatientInputCheckpoint,
-		ec.unmarshalInputRxPractitionerInputCheckpoint,
-		ec.unmarshalInputRxTeamInputCheckpoint,
-		ec.unmarshalInputSaveFeedbackQuestionnaireInput,
-		ec.unmarshalInputSignInteractionInput,
-		ec.unmarshalInputStartRelationshipInput,
-		ec.unmarshalInputSubmitFeedbackInput,
-		ec.unmarshalInputSyncChangeInput,
-		ec.unmarshalInputSyncPullInput,
-		ec.unmarshalInputSyncPushInput,
-		ec.unmarshalInputTeamFilter,
-		ec.unmarshalInputUpdateInteractionInput,
-		ec.unmarshalInputUpdateOrganizationInput,
-		ec.unmarshalInputUpdatePatientInput,
-		ec.unmarshalInputUpdatePractitionerInput,
-		ec.unmarshalInputUpdateRelationshipInput,
-		ec.unmarshalInputUpdateTeamInput,
-	)
 	first := true
 
 	switch opCtx.Operation.Operation {
@@ -4023,7 +3977,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			var data graphql.Marshaler
 			if first {
 				first = false
-				ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 				data = ec._Query(ctx, opCtx.Operation.SelectionSet)
 			} else {
 				if atomic.LoadInt32(&ec.PendingDeferred) > 0 {
@@ -4053,7 +4006,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				return nil
 			}
 			first = false
-			ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
 			data.MarshalGQL(&buf)

@@ -5,7 +5,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -116,4 +118,46 @@ func generatedFuncs(t *testing.T, file string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestNothingUnmarshalsInputFromContext reads every Go file of the module:
+// none may call graphql.UnmarshalInputFromContext, which reads the map of
+// input unmarshalers that dropUnmarshalerMap takes out of the generated code
+// (without it, the call fails at run time), and the generated code must no
+// longer build that map.
+func TestNothingUnmarshalsInputFromContext(t *testing.T) {
+	root := "../.."
+	files := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		files++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				switch sel.Sel.Name {
+				case "UnmarshalInputFromContext", "BuildUnmarshalerMap", "WithUnmarshalerMap":
+					t.Errorf("%s calls %s", path, sel.Sel.Name)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 100 {
+		t.Fatalf("read %d Go files, expected the whole module", files)
+	}
 }
