@@ -122,10 +122,48 @@ func patientAccessSQL(a *care.Actor, p string, q *args) string {
 // a nurse's visible patients with her device's scope, took 1.1-1.9 ms that
 // way and 0.7-1.0 ms this way (psql, generic plans).
 func patientSetAccessSQL(a *care.Actor, p string, q *args) string {
-	if len(a.Access.RegisteredAt) == 0 {
-		return accessSQL(a, p, q, caseloadSQL)
+	pred, _ := patientSetAccess(a, p, q)
+	return pred
+}
+
+// patientSetAccess returns patientSetAccessSQL's predicate and, for an actor
+// who sees the lists of practices, how to count the patients it admits among
+// those a list's other predicates (filters, over the patients alias p, "true"
+// for none) admit: an SQL expression, sharing the predicate's parameters.
+// Otherwise count is nil, and a count is the predicate's.
+//
+// The count adds two disjoint sets: each practice's patients, counted
+// through the index on (registered_practice_id, ...), one practice at a time
+// so that the pool's generic plan, which cannot see how many patients one
+// array of practices holds, still takes the index; and the actor's related
+// patients registered elsewhere, fetched by key. With the predicate, a GP's
+// count scanned the 10,000 patients of the medium demo data, each tested
+// against the practices and a hash of the GP's patients: 1.9-2.1 ms,
+// against 1.0 ms this way (pgbench, one client, generic plans, a vacuumed
+// database). TestPatientCountEitherWay holds the two to the same answers.
+func patientSetAccess(a *care.Actor, p string, q *args) (pred string, count func(filters string) string) {
+	acc := a.Access
+	if acc.All || len(acc.RegisteredAt) == 0 {
+		return accessSQL(a, p, q, caseloadSQL), nil
 	}
-	return accessSQL(a, p, q, viaRelationshipsInSQL)
+	practices := q.add(acc.RegisteredAt) + "::uuid[]"
+	pred = p + ".registered_practice_id = ANY(" + practices + ")"
+	related := ""
+	if acc.ViaRelationshipsOf != uuid.Nil {
+		prac := q.add(acc.ViaRelationshipsOf) + "::uuid"
+		pred += " OR " + viaRelationshipsInSQL(p, prac)
+		related = caseloadArraySQL(prac)
+	}
+	count = func(filters string) string {
+		sql := `coalesce((SELECT sum((SELECT count(*) FROM patients p WHERE p.registered_practice_id = x.id AND ` + filters + `))
+			FROM (SELECT DISTINCT unnest(` + practices + `) AS id) x), 0)`
+		if related != "" {
+			sql += ` + (SELECT count(*) FROM patients p WHERE p.id = ANY(` + related + `)
+				AND NOT p.registered_practice_id = ANY(` + practices + `) AND ` + filters + `)`
+		}
+		return sql
+	}
+	return "(" + pred + ")", count
 }
 
 // accessSQL is patientAccessSQL with the relationship arm written by via.

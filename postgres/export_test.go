@@ -136,3 +136,20 @@ func (db *DB) VisiblePatientsBothForms(ctx context.Context) (set, perRow []uuid.
 	}
 	return set, perRow, nil
 }
+
+// PatientsCountedByPredicate is Patients with its total counted through the
+// access rule's predicate, as before patientSetAccess counted a practice's
+// patients by practice: the reference the count is held to.
+func (db *DB) PatientsCountedByPredicate(ctx context.Context, f care.PatientFilter, p care.PageArgs) (*care.Page[care.Patient], error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := patientSpec(a)
+	s.count = nil
+	if err := patientFilterSQL(s, f); err != nil {
+		return nil, err
+	}
+	page, _, err := list(ctx, db, s, p)
+	return page, err
+}

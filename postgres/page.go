@@ -74,14 +74,20 @@ type listSpec[T any] struct {
 	// pageFrom, when set, is the FROM clause of the page (not of the count):
 	// from joined to rows read with each item, cols and scan reading them too.
 	pageFrom string
-	cols     string   // selected columns, in scan order
-	where    []string // predicates, ANDed (visibility and filters)
-	q        args
-	keyCols  []string // sort key columns, e.g. p.family_name, p.given_name, p.id
-	keyCast  []string // the SQL type of each, for cursor parameters
-	desc     bool
-	scan     scanner[T]
-	key      func(*T) []string // a row's sort key, for its cursor
+	cols     string // selected columns, in scan order
+	// access, when set, is the access rule's predicate, ANDed with where.
+	access string
+	where  []string // predicates, ANDed (visibility and filters)
+	// count, when set, counts the rows access admits among those where
+	// admits, as an SQL expression given where (patientSetAccess); a list
+	// with parents (listFor) counts with the predicates.
+	count   func(filters string) string
+	q       args
+	keyCols []string // sort key columns, e.g. p.family_name, p.given_name, p.id
+	keyCast []string // the SQL type of each, for cursor parameters
+	desc    bool
+	scan    scanner[T]
+	key     func(*T) []string // a row's sort key, for its cursor
 }
 
 func (s *listSpec[T]) order() string {
@@ -127,6 +133,14 @@ func (s *listSpec[T]) after(cursor *string) (string, error) {
 }
 
 func (s *listSpec[T]) whereSQL() string {
+	if s.access != "" {
+		return strings.Join(append([]string{s.access}, s.where...), " AND ")
+	}
+	return s.filtersSQL()
+}
+
+// filtersSQL is where without access.
+func (s *listSpec[T]) filtersSQL() string {
 	if len(s.where) == 0 {
 		return "true"
 	}
@@ -218,6 +232,9 @@ func pageStatement[T any](ctx context.Context, db *DB, s *listSpec[T], parents [
 		cond = " AND " + parent.cond("x.parent_id")
 	}
 	countSQL := "(SELECT count(*) AS total FROM " + s.from + " WHERE " + s.whereSQL() + cond + ") c"
+	if s.count != nil && parents == nil {
+		countSQL = "(SELECT " + s.count(s.filtersSQL()) + " AS total) c"
+	}
 	var pageSQL string
 	if !p.SkipEdges {
 		pageFrom := s.from

@@ -20,7 +20,7 @@ func scanPatient(r row, pre ...any) (*care.Patient, error) {
 
 func patientSpec(a *care.Actor) *listSpec[care.Patient] {
 	s := allPatientsSpec()
-	s.where = append(s.where, patientSetAccessSQL(a, "p", &s.q))
+	s.access, s.count = patientSetAccess(a, "p", &s.q)
 	return s
 }
 

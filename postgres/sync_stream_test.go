@@ -376,3 +376,80 @@ func randomRelationships(t *testing.T, db *postgres.DB, f *postgrestest.Fixture,
 	}
 	return accepted
 }
+
+// TestPatientCountEitherWay holds a patient list's total, which an actor who
+// sees the lists of practices counts practice by practice plus her related
+// patients registered elsewhere (patientSetAccess), to the count through the
+// access rule's predicate: on a random history (patients registered and
+// moved between practices, relationships started and ended), for every
+// actor of the fixture and for actors of one practice or both (one listed
+// twice) with and without the relationships of a GP or a nurse, with random
+// filters and page sizes, the total alone and with edges. It also requires
+// that related patients registered elsewhere were counted in many of those
+// totals (the same filter counts more with the relationships than without).
+func TestPatientCountEitherWay(t *testing.T) {
+	db, f, rng, seed := randomWorld(t, 17)
+	actors := []*care.Actor{f.Nurse1Actor, f.Nurse2Actor, f.GPAActor, f.GPBActor, f.AdminAActor, f.AdminBActor, f.AdminNActor}
+	type pair struct{ with, without *care.Actor }
+	var pairs []pair
+	for _, reg := range [][]uuid.UUID{{f.PracticeA}, {f.PracticeB}, {f.PracticeA, f.PracticeB, f.PracticeA}} {
+		for _, via := range []uuid.UUID{f.GPA, f.GPB, f.Nurse1} {
+			with, without := *f.GPAActor, *f.AdminAActor
+			with.Access = care.PatientAccess{RegisteredAt: reg, ViaRelationshipsOf: via}
+			without.Access = care.PatientAccess{RegisteredAt: reg}
+			pairs = append(pairs, pair{&with, &without})
+			actors = append(actors, &with, &without)
+		}
+	}
+	filters := func() care.PatientFilter {
+		var fl care.PatientFilter
+		if rng.IntN(3) == 0 {
+			fl.Name = ptr([]string{"lee", "Lee 1", "s", "zz"}[rng.IntN(4)])
+		}
+		if rng.IntN(4) == 0 {
+			fl.RegisteredPracticeID = &[]uuid.UUID{f.PracticeA, f.PracticeB}[rng.IntN(2)]
+		}
+		if rng.IntN(4) == 0 {
+			fl.PractitionerID = &[]uuid.UUID{f.GPA, f.GPB, f.Nurse1}[rng.IntN(3)]
+		}
+		if rng.IntN(5) == 0 {
+			fl.TeamID = &f.Team
+		}
+		return fl
+	}
+	total := func(step int, actor *care.Actor, fl care.PatientFilter, first int) int {
+		pa := care.PageArgs{First: &first, SkipEdges: first == 0}
+		got, err := db.Patients(as(actor), fl, pa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := db.PatientsCountedByPredicate(as(actor), fl, pa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TotalCount != want.TotalCount || len(got.Edges) != len(want.Edges) {
+			t.Fatalf("seed %d, step %d, %s %v, filter %+v, first %d: total %d with %d edges, by the predicate %d with %d",
+				seed, step, actor.Role, actor.Access, fl, first, got.TotalCount, len(got.Edges), want.TotalCount, len(want.Edges))
+		}
+		return got.TotalCount
+	}
+	counted, elsewhere := 0, 0
+	randomRelationships(t, db, f, rng, func(step int) {
+		for _, actor := range actors {
+			total(step, actor, filters(), []int{0, 1, 3, 50}[rng.IntN(4)])
+		}
+		for _, p := range pairs {
+			for range 3 {
+				fl, first := filters(), []int{0, 2}[rng.IntN(2)]
+				counted++
+				if total(step, p.with, fl, first) > total(step, p.without, fl, first) {
+					elsewhere++
+				}
+			}
+		}
+	})
+	if elsewhere < counted/10 {
+		t.Fatalf("seed %d: related patients registered elsewhere were counted in %d of %d totals", seed, elsewhere, counted)
+	}
+	t.Logf("related patients registered elsewhere counted in %d of %d totals", elsewhere, counted)
+}
