@@ -128,7 +128,7 @@ func patientSetAccessSQL(a *care.Actor, p string, q *args) string {
 
 // patientSetAccess returns patientSetAccessSQL's predicate and, for an actor
 // who sees the lists of practices, how to count the patients it admits among
-// those a list's other predicates (filters, over the patients alias p, "true"
+// those a list's other predicates (filters, over the same alias p, "true"
 // for none) admit: an SQL expression, sharing the predicate's parameters.
 // Otherwise count is nil, and a count is the predicate's.
 //
@@ -155,11 +155,11 @@ func patientSetAccess(a *care.Actor, p string, q *args) (pred string, count func
 		related = caseloadArraySQL(prac)
 	}
 	count = func(filters string) string {
-		sql := `coalesce((SELECT sum((SELECT count(*) FROM patients p WHERE p.registered_practice_id = x.id AND ` + filters + `))
+		sql := `coalesce((SELECT sum((SELECT count(*) FROM patients ` + p + ` WHERE ` + p + `.registered_practice_id = x.id AND ` + filters + `))
 			FROM (SELECT DISTINCT unnest(` + practices + `) AS id) x), 0)`
 		if related != "" {
-			sql += ` + (SELECT count(*) FROM patients p WHERE p.id = ANY(` + related + `)
-				AND NOT p.registered_practice_id = ANY(` + practices + `) AND ` + filters + `)`
+			sql += ` + (SELECT count(*) FROM patients ` + p + ` WHERE ` + p + `.id = ANY(` + related + `)
+				AND NOT ` + p + `.registered_practice_id = ANY(` + practices + `) AND ` + filters + `)`
 		}
 		return sql
 	}
