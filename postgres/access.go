@@ -146,38 +146,54 @@ func patientSetAccess(a *care.Actor, p string, q *args) (pred string, count func
 	if acc.All || len(acc.RegisteredAt) == 0 {
 		return accessSQL(a, p, q, caseloadSQL), nil
 	}
-	practices := q.add(acc.RegisteredAt) + "::uuid[]"
-	pred = p + ".registered_practice_id = ANY(" + practices + ")"
-	related := ""
-	if acc.ViaRelationshipsOf != uuid.Nil {
-		prac := q.add(acc.ViaRelationshipsOf) + "::uuid"
-		pred += " OR " + viaRelationshipsInSQL(p, prac)
-		related = caseloadArraySQL(prac)
-	}
+	b := bindAccess(acc, q)
 	count = func(filters string) string {
 		sql := `coalesce((SELECT sum((SELECT count(*) FROM patients ` + p + ` WHERE ` + p + `.registered_practice_id = x.id AND ` + filters + `))
-			FROM (SELECT DISTINCT unnest(` + practices + `) AS id) x), 0)`
-		if related != "" {
-			sql += ` + (SELECT count(*) FROM patients ` + p + ` WHERE ` + p + `.id = ANY(` + related + `)
-				AND NOT ` + p + `.registered_practice_id = ANY(` + practices + `) AND ` + filters + `)`
+			FROM (SELECT DISTINCT unnest(` + b.practices + `) AS id) x), 0)`
+		if b.prac != "" {
+			sql += ` + (SELECT count(*) FROM patients ` + p + ` WHERE ` + p + `.id = ANY(` + caseloadArraySQL(b.prac) + `)
+				AND NOT ` + p + `.registered_practice_id = ANY(` + b.practices + `) AND ` + filters + `)`
 		}
 		return sql
 	}
-	return "(" + pred + ")", count
+	return accessPred(p, b, viaRelationshipsInSQL), count
 }
 
 // accessSQL is patientAccessSQL with the relationship arm written by via.
 func accessSQL(a *care.Actor, p string, q *args, via func(p, prac string) string) string {
-	acc := a.Access
-	if acc.All {
+	if a.Access.All {
 		return "true"
 	}
-	var ors []string
+	return accessPred(p, bindAccess(a.Access, q), via)
+}
+
+// accessBinds are the placeholders of an access's parameters: the array of
+// practices whose lists it sees and the practitioner whose relationships
+// admit patients, each "" when the access has none.
+type accessBinds struct{ practices, prac string }
+
+// bindAccess adds acc's parameters to q.
+func bindAccess(acc care.PatientAccess, q *args) accessBinds {
+	var b accessBinds
 	if len(acc.RegisteredAt) > 0 {
-		ors = append(ors, fmt.Sprintf("%s.registered_practice_id = ANY(%s::uuid[])", p, q.add(acc.RegisteredAt)))
+		b.practices = q.add(acc.RegisteredAt) + "::uuid[]"
 	}
 	if acc.ViaRelationshipsOf != uuid.Nil {
-		ors = append(ors, via(p, q.add(acc.ViaRelationshipsOf)+"::uuid"))
+		b.prac = q.add(acc.ViaRelationshipsOf) + "::uuid"
+	}
+	return b
+}
+
+// accessPred is the predicate of an access (not All) over the patients
+// alias p with its parameters bound as b, the relationship arm written by
+// via.
+func accessPred(p string, b accessBinds, via func(p, prac string) string) string {
+	var ors []string
+	if b.practices != "" {
+		ors = append(ors, fmt.Sprintf("%s.registered_practice_id = ANY(%s)", p, b.practices))
+	}
+	if b.prac != "" {
+		ors = append(ors, via(p, b.prac))
 	}
 	if len(ors) == 0 {
 		return "false"
