@@ -157,6 +157,11 @@ func BenchmarkRxDBSync(b *testing.B) {
 	rate := func(fn func() int) (float64, int) {
 		start := time.Now()
 		n := fn()
+		// A pull's audit rows still queued are this round's work, written
+		// on its clock rather than during the next round's.
+		if err := db.FlushAudit(nurse); err != nil {
+			b.Fatal(err)
+		}
 		return float64(n) / time.Since(start).Seconds(), n
 	}
 
