@@ -257,8 +257,9 @@ func BenchmarkReads(b *testing.B) {
 	}
 
 	type tally struct {
-		n   int64
-		dur time.Duration
+		n      int64
+		dur    time.Duration
+		rounds []float64 // requests/s in each round
 	}
 	results := map[string]map[string]*tally{}
 	for _, s := range systems {
@@ -298,6 +299,7 @@ func BenchmarkReads(b *testing.B) {
 				t := results[s.name][q.key]
 				t.n += n
 				t.dur += time.Since(start)
+				t.rounds = append(t.rounds, float64(n)/time.Since(start).Seconds())
 			}
 		}
 	}
@@ -308,12 +310,22 @@ func BenchmarkReads(b *testing.B) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nReads and writes over demo.Medium, %d clients, pools of %d, %d rounds of %v per system and query:\n",
 		clients, poolSize, rounds(), seconds())
-	fmt.Fprintf(&out, "%-48s %9s %9s %9s %14s %14s %9s\n", "query (requests/s)", "Rapport", "PostGr.", "minimal", "R/PostGr.", "R/minimal", "stmts/req")
+	// Each round's ratio too, so a figure near its goal shows how far the
+	// rounds of one run spread around it.
+	spread := func(q string) string {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i, r := range results[rapport.name][q].rounds {
+			x := r / results[postgraphile.name][q].rounds[i]
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		return fmt.Sprintf("%.2f-%.2f", lo, hi)
+	}
+	fmt.Fprintf(&out, "%-48s %9s %9s %9s %14s %11s %14s %9s\n", "query (requests/s)", "Rapport", "PostGr.", "minimal", "R/PostGr.", "by round", "R/minimal", "stmts/req")
 	for _, q := range queries {
 		r, p, m := rate(rapport.name, q.key), rate(postgraphile.name, q.key), rate(minimal.name, q.key)
 		perReq := float64(statements[q.key]) / float64(results[rapport.name][q.key].n)
-		fmt.Fprintf(&out, "%-48s %9.0f %9.0f %9.0f %s %s %9.1f\n", q.label, r, p, m,
-			againstGoal(r/p, goalVsPostGraphile, 2), againstGoal(r/m, goalVsMinimal, 2), perReq)
+		fmt.Fprintf(&out, "%-48s %9.0f %9.0f %9.0f %s %11s %s %9.1f\n", q.label, r, p, m,
+			againstGoal(r/p, goalVsPostGraphile, 2), spread(q.key), againstGoal(r/m, goalVsMinimal, 2), perReq)
 		b.ReportMetric(r/p, q.key+"-vs-postgraphile")
 		b.ReportMetric(r/m, q.key+"-vs-minimal")
 	}
