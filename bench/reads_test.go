@@ -296,10 +296,11 @@ func BenchmarkReads(b *testing.B) {
 					drained = max(drained, time.Since(drain))
 					statements[q.key] += rdb.QueryCount() - before
 				}
+				took := time.Since(start)
 				t := results[s.name][q.key]
 				t.n += n
-				t.dur += time.Since(start)
-				t.rounds = append(t.rounds, float64(n)/time.Since(start).Seconds())
+				t.dur += took
+				t.rounds = append(t.rounds, float64(n)/took.Seconds())
 			}
 		}
 	}
