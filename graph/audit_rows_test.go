@@ -3,6 +3,7 @@ package graph_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,13 +13,14 @@ import (
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 )
 
-// TestOneAuditRowPerRequestAndPatient sends random shapes of one nested
-// query — patients with, or without, their usual GP, relationships and
+// TestOneAuditRowPerRequest sends random shapes of one nested query —
+// patients with, or without, their usual GP, relationships and
 // interactions, read by separate statements and loaders — and checks the
-// trail from the outside: every record in the answer is in the trail under
-// the request, and all of one request's entries about one patient are one
+// trail from the outside, patient by patient (postgres.DB.AuditEntries):
+// every record in the answer is in the trail under the request and its
+// patient, and all of one request's entries, about every patient, are one
 // access_audit row (the response gathers them and queues them together).
-func TestOneAuditRowPerRequestAndPatient(t *testing.T) {
+func TestOneAuditRowPerRequest(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	w := newWorld(t, db)
@@ -64,6 +66,7 @@ func TestOneAuditRowPerRequestAndPatient(t *testing.T) {
 		if len(out.Patients.Edges) != 4 {
 			t.Fatalf("%s: %d patients, want 4", query, len(out.Patients.Edges))
 		}
+		rows := map[int64]bool{}
 		for _, e := range out.Patients.Edges {
 			patient := fromGID(t, e.Node.ID)
 			served := map[string]bool{"Patient " + patient.String(): true}
@@ -73,9 +76,11 @@ func TestOneAuditRowPerRequestAndPatient(t *testing.T) {
 			for _, r := range e.Node.Interactions.Edges {
 				served["Interaction "+fromGID(t, r.Node.ID).String()] = true
 			}
-			rows := map[int64]bool{}
 			listed := map[string]bool{}
 			for _, a := range must(db.AuditEntries(sysCtx, patient)).get(t) {
+				if a.PatientID != patient {
+					t.Errorf("%s: patient %s's trail lists an entry about patient %s", query, patient, a.PatientID)
+				}
 				if a.RequestID == reqID {
 					rows[a.ID] = true
 					listed[a.Entity+" "+a.EntityID.String()] = true
@@ -86,9 +91,16 @@ func TestOneAuditRowPerRequestAndPatient(t *testing.T) {
 					t.Errorf("%s: %s was served but is not in the trail (listed %v)", query, s, listed)
 				}
 			}
-			if len(rows) != 1 {
-				t.Errorf("%s: the request's entries about patient %s are in %d audit rows, want one", query, patient, len(rows))
+			// The usual GP is served as a practitioner but audited as the
+			// relationship that names it; nothing else may be listed.
+			for s := range listed {
+				if !served[s] && !strings.HasPrefix(s, "CareRelationship ") {
+					t.Errorf("%s: patient %s's trail lists %s, which was not served", query, patient, s)
+				}
 			}
+		}
+		if len(rows) != 1 {
+			t.Errorf("%s: the request's entries are in %d audit rows, want one", query, len(rows))
 		}
 	}
 }

@@ -30,9 +30,9 @@ type auditRec struct {
 // ($8 to $10: parallel arrays of patient, entity and entity id), listing
 // that patient's entities in order.
 const insertAuditSQL = `
-INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
+INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_ids,
                           action, entities, entity_ids, request_id, operation)
-SELECT $1, $2, $3, $4, u.patient_id, $5, array_agg(u.entity ORDER BY u.n), array_agg(u.entity_id ORDER BY u.n), $6, $7
+SELECT $1, $2, $3, $4, array_agg(u.patient_id ORDER BY u.n), $5, array_agg(u.entity ORDER BY u.n), array_agg(u.entity_id ORDER BY u.n), $6, $7
 FROM unnest($8::uuid[], $9::text[], $10::uuid[]) WITH ORDINALITY AS u(patient_id, entity, entity_id, n)
 GROUP BY u.patient_id`
 
@@ -48,35 +48,37 @@ func auditParams(ctx context.Context, a *care.Actor, action care.AuditAction) []
 // that writes records and their audit together; auditParams are its
 // parameters $n to $n+6.
 func auditOfRowsSQL(n int, entity, rows string) string {
-	return fmt.Sprintf(`INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
+	return fmt.Sprintf(`INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_ids,
                           action, entities, entity_ids, request_id, operation)
-    SELECT $%d, $%d, $%d, $%d, r.patient_id, $%d, array_fill('%s'::text, ARRAY[count(*)::int]), array_agg(r.id), $%d, $%d
+    SELECT $%d, $%d, $%d, $%d, array_fill(r.patient_id, ARRAY[count(*)::int]), $%d, array_fill('%s'::text, ARRAY[count(*)::int]), array_agg(r.id), $%d, $%d
     FROM %s r GROUP BY r.patient_id`, n, n+1, n+2, n+3, n+4, entity, n+5, n+6, rows)
 }
 
 // auditGroup is one access_audit row: the entities of entries first to
-// last, which share a key.
+// last, which share a key, each with its patient.
 type auditGroup struct {
 	first    int // the first entry's index
 	entities []string
 	ids      []pgtype.UUID
+	patients []pgtype.UUID
 }
 
 // groupAudit gathers n entries into rows, one for each key in order of its
 // first entry; an entry that may not merge gets a row of its own.
-func groupAudit[K comparable](n int, entry func(i int) (key K, merge bool, entity string, id uuid.UUID)) []auditGroup {
+func groupAudit[K comparable](n int, entry func(i int) (key K, merge bool, rec auditRec)) []auditGroup {
 	out := make([]auditGroup, 0, n)
 	at := make(map[K]int, n)
 	for i := range n {
-		key, merge, entity, id := entry(i)
+		key, merge, rec := entry(i)
 		j, ok := at[key]
 		if !ok || !merge {
 			j = len(out)
 			at[key] = j
 			out = append(out, auditGroup{first: i})
 		}
-		out[j].entities = append(out[j].entities, entity)
-		out[j].ids = append(out[j].ids, loadUUID(id))
+		out[j].entities = append(out[j].entities, rec.entity)
+		out[j].ids = append(out[j].ids, loadUUID(rec.entityID))
+		out[j].patients = append(out[j].patients, loadUUID(rec.patientID))
 	}
 	return out
 }
@@ -121,13 +123,12 @@ type auditHead struct {
 
 // auditColumns are the columns of an access_audit row as a COPY writes
 // them: its time, then appendValues's.
-var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_id",
+var auditColumns = []string{"at", "actor_id", "actor_subject", "actor_role", "organization_id", "patient_ids",
 	"action", "entities", "entity_ids", "request_id", "operation"}
 
-// appendValues appends the values of auditColumns[1:] for the row of g,
-// about patient.
-func (h *auditHead) appendValues(vals []any, patient uuid.UUID, g *auditGroup) []any {
-	return append(vals, h.actorID, h.subject, h.role, h.org, loadUUID(patient), h.action, g.entities, g.ids, h.requestID, h.operation)
+// appendValues appends the values of auditColumns[1:] for the row of g.
+func (h *auditHead) appendValues(vals []any, g *auditGroup) []any {
+	return append(vals, h.actorID, h.subject, h.role, h.org, g.patients, h.action, g.entities, g.ids, h.requestID, h.operation)
 }
 
 func newAuditHead(ctx context.Context, a *care.Actor, action care.AuditAction) *auditHead {
@@ -206,11 +207,12 @@ func (db *DB) AuditConflicts(ctx context.Context, action care.AuditAction, confl
 	return db.audit(ctx, a, action, recs)
 }
 
-// auditEntriesSQL reads the trail one entity at a time, through the view
-// that unnests each row's entities in order.
+// auditEntriesSQL reads the trail one entity at a time, through the
+// function that finds the patient's rows by the index on their patients and
+// unnests their entities in order (014_audit_row_per_request.sql).
 const auditEntriesSQL = `
 SELECT id, at, actor_id, actor_role, organization_id, patient_id, action, entity, entity_id, request_id, operation
-FROM access_audit_entries WHERE patient_id = $1 ORDER BY at, id, position`
+FROM access_audit_trail($1) ORDER BY at, id, position`
 
 // AuditEntries returns the audit trail for a patient, oldest first. Only the
 // system and practice admins of the patient's registered practice may read it:

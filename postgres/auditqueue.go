@@ -17,9 +17,9 @@ import (
 // own: a read's audit entries (one for each record served) are queued before
 // its data is returned, and one flusher writes everything queued with one
 // COPY, so many reads share one WAL flush (group commit). The flusher writes
-// one access_audit row for each request and patient, listing that request's
-// entries about the patient (mergeAuditRows). Writes still audit inside
-// their own transaction.
+// one access_audit row for each request, listing that request's entries and
+// the patient of each (mergeAuditRows). Writes still audit inside their own
+// transaction.
 //
 // The price is a bounded window: audit entries of reads already served may be
 // lost if the process dies before the flusher commits them. The queue bounds
@@ -51,20 +51,16 @@ type auditRow struct {
 }
 
 // mergeAuditRows gathers rows into one access_audit row for each request,
-// actor, patient, action and operation, keeping the rows' order; each
-// merged row has its first row's time. Rows without a request id are not
-// merged: nothing says they were one read.
+// actor, action and operation, keeping the rows' order and each row's
+// patient; each merged row has its first row's time. Rows without a request
+// id are not merged: nothing says they were one read.
 func mergeAuditRows(rows []auditRow) []auditGroup {
 	// Equal heads get one number, looked up once for each run of rows that
 	// share a head (one call's), so the key of each row is small to hash.
-	type key struct {
-		head    int
-		patient uuid.UUID
-	}
 	heads := map[auditHead]int{}
 	var last *auditHead
 	h := 0
-	return groupAudit(len(rows), func(i int) (key, bool, string, uuid.UUID) {
+	return groupAudit(len(rows), func(i int) (int, bool, auditRec) {
 		r := &rows[i]
 		if r.head != last {
 			last = r.head
@@ -74,7 +70,7 @@ func mergeAuditRows(rows []auditRow) []auditGroup {
 				heads[*last] = h
 			}
 		}
-		return key{h, r.patientID}, last.requestID != "", r.entity, r.entityID
+		return h, last.requestID != "", auditRec{r.patientID, r.entity, r.entityID}
 	})
 }
 
@@ -82,7 +78,7 @@ func mergeAuditRows(rows []auditRow) []auditGroup {
 type AuditStats struct {
 	// Queued and Written count entries (one for each record served);
 	// Pending is how many wait now. Rows counts the access_audit rows
-	// written, each listing one request's entries about one patient.
+	// written, each listing one request's entries.
 	Queued, Written, Rows int64
 	Pending               int
 	// Flushes counts COPYs committed; Refused counts reads refused.
@@ -212,10 +208,10 @@ type gatherKey struct{}
 // outliving its response) is queued on its own, as without ctx.
 //
 // One response's entries thus reach the queue together, and the flusher
-// writes one access_audit row for each of its patients: a caseload page's
-// patients and their usual GPs, read by two statements, share a row. Their
-// time (access_audit.at) is when the response was queued, just before it
-// was served.
+// writes one access_audit row for them: a caseload page's 100 patients and
+// their usual GPs, read by two statements, share a row. Their time
+// (access_audit.at) is when the response was queued, just before it was
+// served.
 func (db *DB) GatherReadAudit(ctx context.Context) (context.Context, func() error) {
 	g := &gatheredAudit{q: db.audits}
 	return context.WithValue(ctx, gatherKey{}, g), g.queue
@@ -334,7 +330,7 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 	_, err := q.conn.CopyFrom(ctx, pgx.Identifier{"access_audit"}, auditColumns, pgx.CopyFromSlice(len(merged), func(i int) ([]any, error) {
 		m := &merged[i]
 		r := &batch[m.first]
-		return r.head.appendValues(append(make([]any, 0, len(auditColumns)), r.at), r.patientID, m), nil
+		return r.head.appendValues(append(make([]any, 0, len(auditColumns)), r.at), m), nil
 	}))
 	if err != nil {
 		_ = q.conn.Close(context.Background())

@@ -98,9 +98,9 @@ func (db *DB) StartExport(ctx context.Context, j *ExportJob) error {
 		}
 		q := args{nilIfZero(a.PractitionerID), a.Subject, string(a.Role), a.OrganizationID, string(care.AuditRead),
 			care.RequestIDFromContext(ctx), care.OperationFromContext(ctx), j.ID}
-		tag, err := tx.q.Exec(ctx, `INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_id,
+		tag, err := tx.q.Exec(ctx, `INSERT INTO access_audit (actor_id, actor_subject, actor_role, organization_id, patient_ids,
 				action, entities, entity_ids, request_id, operation)
-			SELECT $1, $2, $3, $4, p.id, $5, ARRAY['`+entityBulkExport+`'], ARRAY[$8::uuid], $6, $7 FROM patients p WHERE `+exportPatientsSQL(a, j, &q), q...)
+			SELECT $1, $2, $3, $4, ARRAY[p.id], $5, ARRAY['`+entityBulkExport+`'], ARRAY[$8::uuid], $6, $7 FROM patients p WHERE `+exportPatientsSQL(a, j, &q), q...)
 		if err != nil {
 			return fmt.Errorf("start export: audit: %w", err)
 		}

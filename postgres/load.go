@@ -272,12 +272,11 @@ func auditTable(ctx context.Context, a *care.Actor, d *care.Dataset) loadTable {
 	}
 	h := newAuditHead(ctx, a, care.AuditCreate)
 	// One row for each patient, listing the patient's entities in order.
-	rows := groupAudit(len(recs), func(i int) (uuid.UUID, bool, string, uuid.UUID) {
-		return recs[i].patientID, true, recs[i].entity, recs[i].entityID
+	rows := groupAudit(len(recs), func(i int) (uuid.UUID, bool, auditRec) {
+		return recs[i].patientID, true, recs[i]
 	})
 	return loadTable{"access_audit", auditColumns[1:], len(rows), func(i int) ([]any, error) {
-		r := &rows[i]
-		return h.appendValues(make([]any, 0, len(auditColumns)-1), recs[r.first].patientID, r), nil
+		return h.appendValues(make([]any, 0, len(auditColumns)-1), &rows[i]), nil
 	}}
 }
 
