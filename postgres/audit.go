@@ -143,7 +143,7 @@ func auditRows(ctx context.Context, a *care.Actor, action care.AuditAction, recs
 	h := newAuditHead(ctx, a, action)
 	out := make([]auditRow, len(recs))
 	for i, r := range recs {
-		out[i] = auditRow{head: h, patientID: r.patientID, entity: r.entity, entityID: r.entityID}
+		out[i] = auditRow{head: h, rec: r}
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rapportcare/rapport/care"
@@ -43,11 +42,9 @@ const (
 
 // auditRow is one queued audit entry: one record served.
 type auditRow struct {
-	at        time.Time // when it was queued
-	head      *auditHead
-	patientID uuid.UUID
-	entity    string
-	entityID  uuid.UUID
+	at   time.Time // when it was queued
+	head *auditHead
+	rec  auditRec
 }
 
 // mergeAuditRows gathers rows into one access_audit row for each request,
@@ -70,7 +67,7 @@ func mergeAuditRows(rows []auditRow) []auditGroup {
 				heads[*last] = h
 			}
 		}
-		return h, last.requestID != "", auditRec{r.patientID, r.entity, r.entityID}
+		return h, last.requestID != "", r.rec
 	})
 }
 
