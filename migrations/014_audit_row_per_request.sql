@@ -13,8 +13,15 @@
 -- access_audit_entries still shows the trail one entity per row, with its
 -- patient; the function access_audit_trail(patient) reads one patient's
 -- entries through the GIN index (a filter on the view's patient_id would
--- unnest every row). The UPDATE below rewrites the trail once: on a large
--- trail, apply this migration in a maintenance window.
+-- unnest every row). The price is the auditor's: a patient's trail is read
+-- in proportion to how many requests read the patient, each row unnested in
+-- full (the newest 10 entries of a patient read by 20,000 caseload requests:
+-- 0.07 ms through the old B-tree on (patient_id, at), about 270 ms this
+-- way). A BRIN index on at, which costs an insert next to nothing, lets a
+-- trail bounded in time (access_audit_trail's since) read only that time's
+-- rows: the same patient's last day, 41 ms. The UPDATE below rewrites the
+-- trail once: on a large trail, apply this migration in a maintenance
+-- window.
 DROP VIEW access_audit_entries;
 ALTER TABLE access_audit ADD COLUMN patient_ids uuid[];
 UPDATE access_audit SET patient_ids = array_fill(patient_id, ARRAY[cardinality(entities)]);
@@ -26,6 +33,7 @@ ALTER TABLE access_audit
                AND cardinality(entities) = cardinality(patient_ids)),
     DROP COLUMN patient_id;
 CREATE INDEX access_audit_patients_idx ON access_audit USING gin (patient_ids);
+CREATE INDEX access_audit_at_idx ON access_audit USING brin (at);
 
 CREATE VIEW access_audit_entries AS
 SELECT a.id, a.at, a.actor_id, a.actor_subject, a.actor_role, a.organization_id, e.patient_id, a.action,
@@ -33,12 +41,13 @@ SELECT a.id, a.at, a.actor_id, a.actor_subject, a.actor_role, a.organization_id,
 FROM access_audit a
 CROSS JOIN LATERAL unnest(a.patient_ids, a.entities, a.entity_ids) WITH ORDINALITY AS e(patient_id, entity, entity_id, position);
 
--- One patient's trail, one entity per row, as access_audit_entries shows it.
-CREATE FUNCTION access_audit_trail(patient uuid) RETURNS SETOF access_audit_entries
+-- One patient's trail, one entity per row, as access_audit_entries shows it;
+-- since bounds it in time (at or after).
+CREATE FUNCTION access_audit_trail(patient uuid, since timestamptz DEFAULT '-infinity') RETURNS SETOF access_audit_entries
 LANGUAGE sql STABLE AS $$
     SELECT a.id, a.at, a.actor_id, a.actor_subject, a.actor_role, a.organization_id, e.patient_id, a.action,
            e.entity, e.entity_id, a.request_id, a.operation, e.position
     FROM access_audit a
     CROSS JOIN LATERAL unnest(a.patient_ids, a.entities, a.entity_ids) WITH ORDINALITY AS e(patient_id, entity, entity_id, position)
-    WHERE a.patient_ids @> ARRAY[patient] AND e.patient_id = patient
+    WHERE a.patient_ids @> ARRAY[patient] AND e.patient_id = patient AND a.at >= since
 $$;

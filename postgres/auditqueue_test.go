@@ -312,3 +312,36 @@ func TestAuditRowPerRequest(t *testing.T) {
 		t.Errorf("%s rows of reads without a request id list more than one record; such reads must not be merged", rows[0][0])
 	}
 }
+
+// TestAuditTrailSince reads access_audit_trail as an auditor does: a
+// patient's entries, all or from a time on, and none of another patient's.
+func TestAuditTrailSince(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	f := postgrestest.Seed(t, db)
+	ctx := care.NewContextWithRequestID(as(f.GPAActor), "since-1")
+	// One request reads both patients, so their entries share a row.
+	must[*care.Page[care.Patient]](t)(db.Patients(ctx, care.PatientFilter{}, care.PageArgs{}))
+	if err := db.FlushAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count := func(patient uuid.UUID, since string) string {
+		t.Helper()
+		rows := must[[][]string](t)(db.QueryTextRows(context.Background(),
+			`SELECT count(*)::text FROM access_audit_trail($1, $2::timestamptz) WHERE request_id = 'since-1' AND patient_id = $1`, patient, since))
+		return rows[0][0]
+	}
+	for _, p := range []uuid.UUID{f.PatientA1, f.PatientA2} {
+		all := must[[][]string](t)(db.QueryTextRows(context.Background(),
+			`SELECT count(*)::text, count(*) FILTER (WHERE patient_id <> $1)::text FROM access_audit_trail($1) WHERE request_id = 'since-1'`, p))
+		if all[0][0] != "1" || all[0][1] != "0" {
+			t.Errorf("patient %s: the trail lists %s entries of the request, %s of another patient; want 1 and 0", p, all[0][0], all[0][1])
+		}
+		if got := count(p, time.Now().Add(-time.Hour).Format(time.RFC3339)); got != "1" {
+			t.Errorf("patient %s: %s entries since an hour ago, want 1", p, got)
+		}
+		if got := count(p, time.Now().Add(time.Hour).Format(time.RFC3339)); got != "0" {
+			t.Errorf("patient %s: %s entries since an hour from now, want 0", p, got)
+		}
+	}
+}
