@@ -198,22 +198,17 @@ func nilable(t types.Type) bool {
 	return false
 }
 
-// directize rewrites, in the generated execution code, the cases of each
-// object's direct fields to call their marshal functions on the struct
+// directize rewrites, in the generated execution code src, the cases of
+// each object's direct fields to call their marshal functions on the struct
 // field, and writes the original functions, renamed _<Object>_resolved, with
 // the list of objects to testFile.
-func directize(file, testFile string, objects []directObject) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	src := string(b)
+func directize(src, testFile string, objects []directObject) (string, error) {
 	var kept strings.Builder
 	var table strings.Builder
 	for _, o := range objects {
 		start, end, err := funcBounds(src, "_"+o.name)
 		if err != nil {
-			return err
+			return "", err
 		}
 		body := src[start:end]
 		sig := body[:strings.Index(body, "\n")]
@@ -222,7 +217,7 @@ func directize(file, testFile string, objects []directObject) error {
 		for _, f := range o.fields {
 			call := "ec._" + o.name + "_" + f.name + "(ctx, field, obj)"
 			if strings.Count(body, call) != 1 {
-				return fmt.Errorf("direct: %s does not call %s once", "_"+o.name, call)
+				return "", fmt.Errorf("direct: %s does not call %s once", "_"+o.name, call)
 			}
 			direct := "ec." + f.marshal + "(ctx, field.Selections, obj." + f.goField + ")"
 			if !f.resolver && f.zero == "" {
@@ -231,14 +226,14 @@ func directize(file, testFile string, objects []directObject) error {
 			}
 			assign := "out.Values[i] = " + call
 			if strings.Count(body, assign) != 1 {
-				return fmt.Errorf("direct: %s does not assign %s once", "_"+o.name, call)
+				return "", fmt.Errorf("direct: %s does not assign %s once", "_"+o.name, call)
 			}
 			// The direct answer when cond holds, else gqlgen's path.
 			var cond string
 			if f.resolver {
 				resolve, err := resolverCall(src, "_"+o.name+"_"+f.name)
 				if err != nil {
-					return err
+					return "", err
 				}
 				cond, direct = "v, err := "+resolve+"; err == nil && v != \"\"", "ec."+f.marshal+"(ctx, field.Selections, v)"
 			} else {
@@ -248,16 +243,13 @@ func directize(file, testFile string, objects []directObject) error {
 				"\n\t\t\t} else {\n\t\t\t\t"+assign+"\n\t\t\t}", 1)
 		}
 		if !strings.HasSuffix(body, "\n\treturn out") {
-			return fmt.Errorf("direct: %s does not end in return out", "_"+o.name)
+			return "", fmt.Errorf("direct: %s does not end in return out", "_"+o.name)
 		}
 		body = strings.TrimSuffix(body, "out") + "objectJSON{fields, out.Values}"
 		src = src[:start] + body + src[end:]
 		fmt.Fprintf(&table, "\t{%q, func() any { return new(%s) }, []string{%s},\n", o.name, strings.TrimPrefix(objType, "*"), quoted(o.leaves))
 		fmt.Fprintf(&table, "\t\tfunc(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler { return ec._%s(ctx, sel, obj.(%s)) },\n", o.name, objType)
 		fmt.Fprintf(&table, "\t\tfunc(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler { return ec._%s_resolved(ctx, sel, obj.(%s)) }},\n", o.name, objType)
-	}
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		return err
 	}
 	importsAt := strings.Index(src, "import (")
 	importsEnd := strings.Index(src[importsAt:], "\n)\n") + importsAt + 3
@@ -269,9 +261,9 @@ func directize(file, testFile string, objects []directObject) error {
 		kept.String()
 	out, err := imports.Process(testFile, []byte(test), nil)
 	if err != nil {
-		return fmt.Errorf("direct: %s: %w", testFile, err)
+		return "", fmt.Errorf("direct: %s: %w", testFile, err)
 	}
-	return os.WriteFile(testFile, out, 0o644)
+	return src, os.WriteFile(testFile, out, 0o644)
 }
 
 // resolverCall returns the resolver call of the generated field function

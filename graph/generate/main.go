@@ -184,25 +184,20 @@ type listRewrite struct{ marshal, call string }
 // serialCall marshals the elements one after another (graph/serial.go).
 const serialCall = "marshalSliceSerially(ctx, len(v), "
 
-// rewriteLists applies lists to the generated execution code.
-func rewriteLists(file string, lists []listRewrite) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	src := string(b)
+// rewriteLists applies lists to the generated execution code src.
+func rewriteLists(src string, lists []listRewrite) (string, error) {
 	for _, l := range lists {
 		start, end, err := funcBounds(src, l.marshal)
 		if err != nil {
-			return fmt.Errorf("lists: %w", err)
+			return "", fmt.Errorf("lists: %w", err)
 		}
 		body := src[start:end]
 		if strings.Count(body, concurrentSlice) != 1 {
-			return fmt.Errorf("lists: %s does not call graphql.MarshalSliceConcurrently as expected", l.marshal)
+			return "", fmt.Errorf("lists: %s does not call graphql.MarshalSliceConcurrently as expected", l.marshal)
 		}
 		src = src[:start] + strings.Replace(body, concurrentSlice, l.call, 1) + src[end:]
 	}
-	return os.WriteFile(file, []byte(src), 0o644)
+	return src, nil
 }
 
 // deferBlock is how gqlgen's template ends every object's marshal function:
@@ -224,18 +219,13 @@ const deferBlock = `
 // @defer fragments: the path of every object written (a walk up its field
 // contexts into a new slice) was computed for nothing, a query without
 // @defer being every query this service answers today.
-func skipEmptyDefers(file string) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	src := string(b)
+func skipEmptyDefers(src string) (string, error) {
 	n := strings.Count(src, deferBlock)
 	if n == 0 || n != strings.Count(src, "graphql.GetPath(ctx)") {
-		return fmt.Errorf("defer: %d of %d object marshal functions end as expected", n, strings.Count(src, "graphql.GetPath(ctx)"))
+		return "", fmt.Errorf("defer: %d of %d object marshal functions end as expected", n, strings.Count(src, "graphql.GetPath(ctx)"))
 	}
 	guarded := "\n\tif len(deferLabelToView) > 0 {" + strings.ReplaceAll(deferBlock, "\n\t", "\n\t\t") + "\t}\n"
-	return os.WriteFile(file, []byte(strings.ReplaceAll(src, deferBlock, guarded)), 0o644)
+	return strings.ReplaceAll(src, deferBlock, guarded), nil
 }
 
 // unmarshalerMapStart opens the map of every input type's unmarshaler that
@@ -252,30 +242,25 @@ const (
 // and a map entry, through reflect, for each of the schema's 45 input types,
 // on every request, a tenth of the GraphQL handler's CPU for one interaction
 // by id.
-func dropUnmarshalerMap(file string) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	src := string(b)
+func dropUnmarshalerMap(src string) (string, error) {
 	start := strings.Index(src, unmarshalerMapStart)
 	if start < 0 || strings.Count(src, unmarshalerMapStart) != 1 {
-		return fmt.Errorf("unmarshaler map: %d maps built, want 1", strings.Count(src, unmarshalerMapStart))
+		return "", fmt.Errorf("unmarshaler map: %d maps built, want 1", strings.Count(src, unmarshalerMapStart))
 	}
 	end := strings.Index(src[start:], "\n\t)\n")
 	if end < 0 {
-		return fmt.Errorf("unmarshaler map: no end")
+		return "", fmt.Errorf("unmarshaler map: no end")
 	}
 	src = src[:start] + src[start+end+len("\n\t)\n"):]
 	uses := regexp.MustCompile(`\n\t*` + regexp.QuoteMeta(unmarshalerMapUse))
 	if n := len(uses.FindAllStringIndex(src, -1)); n == 0 {
-		return fmt.Errorf("unmarshaler map: never put in a context")
+		return "", fmt.Errorf("unmarshaler map: never put in a context")
 	}
 	src = uses.ReplaceAllString(src, "\n")
 	if strings.Contains(src, "inputUnmarshalMap") {
-		return fmt.Errorf("unmarshaler map: still used")
+		return "", fmt.Errorf("unmarshaler map: still used")
 	}
-	return os.WriteFile(file, []byte(src), 0o644)
+	return src, nil
 }
 
 func field(o *codegen.Object, name string) *codegen.Field {
@@ -298,24 +283,36 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	if err := rewriteLists(cfg.Exec.Filename, p.lists); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(4)
-	}
-	if err := writeShapes(filepath.Join(filepath.Dir(cfg.Exec.Filename), "settle_gen.go"), p.shapes); err != nil {
+	dir := filepath.Dir(cfg.Exec.Filename)
+	if err := writeShapes(filepath.Join(dir, "settle_gen.go"), p.shapes); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(8)
 	}
-	if err := directize(cfg.Exec.Filename, filepath.Join(filepath.Dir(cfg.Exec.Filename), "direct_gen_test.go"), p.direct); err != nil {
+	// The execution code is read once, rewritten step by step, written once.
+	b, err := os.ReadFile(cfg.Exec.Filename)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(5)
+		os.Exit(4)
 	}
-	if err := skipEmptyDefers(cfg.Exec.Filename); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(6)
+	src := string(b)
+	for _, step := range []struct {
+		rewrite func(string) (string, error)
+		exit    int
+	}{
+		{func(s string) (string, error) { return rewriteLists(s, p.lists) }, 4},
+		{func(s string) (string, error) {
+			return directize(s, filepath.Join(dir, "direct_gen_test.go"), p.direct)
+		}, 5},
+		{skipEmptyDefers, 6},
+		{dropUnmarshalerMap, 9},
+	} {
+		if src, err = step.rewrite(src); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(step.exit)
+		}
 	}
-	if err := dropUnmarshalerMap(cfg.Exec.Filename); err != nil {
+	if err := os.WriteFile(cfg.Exec.Filename, []byte(src), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(9)
+		os.Exit(4)
 	}
 }
