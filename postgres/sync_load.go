@@ -72,6 +72,18 @@ type SyncRows struct {
 	Teams         map[uuid.UUID]*care.Team
 	Organizations map[uuid.UUID]*care.Organization
 	Feedback      map[uuid.UUID]*feedback.Response
+	// Known holds the ids of the interactions passed to LoadSyncPage as
+	// known whose patients the caller may see.
+	Known map[uuid.UUID]bool
+}
+
+// SyncKnown is an interaction whose current form a sync pull already holds
+// (its cache of encoded records, keyed by the change-log row that names the
+// record's last write): LoadSyncPage does not read it again, but checks that
+// the caller may see its patient, as it checks a loaded interaction, and
+// audits it as served when so.
+type SyncKnown struct {
+	ID, PatientID uuid.UUID
 }
 
 // LoadSyncRows loads the current state of the records named, keeping only
@@ -83,7 +95,7 @@ type SyncRows struct {
 // EUNAUTHENTICATED without an actor; EUNAVAILABLE when the audit cannot keep
 // up (nothing may then be served).
 func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, error) {
-	return db.loadSyncRows(ctx, refs, false)
+	return db.loadSyncRows(ctx, refs, nil, false)
 }
 
 // LoadSyncPage is LoadSyncRows for a page of a sync pull: one statement per
@@ -95,11 +107,15 @@ func (db *DB) LoadSyncRows(ctx context.Context, refs []SyncRef) (*SyncRows, erro
 // (EUNAVAILABLE) rather than served unaudited when the audit cannot keep up;
 // rows queued for a page whose transaction then fails record a read that was
 // made but not served, which errs on the side of the patient.
-func (db *DB) LoadSyncPage(ctx context.Context, refs []SyncRef) (*SyncRows, error) {
-	return db.loadSyncRows(ctx, refs, true)
+//
+// known are interactions the page holds already (SyncKnown): one more
+// statement, over their patients, tells which of them the caller may see
+// (SyncRows.Known).
+func (db *DB) LoadSyncPage(ctx context.Context, refs []SyncRef, known []SyncKnown) (*SyncRows, error) {
+	return db.loadSyncRows(ctx, refs, known, true)
 }
 
-func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*SyncRows, error) {
+func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, known []SyncKnown, queued bool) (*SyncRows, error) {
 	a, err := actorOf(ctx)
 	if err != nil {
 		return nil, err
@@ -112,9 +128,21 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*S
 		Patients: map[uuid.UUID]*care.Patient{}, Relationships: map[uuid.UUID]*care.CareRelationship{},
 		Interactions: map[uuid.UUID]*care.Interaction{}, Amendments: map[uuid.UUID][]*care.InteractionAmendment{},
 		Practitioners: map[uuid.UUID]*care.Practitioner{}, Teams: map[uuid.UUID]*care.Team{}, Organizations: map[uuid.UUID]*care.Organization{},
-		Feedback: map[uuid.UUID]*feedback.Response{},
+		Feedback: map[uuid.UUID]*feedback.Response{}, Known: map[uuid.UUID]bool{},
 	}
 	var recs []auditRec
+	if len(known) > 0 {
+		seen, err := db.visiblePatientIDs(ctx, a, known)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range known {
+			if seen[k.PatientID] {
+				out.Known[k.ID] = true
+				recs = append(recs, auditRec{k.PatientID, entityInteraction, k.ID})
+			}
+		}
+	}
 	if v := ids["patient"]; len(v) > 0 {
 		ps, err := db.visiblePatients(ctx, a, v, false)
 		if err != nil {
@@ -220,6 +248,30 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, queued bool) (*S
 		return nil, err
 	}
 	return out, nil
+}
+
+// visiblePatientIDs returns which of the known interactions' patients the
+// caller may see, testing the access rule once per patient, as
+// visibleInteractions does for a page of ids.
+func (db *DB) visiblePatientIDs(ctx context.Context, a *care.Actor, known []SyncKnown) (map[uuid.UUID]bool, error) {
+	seen := make(map[uuid.UUID]bool, 4)
+	ids := make([]uuid.UUID, 0, 4)
+	for _, k := range known {
+		if _, ok := seen[k.PatientID]; !ok {
+			seen[k.PatientID] = false
+			ids = append(ids, k.PatientID)
+		}
+	}
+	q := args{ids}
+	rows, err := db.q.Query(ctx, `SELECT p.id FROM patients p WHERE p.id = ANY($1::uuid[]) AND `+patientAccessSQL(a, "p", &q), q...)
+	if err != nil {
+		return nil, fmt.Errorf("known interactions' patients: %w", err)
+	}
+	var id uuid.UUID
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { seen[id] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("known interactions' patients: %w", err)
+	}
+	return seen, nil
 }
 
 // entitySyncPage is the audited entity of a sync pull page.

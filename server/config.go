@@ -36,6 +36,9 @@ const (
 	DefaultSyncPurgeInterval = time.Hour
 	// DefaultSyncMaxClockSkew is how far ahead of the server a device's clock may be.
 	DefaultSyncMaxClockSkew = 5 * time.Minute
+	// DefaultSyncRecordCache is how many encoded interactions each instance
+	// keeps for other devices' pulls (about 750 bytes each).
+	DefaultSyncRecordCache = 20_000
 )
 
 // Config is how the HTTP server is set up. The zero value of a field means its
@@ -110,6 +113,10 @@ type Config struct {
 	// SyncMaxClockSkew is how far ahead of server time a device's hybrid
 	// logical clock may be before its changes are rejected.
 	SyncMaxClockSkew time.Duration
+	// SyncRecordCache is how many interactions' JSON the sync engine keeps
+	// for other devices' pulls (zero: DefaultSyncRecordCache; negative:
+	// none).
+	SyncRecordCache int
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -129,6 +136,7 @@ func DefaultConfig() Config {
 		SyncRetention:     DefaultSyncRetention,
 		SyncPurgeInterval: DefaultSyncPurgeInterval,
 		SyncMaxClockSkew:  DefaultSyncMaxClockSkew,
+		SyncRecordCache:   DefaultSyncRecordCache,
 	}
 }
 
@@ -170,6 +178,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SyncMaxClockSkew <= 0 {
 		cfg.SyncMaxClockSkew = d.SyncMaxClockSkew
+	}
+	if cfg.SyncRecordCache == 0 {
+		cfg.SyncRecordCache = d.SyncRecordCache
 	}
 	if cfg.StandingCheckInterval <= 0 {
 		cfg.StandingCheckInterval = DefaultStandingCheckInterval
@@ -240,6 +251,7 @@ func EnvVars() []EnvVar {
 		{"RAPPORT_SYNC_RETENTION", shortDuration(d.SyncRetention)},
 		{"RAPPORT_SYNC_PURGE_INTERVAL", shortDuration(d.SyncPurgeInterval)},
 		{"RAPPORT_SYNC_MAX_CLOCK_SKEW", shortDuration(d.SyncMaxClockSkew)},
+		{"RAPPORT_SYNC_RECORD_CACHE", strconv.Itoa(d.SyncRecordCache)},
 		{"RAPPORT_FEEDBACK_SECRET", ""},
 	}
 }
@@ -412,6 +424,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	duration("RAPPORT_SYNC_PURGE_INTERVAL", &cfg.SyncPurgeInterval, false)
 	duration("RAPPORT_SYNC_MAX_CLOCK_SKEW", &cfg.SyncMaxClockSkew, false)
 	duration("RAPPORT_STANDING_CHECK_INTERVAL", &cfg.StandingCheckInterval, false)
+	if v, ok := get("RAPPORT_SYNC_RECORD_CACHE"); ok && strings.EqualFold(v, "off") {
+		cfg.SyncRecordCache = -1
+	} else {
+		positiveInt("RAPPORT_SYNC_RECORD_CACHE", &cfg.SyncRecordCache)
+	}
 	if v, ok := get("RAPPORT_LOG_LEVEL"); ok {
 		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
 		if err != nil || lvl == zerolog.NoLevel {

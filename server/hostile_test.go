@@ -98,8 +98,13 @@ func TestConfigFromEnvHostileSettings(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	cfg, err := ConfigFromEnv(env())
-	if err != nil || cfg.MetricsAddr != DefaultMetricsAddr || cfg.Introspection != nil {
+	if err != nil || cfg.MetricsAddr != DefaultMetricsAddr || cfg.Introspection != nil || cfg.SyncRecordCache != DefaultSyncRecordCache {
 		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	for v, want := range map[string]int{"off": -1, "OFF": -1, "500": 500} {
+		if cfg, err := ConfigFromEnv(env("RAPPORT_SYNC_RECORD_CACHE", v)); err != nil || cfg.SyncRecordCache != want {
+			t.Errorf("RAPPORT_SYNC_RECORD_CACHE=%s: %d, %v; want %d", v, cfg.SyncRecordCache, err, want)
+		}
 	}
 	cfg, err = ConfigFromEnv(env("RAPPORT_METRICS_ADDR", "off", "RAPPORT_INTROSPECTION", "false",
 		"RAPPORT_MAX_TOKENS", "500", "RAPPORT_MAX_FIELDS", "50", "RAPPORT_MAX_ALIASES", "5",
@@ -114,6 +119,7 @@ func TestConfigFromEnvHostileSettings(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"RAPPORT_METRICS_ADDR", "9464"}, {"RAPPORT_INTROSPECTION", "sometimes"}, {"RAPPORT_MAX_FIELDS", "-1"},
+		{"RAPPORT_SYNC_RECORD_CACHE", "0"}, {"RAPPORT_SYNC_RECORD_CACHE", "many"},
 	} {
 		if _, err := ConfigFromEnv(env(bad...)); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%s=%s: err = %v", bad[0], bad[1], err)

@@ -266,7 +266,7 @@ func syncEngine(cfg Config, deps Deps) *offline.Engine {
 	if deps.Sync != nil || deps.DB == nil {
 		return deps.Sync
 	}
-	return offline.New(deps.DB, offline.Config{Retention: cfg.SyncRetention, MaxClockSkew: cfg.SyncMaxClockSkew})
+	return offline.New(deps.DB, offline.Config{Retention: cfg.SyncRetention, MaxClockSkew: cfg.SyncMaxClockSkew, RecordCache: cfg.SyncRecordCache})
 }
 
 // maintain runs the periodic housekeeping every instance shares, until ctx

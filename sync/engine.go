@@ -1,8 +1,10 @@
 package sync
 
 import (
+	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/rapportcare/rapport/postgres"
 )
 
@@ -15,6 +17,7 @@ type Config struct {
 	DefaultPullLimit int           // records per pull page when the device asks none (default 500)
 	MaxPullLimit     int           // most records per pull page (default 1000)
 	MaxClockSkew     time.Duration // how far ahead of server time a device clock may be (default 5 minutes)
+	RecordCache      int           // encoded interactions kept for other devices' pulls (default 20,000; negative: none)
 	Now              func() time.Time
 }
 
@@ -23,6 +26,9 @@ type Engine struct {
 	db    *postgres.DB
 	cfg   Config
 	clock *Clock // the server's hybrid logical clock
+	// records holds interactions' JSON as pulls encoded them (recordCache).
+	records    *lru.Cache[recordKey, cachedRecord]
+	recordHits atomic.Int64
 }
 
 // New returns an engine over db.
@@ -51,5 +57,12 @@ func New(db *postgres.DB, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{db: db, cfg: cfg, clock: NewClock("server", cfg.Now, cfg.MaxClockSkew)}
+	if cfg.RecordCache == 0 {
+		cfg.RecordCache = 20_000
+	}
+	e := &Engine{db: db, cfg: cfg, clock: NewClock("server", cfg.Now, cfg.MaxClockSkew)}
+	if cfg.RecordCache > 0 {
+		e.records, _ = lru.New[recordKey, cachedRecord](cfg.RecordCache) // fails only for a size < 1
+	}
+	return e
 }

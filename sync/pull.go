@@ -179,6 +179,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		}
 		changes = append(changes, got...)
 	}
+	streamFrom := len(changes) // the stream's changes follow: those the record cache keeps
 	if !out.HasMore && cp.Phase == phaseStream {
 		var after *postgres.SyncCursor
 		if cp.Cursor != nil {
@@ -201,7 +202,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 		changes = append(changes, got...)
 	}
 
-	if err := e.fillPage(ctx, tx, out, changes, in); err != nil {
+	if err := e.fillPage(ctx, tx, out, changes, streamFrom, in); err != nil {
 		return nil, err
 	}
 	out.Checkpoint = cp.encode()
@@ -212,14 +213,28 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 // and tombstones, in the rows' order. Every upsert's JSON is written into
 // one buffer for the page; the Data maps are built only with in.WithData.
 // With in.WithLoaded each upsert carries its loaded row instead of JSON.
-func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, in PullInput) error {
+// Interactions whose JSON the record cache holds at their change are not
+// loaded again (record_cache.go); those loaded from changes[streamFrom:],
+// the stream's, are kept there.
+func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, streamFrom int, in PullInput) error {
+	cached := !in.WithLoaded && !in.WithData
 	refs := make([]postgres.SyncRef, 0, len(changes))
-	for _, c := range changes {
-		if c.Op == "upsert" {
-			refs = append(refs, postgres.SyncRef{Entity: c.Entity, ID: c.ID})
+	var known []postgres.SyncKnown
+	hits := make([]cachedRecord, len(changes)) // hits[k].json is nil unless changes[k] was found in the cache
+	for k, c := range changes {
+		if c.Op != "upsert" {
+			continue
 		}
+		if cached {
+			if h, ok := e.cachedOf(c); ok {
+				hits[k] = h
+				known = append(known, postgres.SyncKnown{ID: c.ID, PatientID: *c.PatientID})
+				continue
+			}
+		}
+		refs = append(refs, postgres.SyncRef{Entity: c.Entity, ID: c.ID})
 	}
-	rows, err := tx.LoadSyncPage(ctx, refs)
+	rows, err := tx.LoadSyncPage(ctx, refs, known)
 	if err != nil {
 		return err
 	}
@@ -227,23 +242,37 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	if !in.WithLoaded {
 		buf = make([]byte, 0, 1024*len(refs)) // an interaction is ~750 bytes: the page is appended without regrowing
 	}
-	recs := make([]Record, 0, len(refs))
-	ends := make([]int, 0, len(refs))
-	for _, c := range changes {
+	recs := make([]Record, 0, len(changes))
+	ends := make([]int, 0, len(changes)) // where each record's JSON ends in buf; -1 for one from the cache
+	for k, c := range changes {
 		if c.Op == "delete" {
 			out.Tombstones = append(out.Tombstones, &Tombstone{Entity: Entity(c.Entity), ID: c.ID})
+			continue
+		}
+		r := Record{Entity: Entity(c.Entity), ID: c.ID}
+		if h := hits[k]; h.json != nil {
+			if !rows.Known[c.ID] {
+				continue
+			}
+			r.Version, r.JSON = h.version, h.json // shared with the cache: never written to
+			recs = append(recs, r)
+			ends = append(ends, -1)
 			continue
 		}
 		l, version, ok := loadedOf(rows, Entity(c.Entity), c.ID)
 		if !ok {
 			continue
 		}
-		r := Record{Entity: Entity(c.Entity), ID: c.ID, Version: version}
+		r.Version = version
 		if in.WithLoaded {
 			loaded := l
 			r.Loaded = &loaded
 		} else {
+			from := len(buf)
 			buf = l.appendJSON(buf)
+			if cached && k >= streamFrom {
+				e.keep(c, buf[from:], version)
+			}
 		}
 		if in.WithData {
 			r.Data = l.Data()
@@ -254,9 +283,9 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	start := 0
 	out.Upserts = make([]*Record, len(recs))
 	for k := range recs {
-		if !in.WithLoaded {
-			recs[k].JSON = RawJSON(buf[start:ends[k]:ends[k]])
-			start = ends[k]
+		if end := ends[k]; end >= 0 && !in.WithLoaded {
+			recs[k].JSON = RawJSON(buf[start:end:end])
+			start = end
 		}
 		out.Upserts[k] = &recs[k]
 	}

@@ -30,31 +30,92 @@ func BenchmarkPullEngine(b *testing.B) {
 	var syncTime, baseTime time.Duration
 	b.ResetTimer()
 	for range b.N {
-		p := &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page, raw: true}
-		start := time.Now()
-		n := 0
-		for _, pg := range p.all(b) {
-			n += len(pg.Upserts)
-		}
-		// The pull's audit rows still queued are its work, written on
-		// its clock rather than during the baseline's.
-		if err := w.db.FlushAudit(sys()); err != nil {
-			b.Fatal(err)
-		}
-		syncTime += time.Since(start)
+		n, d := timedPull(b, w, &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page, raw: true})
+		syncTime += d
 		if n < records {
 			b.Fatalf("pulled %d records, want at least %d", n, records)
 		}
-		start = time.Now()
-		if got, err := w.db.BaselineSelectInteractions(sys(), records, page); err != nil || got != records {
-			b.Fatalf("baseline read %d: %v", got, err)
-		}
-		baseTime += time.Since(start)
+		baseTime += timedBaseline(b, w, records, page)
 	}
 	n := float64(b.N * records)
 	b.ReportMetric(n/syncTime.Seconds(), "rows/s")
 	b.ReportMetric(n/baseTime.Seconds(), "baseline_rows/s")
 	b.ReportMetric(baseTime.Seconds()/syncTime.Seconds(), "ratio")
+	b.ReportMetric(goalPullRatio, "goal_ratio")
+}
+
+// timedPull pulls every page for p and returns how many records came and
+// how long it took, the pull's audit rows still queued included: they are
+// its work, written on its clock rather than during the baseline's.
+func timedPull(b *testing.B, w *world, p *puller) (int, time.Duration) {
+	start := time.Now()
+	n := 0
+	for _, pg := range p.all(b) {
+		n += len(pg.Upserts)
+	}
+	if err := w.db.FlushAudit(sys()); err != nil {
+		b.Fatal(err)
+	}
+	return n, time.Since(start)
+}
+
+// timedBaseline times the plain keyset SELECT of records interactions in
+// pages of page that the pull benchmarks compare with.
+func timedBaseline(b *testing.B, w *world, records, page int) time.Duration {
+	start := time.Now()
+	if got, err := w.db.BaselineSelectInteractions(sys(), records, page); err != nil || got != records {
+		b.Fatalf("baseline read %d: %v", got, err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkPullTeam is the pull of a team's devices after a day's work:
+// ten phones of one nurse, each up to date, pull the same 20,000 new
+// interactions of her caseload, written in 40 commits of 500 (as pushes of
+// 500 are), in pages of 1,000, one phone after another.
+// The first loads every record; the others find them in the engine's record
+// cache (record_cache.go), as the phones of a team do when they sync within
+// minutes of one another. It reports the first phone's rows/s and the
+// others', each beside a plain keyset SELECT of as many rows in the same run.
+func BenchmarkPullTeam(b *testing.B) {
+	const records, page, phones = 20_000, 1_000, 10
+	w := newWorld(b, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	devices := make([]*puller, phones)
+	for i := range devices {
+		devices[i] = &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page, raw: true}
+		devices[i].all(b)
+	}
+	var first, rest, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for range records / 500 {
+			ds := phoneCalls(500, []uuid.UUID{w.f.PatientA1, w.f.PatientA2}, w.f.Nurse1, w.f.Nursing)
+			if err := w.db.Load(sys(), ds); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for i, p := range devices {
+			n, d := timedPull(b, w, p)
+			if i == 0 {
+				first += d
+			} else {
+				rest += d
+			}
+			if n != records {
+				b.Fatalf("phone %d pulled %d records, want %d", i, n, records)
+			}
+		}
+		base += timedBaseline(b, w, records, page)
+	}
+	n := float64(b.N * records)
+	b.ReportMetric(n/first.Seconds(), "first_rows/s")
+	b.ReportMetric(n*(phones-1)/rest.Seconds(), "others_rows/s")
+	b.ReportMetric(n/base.Seconds(), "baseline_rows/s")
+	b.ReportMetric(base.Seconds()/first.Seconds(), "first_ratio")
+	b.ReportMetric(base.Seconds()*(phones-1)/rest.Seconds(), "others_ratio")
 	b.ReportMetric(goalPullRatio, "goal_ratio")
 }
 

@@ -1,0 +1,67 @@
+package sync
+
+import (
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/postgres"
+)
+
+// The record cache: when the devices of a team sync, each pulls the same
+// new and changed interactions, and each pull loaded every one of them again
+// through the access rule, scanned it and wrote its JSON. The engine now
+// keeps the JSON it wrote for an interaction, with its version, under the
+// change-log row that named it: the record's id and that row's sequence
+// number. Every write of an interaction, and of one of its amendments, logs
+// it again under a new sequence number (its own, or a bulk load's), since a
+// device learns of a change only that way; so a row's number names one state
+// of the record, and JSON kept under it is the record as a pull at that
+// number would load it. A record whose log row has moved on is looked up
+// under its new number and misses.
+//
+// A hit is not served on trust: LoadSyncPage checks that the caller may see
+// the interaction's patient (the access rule of a loaded interaction) and
+// audits it as served. Pulls that ask for records as loaded or as maps
+// (RxDB, tests) bypass the cache.
+//
+// Only the stream's records are kept: the changes since a checkpoint, which
+// every device of a team pulls within a round of syncs. A backfill's (a new
+// phone's first pull, a patient entering a caseload) are read from the cache
+// when there but not kept: each is read by one device, and keeping the
+// 100,000 records of one first pull cost that pull a fifth of its speed
+// (copies, evictions, a larger heap for the collector) and pushed out the
+// records that other devices were about to pull.
+
+// recordKey names an interaction at one change-log row.
+type recordKey struct {
+	id  uuid.UUID
+	seq int64
+}
+
+// cachedRecord is an interaction's JSON as fillPage wrote it, and its version.
+type cachedRecord struct {
+	json    []byte
+	version int64
+}
+
+// cachedOf returns the kept JSON of the change's record, if the cache holds
+// it at this change.
+func (e *Engine) cachedOf(c postgres.SyncChange) (cachedRecord, bool) {
+	if e.records == nil || c.Op != "upsert" || c.Entity != string(EntityInteraction) || c.PatientID == nil {
+		return cachedRecord{}, false
+	}
+	h, ok := e.records.Get(recordKey{c.ID, c.Seq})
+	if ok {
+		e.recordHits.Add(1)
+	}
+	return h, ok
+}
+
+// keep stores an interaction's JSON, written for change c, copied out of
+// the page's buffer so that the page can be collected. Pages then share the
+// copy: its capacity is its length, so that nothing appends into it.
+func (e *Engine) keep(c postgres.SyncChange, json []byte, version int64) {
+	if e.records == nil || c.Entity != string(EntityInteraction) {
+		return
+	}
+	kept := append([]byte(nil), json...)
+	e.records.Add(recordKey{c.ID, c.Seq}, cachedRecord{json: kept[:len(kept):len(kept)], version: version})
+}

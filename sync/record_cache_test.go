@@ -1,0 +1,176 @@
+package sync_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rapportcare/rapport/care"
+	offline "github.com/rapportcare/rapport/sync"
+)
+
+// TestRecordCacheEitherWay: pulls through an engine that keeps interactions'
+// JSON (record_cache.go) give, page for page and byte for byte, what pulls
+// through one that loads every record, over a random history of visits
+// created, edited, signed, amended and deleted by nurses and GPs of two
+// practices, and of a nurse's patient leaving her caseload and returning.
+// Each caller's pages are pulled in step by a device of each engine, after
+// a third device of the caching engine has pulled them first, so that most
+// interactions of the compared pages come from the cache.
+func TestRecordCacheEitherWay(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, offline.Config{})
+	plain := offline.New(w.db, offline.Config{RecordCache: -1})
+	f := w.f
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+
+	type writer struct {
+		actor    *care.Actor
+		device   uuid.UUID
+		seq      int64
+		patients []uuid.UUID
+	}
+	writers := []*writer{
+		{actor: f.Nurse1Actor, device: newID(t), patients: []uuid.UUID{f.PatientA1, f.PatientA2}},
+		{actor: f.GPAActor, device: newID(t), patients: []uuid.UUID{f.PatientA1, f.PatientA2}},
+		{actor: f.GPBActor, device: newID(t), patients: []uuid.UUID{f.PatientB1}},
+	}
+	type visit struct {
+		author  *writer
+		version int64
+		signed  bool
+	}
+	visits := map[uuid.UUID]*visit{}
+	var order []uuid.UUID // visits in creation order, for repeatable choices
+	push := func(wr *writer, c offline.ChangeInput) *offline.ChangeResult {
+		wr.seq++
+		c.MutationSeq = wr.seq
+		return mustPush(t, w.eng, as(wr.actor), wr.device, c).Results[0]
+	}
+	named := f.PatientA1NamedNurse // Nurse1's relationship to PatientA1, ended and started again
+
+	type reader struct{ warm, cached, plain *puller }
+	var readers []reader
+	for _, a := range []*care.Actor{f.Nurse1Actor, f.GPAActor, f.GPBActor, f.Nurse2Actor} {
+		p := func(e *offline.Engine) *puller { return &puller{eng: e, ctx: as(a), dev: newID(t), raw: true} }
+		readers = append(readers, reader{warm: p(w.eng), cached: p(w.eng), plain: p(plain)})
+	}
+
+	compared, fromCache := 0, 0
+	for round := range 20 {
+		for range 1 + rng.IntN(16) {
+			wr := writers[rng.IntN(len(writers))]
+			var mine []uuid.UUID
+			for _, id := range order {
+				if v := visits[id]; v != nil && (v.author == wr || v.signed) {
+					mine = append(mine, id)
+				}
+			}
+			switch k := rng.IntN(10); {
+			case k < 3 || len(mine) == 0:
+				id := newID(t)
+				patient := wr.patients[rng.IntN(len(wr.patients))]
+				if r := push(wr, createVisit(0, id, patient, fmt.Sprintf("visit %d <&> \u2028 %d", round, rng.IntN(1000)))); r.Version != nil && r.Status != offline.StatusRejected {
+					visits[id] = &visit{author: wr, version: *r.Version}
+					order = append(order, id)
+				}
+			case k == 9 && wr.actor == f.GPAActor:
+				// Nurse1's named-nurse relationship to PatientA1 ends, or
+				// starts again: her devices lose the patient, then backfill.
+				sys := sys()
+				if named != uuid.Nil {
+					if _, err := w.db.EndRelationship(sys, care.EndRelationshipInput{ID: named}); err != nil {
+						t.Fatal(err)
+					}
+					named = uuid.Nil
+				} else {
+					kind, org := care.KindNamedNurse, f.Nursing
+					r, err := w.db.StartRelationship(sys, care.StartRelationshipInput{Kind: kind, PatientID: &f.PatientA1, PractitionerID: &f.Nurse1, OrganizationID: &org})
+					if err != nil {
+						t.Fatal(err)
+					}
+					named = r.ID
+				}
+			default:
+				id := mine[rng.IntN(len(mine))]
+				v := visits[id]
+				var c offline.ChangeInput
+				switch {
+				case v.signed:
+					c = op(0, id, offline.OpAmend, v.version, map[string]any{"reason": "correction", "notes": fmt.Sprintf("amended in round %d", round)})
+				case rng.IntN(4) == 0:
+					c = op(0, id, offline.OpDelete, v.version, nil)
+				case rng.IntN(3) == 0:
+					c = op(0, id, offline.OpSign, v.version, nil)
+				default:
+					c = update(0, id, v.version, now(), map[string]any{"notes": fmt.Sprintf("edited \"%d\" in round %d", rng.IntN(1000), round)})
+				}
+				r := push(wr, c)
+				switch {
+				case r.Status == offline.StatusRejected:
+				case c.Op == offline.OpDelete:
+					delete(visits, id)
+				default:
+					v.version = *r.Version
+					v.signed = v.signed || c.Op == offline.OpSign
+				}
+			}
+		}
+		for _, rd := range readers {
+			rd.warm.limit = 1 + rng.IntN(12)
+			rd.warm.all(t)
+			for n := 0; ; n++ {
+				if n > 1000 {
+					t.Fatal("pull never ends")
+				}
+				limit := 1 + rng.IntN(12)
+				rd.cached.limit, rd.plain.limit = limit, limit
+				a, b := rd.cached.page(t), rd.plain.page(t)
+				if err := samePage(a, b); err != nil {
+					t.Fatalf("round %d, page %d of %d: the caching engine's page differs: %v", round, n, limit, err)
+				}
+				compared += len(a.Upserts)
+				if !a.HasMore || a.ResetRequired {
+					break
+				}
+			}
+		}
+		fromCache = w.eng.RecordCacheHits()
+	}
+	if compared < 100 || fromCache < compared/4 {
+		t.Fatalf("compared %d records, %d of them served from the cache: too few to say anything", compared, fromCache)
+	}
+	t.Logf("compared %d records; the cache served %d interactions", compared, fromCache)
+}
+
+// samePage says how two pages of the same caller differ, their checkpoints
+// (which name the device) aside.
+func samePage(a, b *offline.PullPayload) error {
+	if a.HasMore != b.HasMore || a.ResetRequired != b.ResetRequired || a.Wipe != b.Wipe {
+		return fmt.Errorf("hasMore %v/%v, reset %v/%v", a.HasMore, b.HasMore, a.ResetRequired, b.ResetRequired)
+	}
+	if !slices.Equal(a.RevokedPatientIDs, b.RevokedPatientIDs) {
+		return fmt.Errorf("revoked %v, want %v", a.RevokedPatientIDs, b.RevokedPatientIDs)
+	}
+	if len(a.Upserts) != len(b.Upserts) || len(a.Tombstones) != len(b.Tombstones) {
+		return fmt.Errorf("%d upserts and %d tombstones, want %d and %d", len(a.Upserts), len(a.Tombstones), len(b.Upserts), len(b.Tombstones))
+	}
+	for i, r := range a.Upserts {
+		s := b.Upserts[i]
+		if r.Entity != s.Entity || r.ID != s.ID || r.Version != s.Version || !bytes.Equal(r.JSON, s.JSON) {
+			return fmt.Errorf("upsert %d: %s %s v%d %s, want %s %s v%d %s", i, r.Entity, r.ID, r.Version, r.JSON, s.Entity, s.ID, s.Version, s.JSON)
+		}
+	}
+	for i, r := range a.Tombstones {
+		if *r != *b.Tombstones[i] {
+			return fmt.Errorf("tombstone %d: %v, want %v", i, *r, *b.Tombstones[i])
+		}
+	}
+	return nil
+}
