@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	offline "github.com/rapportcare/rapport/sync"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 )
@@ -68,6 +69,25 @@ func newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// watchRecordCache exposes the sync engine's record cache counts (none
+// without an engine), so that operators can size RAPPORT_SYNC_RECORD_CACHE:
+// a low share of hits with many misses asks for a larger cache.
+func (m *metrics) watchRecordCache(e *offline.Engine) {
+	if e == nil {
+		return
+	}
+	m.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rapport_sync_record_cache_hits_total",
+			Help: "Interactions sync pulls sent from the record cache instead of loading them again.",
+		}, func() float64 { h, _ := e.RecordCacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rapport_sync_record_cache_misses_total",
+			Help: "Interactions sync pulls looked for in the record cache and loaded, not finding them.",
+		}, func() float64 { _, ms := e.RecordCacheStats(); return float64(ms) }),
+	)
 }
 
 // handler serves the registry in the Prometheus text format.

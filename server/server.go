@@ -63,6 +63,7 @@ func newHandler(cfg Config, deps Deps) (http.Handler, *metrics) {
 	m := newMetrics()
 
 	engine := syncEngine(cfg, deps)
+	m.watchRecordCache(engine)
 	links := feedbackSigner(cfg)
 	gql := graph.NewServer(deps.DB, cfg.graphLimits(),
 		graph.WithSync(engine), graph.WithFeedbackLinks(links), graph.WithIntrospection(*cfg.Introspection),

@@ -213,6 +213,7 @@ func TestMetrics(t *testing.T) {
 		`rapport_graphql_operations_total{operation="anonymous",outcome="ok"} 1`,
 		`rapport_graphql_operations_total{operation="Broken",outcome="rejected"} 1`,
 		`rapport_graphql_operation_duration_seconds_count{operation="Ping"} 1`,
+		"rapport_sync_record_cache_hits_total 0", "rapport_sync_record_cache_misses_total 0",
 	} {
 		if !strings.Contains(res.body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -27,8 +27,8 @@ type Engine struct {
 	cfg   Config
 	clock *Clock // the server's hybrid logical clock
 	// records holds interactions' JSON as pulls encoded them (recordCache).
-	records    *lru.Cache[recordKey, cachedRecord]
-	recordHits atomic.Int64
+	records                  *lru.Cache[recordKey, cachedRecord]
+	recordHits, recordMisses atomic.Int64
 }
 
 // New returns an engine over db.

@@ -9,6 +9,3 @@ func CheckpointSeq(s string, dev [16]byte) int64 {
 	}
 	return c.Seq
 }
-
-// RecordCacheHits is how many interactions pulls took from the record cache.
-func (e *Engine) RecordCacheHits() int { return int(e.recordHits.Load()) }

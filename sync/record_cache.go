@@ -51,8 +51,17 @@ func (e *Engine) cachedOf(c postgres.SyncChange) (cachedRecord, bool) {
 	h, ok := e.records.Get(recordKey{c.ID, c.Seq})
 	if ok {
 		e.recordHits.Add(1)
+	} else {
+		e.recordMisses.Add(1)
 	}
 	return h, ok
+}
+
+// RecordCacheStats returns how many interactions pulls found in the record
+// cache, and how many they looked for there in vain, since the engine
+// started (both zero without a cache).
+func (e *Engine) RecordCacheStats() (hits, misses int64) {
+	return e.recordHits.Load(), e.recordMisses.Load()
 }
 
 // keep stores an interaction's JSON, written for change c, copied out of
