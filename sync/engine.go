@@ -26,7 +26,7 @@ type Engine struct {
 	db    *postgres.DB
 	cfg   Config
 	clock *Clock // the server's hybrid logical clock
-	// records holds interactions' JSON as pulls encoded them (recordCache).
+	// records holds interactions' JSON as pulls encoded them (record_cache.go).
 	records                  *lru.Cache[recordKey, cachedRecord]
 	recordHits, recordMisses atomic.Int64
 }

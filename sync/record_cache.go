@@ -42,10 +42,16 @@ type cachedRecord struct {
 	version int64
 }
 
+// cacheable reports whether the change's record is one the cache keeps: an
+// upserted interaction (under its patient), when the engine has a cache.
+func (e *Engine) cacheable(c postgres.SyncChange) bool {
+	return e.records != nil && c.Op == "upsert" && c.Entity == string(EntityInteraction) && c.PatientID != nil
+}
+
 // cachedOf returns the kept JSON of the change's record, if the cache holds
 // it at this change.
 func (e *Engine) cachedOf(c postgres.SyncChange) (cachedRecord, bool) {
-	if e.records == nil || c.Op != "upsert" || c.Entity != string(EntityInteraction) || c.PatientID == nil {
+	if !e.cacheable(c) {
 		return cachedRecord{}, false
 	}
 	h, ok := e.records.Get(recordKey{c.ID, c.Seq})
@@ -68,7 +74,7 @@ func (e *Engine) RecordCacheStats() (hits, misses int64) {
 // the page's buffer so that the page can be collected. Pages then share the
 // copy: its capacity is its length, so that nothing appends into it.
 func (e *Engine) keep(c postgres.SyncChange, json []byte, version int64) {
-	if e.records == nil || c.Entity != string(EntityInteraction) {
+	if !e.cacheable(c) {
 		return
 	}
 	kept := append([]byte(nil), json...)
