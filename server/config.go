@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcare/rapport/feedback"
 	"github.com/rapportcare/rapport/graph"
 	"github.com/rapportcare/rapport/postgres"
+	offline "github.com/rapportcare/rapport/sync"
 )
 
 // Defaults for Config fields left unset.
@@ -38,7 +39,7 @@ const (
 	DefaultSyncMaxClockSkew = 5 * time.Minute
 	// DefaultSyncRecordCache is how many encoded interactions each instance
 	// keeps for other devices' pulls (about 750 bytes each).
-	DefaultSyncRecordCache = 20_000
+	DefaultSyncRecordCache = offline.DefaultRecordCache
 )
 
 // Config is how the HTTP server is set up. The zero value of a field means its

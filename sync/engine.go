@@ -17,9 +17,13 @@ type Config struct {
 	DefaultPullLimit int           // records per pull page when the device asks none (default 500)
 	MaxPullLimit     int           // most records per pull page (default 1000)
 	MaxClockSkew     time.Duration // how far ahead of server time a device clock may be (default 5 minutes)
-	RecordCache      int           // encoded interactions kept for other devices' pulls (default 20,000; negative: none)
+	RecordCache      int           // encoded interactions kept for other devices' pulls (default DefaultRecordCache; negative: none)
 	Now              func() time.Time
 }
+
+// DefaultRecordCache is how many encoded interactions an engine keeps for
+// other devices' pulls (record_cache.go), about 750 bytes each.
+const DefaultRecordCache = 20_000
 
 // Engine runs sync over the store.
 type Engine struct {
@@ -58,7 +62,7 @@ func New(db *postgres.DB, cfg Config) *Engine {
 		cfg.Now = time.Now
 	}
 	if cfg.RecordCache == 0 {
-		cfg.RecordCache = 20_000
+		cfg.RecordCache = DefaultRecordCache
 	}
 	e := &Engine{db: db, cfg: cfg, clock: NewClock("server", cfg.Now, cfg.MaxClockSkew)}
 	if cfg.RecordCache > 0 {
