@@ -63,7 +63,27 @@ func TestRecordCacheEitherWay(t *testing.T) {
 	}
 
 	compared, fromCache := 0, 0
+	applied := map[offline.Op]int{}
+	toggles := 0
 	for round := range 20 {
+		if round%5 == 4 {
+			// Nurse1's named-nurse relationship to PatientA1 ends, or
+			// starts again: her devices lose the patient, then backfill.
+			toggles++
+			if named != uuid.Nil {
+				if _, err := w.db.EndRelationship(sys(), care.EndRelationshipInput{ID: named}); err != nil {
+					t.Fatal(err)
+				}
+				named = uuid.Nil
+			} else {
+				r, err := w.db.StartRelationship(sys(), care.StartRelationshipInput{Kind: care.KindNamedNurse,
+					PatientID: &f.PatientA1, PractitionerID: &f.Nurse1, OrganizationID: &f.Nursing})
+				if err != nil {
+					t.Fatal(err)
+				}
+				named = r.ID
+			}
+		}
 		for range 1 + rng.IntN(16) {
 			wr := writers[rng.IntN(len(writers))]
 			var mine []uuid.UUID
@@ -79,23 +99,7 @@ func TestRecordCacheEitherWay(t *testing.T) {
 				if r := push(wr, createVisit(0, id, patient, fmt.Sprintf("visit %d <&> \u2028 %d", round, rng.IntN(1000)))); r.Version != nil && r.Status != offline.StatusRejected {
 					visits[id] = &visit{author: wr, version: *r.Version}
 					order = append(order, id)
-				}
-			case k == 9 && wr.actor == f.GPAActor:
-				// Nurse1's named-nurse relationship to PatientA1 ends, or
-				// starts again: her devices lose the patient, then backfill.
-				sys := sys()
-				if named != uuid.Nil {
-					if _, err := w.db.EndRelationship(sys, care.EndRelationshipInput{ID: named}); err != nil {
-						t.Fatal(err)
-					}
-					named = uuid.Nil
-				} else {
-					kind, org := care.KindNamedNurse, f.Nursing
-					r, err := w.db.StartRelationship(sys, care.StartRelationshipInput{Kind: kind, PatientID: &f.PatientA1, PractitionerID: &f.Nurse1, OrganizationID: &org})
-					if err != nil {
-						t.Fatal(err)
-					}
-					named = r.ID
+					applied[offline.OpCreate]++
 				}
 			default:
 				id := mine[rng.IntN(len(mine))]
@@ -112,6 +116,9 @@ func TestRecordCacheEitherWay(t *testing.T) {
 					c = update(0, id, v.version, now(), map[string]any{"notes": fmt.Sprintf("edited \"%d\" in round %d", rng.IntN(1000), round)})
 				}
 				r := push(wr, c)
+				if r.Status != offline.StatusRejected {
+					applied[c.Op]++
+				}
 				switch {
 				case r.Status == offline.StatusRejected:
 				case c.Op == offline.OpDelete:
@@ -147,7 +154,13 @@ func TestRecordCacheEitherWay(t *testing.T) {
 	if compared < 100 || fromCache < compared/4 {
 		t.Fatalf("compared %d records, %d of them served from the cache: too few to say anything", compared, fromCache)
 	}
-	t.Logf("compared %d records; the cache served %d interactions", compared, fromCache)
+	for _, o := range []offline.Op{offline.OpCreate, offline.OpUpdate, offline.OpSign, offline.OpAmend, offline.OpDelete} {
+		if applied[o] == 0 {
+			t.Fatalf("no %s was applied (%v): the history lacks a shape it is meant to have", o, applied)
+		}
+	}
+	t.Logf("compared %d records; the cache served %d interactions; applied %v; the relationship ended or started %d times",
+		compared, fromCache, applied, toggles)
 }
 
 // samePage says how two pages of the same caller differ, their checkpoints
