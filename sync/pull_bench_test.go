@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -69,6 +70,14 @@ func timedBaseline(b *testing.B, w *world, records, page int) time.Duration {
 	return time.Since(start)
 }
 
+// liveHeap is the bytes of heap in use after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
 // BenchmarkPullTeam is the pull of a team's devices after a day's work:
 // ten phones of one nurse, each up to date, pull the same 20,000 new
 // interactions of her caseload, written in 40 commits of 500 (as pushes of
@@ -87,6 +96,7 @@ func BenchmarkPullTeam(b *testing.B) {
 		devices[i].all(b)
 	}
 	var first, rest, base time.Duration
+	heapBefore := liveHeap()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -110,6 +120,10 @@ func BenchmarkPullTeam(b *testing.B) {
 		}
 		base += timedBaseline(b, w, records, page)
 	}
+	b.StopTimer()
+	// What the cache holds once full (it keeps 20,000 records; each pull
+	// brought 20,000): the live heap after the pulls beside before them.
+	b.ReportMetric(float64(liveHeap()-heapBefore)/(1<<20), "cache_heap_MiB")
 	n := float64(b.N * records)
 	b.ReportMetric(n/first.Seconds(), "first_rows/s")
 	b.ReportMetric(n*(phones-1)/rest.Seconds(), "others_rows/s")
