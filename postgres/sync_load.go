@@ -132,7 +132,7 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, known []SyncKnow
 	}
 	var recs []auditRec
 	if len(known) > 0 {
-		seen, err := db.visiblePatientIDs(ctx, a, known)
+		seen, err := db.VisiblePatientIDs(ctx, patientsOf(known))
 		if err != nil {
 			return nil, err
 		}
@@ -250,28 +250,17 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, known []SyncKnow
 	return out, nil
 }
 
-// visiblePatientIDs returns which of the known interactions' patients the
-// caller may see, testing the access rule once per patient, as
-// visibleInteractions does for a page of ids.
-func (db *DB) visiblePatientIDs(ctx context.Context, a *care.Actor, known []SyncKnown) (map[uuid.UUID]bool, error) {
+// patientsOf returns the known interactions' patients, each once.
+func patientsOf(known []SyncKnown) []uuid.UUID {
 	seen := make(map[uuid.UUID]bool, 4)
-	ids := make([]uuid.UUID, 0, 4)
+	out := make([]uuid.UUID, 0, 4)
 	for _, k := range known {
-		if _, ok := seen[k.PatientID]; !ok {
-			seen[k.PatientID] = false
-			ids = append(ids, k.PatientID)
+		if !seen[k.PatientID] {
+			seen[k.PatientID] = true
+			out = append(out, k.PatientID)
 		}
 	}
-	q := args{ids}
-	rows, err := db.q.Query(ctx, `SELECT p.id FROM patients p WHERE p.id = ANY($1::uuid[]) AND `+patientAccessSQL(a, "p", &q), q...)
-	if err != nil {
-		return nil, fmt.Errorf("known interactions' patients: %w", err)
-	}
-	var id uuid.UUID
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { seen[id] = true; return nil }); err != nil {
-		return nil, fmt.Errorf("known interactions' patients: %w", err)
-	}
-	return seen, nil
+	return out
 }
 
 // entitySyncPage is the audited entity of a sync pull page.
