@@ -111,16 +111,35 @@ func (d *device) changes(n int) ([]offline.ChangeInput, []care.Interaction) {
 	return chs, rows
 }
 
-// push pushes chs and fails unless every change was applied.
-func (d *device) push(ctx context.Context, chs []offline.ChangeInput) error {
+// edits returns UPDATEs of the notes and duration of drafts (id to the
+// version the device holds), each against that version, as a nurse
+// finishing her notes offline sends them.
+func (d *device) edits(drafts map[uuid.UUID]int64, round int) []offline.ChangeInput {
+	hlc := offline.HLC{Wall: time.Now().UnixMilli(), Node: d.id.String()[:8]}.String()
+	chs := make([]offline.ChangeInput, 0, len(drafts))
+	for id, v := range drafts {
+		d.seq++
+		base := v
+		chs = append(chs, offline.ChangeInput{MutationSeq: d.seq, Entity: offline.EntityInteraction, ID: id, Op: offline.OpUpdate, Hlc: hlc,
+			BaseVersion: &base, Fields: map[string]any{"notes": fmt.Sprintf("Dressing changed, healing well. Reviewed (%d).", round), "durationMinutes": 25 + round%10}})
+	}
+	return chs
+}
+
+// push pushes chs, fails unless every change was applied, and adds each
+// change's record and result version to versions (when not nil).
+func (d *device) push(ctx context.Context, chs []offline.ChangeInput, versions map[uuid.UUID]int64) error {
 	ctx = postgrestest.As(ctx, d.w.nurses[d.nurse])
 	p, err := d.w.eng.Push(ctx, offline.PushInput{ProtocolVersion: offline.ProtocolVersion, DeviceID: d.id, Changes: chs})
 	if err != nil {
 		return err
 	}
-	for _, r := range p.Results {
+	for i, r := range p.Results {
 		if r.Status != offline.StatusApplied {
 			return fmt.Errorf("change %d: %s %v %v", r.MutationSeq, r.Status, deref(r.Code), deref(r.Message))
+		}
+		if versions != nil && r.Version != nil {
+			versions[chs[i].ID] = *r.Version
 		}
 	}
 	return nil
@@ -139,6 +158,8 @@ func deref(s *string) string {
 //     through the sync engine (in process: validation, access rule,
 //     exactly-once bookkeeping, change log, audit), beside plain batched
 //     INSERTs of the same rows (pushBatch per transaction, no triggers);
+//   - the same device pushing batches of pushBatch UPDATEs of the drafts it
+//     created, beside plain batched UPDATEs of the baseline's rows;
 //   - writers devices of different organisations each pushing one change at a
 //     time, beside writers clients each INSERTing one row per transaction,
 //     and the time the sync writers spent waiting on each other's locks.
@@ -156,33 +177,37 @@ func BenchmarkSyncPush(b *testing.B) {
 	// Warm every connection and plan cache once.
 	if _, err := load(ctx, time.Second, func(ctx context.Context, i int) error {
 		chs, _ := devs[i%writers].changes(1)
-		return devs[i%writers].push(ctx, chs)
+		return devs[i%writers].push(ctx, chs, nil)
 	}); err != nil {
 		b.Fatal(err)
 	}
 	// And the batch device: its first push registers it, once, and the
 	// warm-up's last writes settle before anything is timed.
 	if chs, _ := batchDev.changes(1); true {
-		if err := batchDev.push(ctx, chs); err != nil {
+		if err := batchDev.push(ctx, chs, nil); err != nil {
 			b.Fatalf("warm the batch device: %v", err)
 		}
 	}
 
-	var pushN, plainN, syncOne, plainOne, clockOne int64
-	var pushT, plainT, syncOneT, plainOneT, clockOneT time.Duration
+	var pushN, plainN, editN, plainEditN, syncOne, plainOne, clockOne int64
+	var pushT, plainT, editT, plainEditT, syncOneT, plainOneT, clockOneT time.Duration
 	var waits, samples int64
 	b.ResetTimer()
 	for round := range rounds() {
 		// Batches, each system in turn, batchesPerRound times.
+		var drafts []map[uuid.UUID]int64 // the device's drafts of this round, by batch
+		var plainIDs [][]uuid.UUID       // the plain INSERTs' rows of this round, by batch
 		for k := range 2 * batchesPerRound {
 			chs, rows := batchDev.changes(pushBatch)
 			if (k+round)%2 == 0 {
+				versions := make(map[uuid.UUID]int64, pushBatch)
 				start := time.Now()
-				if err := batchDev.push(ctx, chs); err != nil {
+				if err := batchDev.push(ctx, chs, versions); err != nil {
 					b.Fatalf("push: %v", err)
 				}
 				pushT += time.Since(start)
 				pushN += pushBatch
+				drafts = append(drafts, versions)
 			} else {
 				start := time.Now()
 				if err := w.db.BaselineInsertInteractions(sys, rows, pushBatch); err != nil {
@@ -190,6 +215,33 @@ func BenchmarkSyncPush(b *testing.B) {
 				}
 				plainT += time.Since(start)
 				plainN += pushBatch
+				ids := make([]uuid.UUID, len(rows))
+				for j, r := range rows {
+					ids[j] = r.ID
+				}
+				plainIDs = append(plainIDs, ids)
+			}
+		}
+		// The same drafts edited: each batch of pushBatch UPDATEs (notes and
+		// duration, against the version the device holds) beside plain
+		// batched UPDATEs of the baseline's rows, each system in turn.
+		for k := range 2 * len(drafts) {
+			if (k+round)%2 == 0 {
+				chs := batchDev.edits(drafts[k/2], round)
+				start := time.Now()
+				if err := batchDev.push(ctx, chs, drafts[k/2]); err != nil {
+					b.Fatalf("push edits: %v", err)
+				}
+				editT += time.Since(start)
+				editN += int64(len(chs))
+			} else {
+				ids := plainIDs[k/2]
+				start := time.Now()
+				if err := w.db.BaselineUpdateInteractions(sys, ids, fmt.Sprintf("Dressing changed, healing well. Reviewed (%d).", round), 25+round%10, pushBatch); err != nil {
+					b.Fatalf("plain update: %v", err)
+				}
+				plainEditT += time.Since(start)
+				plainEditN += int64(len(ids))
 			}
 		}
 		// Concurrent single-change writers: sync, plain INSERTs, and plain
@@ -200,7 +252,7 @@ func BenchmarkSyncPush(b *testing.B) {
 				stop := sampleLockWaits(ctx, w.db, &waits, &samples)
 				n, err := load(ctx, seconds(), func(ctx context.Context, i int) error {
 					chs, _ := devs[i%writers].changes(1)
-					return devs[i%writers].push(ctx, chs)
+					return devs[i%writers].push(ctx, chs, nil)
 				})
 				stop()
 				if err != nil {
@@ -228,6 +280,7 @@ func BenchmarkSyncPush(b *testing.B) {
 	b.StopTimer()
 
 	push, plain := float64(pushN)/pushT.Seconds(), float64(plainN)/plainT.Seconds()
+	edit, plainEdit := float64(editN)/editT.Seconds(), float64(plainEditN)/plainEditT.Seconds()
 	one, plainConc := float64(syncOne)/syncOneT.Seconds(), float64(plainOne)/plainOneT.Seconds()
 	clockConc := float64(clockOne) / clockOneT.Seconds()
 	waiting := float64(waits) / float64(max(samples, 1))
@@ -237,6 +290,8 @@ func BenchmarkSyncPush(b *testing.B) {
 	fmt.Fprintf(&out, "%-52s %10s %10s %14s\n", "", "sync", "plain SQL", "ratio (goal)")
 	fmt.Fprintf(&out, "%-52s %10.0f %10.0f %s\n", "batched push, changes/s vs batched INSERT rows/s",
 		push, plain, againstGoal(push/plain, goalPushVsPlain, 3))
+	fmt.Fprintf(&out, "%-52s %10.0f %10.0f %s\n", "batched edits, changes/s vs batched UPDATE rows/s",
+		edit, plainEdit, againstGoal(edit/plainEdit, goalPushVsPlain, 3))
 	fmt.Fprintf(&out, "%-52s %10.0f %10.0f %6.3f\n", fmt.Sprintf("%d single-change writers, changes/s vs INSERTs/s", writers),
 		one, plainConc, one/plainConc)
 	fmt.Fprintf(&out, "%-52s %10s %10.0f %6.3f\n", "  plain INSERTs that also take the sync_clock row", "", clockConc, one/clockConc)
@@ -245,6 +300,9 @@ func BenchmarkSyncPush(b *testing.B) {
 	b.ReportMetric(push, "push_changes/s")
 	b.ReportMetric(plain, "plain_rows/s")
 	b.ReportMetric(push/plain, "push-vs-plain")
+	b.ReportMetric(edit, "edit_changes/s")
+	b.ReportMetric(plainEdit, "plain_update_rows/s")
+	b.ReportMetric(edit/plainEdit, "edit-vs-plain")
 	b.ReportMetric(one, "writers16_changes/s")
 	b.ReportMetric(plainConc, "writers16_plain/s")
 	b.ReportMetric(one/plainConc, "writers16-vs-plain")

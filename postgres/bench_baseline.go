@@ -63,6 +63,30 @@ func (db *DB) baselineInsert(ctx context.Context, rows []care.Interaction, batch
 	return nil
 }
 
+// BaselineUpdateInteractions sets the notes and duration of the
+// interactions ids with plain UPDATEs (bumping each row's version), batch
+// rows per round trip and transaction, without the sync change-log
+// triggers. It returns the first database error.
+func (db *DB) BaselineUpdateInteractions(ctx context.Context, ids []uuid.UUID, notes string, minutes, batch int) error {
+	const q = `UPDATE interactions SET notes = $2, duration_minutes = $3, version = version + 1, updated_at = now() WHERE id = $1`
+	batch = max(batch, 1)
+	for start := 0; start < len(ids); start += batch {
+		chunk := ids[start:min(start+batch, len(ids))]
+		err := db.InTx(ctx, func(tx *DB) error {
+			b := &pgx.Batch{}
+			b.Queue(`SELECT set_config('rapport.bulk_load', 'on', true)`)
+			for _, id := range chunk {
+				b.Queue(q, id, notes, minutes)
+			}
+			return tx.q.SendBatch(ctx, b).Close()
+		})
+		if err != nil {
+			return fmt.Errorf("baseline update of %d interactions: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
 // BaselineSelectInteractions reads up to limit interactions in pages of
 // pageSize with a plain keyset SELECT over the primary key, scanning every
 // column, and returns how many rows it read. It returns the first database error.
