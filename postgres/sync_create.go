@@ -193,43 +193,7 @@ func (db *DB) CreateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 			return nil, nil, err
 		}
 	}
-	made := make(map[uuid.UUID]*care.Interaction, len(todo))
-	err = db.Savepoint(ctx, func(sp *DB) error {
-		b := &pgx.Batch{}
-		b.Queue(bulkLoadOffSQL)
-		parts := [][2]int{{0, len(todo)}}
-		for _, p := range parts {
-			b.Queue(syncCreateSQL, w.args(ctx, a, device, p[0], p[1])...)
-		}
-		b.Queue(changeLogOnSQL)
-		br := sp.q.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("create interactions: %w", err)
-		}
-		for range parts {
-			rows, err := br.Query()
-			if err != nil {
-				return fmt.Errorf("create interactions: %w", err)
-			}
-			for rows.Next() {
-				i, err := scanInteraction(rows)
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("create interactions: %w", err)
-				}
-				made[i.ID] = i
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("create interactions: %w", err)
-			}
-		}
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("create interactions: %w", err)
-		}
-		return br.Close()
-	})
+	made, err := db.writeUntriggered(ctx, "create interactions", syncCreateSQL, w.args(ctx, a, device, 0, len(todo)), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,6 +205,56 @@ func (db *DB) CreateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 		}
 	}
 	return out, errs, nil
+}
+
+// writeUntriggered runs query, a statement that writes interactions and
+// their change log itself and returns the rows written (interactionCols),
+// with the change-log triggers off, under a savepoint, in one round trip.
+// check, if not nil, judges the rows before the savepoint is released: an
+// error rolls them back. It returns the rows by id; the error is the
+// database's or check's, and then nothing of the statement was kept.
+func (db *DB) writeUntriggered(ctx context.Context, what, query string, qargs []any, check func(map[uuid.UUID]*care.Interaction) error) (map[uuid.UUID]*care.Interaction, error) {
+	made := map[uuid.UUID]*care.Interaction{}
+	err := db.Savepoint(ctx, func(sp *DB) error {
+		b := &pgx.Batch{}
+		b.Queue(bulkLoadOffSQL)
+		b.Queue(query, qargs...)
+		b.Queue(changeLogOnSQL)
+		br := sp.q.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		for rows.Next() {
+			i, err := scanInteraction(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			made[i.ID] = i
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if check != nil {
+			if err := check(made); err != nil {
+				return err
+			}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return made, nil
 }
 
 // changeLogOnSQL turns the change-log triggers back on (see bulkLoadOffSQL).

@@ -19,6 +19,8 @@ type Config struct {
 	MaxClockSkew     time.Duration // how far ahead of server time a device clock may be (default 5 minutes)
 	RecordCache      int           // encoded interactions kept for other devices' pulls (default DefaultRecordCache; negative: none)
 	Now              func() time.Time
+
+	oneByOne bool // every change judged alone, none set-based (tests hold the two ways to each other)
 }
 
 // DefaultRecordCache is how many encoded interactions an engine keeps for

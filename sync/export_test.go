@@ -9,3 +9,10 @@ func CheckpointSeq(s string, dev [16]byte) int64 {
 	}
 	return c.Seq
 }
+
+// OneByOne returns cfg with every change of a push judged alone (pushOne),
+// none set-based: the reference the set-based paths are held to.
+func OneByOne(cfg Config) Config {
+	cfg.oneByOne = true
+	return cfg
+}

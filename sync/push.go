@@ -238,8 +238,17 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 			}
 		}
 		for i := 0; i < len(chunk); {
-			if n := createRun(chunk[i:], claimed); n > 0 {
-				r, err := e.pushCreates(ctx, tx, dev, version, chunk[i:i+n])
+			set := e.pushCreates
+			n := 0
+			switch {
+			case e.cfg.oneByOne:
+			case version >= 2 && chunk[i].Op == OpUpdate:
+				n, set = runOf(chunk[i:], OpUpdate, claimed), e.pushEdits
+			default:
+				n = runOf(chunk[i:], OpCreate, claimed)
+			}
+			if n > 0 {
+				r, err := set(ctx, tx, dev, version, chunk[i:i+n])
 				if err != nil {
 					return fmt.Errorf("changes %d to %d: %w", chunk[i].MutationSeq, chunk[i+n-1].MutationSeq, err)
 				}
@@ -259,14 +268,15 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 	return rs, err
 }
 
-// createRun returns how many changes at the start of chs are CREATEs of
-// interactions with distinct ids whose mutation numbers are to be applied
-// (claimed), and takes them from claimed: pushCreates applies them together.
-func createRun(chs []ChangeInput, claimed map[int64]bool) int {
+// runOf returns how many changes at the start of chs are op (CREATE or
+// UPDATE) of interactions with distinct ids whose mutation numbers are to be
+// applied (claimed), and takes them from claimed: pushCreates or pushEdits
+// applies them together.
+func runOf(chs []ChangeInput, op Op, claimed map[int64]bool) int {
 	ids := map[uuid.UUID]bool{}
 	n := 0
 	for _, ch := range chs {
-		if ch.Entity != EntityInteraction || ch.Op != OpCreate || !claimed[ch.MutationSeq] || ids[ch.ID] {
+		if ch.Entity != EntityInteraction || ch.Op != op || !claimed[ch.MutationSeq] || ids[ch.ID] {
 			break
 		}
 		ids[ch.ID] = true
@@ -346,6 +356,63 @@ func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (post
 	return postgres.MutationRecord{Seq: res.MutationSeq, Result: b, Judgement: judged}, nil
 }
 
+// runResults gathers the results of a run of changes applied together
+// (pushCreates, pushEdits), aligned with the run.
+type runResults struct {
+	e      *Engine
+	ctx    context.Context
+	run    []ChangeInput
+	rs     []*ChangeResult
+	judged []*postgres.MutationJudgement
+}
+
+func (e *Engine) newRun(ctx context.Context, run []ChangeInput) *runResults {
+	return &runResults{e: e, ctx: ctx, run: run, rs: make([]*ChangeResult, len(run)), judged: make([]*postgres.MutationJudgement, len(run))}
+}
+
+// refuse settles change k with err: REJECTED for a domain error; any other
+// error is returned.
+func (r *runResults) refuse(k int, err error) error {
+	if code, msg, ok := rejectionOf(err); ok && r.ctx.Err() == nil {
+		r.rs[k] = rejected(r.run[k].MutationSeq, code, msg)
+		return nil
+	}
+	return err
+}
+
+// decode makes the first checks apply and applyChange make of change k (its
+// clock, its id, its fields' names and types) and returns its clock and
+// fields; ok is false when the change was refused (settled).
+func (r *runResults) decode(k int) (HLC, *changeFields, bool, error) {
+	ch := &r.run[k]
+	h, refused := r.e.checkClock(ch)
+	if refused != nil {
+		r.rs[k] = refused
+		return h, nil, false, nil
+	}
+	if ch.ID == uuid.Nil {
+		return h, nil, false, r.refuse(k, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID"))
+	}
+	f, err := decodeFields(ch.Entity, ch.Op, ch.Fields)
+	if err != nil {
+		return h, nil, false, r.refuse(k, err)
+	}
+	return h, f, true, nil
+}
+
+// record numbers every result and records them all, in one statement.
+func (r *runResults) record(tx *postgres.DB, dev *postgres.SyncDevice) ([]*ChangeResult, error) {
+	recs := make([]postgres.MutationRecord, len(r.run))
+	for k := range r.run {
+		r.rs[k].MutationSeq = r.run[k].MutationSeq
+		var err error
+		if recs[k], err = recordOfResult(r.rs[k], r.judged[k]); err != nil {
+			return nil, err
+		}
+	}
+	return r.rs, tx.RecordMutations(r.ctx, dev.ID, recs)
+}
+
 // pushCreates applies a run of claimed CREATEs of interactions (distinct
 // ids) with the same checks, in the same order, and the same results as
 // apply gives each, in a handful of statements for the run: one read of what
@@ -357,16 +424,8 @@ func recordOfResult(res *ChangeResult, judged *postgres.MutationJudgement) (post
 // settle (its id is taken; or the store's statements failed, and nothing of
 // them was kept) is applied alone by apply.
 func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
-	rs := make([]*ChangeResult, len(run))
-	judged := make([]*postgres.MutationJudgement, len(run))
-	// refuse settles change k with err: REJECTED for a domain error.
-	refuse := func(k int, err error) error {
-		if code, msg, ok := rejectionOf(err); ok && ctx.Err() == nil {
-			rs[k] = rejected(run[k].MutationSeq, code, msg)
-			return nil
-		}
-		return err
-	}
+	rr := e.newRun(ctx, run)
+	rs, judged, refuse := rr.rs, rr.judged, rr.refuse
 	type pending struct {
 		k        int
 		h        HLC
@@ -378,22 +437,11 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 	var ids, patients []uuid.UUID
 	for k := range run {
 		ch := &run[k]
-		h, refused := e.checkClock(ch)
-		if refused != nil {
-			rs[k] = refused
-			continue
-		}
-		if ch.ID == uuid.Nil {
-			if err := refuse(k, care.Errorf(care.EINVALID, "id must be a UUID other than the nil UUID")); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		f, err := decodeFields(ch.Entity, ch.Op, ch.Fields)
+		h, f, ok, err := rr.decode(k)
 		if err != nil {
-			if err := refuse(k, err); err != nil {
-				return nil, err
-			}
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		p := pending{k: k, h: h, patient: f.PatientID}
@@ -470,14 +518,136 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 			judged[p.k] = &postgres.MutationJudgement{RecordID: ch.ID, ResultVersion: v}
 		}
 	}
-	recs := make([]postgres.MutationRecord, len(run))
+	return rr.record(tx, dev)
+}
+
+// pushEdits applies a run of claimed UPDATEs of interactions (distinct ids)
+// with the same checks, in the same order, and the same results as apply
+// gives each, in a handful of statements for the run: one round trip reads
+// the records' states, the records as they are now and their field clocks
+// (SyncEditStates; the records are locked already, by pushChunk), one
+// writes every edit whose merge writes without a collision, with its field
+// clocks, change log and audit (UpdateInteractionsFromSync), and one
+// records the results. The record a result returns is the row the UPDATE
+// returned. A change the set-based path does not settle (a signed record,
+// a collision to record in the ledger, nothing to write, new participants,
+// or the write failed, leaving nothing of it) is applied alone by apply,
+// after the run's write: the run's records are distinct, so no change of it
+// depends on another's.
+func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
+	rr := e.newRun(ctx, run)
+	rs, judged, refuse := rr.rs, rr.judged, rr.refuse
+	type pending struct {
+		k    int
+		h    HLC
+		f    *changeFields
+		base int64
+		plan mergePlan
+	}
+	var ps []pending
+	var ids []uuid.UUID
 	for k := range run {
-		rs[k].MutationSeq = run[k].MutationSeq
-		if recs[k], err = recordOfResult(rs[k], judged[k]); err != nil {
+		h, f, ok, err := rr.decode(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ps = append(ps, pending{k: k, h: h, f: f})
+			ids = append(ids, run[k].ID)
+		}
+	}
+	var states map[uuid.UUID]*postgres.SyncEditState
+	if len(ps) > 0 {
+		var err error
+		if states, err = tx.SyncEditStates(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
-	return rs, tx.RecordMutations(ctx, dev.ID, recs)
+	// Why a record the caller may not see is not edited (applyChange's
+	// checkScope): asked only when there is one.
+	var gone []uuid.UUID
+	for _, p := range ps {
+		if st := states[run[p.k].ID]; st.Exists && !st.Visible && st.PatientID != nil {
+			gone = append(gone, *st.PatientID)
+		}
+	}
+	had, err := tx.DevicePatientIDs(ctx, dev.ID, gone)
+	if err != nil {
+		return nil, err
+	}
+	var edits []postgres.SyncEdit
+	var todo, alone []pending
+	for _, p := range ps {
+		ch := &run[p.k]
+		st := states[ch.ID]
+		judge := func() (bool, error) { // true: set-based; false: alone
+			switch {
+			case !st.Exists, !st.Visible && (st.PatientID == nil || !had[*st.PatientID]):
+				return false, care.Errorf(care.ENOTFOUND, "no such interaction")
+			case !st.Visible:
+				return false, outOfScope()
+			case st.MayChange != nil:
+				return false, st.MayChange
+			case ch.BaseVersion == nil:
+				return false, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
+			case *ch.BaseVersion < 0 || *ch.BaseVersion > st.Version:
+				return false, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", *ch.BaseVersion, st.Version)
+			}
+			signed := st.Status != string(care.InteractionDraft)
+			devVals, err := e.changeValues(ch, p.f, signed)
+			if err != nil || signed {
+				return false, err
+			}
+			p.base = *ch.BaseVersion
+			sn := seen{base: p.base, device: dev.ID, clocks: st.FieldClocks}
+			p.plan, err = planMerge(ch, devVals, interactionData(st.Interaction, nil), sn, signed, p.h)
+			if err != nil || len(p.plan.collided) > 0 || len(p.plan.apply) == 0 || p.plan.apply["participantIds"] {
+				return false, err
+			}
+			return true, nil
+		}
+		set, err := judge()
+		switch {
+		case err != nil:
+			if err := refuse(p.k, err); err != nil {
+				return nil, err
+			}
+		case set:
+			in, err := p.f.updateInteraction(ch.ID, p.plan.apply)
+			if err != nil { // parsed by changeValues already: never
+				return nil, err
+			}
+			edits = append(edits, postgres.SyncEdit{Input: in, HLC: p.h.String()})
+			todo = append(todo, p)
+		default:
+			alone = append(alone, p)
+		}
+	}
+	if len(edits) > 0 {
+		made, err := tx.UpdateInteractionsFromSync(ctx, dev.ID, edits)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, err
+		case err != nil:
+			alone = append(alone, todo...) // nothing of the write was kept
+		default:
+			for j, p := range todo {
+				i := made[j]
+				v := i.Version
+				rs[p.k] = &ChangeResult{Status: p.plan.status, Version: &v, Record: interactionData(i, nil),
+					RecordJSON: appendInteractionJSON(nil, i, nil), Conflicts: []*Conflict{}}
+				judged[p.k] = &postgres.MutationJudgement{RecordID: i.ID, BaseVersion: p.base, ResultVersion: v}
+			}
+		}
+	}
+	for _, p := range alone {
+		res, jd, err := e.apply(ctx, tx, dev, version, &run[p.k])
+		if err != nil {
+			return nil, err
+		}
+		rs[p.k], judged[p.k] = res, jd
+	}
+	return rr.record(tx, dev)
 }
 
 // replay rebuilds a recorded result exactly as it was first answered.
@@ -807,18 +977,54 @@ func (e *Engine) result(ctx context.Context, tx *postgres.DB, ent Entity, id uui
 // and author even when every field it corrects is left to a person.
 func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, f *changeFields,
 	st *postgres.SyncRecordState, sn seen, h HLC) (*ChangeResult, error) {
-	all := allFields(f.keys)
-	// The device's values, validated and normalised as the store will store them.
-	var devVals map[string]any
-	now := e.cfg.Now()
 	signed := ch.Entity == EntityInteraction && st.Status != string(care.InteractionDraft)
+	devVals, err := e.changeValues(ch, f, signed)
+	if err != nil {
+		return nil, err
+	}
+	current, err := e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
+	if err != nil {
+		return nil, err
+	}
+	if current.Record == nil {
+		return nil, care.Errorf(care.ENOTFOUND, "no such %s", strings.ReplaceAll(string(ch.Entity), "_", " "))
+	}
+	p, err := planMerge(ch, devVals, current.Record, sn, signed, h)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.apply) > 0 || ch.Op == OpAmend {
+		if err := e.write(ctx, tx, ch, f, p.apply); err != nil {
+			return nil, err
+		}
+	}
+	res, err := e.result(ctx, tx, ch.Entity, ch.ID, p.status, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range p.collided {
+		c, err := e.recordConflict(ctx, tx, dev, ch, st, c.field, c.server, c.device, c.policy, c.outcome, derefOr(res.Version, st.Version))
+		if err != nil {
+			return nil, err
+		}
+		res.Conflicts = append(res.Conflicts, c)
+	}
+	return res, nil
+}
+
+// changeValues returns the values an UPDATE or AMEND sets, validated and
+// normalised as the store will store them (signed: the record is a signed
+// interaction).
+func (e *Engine) changeValues(ch *ChangeInput, f *changeFields, signed bool) (map[string]any, error) {
+	all := allFields(f.keys)
+	var devVals map[string]any
 	switch {
 	case ch.Entity == EntityInteraction && ch.Op == OpUpdate:
 		in, err := f.updateInteraction(ch.ID, all)
 		if err != nil {
 			return nil, err
 		}
-		if err := in.Validate(now); err != nil {
+		if err := in.Validate(e.cfg.Now()); err != nil {
 			return nil, err
 		}
 		devVals = f.values(ch.Entity, in)
@@ -846,14 +1052,29 @@ func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 	if len(devVals) == 0 {
 		return nil, care.Errorf(care.EINVALID, "the change sets no fields")
 	}
+	return devVals, nil
+}
 
-	current, err := e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
-	if err != nil {
-		return nil, err
-	}
-	if current.Record == nil {
-		return nil, care.Errorf(care.ENOTFOUND, "no such %s", strings.ReplaceAll(string(ch.Entity), "_", " "))
-	}
+// collision is a field both the device and someone it had not seen changed.
+type collision struct {
+	field          string
+	server, device any
+	policy         ConflictPolicy
+	outcome        ConflictOutcome
+}
+
+// mergePlan is what merge decides for a change before it writes anything:
+// the fields to write, the collisions to record, and the result's status.
+type mergePlan struct {
+	apply    map[string]bool
+	collided []collision
+	status   ResultStatus
+}
+
+// planMerge decides a change field by field, from the device's values,
+// the record as it is now (current, as a pull sends it) and what the
+// device had seen.
+func planMerge(ch *ChangeInput, devVals, current map[string]any, sn seen, signed bool, h HLC) (mergePlan, error) {
 	// An UPDATE of an interaction signed since the device last saw it: the
 	// device edited a draft that is now clinical record. Never overwrite it,
 	// never drop the edit: every differing field becomes an OPEN conflict.
@@ -863,25 +1084,17 @@ func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 	// signed.)
 	signedUnseen := signed && ch.Op == OpUpdate && sn.unseen("status")
 	if signed && ch.Op == OpUpdate && !signedUnseen {
-		return nil, care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
+		return mergePlan{}, care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
 	}
-
-	type pending struct {
-		field          string
-		server, device any
-		policy         ConflictPolicy
-		outcome        ConflictOutcome
-	}
-	apply := map[string]bool{}
-	var collided []pending
+	p := mergePlan{apply: map[string]bool{}, status: StatusApplied}
 	for _, field := range sortedKeys(devVals) {
-		dv, sv := devVals[field], current.Record[field]
+		dv, sv := devVals[field], current[field]
 		if sameValue(dv, sv) {
 			continue // both sides agree: nothing to do
 		}
 		col := columnOf(ch.Entity, field)
 		if !signedUnseen && !sn.unseen(col) {
-			apply[field] = true
+			p.apply[field] = true
 			continue
 		}
 		pol := policyFor(ch.Entity, field, signed)
@@ -890,36 +1103,18 @@ func (e *Engine) merge(ctx context.Context, tx *postgres.DB, dev *postgres.SyncD
 			outcome = OutcomeServerKept
 			if sh, err := ParseHLC(sn.clocks[col].HLC); err != nil || lwwDeviceWins(h, sh) {
 				outcome = OutcomeDeviceApplied
-				apply[field] = true
+				p.apply[field] = true
 			}
 		}
-		collided = append(collided, pending{field, sv, dv, pol, outcome})
+		p.collided = append(p.collided, collision{field, sv, dv, pol, outcome})
 	}
-
-	if len(apply) > 0 || ch.Op == OpAmend {
-		if err := e.write(ctx, tx, ch, f, apply); err != nil {
-			return nil, err
-		}
-	}
-	status := StatusApplied
 	switch {
-	case len(collided) > 0:
-		status = StatusConflict
+	case len(p.collided) > 0:
+		p.status = StatusConflict
 	case sn.anyUnseen():
-		status = StatusMerged
+		p.status = StatusMerged
 	}
-	res, err := e.result(ctx, tx, ch.Entity, ch.ID, status, nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range collided {
-		c, err := e.recordConflict(ctx, tx, dev, ch, st, p.field, p.server, p.device, p.policy, p.outcome, derefOr(res.Version, st.Version))
-		if err != nil {
-			return nil, err
-		}
-		res.Conflicts = append(res.Conflicts, c)
-	}
-	return res, nil
+	return p, nil
 }
 
 // write calls the store's write method for the fields to apply.
