@@ -2,6 +2,7 @@ package simulate_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -130,6 +131,9 @@ const (
 // and errors.
 func simulateDevices(b *testing.B, devices, teams, nurses, rounds, ops int, spread time.Duration) {
 	w := newTeams(b, teams, nurses/teams, 30)
+	if os.Getenv("RAPPORT_SIMULATE_IN_PROCESS") == "" {
+		w.apart(b) // the server's latency, not the simulated devices' collector's
+	}
 	tokens := w.tokens(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

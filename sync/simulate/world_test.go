@@ -1,10 +1,17 @@
 package simulate_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +31,8 @@ var testSecret = []byte("simulate-test-secret-0123456789-abcdefghij")
 // real HTTP stack over a database of the test's own.
 type world struct {
 	db       *postgres.DB
-	url      string
+	dbURL    string // the database's
+	url      string // the server's
 	verifier *auth.Verifier
 	practice uuid.UUID
 	nursing  uuid.UUID
@@ -47,7 +55,12 @@ func newWorld(t testing.TB, nurses, patients int) *world {
 // the district's. w.nurses lists the nurses team by team.
 func newTeams(t testing.TB, teams, nurses, patients int) *world {
 	t.Helper()
-	db := postgrestest.New(t)
+	dbURL := postgrestest.URL(t)
+	db, err := postgres.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(db.Close)
 	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
 	must := func(err error, what string) {
 		t.Helper()
@@ -55,7 +68,7 @@ func newTeams(t testing.TB, teams, nurses, patients int) *world {
 			t.Fatalf("seed %s: %v", what, err)
 		}
 	}
-	w := &world{db: db}
+	w := &world{db: db, dbURL: dbURL}
 	o, err := db.CreateOrganization(ctx, care.CreateOrganizationInput{Name: "Riverside Surgery", Kind: care.OrgGPPractice})
 	must(err, "practice")
 	w.practice = o.ID
@@ -87,16 +100,103 @@ func newTeams(t testing.TB, teams, nurses, patients int) *world {
 			w.patients = append(w.patients, p.ID)
 		}
 	}
+	w.verifier = testVerifier(t)
+	server.TuneGC(os.Getenv) // as `rapport serve` runs
+	srv := httptest.NewServer(server.Handler(server.Config{}, server.Deps{DB: db, Verifier: w.verifier, Log: zerolog.Nop()}))
+	t.Cleanup(srv.Close)
+	w.url = srv.URL
+	return w
+}
+
+func testVerifier(t testing.TB) *auth.Verifier {
 	v, err := auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
 	if err != nil {
 		t.Fatalf("verifier: %v", err)
 	}
-	w.verifier = v
-	server.TuneGC(os.Getenv) // as `rapport serve` runs; the devices share the process
-	srv := httptest.NewServer(server.Handler(server.Config{}, server.Deps{DB: db, Verifier: v, Log: zerolog.Nop()}))
-	t.Cleanup(srv.Close)
-	w.url = srv.URL
-	return w
+	return v
+}
+
+// apartEnv, set to a database URL, makes the test binary serve the full
+// server.Handler over that database instead of running tests (TestMain):
+// the server a world's devices talk to when they run apart from it.
+const apartEnv = "RAPPORT_SIMULATE_SERVE_APART"
+
+// apart serves the world from a process of its own (this test binary,
+// started again with apartEnv set), as `rapport serve` serves phones: the
+// simulated devices, which hold hundreds of megabytes of records between
+// them, then no longer share the server's heap, collector and scheduler.
+// w.url becomes that server's; it stops when the test ends.
+func (w *world) apart(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), apartEnv+"="+w.dbURL)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the server apart: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close() // the server stops at the end of its input
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		t.Fatalf("the server apart did not start: %q, %v", line, err)
+	}
+	w.url = strings.TrimSpace(line)
+}
+
+// serveApart is the server apart (see apart): it serves the database at
+// dbURL on a free local port, writes its URL on a line of its own, and
+// stops when its input ends; with apartEnv+"_CPUPROFILE" set to a path, it
+// writes its CPU profile there. It returns the process's exit code.
+func serveApart(dbURL string) int {
+	fail := func(err error) int { fmt.Fprintf(os.Stderr, "server apart: %v\n", err); return 1 }
+	db, err := postgres.Open(context.Background(), dbURL)
+	if err != nil {
+		return fail(err)
+	}
+	defer db.Close()
+	v, err := auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
+	if err != nil {
+		return fail(err)
+	}
+	server.TuneGC(os.Getenv)
+	if path := os.Getenv(apartEnv + "_CPUPROFILE"); path != "" { // the server's own profile, apart from the devices'
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	srv := &http.Server{Handler: server.Handler(server.Config{}, server.Deps{DB: db, Verifier: v, Log: zerolog.Nop()}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	fmt.Printf("http://%s\n", l.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = srv.Close()
+	return 0
+}
+
+func TestMain(m *testing.M) {
+	if url := os.Getenv(apartEnv); url != "" {
+		os.Exit(serveApart(url))
+	}
+	os.Exit(m.Run())
 }
 
 // token mints a nurse's bearer token.
