@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -112,26 +113,31 @@ func (db *DB) SyncEditStates(ctx context.Context, ids []uuid.UUID) (map[uuid.UUI
 
 // SyncEdit is one offline edit of a draft interaction: the fields to write
 // (nil: unchanged; ParticipantIDs must be nil, as participants are checked
-// against the directory one edit at a time) and the hybrid logical clock of
-// the change, which the change log and the field clocks record.
+// against the directory one edit at a time), or Sign to sign the draft off
+// (as SignInteraction does: its author is its signer), and the hybrid
+// logical clock of the change, which the change log and the field clocks
+// record.
 type SyncEdit struct {
 	Input care.UpdateInteractionInput
+	Sign  bool
 	HLC   string
 }
 
-// syncEditSQL writes a run of edits of drafts in one statement: the rows,
+// syncEditSQL writes a run of edits and signings of drafts in one
+// statement: the rows,
 // then, as the change-log trigger of 002_sync.sql writes them for an
 // UPDATE (that trigger is off for the statement: rapport.bulk_load), the
 // clocks of the fields that changed and the change-log row, each with its
-// change's own clock and the device as origin, and the audit rows. The
+// change's own clock and the device as origin, and the audit rows (an
+// update or a signing, as UpdateInteraction and SignInteraction write). The
 // fields that changed are found as the trigger finds them: every column
 // whose value differs between the row before (old, read in the statement's
 // snapshot) and after, but version and updated_at; each row is made JSON
 // once (rows), not once for each of its columns.
 var syncEditSQL = `
 WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[])
-        WITH ORDINALITY AS u(id, mode, occurred_at, duration_minutes, other_present, purpose, notes, hlc, ord)),
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
+        WITH ORDINALITY AS u(id, mode, occurred_at, duration_minutes, other_present, purpose, notes, hlc, sign, ord)),
 old AS (SELECT o.* FROM interactions o WHERE o.id IN (SELECT id FROM u)),
 upd AS (
     UPDATE interactions i SET mode = COALESCE(u.mode, i.mode), occurred_at = COALESCE(u.occurred_at, i.occurred_at),
@@ -140,6 +146,9 @@ upd AS (
                                          WHEN u.other_present = '[]' THEN '{}'::text[]
                                          ELSE ARRAY(SELECT e FROM jsonb_array_elements_text(u.other_present::jsonb) e) END, i.other_present),
            purpose = COALESCE(u.purpose, i.purpose), notes = COALESCE(u.notes, i.notes),
+           status = CASE WHEN u.sign THEN 'signed' ELSE i.status END,
+           signed_at = CASE WHEN u.sign THEN now() ELSE i.signed_at END,
+           signed_by_id = CASE WHEN u.sign THEN i.practitioner_id ELSE i.signed_by_id END,
            version = i.version + 1, updated_at = now()
     FROM u WHERE i.id = u.id AND i.status = 'draft'
     RETURNING i.*),
@@ -151,14 +160,14 @@ changed AS MATERIALIZED (
     GROUP BY r.id),
 clocks AS (
     INSERT INTO sync_field_clocks AS fc (entity, entity_id, field, hlc, version, device_id)
-    SELECT 'interaction', n.id, f, u.hlc, n.version, $9
+    SELECT 'interaction', n.id, f, u.hlc, n.version, $10
     FROM upd n JOIN u ON u.id = n.id JOIN changed c ON c.id = n.id, unnest(c.fields) f
     ON CONFLICT (entity, entity_id, field) DO UPDATE
         SET hlc = EXCLUDED.hlc, version = EXCLUDED.version, device_id = EXCLUDED.device_id),
 log AS (
     INSERT INTO sync_changes AS sc (entity, entity_id, seq, txid, op, patient_id, organization_id, version, changed_fields, hlc, device_id, changed_at)
     SELECT 'interaction', n.id, NULL, pg_current_xact_id(), 'upsert', n.patient_id, n.organization_id, n.version,
-           COALESCE(c.fields, '{}'), u.hlc, $9, now()
+           COALESCE(c.fields, '{}'), u.hlc, $10, now()
     FROM upd n JOIN u ON u.id = n.id LEFT JOIN changed c ON c.id = n.id ORDER BY u.ord
     ON CONFLICT (entity, entity_id) DO UPDATE SET
         seq = NULL, txid = EXCLUDED.txid, op = EXCLUDED.op, patient_id = EXCLUDED.patient_id,
@@ -168,15 +177,19 @@ log AS (
                               ELSE EXCLUDED.changed_fields END,
         hlc = EXCLUDED.hlc, device_id = EXCLUDED.device_id, changed_at = EXCLUDED.changed_at),
 audit AS (
-    ` + auditOfRowsSQL(10, entityInteraction, "upd") + `)
+    ` + auditOfRowsSQL(11, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE NOT u.sign)") + `),
+audit_sign AS (
+    ` + auditOfRowsSQL(18, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE u.sign)") + `)
 SELECT ` + interactionCols + ` FROM upd i`
 
-// UpdateInteractionsFromSync writes edits of drafts that the caller has
-// judged as UpdateInteraction and the sync merge judge each (the draft is
-// visible, its author's, and every field written is one its author had
-// seen or nobody else changed), set-based: the rows, their field clocks,
-// change-log rows and audit rows (AuditUpdate, as UpdateInteraction
-// writes) in one statement under a savepoint. The edits' records must be
+// UpdateInteractionsFromSync writes edits and signings of drafts that the
+// caller has judged as UpdateInteraction, SignInteraction and the sync
+// merge judge each (the draft is visible, its author's, and every field
+// written is one its author had seen or nobody else changed; a draft signed
+// is one nobody else changed since its author saw it), set-based: the rows,
+// their field clocks, change-log rows and audit rows (AuditUpdate or
+// AuditSign, as UpdateInteraction and SignInteraction write) in one
+// statement under a savepoint. The edits' records must be
 // distinct and locked (LockSyncRecords).
 //
 // It returns, aligned with es, the interactions as written (the rows the
@@ -197,6 +210,7 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 	modes, others, purposes, notes, hlcs := make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]string, n)
 	at := make([]pgtype.Timestamptz, n)
 	durations := make([]pgtype.Int4, n)
+	signs := make([]bool, n)
 	text := func(s *string) pgtype.Text {
 		if s == nil {
 			return pgtype.Text{}
@@ -208,7 +222,7 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 		if in.ParticipantIDs != nil {
 			return nil, fmt.Errorf("update interactions: participants are changed one edit at a time")
 		}
-		ids[k], hlcs[k] = in.ID, e.HLC
+		ids[k], hlcs[k], signs[k] = in.ID, e.HLC, e.Sign
 		modes[k], purposes[k], notes[k] = text((*string)(in.Mode)), text(in.Purpose), text(in.Notes)
 		if in.OccurredAt != nil {
 			at[k] = pgtype.Timestamptz{Time: *in.OccurredAt, Valid: true}
@@ -228,7 +242,8 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 		}
 	}
 	made, err := db.writeUntriggered(ctx, "update interactions", syncEditSQL,
-		append([]any{ids, modes, at, durations, others, purposes, notes, hlcs, device}, auditParams(ctx, a, care.AuditUpdate)...),
+		slices.Concat([]any{ids, modes, at, durations, others, purposes, notes, hlcs, signs, device},
+			auditParams(ctx, a, care.AuditUpdate), auditParams(ctx, a, care.AuditSign)),
 		func(made map[uuid.UUID]*care.Interaction) error {
 			if len(made) != n {
 				return fmt.Errorf("update interactions: %d of %d were drafts", len(made), n)

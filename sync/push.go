@@ -242,10 +242,10 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 			n := 0
 			switch {
 			case e.cfg.oneByOne:
-			case version >= 2 && chunk[i].Op == OpUpdate:
-				n, set = runOf(chunk[i:], OpUpdate, claimed), e.pushEdits
+			case version >= 2 && (chunk[i].Op == OpUpdate || chunk[i].Op == OpSign):
+				n, set = runOf(chunk[i:], claimed, OpUpdate, OpSign), e.pushEdits
 			default:
-				n = runOf(chunk[i:], OpCreate, claimed)
+				n = runOf(chunk[i:], claimed, OpCreate)
 			}
 			if n > 0 {
 				r, err := set(ctx, tx, dev, version, chunk[i:i+n])
@@ -268,15 +268,15 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 	return rs, err
 }
 
-// runOf returns how many changes at the start of chs are op (CREATE or
-// UPDATE) of interactions with distinct ids whose mutation numbers are to be
-// applied (claimed), and takes them from claimed: pushCreates or pushEdits
-// applies them together.
-func runOf(chs []ChangeInput, op Op, claimed map[int64]bool) int {
+// runOf returns how many changes at the start of chs are one of ops (CREATE;
+// or UPDATE and SIGN) of interactions with distinct ids whose mutation
+// numbers are to be applied (claimed), and takes them from claimed:
+// pushCreates or pushEdits applies them together.
+func runOf(chs []ChangeInput, claimed map[int64]bool, ops ...Op) int {
 	ids := map[uuid.UUID]bool{}
 	n := 0
 	for _, ch := range chs {
-		if ch.Entity != EntityInteraction || ch.Op != op || !claimed[ch.MutationSeq] || ids[ch.ID] {
+		if ch.Entity != EntityInteraction || !slices.Contains(ops, ch.Op) || !claimed[ch.MutationSeq] || ids[ch.ID] {
 			break
 		}
 		ids[ch.ID] = true
@@ -521,17 +521,19 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 	return rr.record(tx, dev)
 }
 
-// pushEdits applies a run of claimed UPDATEs of interactions (distinct ids)
-// with the same checks, in the same order, and the same results as apply
-// gives each, in a handful of statements for the run: one round trip reads
+// pushEdits applies a run of claimed UPDATEs and SIGNs of interactions
+// (distinct ids) with the same checks, in the same order, and the same
+// results as apply gives each, in a handful of statements for the run: one round trip reads
 // the records' states, the records as they are now and their field clocks
 // (SyncEditStates; the records are locked already, by pushChunk), one
 // writes every edit whose merge writes without a collision, with its field
-// clocks, change log and audit (UpdateInteractionsFromSync), and one
-// records the results. The record a result returns is the row the UPDATE
-// returned. A change the set-based path does not settle (a signed record,
-// a collision to record in the ledger, nothing to write, new participants,
-// or the write failed, leaving nothing of it) is applied alone by apply,
+// clocks, change log and audit (UpdateInteractionsFromSync), as does every
+// SIGN of a draft its author had seen as it is, and one records the
+// results. The record a result returns is the row the UPDATE returned. A
+// change the set-based path does not settle (an edit of a signed record, a
+// collision to record in the ledger, nothing to write, new participants; a
+// SIGN of a record signed already; or the write failed, leaving nothing of
+// it) is applied alone by apply,
 // after the run's write: the run's records are distinct, so no change of it
 // depends on another's.
 func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
@@ -542,6 +544,7 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 		h    HLC
 		f    *changeFields
 		base int64
+		sign bool // a SIGN, or an UPDATE as plan says
 		plan mergePlan
 	}
 	var ps []pending
@@ -594,12 +597,22 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 				return false, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", *ch.BaseVersion, st.Version)
 			}
 			signed := st.Status != string(care.InteractionDraft)
+			p.base = *ch.BaseVersion
+			sn := seen{base: p.base, device: dev.ID, clocks: st.FieldClocks}
+			if ch.Op == OpSign {
+				switch {
+				case signed: // signed already: the result is the record with its amendments, read alone
+					return false, nil
+				case sn.anyUnseen():
+					return false, care.Errorf(care.ECONFLICT, signUnseenMessage)
+				}
+				p.sign, p.plan.status = true, StatusApplied
+				return true, nil
+			}
 			devVals, err := e.changeValues(ch, p.f, signed)
 			if err != nil || signed {
 				return false, err
 			}
-			p.base = *ch.BaseVersion
-			sn := seen{base: p.base, device: dev.ID, clocks: st.FieldClocks}
 			p.plan, err = planMerge(ch, devVals, interactionData(st.Interaction, nil), sn, signed, p.h)
 			if err != nil || len(p.plan.collided) > 0 || len(p.plan.apply) == 0 || p.plan.apply["participantIds"] {
 				return false, err
@@ -613,11 +626,14 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 				return nil, err
 			}
 		case set:
-			in, err := p.f.updateInteraction(ch.ID, p.plan.apply)
-			if err != nil { // parsed by changeValues already: never
-				return nil, err
+			in := care.UpdateInteractionInput{ID: ch.ID}
+			if !p.sign {
+				var err error
+				if in, err = p.f.updateInteraction(ch.ID, p.plan.apply); err != nil { // parsed by changeValues already: never
+					return nil, err
+				}
 			}
-			edits = append(edits, postgres.SyncEdit{Input: in, HLC: p.h.String()})
+			edits = append(edits, postgres.SyncEdit{Input: in, Sign: p.sign, HLC: p.h.String()})
 			todo = append(todo, p)
 		default:
 			alone = append(alone, p)
@@ -878,7 +894,7 @@ func (e *Engine) delete(ctx context.Context, tx *postgres.DB, dev *postgres.Sync
 func (e *Engine) sign(ctx context.Context, tx *postgres.DB, ch *ChangeInput, st *postgres.SyncRecordState, sn seen) (*ChangeResult, error) {
 	if st.Status == string(care.InteractionDraft) {
 		if sn.anyUnseen() {
-			return nil, care.Errorf(care.ECONFLICT, "the draft changed on another device since this one last saw it: pull, review it and sign again")
+			return nil, care.Errorf(care.ECONFLICT, signUnseenMessage)
 		}
 		if _, err := tx.SignInteraction(ctx, care.SignInteractionInput{ID: ch.ID}); err != nil {
 			return nil, err
@@ -886,6 +902,10 @@ func (e *Engine) sign(ctx context.Context, tx *postgres.DB, ch *ChangeInput, st 
 	}
 	return e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
 }
+
+// signUnseenMessage refuses a SIGN of a draft changed since its author last
+// saw it: a signature attests content its author has read.
+const signUnseenMessage = "the draft changed on another device since this one last saw it: pull, review it and sign again"
 
 // checkScope refuses a change to a record the caller may no longer see:
 // OUT_OF_SCOPE when the patient was once in this device's scope (the device

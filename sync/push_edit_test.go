@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -16,13 +17,14 @@ import (
 	offline "github.com/rapportcare/rapport/sync"
 )
 
-// UPDATEs of interactions are applied set-based, a run at a time (sync/push.go
-// pushEdits). Held to the changes judged one at a time (offline.OneByOne):
+// UPDATEs and SIGNs of interactions are applied set-based, a run at a time
+// (sync/push.go pushEdits). Held to the changes judged one at a time (offline.OneByOne):
 // every record has a twin, created the same, changed the same by other
 // devices and people, and a device of each engine pushes the same random
-// batches to its side (edits by the author, stale, missing and impossible
-// bases, edits of signed records, of colleagues' drafts and of other
-// practices' patients, malformed fields, repeated ids and mutation numbers).
+// batches to its side (edits, signings and amendments by the author, stale,
+// missing and impossible bases, edits of signed records, of colleagues'
+// drafts and of other practices' patients, malformed fields, repeated ids
+// and mutation numbers).
 // Every result must be the same but for ids and times, and so must every
 // record, its version and its field clocks at the end. The test fails unless
 // the set-based path wrote edits itself and also handed some to apply.
@@ -106,7 +108,7 @@ func TestPushEditsEitherWay(t *testing.T) {
 	for _, tw := range twins {
 		known[tw.x] = 1
 	}
-	var setBased, alone int
+	var setBased, signedSetBased, alone int
 	for round := range 8 {
 		// The tablet edits or signs some of the nurse's drafts, the same on
 		// both sides, through the one-at-a-time engine.
@@ -141,6 +143,12 @@ func TestPushEditsEitherWay(t *testing.T) {
 				base = 99 // a version the record never had
 			}
 			c := update(next(), tw.x, base, hlc("phone"), randomFields())
+			switch r.IntN(8) {
+			case 0, 1:
+				c.Op, c.Fields = offline.OpSign, nil
+			case 2:
+				c.Op, c.Fields = offline.OpAmend, map[string]any{"notes": fmt.Sprintf("amended %d", r.IntN(3)), "reason": "corrected after review"}
+			}
 			switch r.IntN(30) {
 			case 0:
 				c.BaseVersion = nil
@@ -178,8 +186,11 @@ func TestPushEditsEitherWay(t *testing.T) {
 			res := px.Results[i]
 			if res.Status == offline.StatusApplied || res.Status == offline.StatusMerged {
 				known[xs[i].ID] = *res.Version
-				if len(res.Conflicts) == 0 && res.RecordJSON != nil && xs[i].Fields["participantIds"] == nil {
+				if res.RecordJSON != nil { // only the set-based paths return the row they wrote as JSON
 					setBased++
+					if xs[i].Op == offline.OpSign {
+						signedSetBased++
+					}
 				}
 			}
 			if res.Status == offline.StatusConflict {
@@ -230,9 +241,9 @@ func TestPushEditsEitherWay(t *testing.T) {
 			t.Fatalf("%s: field clocks\n%s\ntwin\n%s", tw.x, ca, cb)
 		}
 	}
-	t.Logf("edits written set-based: %d; conflicts (applied alone): %d", setBased, alone)
-	if setBased == 0 || alone == 0 {
-		t.Fatalf("the history did not exercise both paths: %d set-based, %d conflicts", setBased, alone)
+	t.Logf("written set-based: %d (%d of them signings); conflicts (applied alone): %d", setBased, signedSetBased, alone)
+	if setBased == 0 || signedSetBased == 0 || alone == 0 {
+		t.Fatalf("the history did not exercise both paths: %d set-based, %d signings, %d conflicts", setBased, signedSetBased, alone)
 	}
 }
 
@@ -249,6 +260,15 @@ func comparable(t *testing.T, r *offline.ChangeResult, mapped map[uuid.UUID]uuid
 		switch k {
 		case "createdAt", "updatedAt", "signedAt":
 			continue
+		case "amendments": // each amendment's id and time are its own
+			var ams []any
+			for _, m := range v.([]any) {
+				m := maps.Clone(m.(map[string]any))
+				delete(m, "id")
+				delete(m, "amendedAt")
+				ams = append(ams, m)
+			}
+			v = ams
 		case "id":
 			if s, ok := inv[v.(string)]; ok {
 				v = s
