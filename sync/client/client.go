@@ -142,7 +142,9 @@ type Outcome struct {
 // Call describes one HTTP round trip, for latency figures.
 type Call struct {
 	// Op is "push" or "pull".
-	Op       string
+	Op string
+	// Duration runs from sending the request to holding the whole answer,
+	// before the device decodes it.
 	Duration time.Duration
 	// Err is nil when a GraphQL answer arrived (even one carrying errors).
 	Err error

@@ -69,9 +69,13 @@ type response[T any] struct {
 	Errors []gqlError    `json:"errors"`
 }
 
-// roundTrip makes one HTTP request and decodes the answer.
+// roundTrip makes one HTTP request and decodes the answer. The observer
+// is told the round trip's duration: from sending the request to holding
+// the whole answer, before the device decodes it (a device's decoding is
+// its own work, and costs what its CPU makes it cost).
 func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, field string, items int) (out *T, err error) {
 	start := time.Now()
+	var took time.Duration // set once the answer is read
 	defer func() {
 		if d.observe != nil {
 			var transport error
@@ -79,7 +83,10 @@ func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, fi
 			if err != nil && !errors.As(err, &se) {
 				transport = err
 			}
-			d.observe(Call{Op: op, Duration: time.Since(start), Err: transport, Items: items})
+			if took == 0 {
+				took = time.Since(start)
+			}
+			d.observe(Call{Op: op, Duration: took, Err: transport, Items: items})
 		}
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint, bytes.NewReader(body))
@@ -100,6 +107,7 @@ func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, fi
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}
+	took = time.Since(start)
 	var env response[T]
 	if err := json.Unmarshal(raw, &env); err != nil {
 		if res.StatusCode != http.StatusOK {

@@ -128,7 +128,8 @@ type Report struct {
 	Resolutions, ResolutionsRefused int
 	// Spread is the length of a round (Options.Spread).
 	Spread time.Duration
-	// Push and Pull are the HTTP round-trip latencies during the rounds,
+	// Push and Pull are the HTTP round-trip latencies during the rounds
+	// (request sent to answer read, the device's decoding left out),
 	// faults included; Burst those of the first and final syncs, where
 	// every device talks to the server at once.
 	Push, Pull, Burst Latency
