@@ -14,7 +14,7 @@ import (
 )
 
 // A sync push applies a run of offline edits of draft interactions
-// set-based too (see UpdateInteractionsFromSync): one round trip reads what
+// set-based too (see ChangeDraftsFromSync): one round trip reads what
 // the checks and the merge need for the whole run (SyncEditStates), one
 // writes the rows, their field clocks, change log and audit. One at a time,
 // an edit takes about fifteen round trips.
@@ -114,30 +114,33 @@ func (db *DB) SyncEditStates(ctx context.Context, ids []uuid.UUID) (map[uuid.UUI
 // SyncEdit is one offline edit of a draft interaction: the fields to write
 // (nil: unchanged; ParticipantIDs must be nil, as participants are checked
 // against the directory one edit at a time), or Sign to sign the draft off
-// (as SignInteraction does: its author is its signer), and the hybrid
+// (as SignInteraction does: its author is its signer), or Delete to delete
+// it (as DeleteInteraction does), and the hybrid
 // logical clock of the change, which the change log and the field clocks
 // record.
 type SyncEdit struct {
-	Input care.UpdateInteractionInput
-	Sign  bool
-	HLC   string
+	Input  care.UpdateInteractionInput
+	Sign   bool // sign the draft off (Input holds only its ID)
+	Delete bool // delete the draft (Input holds only its ID)
+	HLC    string
 }
 
-// syncEditSQL writes a run of edits and signings of drafts in one
+// syncEditSQL writes a run of edits, signings and deletes of drafts in one
 // statement: the rows,
 // then, as the change-log trigger of 002_sync.sql writes them for an
 // UPDATE (that trigger is off for the statement: rapport.bulk_load), the
 // clocks of the fields that changed and the change-log row, each with its
-// change's own clock and the device as origin, and the audit rows (an
-// update or a signing, as UpdateInteraction and SignInteraction write). The
+// change's own clock and the device as origin (a deleted row's clocks
+// dropped, its log row a 'delete'), and the audit rows (an update, a
+// signing or a delete, as the store's one-at-a-time writes audit them). The
 // fields that changed are found as the trigger finds them: every column
 // whose value differs between the row before (old, read in the statement's
 // snapshot) and after, but version and updated_at; each row is made JSON
 // once (rows), not once for each of its columns.
 var syncEditSQL = `
 WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
-        WITH ORDINALITY AS u(id, mode, occurred_at, duration_minutes, other_present, purpose, notes, hlc, sign, ord)),
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[])
+        WITH ORDINALITY AS u(id, mode, occurred_at, duration_minutes, other_present, purpose, notes, hlc, sign, del, ord)),
 old AS (SELECT o.* FROM interactions o WHERE o.id IN (SELECT id FROM u)),
 upd AS (
     UPDATE interactions i SET mode = COALESCE(u.mode, i.mode), occurred_at = COALESCE(u.occurred_at, i.occurred_at),
@@ -150,8 +153,10 @@ upd AS (
            signed_at = CASE WHEN u.sign THEN now() ELSE i.signed_at END,
            signed_by_id = CASE WHEN u.sign THEN i.practitioner_id ELSE i.signed_by_id END,
            version = i.version + 1, updated_at = now()
-    FROM u WHERE i.id = u.id AND i.status = 'draft'
+    FROM u WHERE i.id = u.id AND i.status = 'draft' AND NOT u.del
     RETURNING i.*),
+del AS (DELETE FROM interactions i USING u WHERE i.id = u.id AND u.del AND i.status = 'draft' RETURNING i.*),
+unclock AS (DELETE FROM sync_field_clocks WHERE entity = 'interaction' AND entity_id IN (SELECT id FROM del)),
 rows AS MATERIALIZED (SELECT n.id, to_jsonb(n) AS after, to_jsonb(o) AS before FROM upd n JOIN old o ON o.id = n.id),
 changed AS MATERIALIZED (
     SELECT r.id, array_agg(e.key ORDER BY e.key) AS fields
@@ -160,15 +165,19 @@ changed AS MATERIALIZED (
     GROUP BY r.id),
 clocks AS (
     INSERT INTO sync_field_clocks AS fc (entity, entity_id, field, hlc, version, device_id)
-    SELECT 'interaction', n.id, f, u.hlc, n.version, $10
+    SELECT 'interaction', n.id, f, u.hlc, n.version, $11
     FROM upd n JOIN u ON u.id = n.id JOIN changed c ON c.id = n.id, unnest(c.fields) f
     ON CONFLICT (entity, entity_id, field) DO UPDATE
         SET hlc = EXCLUDED.hlc, version = EXCLUDED.version, device_id = EXCLUDED.device_id),
 log AS (
     INSERT INTO sync_changes AS sc (entity, entity_id, seq, txid, op, patient_id, organization_id, version, changed_fields, hlc, device_id, changed_at)
-    SELECT 'interaction', n.id, NULL, pg_current_xact_id(), 'upsert', n.patient_id, n.organization_id, n.version,
-           COALESCE(c.fields, '{}'), u.hlc, $10, now()
-    FROM upd n JOIN u ON u.id = n.id LEFT JOIN changed c ON c.id = n.id ORDER BY u.ord
+    SELECT 'interaction', l.id, NULL::bigint, pg_current_xact_id(), l.op, l.patient_id, l.organization_id, l.version, l.fields, l.hlc, $11::uuid, now()
+    FROM (SELECT n.id, 'upsert' AS op, n.patient_id, n.organization_id, n.version, COALESCE(c.fields, '{}') AS fields, u.hlc, u.ord
+          FROM upd n JOIN u ON u.id = n.id LEFT JOIN changed c ON c.id = n.id
+          UNION ALL
+          SELECT d.id, 'delete', d.patient_id, d.organization_id, d.version, '{}', u.hlc, u.ord
+          FROM del d JOIN u ON u.id = d.id) l
+    ORDER BY l.ord
     ON CONFLICT (entity, entity_id) DO UPDATE SET
         seq = NULL, txid = EXCLUDED.txid, op = EXCLUDED.op, patient_id = EXCLUDED.patient_id,
         organization_id = EXCLUDED.organization_id, version = EXCLUDED.version,
@@ -177,27 +186,31 @@ log AS (
                               ELSE EXCLUDED.changed_fields END,
         hlc = EXCLUDED.hlc, device_id = EXCLUDED.device_id, changed_at = EXCLUDED.changed_at),
 audit AS (
-    ` + auditOfRowsSQL(11, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE NOT u.sign)") + `),
+    ` + auditOfRowsSQL(12, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE NOT u.sign)") + `),
 audit_sign AS (
-    ` + auditOfRowsSQL(18, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE u.sign)") + `)
-SELECT ` + interactionCols + ` FROM upd i`
+    ` + auditOfRowsSQL(19, entityInteraction, "(SELECT n.* FROM upd n JOIN u ON u.id = n.id WHERE u.sign)") + `),
+audit_delete AS (
+    ` + auditOfRowsSQL(26, entityInteraction, "del") + `)
+SELECT ` + interactionCols + ` FROM upd i
+UNION ALL
+SELECT ` + interactionCols + ` FROM del i`
 
-// UpdateInteractionsFromSync writes edits and signings of drafts that the
-// caller has judged as UpdateInteraction, SignInteraction and the sync
-// merge judge each (the draft is visible, its author's, and every field
-// written is one its author had seen or nobody else changed; a draft signed
-// is one nobody else changed since its author saw it), set-based: the rows,
-// their field clocks, change-log rows and audit rows (AuditUpdate or
-// AuditSign, as UpdateInteraction and SignInteraction write) in one
-// statement under a savepoint. The edits' records must be
+// ChangeDraftsFromSync writes edits, signings and deletes of drafts that
+// the caller has judged as UpdateInteraction, SignInteraction,
+// DeleteInteraction and the sync merge judge each (the draft is visible,
+// its author's, and every field written is one its author had seen or
+// nobody else changed; a draft signed or deleted is one nobody else
+// changed since its author saw it), set-based: the rows, their field
+// clocks, change-log rows and audit rows (AuditUpdate, AuditSign or
+// AuditDelete, as those write) in one statement under a savepoint. The edits' records must be
 // distinct and locked (LockSyncRecords).
 //
 // It returns, aligned with es, the interactions as written (the rows the
-// UPDATE returned: nothing is read back). The error is the database's (or
+// UPDATE returned: nothing is read back; a deleted one as it was). The error is the database's (or
 // EUNAUTHENTICATED, EFORBIDDEN for a read-only caller, or a record that was
 // not a draft): then nothing was written and the caller may apply the edits
 // one by one instead. It must be called inside InTx.
-func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, es []SyncEdit) ([]*care.Interaction, error) {
+func (db *DB) ChangeDraftsFromSync(ctx context.Context, device uuid.UUID, es []SyncEdit) ([]*care.Interaction, error) {
 	if !db.inTx {
 		return nil, errNotInTx
 	}
@@ -210,7 +223,7 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 	modes, others, purposes, notes, hlcs := make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]string, n)
 	at := make([]pgtype.Timestamptz, n)
 	durations := make([]pgtype.Int4, n)
-	signs := make([]bool, n)
+	signs, dels := make([]bool, n), make([]bool, n)
 	text := func(s *string) pgtype.Text {
 		if s == nil {
 			return pgtype.Text{}
@@ -220,9 +233,9 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 	for k, e := range es {
 		in := e.Input
 		if in.ParticipantIDs != nil {
-			return nil, fmt.Errorf("update interactions: participants are changed one edit at a time")
+			return nil, fmt.Errorf("change drafts: participants are changed one edit at a time")
 		}
-		ids[k], hlcs[k], signs[k] = in.ID, e.HLC, e.Sign
+		ids[k], hlcs[k], signs[k], dels[k] = in.ID, e.HLC, e.Sign, e.Delete
 		modes[k], purposes[k], notes[k] = text((*string)(in.Mode)), text(in.Purpose), text(in.Notes)
 		if in.OccurredAt != nil {
 			at[k] = pgtype.Timestamptz{Time: *in.OccurredAt, Valid: true}
@@ -241,12 +254,12 @@ func (db *DB) UpdateInteractionsFromSync(ctx context.Context, device uuid.UUID, 
 			others[k] = pgtype.Text{String: string(b), Valid: true}
 		}
 	}
-	made, err := db.writeUntriggered(ctx, "update interactions", syncEditSQL,
-		slices.Concat([]any{ids, modes, at, durations, others, purposes, notes, hlcs, signs, device},
-			auditParams(ctx, a, care.AuditUpdate), auditParams(ctx, a, care.AuditSign)),
+	made, err := db.writeUntriggered(ctx, "change drafts", syncEditSQL,
+		slices.Concat([]any{ids, modes, at, durations, others, purposes, notes, hlcs, signs, dels, device},
+			auditParams(ctx, a, care.AuditUpdate), auditParams(ctx, a, care.AuditSign), auditParams(ctx, a, care.AuditDelete)),
 		func(made map[uuid.UUID]*care.Interaction) error {
 			if len(made) != n {
-				return fmt.Errorf("update interactions: %d of %d were drafts", len(made), n)
+				return fmt.Errorf("change drafts: %d of %d were drafts", len(made), n)
 			}
 			return nil
 		})

@@ -242,8 +242,8 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 			n := 0
 			switch {
 			case e.cfg.oneByOne:
-			case version >= 2 && (chunk[i].Op == OpUpdate || chunk[i].Op == OpSign):
-				n, set = runOf(chunk[i:], claimed, OpUpdate, OpSign), e.pushEdits
+			case version >= 2 && slices.Contains(draftOps, chunk[i].Op):
+				n, set = runOf(chunk[i:], claimed, draftOps...), e.pushEdits
 			default:
 				n = runOf(chunk[i:], claimed, OpCreate)
 			}
@@ -268,8 +268,11 @@ func (e *Engine) pushChunk(ctx context.Context, dev *postgres.SyncDevice, versio
 	return rs, err
 }
 
+// draftOps are the changes pushEdits applies together.
+var draftOps = []Op{OpUpdate, OpSign, OpDelete}
+
 // runOf returns how many changes at the start of chs are one of ops (CREATE;
-// or UPDATE and SIGN) of interactions with distinct ids whose mutation
+// or draftOps) of interactions with distinct ids whose mutation
 // numbers are to be applied (claimed), and takes them from claimed:
 // pushCreates or pushEdits applies them together.
 func runOf(chs []ChangeInput, claimed map[int64]bool, ops ...Op) int {
@@ -521,19 +524,20 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 	return rr.record(tx, dev)
 }
 
-// pushEdits applies a run of claimed UPDATEs and SIGNs of interactions
-// (distinct ids) with the same checks, in the same order, and the same
+// pushEdits applies a run of claimed UPDATEs, SIGNs and DELETEs of
+// interactions (distinct ids) with the same checks, in the same order, and the same
 // results as apply gives each, in a handful of statements for the run: one round trip reads
 // the records' states, the records as they are now and their field clocks
 // (SyncEditStates; the records are locked already, by pushChunk), one
 // writes every edit whose merge writes without a collision, with its field
-// clocks, change log and audit (UpdateInteractionsFromSync), as does every
-// SIGN of a draft its author had seen as it is, and one records the
+// clocks, change log and audit (ChangeDraftsFromSync), as does every
+// SIGN and DELETE of a draft its author had seen as it is, and one records the
 // results. The record a result returns is the row the UPDATE returned. A
 // change the set-based path does not settle (an edit of a signed record, a
 // collision to record in the ledger, nothing to write, new participants; a
-// SIGN of a record signed already; or the write failed, leaving nothing of
-// it) is applied alone by apply,
+// SIGN of a record signed already; a DELETE of a draft changed since, which
+// records a conflict; or the write failed, leaving nothing of it) is
+// applied alone by apply,
 // after the run's write: the run's records are distinct, so no change of it
 // depends on another's.
 func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
@@ -544,7 +548,7 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 		h    HLC
 		f    *changeFields
 		base int64
-		sign bool // a SIGN, or an UPDATE as plan says
+		op   Op // set-based: OpSign, OpDelete, or an UPDATE as plan says
 		plan mergePlan
 	}
 	var ps []pending
@@ -599,14 +603,24 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 			signed := st.Status != string(care.InteractionDraft)
 			p.base = *ch.BaseVersion
 			sn := seen{base: p.base, device: dev.ID, clocks: st.FieldClocks}
-			if ch.Op == OpSign {
+			switch ch.Op {
+			case OpSign:
 				switch {
 				case signed: // signed already: the result is the record with its amendments, read alone
 					return false, nil
 				case sn.anyUnseen():
 					return false, care.Errorf(care.ECONFLICT, signUnseenMessage)
 				}
-				p.sign, p.plan.status = true, StatusApplied
+				p.op, p.plan.status = OpSign, StatusApplied
+				return true, nil
+			case OpDelete:
+				switch {
+				case signed:
+					return false, care.Errorf(care.ECONFLICT, deleteSignedMessage)
+				case sn.anyUnseen(): // kept, with the conflict recorded: alone
+					return false, nil
+				}
+				p.op, p.plan.status = OpDelete, StatusApplied
 				return true, nil
 			}
 			devVals, err := e.changeValues(ch, p.f, signed)
@@ -627,20 +641,20 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 			}
 		case set:
 			in := care.UpdateInteractionInput{ID: ch.ID}
-			if !p.sign {
+			if p.op == "" {
 				var err error
 				if in, err = p.f.updateInteraction(ch.ID, p.plan.apply); err != nil { // parsed by changeValues already: never
 					return nil, err
 				}
 			}
-			edits = append(edits, postgres.SyncEdit{Input: in, Sign: p.sign, HLC: p.h.String()})
+			edits = append(edits, postgres.SyncEdit{Input: in, Sign: p.op == OpSign, Delete: p.op == OpDelete, HLC: p.h.String()})
 			todo = append(todo, p)
 		default:
 			alone = append(alone, p)
 		}
 	}
 	if len(edits) > 0 {
-		made, err := tx.UpdateInteractionsFromSync(ctx, dev.ID, edits)
+		made, err := tx.ChangeDraftsFromSync(ctx, dev.ID, edits)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, err
@@ -650,9 +664,13 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 			for j, p := range todo {
 				i := made[j]
 				v := i.Version
+				judged[p.k] = &postgres.MutationJudgement{RecordID: i.ID, BaseVersion: p.base, ResultVersion: v}
+				if p.op == OpDelete { // as delete answers: no version, no record
+					rs[p.k] = &ChangeResult{Status: StatusApplied, Conflicts: []*Conflict{}}
+					continue
+				}
 				rs[p.k] = &ChangeResult{Status: p.plan.status, Version: &v, Record: interactionData(i, nil),
 					RecordJSON: appendInteractionJSON(nil, i, nil), Conflicts: []*Conflict{}}
-				judged[p.k] = &postgres.MutationJudgement{RecordID: i.ID, BaseVersion: p.base, ResultVersion: v}
 			}
 		}
 	}
@@ -866,7 +884,7 @@ func derefOr(p *int64, def int64) int64 {
 // a person resolves it (deleting, or keeping the record).
 func (e *Engine) delete(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ch *ChangeInput, st *postgres.SyncRecordState, sn seen) (*ChangeResult, error) {
 	if st.Status != string(care.InteractionDraft) {
-		return nil, care.Errorf(care.ECONFLICT, "a signed interaction cannot be deleted; amend it instead")
+		return nil, care.Errorf(care.ECONFLICT, deleteSignedMessage)
 	}
 	if sn.anyUnseen() {
 		res, err := e.result(ctx, tx, ch.Entity, ch.ID, StatusConflict, nil)
@@ -902,6 +920,9 @@ func (e *Engine) sign(ctx context.Context, tx *postgres.DB, ch *ChangeInput, st 
 	}
 	return e.result(ctx, tx, ch.Entity, ch.ID, StatusApplied, nil)
 }
+
+// deleteSignedMessage refuses a DELETE of a signed interaction.
+const deleteSignedMessage = "a signed interaction cannot be deleted; amend it instead"
 
 // signUnseenMessage refuses a SIGN of a draft changed since its author last
 // saw it: a signature attests content its author has read.

@@ -17,11 +17,11 @@ import (
 	offline "github.com/rapportcare/rapport/sync"
 )
 
-// UPDATEs and SIGNs of interactions are applied set-based, a run at a time
+// UPDATEs, SIGNs and DELETEs of interactions are applied set-based, a run at a time
 // (sync/push.go pushEdits). Held to the changes judged one at a time (offline.OneByOne):
 // every record has a twin, created the same, changed the same by other
 // devices and people, and a device of each engine pushes the same random
-// batches to its side (edits, signings and amendments by the author, stale,
+// batches to its side (edits, signings, deletes and amendments by the author, stale,
 // missing and impossible bases, edits of signed records, of colleagues'
 // drafts and of other practices' patients, malformed fields, repeated ids
 // and mutation numbers).
@@ -108,7 +108,7 @@ func TestPushEditsEitherWay(t *testing.T) {
 	for _, tw := range twins {
 		known[tw.x] = 1
 	}
-	var setBased, signedSetBased, alone int
+	var setBased, signedSetBased, deleted, alone int
 	for round := range 8 {
 		// The tablet edits or signs some of the nurse's drafts, the same on
 		// both sides, through the one-at-a-time engine.
@@ -131,6 +131,11 @@ func TestPushEditsEitherWay(t *testing.T) {
 				}
 			}
 		}
+		// Two new drafts each round, the first of them deleted in the
+		// phone's batch below.
+		create(nurse, nurseDev, w.f.PatientA2, 2)
+		fresh := twins[len(twins)-2].x
+		known[fresh], known[twins[len(twins)-1].x] = 1, 1
 		// The phone's batch, the same on both sides.
 		var xs []offline.ChangeInput
 		for range 10 + r.IntN(30) {
@@ -143,11 +148,13 @@ func TestPushEditsEitherWay(t *testing.T) {
 				base = 99 // a version the record never had
 			}
 			c := update(next(), tw.x, base, hlc("phone"), randomFields())
-			switch r.IntN(8) {
+			switch r.IntN(10) {
 			case 0, 1:
 				c.Op, c.Fields = offline.OpSign, nil
 			case 2:
 				c.Op, c.Fields = offline.OpAmend, map[string]any{"notes": fmt.Sprintf("amended %d", r.IntN(3)), "reason": "corrected after review"}
+			case 3:
+				c.Op, c.Fields = offline.OpDelete, nil
 			}
 			switch r.IntN(30) {
 			case 0:
@@ -163,6 +170,9 @@ func TestPushEditsEitherWay(t *testing.T) {
 			}
 			xs = append(xs, c)
 		}
+		at := r.IntN(len(xs) + 1)
+		xs = slices.Insert(xs, at, offline.ChangeInput{MutationSeq: next(), Entity: offline.EntityInteraction, ID: fresh, Op: offline.OpDelete,
+			BaseVersion: ptr(int64(1)), Hlc: hlc("phone")})
 		ys := make([]offline.ChangeInput, len(xs))
 		for i, c := range xs {
 			ys[i] = c
@@ -184,7 +194,10 @@ func TestPushEditsEitherWay(t *testing.T) {
 				t.Fatalf("round %d, change %d (%+v):\nset-based  %s\none by one %s", round, i, xs[i], gx, gy)
 			}
 			res := px.Results[i]
-			if res.Status == offline.StatusApplied || res.Status == offline.StatusMerged {
+			if xs[i].Op == offline.OpDelete && res.Status == offline.StatusApplied {
+				deleted++
+			}
+			if res.Version != nil && (res.Status == offline.StatusApplied || res.Status == offline.StatusMerged) {
 				known[xs[i].ID] = *res.Version
 				if res.RecordJSON != nil { // only the set-based paths return the row they wrote as JSON
 					setBased++
@@ -241,9 +254,9 @@ func TestPushEditsEitherWay(t *testing.T) {
 			t.Fatalf("%s: field clocks\n%s\ntwin\n%s", tw.x, ca, cb)
 		}
 	}
-	t.Logf("written set-based: %d (%d of them signings); conflicts (applied alone): %d", setBased, signedSetBased, alone)
-	if setBased == 0 || signedSetBased == 0 || alone == 0 {
-		t.Fatalf("the history did not exercise both paths: %d set-based, %d signings, %d conflicts", setBased, signedSetBased, alone)
+	t.Logf("written set-based: %d (%d of them signings); drafts deleted: %d; conflicts (applied alone): %d", setBased, signedSetBased, deleted, alone)
+	if setBased == 0 || signedSetBased == 0 || deleted == 0 || alone == 0 {
+		t.Fatalf("the history did not exercise both paths: %d set-based, %d signings, %d deletes, %d conflicts", setBased, signedSetBased, deleted, alone)
 	}
 }
 
