@@ -525,20 +525,20 @@ func (e *Engine) pushCreates(ctx context.Context, tx *postgres.DB, dev *postgres
 }
 
 // pushEdits applies a run of claimed UPDATEs, SIGNs and DELETEs of
-// interactions (distinct ids) with the same checks, in the same order, and the same
-// results as apply gives each, in a handful of statements for the run: one round trip reads
-// the records' states, the records as they are now and their field clocks
-// (SyncEditStates; the records are locked already, by pushChunk), one
-// writes every edit whose merge writes without a collision, with its field
-// clocks, change log and audit (ChangeDraftsFromSync), as does every
-// SIGN and DELETE of a draft its author had seen as it is, and one records the
-// results. The record a result returns is the row the UPDATE returned. A
-// change the set-based path does not settle (an edit of a signed record, a
-// collision to record in the ledger, nothing to write, new participants; a
-// SIGN of a record signed already; a DELETE of a draft changed since, which
-// records a conflict; or the write failed, leaving nothing of it) is
-// applied alone by apply,
-// after the run's write: the run's records are distinct, so no change of it
+// interactions (distinct ids) with the same checks, in the same order, and
+// the same results as apply gives each, in a handful of statements for the
+// run: one round trip reads the records' states, the records as they are
+// now and their field clocks (SyncEditStates; the records are locked
+// already, by pushChunk); one writes every edit whose merge writes without
+// a collision, and every SIGN and DELETE of a draft its author had seen as
+// it is, with their field clocks, change log and audit
+// (ChangeDraftsFromSync); one records the results. The record a result
+// returns is the row the UPDATE returned. A change the set-based path does
+// not settle (an edit of a signed record, a collision to record in the
+// ledger, nothing to write, new participants; a SIGN of a record signed
+// already; a DELETE of a draft changed since, which records a conflict; or
+// the write failed, leaving nothing of it) is applied alone by apply after
+// the run's write: the run's records are distinct, so no change of it
 // depends on another's.
 func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, version int, run []ChangeInput) ([]*ChangeResult, error) {
 	rr := e.newRun(ctx, run)
@@ -588,20 +588,18 @@ func (e *Engine) pushEdits(ctx context.Context, tx *postgres.DB, dev *postgres.S
 		ch := &run[p.k]
 		st := states[ch.ID]
 		judge := func() (bool, error) { // true: set-based; false: alone
-			switch {
-			case !st.Exists, !st.Visible && (st.PatientID == nil || !had[*st.PatientID]):
-				return false, care.Errorf(care.ENOTFOUND, "no such interaction")
-			case !st.Visible:
-				return false, outOfScope()
-			case st.MayChange != nil:
+			// applyChange's checks, in its order.
+			if err := checkScope(ch.Entity, &st.SyncRecordState, func(patient uuid.UUID) (bool, error) { return had[patient], nil }); err != nil {
+				return false, err
+			}
+			if st.MayChange != nil {
 				return false, st.MayChange
-			case ch.BaseVersion == nil:
-				return false, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
-			case *ch.BaseVersion < 0 || *ch.BaseVersion > st.Version:
-				return false, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", *ch.BaseVersion, st.Version)
+			}
+			var err error
+			if p.base, err = baseOf(ch, &st.SyncRecordState); err != nil {
+				return false, err
 			}
 			signed := st.Status != string(care.InteractionDraft)
-			p.base = *ch.BaseVersion
 			sn := seen{base: p.base, device: dev.ID, clocks: st.FieldClocks}
 			switch ch.Op {
 			case OpSign:
@@ -829,18 +827,16 @@ func (e *Engine) applyChange(ctx context.Context, tx *postgres.DB, dev *postgres
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := e.checkScope(ctx, tx, dev, ch.Entity, st); err != nil {
+	had := func(patient uuid.UUID) (bool, error) { return tx.DeviceHadPatient(ctx, dev.ID, patient) }
+	if err := checkScope(ch.Entity, st, had); err != nil {
 		return nil, nil, err
 	}
 	if err := tx.MayChange(ctx, string(ch.Entity), string(ch.Op), ch.ID); err != nil {
 		return nil, nil, err
 	}
-	if ch.BaseVersion == nil {
-		return nil, nil, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
-	}
-	base := *ch.BaseVersion
-	if base < 0 || base > st.Version {
-		return nil, nil, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", base, st.Version)
+	base, err := baseOf(ch, st)
+	if err != nil {
+		return nil, nil, err
 	}
 	if version == 1 && base > 0 {
 		// Version 1 told a device to send, for a change queued behind its own
@@ -929,10 +925,10 @@ const deleteSignedMessage = "a signed interaction cannot be deleted; amend it in
 const signUnseenMessage = "the draft changed on another device since this one last saw it: pull, review it and sign again"
 
 // checkScope refuses a change to a record the caller may no longer see:
-// OUT_OF_SCOPE when the patient was once in this device's scope (the device
-// holds the record and must be told why its edit was not applied),
+// OUT_OF_SCOPE when the patient was once in this device's scope (had; the
+// device holds the record and must be told why its edit was not applied),
 // NOT_FOUND otherwise (nothing is revealed about records it never had).
-func (e *Engine) checkScope(ctx context.Context, tx *postgres.DB, dev *postgres.SyncDevice, ent Entity, st *postgres.SyncRecordState) error {
+func checkScope(ent Entity, st *postgres.SyncRecordState, had func(patient uuid.UUID) (bool, error)) error {
 	if !st.Exists {
 		return care.Errorf(care.ENOTFOUND, "no such %s", strings.ReplaceAll(string(ent), "_", " "))
 	}
@@ -940,15 +936,28 @@ func (e *Engine) checkScope(ctx context.Context, tx *postgres.DB, dev *postgres.
 		return nil
 	}
 	if st.PatientID != nil {
-		had, err := tx.DeviceHadPatient(ctx, dev.ID, *st.PatientID)
+		was, err := had(*st.PatientID)
 		if err != nil {
 			return err
 		}
-		if had {
+		if was {
 			return outOfScope()
 		}
 	}
 	return care.Errorf(care.ENOTFOUND, "no such %s", strings.ReplaceAll(string(ent), "_", " "))
+}
+
+// baseOf returns the version of the record a change was made against,
+// EINVALID when the change names none or one the record never had.
+func baseOf(ch *ChangeInput, st *postgres.SyncRecordState) (int64, error) {
+	if ch.BaseVersion == nil {
+		return 0, care.Errorf(care.EINVALID, "baseVersion is required for %s", strings.ToUpper(string(ch.Op)))
+	}
+	base := *ch.BaseVersion
+	if base < 0 || base > st.Version {
+		return 0, care.Errorf(care.EINVALID, "baseVersion %d is not a version of this record (the server's is %d)", base, st.Version)
+	}
+	return base, nil
 }
 
 func outOfScope() error {
