@@ -13,11 +13,11 @@ import (
 	"github.com/rapportcare/rapport/care"
 )
 
-// A sync push applies a run of offline edits of draft interactions
-// set-based too (see ChangeDraftsFromSync): one round trip reads what
-// the checks and the merge need for the whole run (SyncEditStates), one
-// writes the rows, their field clocks, change log and audit. One at a time,
-// an edit takes about fifteen round trips.
+// A sync push applies a run of offline edits, signings and deletes of
+// draft interactions set-based too (see ChangeDraftsFromSync): one round
+// trip reads what the checks and the merge need for the whole run
+// (SyncEditStates), one writes the rows, their field clocks, change log and
+// audit. One at a time, an edit takes about fifteen round trips.
 
 // SyncEditState is what the push needs to judge one edit of an interaction:
 // the state LockSyncRecord returns, the interaction itself when the caller
@@ -126,12 +126,11 @@ type SyncEdit struct {
 }
 
 // syncEditSQL writes a run of edits, signings and deletes of drafts in one
-// statement: the rows,
-// then, as the change-log trigger of 002_sync.sql writes them for an
-// UPDATE (that trigger is off for the statement: rapport.bulk_load), the
-// clocks of the fields that changed and the change-log row, each with its
-// change's own clock and the device as origin (a deleted row's clocks
-// dropped, its log row a 'delete'), and the audit rows (an update, a
+// statement: the rows; then, as the change-log trigger of 002_sync.sql
+// writes them (that trigger is off for the statement: rapport.bulk_load),
+// the clocks of the fields that changed and the change-log row, each with
+// its change's own clock and the device as origin (a deleted row's clocks
+// dropped, its log row a 'delete'); and the audit rows (an update, a
 // signing or a delete, as the store's one-at-a-time writes audit them). The
 // fields that changed are found as the trigger finds them: every column
 // whose value differs between the row before (old, read in the statement's

@@ -27,7 +27,8 @@ import (
 // and mutation numbers).
 // Every result must be the same but for ids and times, and so must every
 // record, its version and its field clocks at the end. The test fails unless
-// the set-based path wrote edits itself and also handed some to apply.
+// the set-based path wrote edits, signings and deletes itself and also
+// handed some changes to apply.
 func TestPushEditsEitherWay(t *testing.T) {
 	t.Parallel()
 	seed := time.Now().UnixNano()
@@ -189,7 +190,7 @@ func TestPushEditsEitherWay(t *testing.T) {
 			t.Fatalf("round %d: one-by-one push: %v", round, err)
 		}
 		for i := range xs {
-			gx, gy := comparable(t, px.Results[i], mapped), comparable(t, py.Results[i], nil)
+			gx, gy := resultShape(t, px.Results[i], mapped), resultShape(t, py.Results[i], nil)
 			if gx != gy {
 				t.Fatalf("round %d, change %d (%+v):\nset-based  %s\none by one %s", round, i, xs[i], gx, gy)
 			}
@@ -260,13 +261,13 @@ func TestPushEditsEitherWay(t *testing.T) {
 	}
 }
 
-// comparable is a result as text, ids of twins written as their x twin's
-// (mapped: x to y, inverted) and times left out.
-func comparable(t *testing.T, r *offline.ChangeResult, mapped map[uuid.UUID]uuid.UUID) string {
+// resultShape is a result as text, times left out and the ids of x twins
+// written as their y twins' (mapped: x to y; nil for a y side's result).
+func resultShape(t *testing.T, r *offline.ChangeResult, mapped map[uuid.UUID]uuid.UUID) string {
 	t.Helper()
 	inv := map[string]string{}
 	for x, y := range mapped {
-		inv[x.String()] = y.String() // the x side is written as its y twin
+		inv[x.String()] = y.String()
 	}
 	rec := map[string]any{}
 	for k, v := range r.Record {
