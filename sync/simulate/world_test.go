@@ -109,11 +109,16 @@ func newTeams(t testing.TB, teams, nurses, patients int) *world {
 }
 
 func testVerifier(t testing.TB) *auth.Verifier {
-	v, err := auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
+	v, err := newVerifier()
 	if err != nil {
 		t.Fatalf("verifier: %v", err)
 	}
 	return v
+}
+
+// newVerifier checks and mints the tests' HMAC tokens.
+func newVerifier() (*auth.Verifier, error) {
+	return auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
 }
 
 // apartEnv, set to a database URL, makes the test binary serve the full
@@ -164,7 +169,7 @@ func serveApart(dbURL string) int {
 		return fail(err)
 	}
 	defer db.Close()
-	v, err := auth.NewVerifier(auth.Config{Issuer: server.DefaultIssuer, Audience: server.DefaultAudience, HMACSecret: testSecret})
+	v, err := newVerifier()
 	if err != nil {
 		return fail(err)
 	}
