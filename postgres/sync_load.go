@@ -252,15 +252,11 @@ func (db *DB) loadSyncRows(ctx context.Context, refs []SyncRef, known []SyncKnow
 
 // patientsOf returns the known interactions' patients, each once.
 func patientsOf(known []SyncKnown) []uuid.UUID {
-	seen := make(map[uuid.UUID]bool, 4)
-	out := make([]uuid.UUID, 0, 4)
-	for _, k := range known {
-		if !seen[k.PatientID] {
-			seen[k.PatientID] = true
-			out = append(out, k.PatientID)
-		}
+	ps := make([]uuid.UUID, len(known))
+	for k, kn := range known {
+		ps[k] = kn.PatientID
 	}
-	return out
+	return uniqueIDs(ps)
 }
 
 // entitySyncPage is the audited entity of a sync pull page.

@@ -220,7 +220,10 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 	cached := !in.WithLoaded && !in.WithData
 	refs := make([]postgres.SyncRef, 0, len(changes))
 	var known []postgres.SyncKnown
-	hits := make([]cachedRecord, len(changes)) // hits[k].json is nil unless changes[k] was found in the cache
+	var hits []cachedRecord // with the cache: hits[k].json is nil unless changes[k] was found in it
+	if cached {
+		hits = make([]cachedRecord, len(changes))
+	}
 	for k, c := range changes {
 		if c.Op != "upsert" {
 			continue
@@ -250,7 +253,8 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 			continue
 		}
 		r := Record{Entity: Entity(c.Entity), ID: c.ID}
-		if h := hits[k]; h.json != nil {
+		if cached && hits[k].json != nil {
+			h := hits[k]
 			if !rows.Known[c.ID] {
 				continue
 			}
