@@ -153,3 +153,7 @@ func (db *DB) PatientsCountedByPredicate(ctx context.Context, f care.PatientFilt
 	page, _, err := list(ctx, db, s, p)
 	return page, err
 }
+
+// InteractionDiffColumns is the list of columns whose changes the set-based
+// edit write compares.
+var InteractionDiffColumns = interactionDiffColumns

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -134,8 +135,32 @@ type SyncEdit struct {
 // signing or a delete, as the store's one-at-a-time writes audit them). The
 // fields that changed are found as the trigger finds them: every column
 // whose value differs between the row before (old, read in the statement's
-// snapshot) and after, but version and updated_at; each row is made JSON
-// once (rows), not once for each of its columns.
+// snapshot) and after, but version and updated_at. The trigger compares the
+// rows as JSON; here each column is compared as itself
+// (interactionDiffColumns), which gives the same fields at about a tenth of
+// the cost.
+// interactionDiffColumns are the columns of interactions whose change the
+// change log records (all but version and updated_at), in the order the
+// trigger lists them (by name). TestInteractionDiffColumns holds it to the
+// table.
+var interactionDiffColumns = []string{"created_at", "duration_minutes", "id", "mode", "notes", "occurred_at", "organization_id",
+	"other_present", "participant_ids", "patient_id", "practitioner_id", "purpose", "signed_at", "signed_by_id", "status"}
+
+// changedColumnsSQL is the SQL of the names of cols (sorted) whose value
+// differs between the rows after and before, as text[].
+func changedColumnsSQL(after, before string, cols []string) string {
+	var b strings.Builder
+	b.WriteString("array_remove(ARRAY[")
+	for k, c := range cols {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "CASE WHEN %s.%s IS DISTINCT FROM %s.%s THEN '%s' END", after, c, before, c, c)
+	}
+	b.WriteString("]::text[], NULL)")
+	return b.String()
+}
+
 var syncEditSQL = `
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[])
@@ -156,12 +181,9 @@ upd AS (
     RETURNING i.*),
 del AS (DELETE FROM interactions i USING u WHERE i.id = u.id AND u.del AND i.status = 'draft' RETURNING i.*),
 unclock AS (DELETE FROM sync_field_clocks WHERE entity = 'interaction' AND entity_id IN (SELECT id FROM del)),
-rows AS MATERIALIZED (SELECT n.id, to_jsonb(n) AS after, to_jsonb(o) AS before FROM upd n JOIN old o ON o.id = n.id),
 changed AS MATERIALIZED (
-    SELECT r.id, array_agg(e.key ORDER BY e.key) AS fields
-    FROM rows r, jsonb_each(r.after) e
-    WHERE e.key NOT IN ('version', 'updated_at') AND r.before -> e.key IS DISTINCT FROM e.value
-    GROUP BY r.id),
+    SELECT n.id, ` + changedColumnsSQL("n", "o", interactionDiffColumns) + ` AS fields
+    FROM upd n JOIN old o ON o.id = n.id),
 clocks AS (
     INSERT INTO sync_field_clocks AS fc (entity, entity_id, field, hlc, version, device_id)
     SELECT 'interaction', n.id, f, u.hlc, n.version, $11

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,22 @@ func TestChangeDraftsFromSync(t *testing.T) {
 	})
 	if care.ErrorCode(err) != care.EFORBIDDEN {
 		t.Fatalf("read-only token: %v, want EFORBIDDEN", err)
+	}
+}
+
+// TestInteractionDiffColumns holds the set-based edit write's columns to the
+// table: the change-log trigger compares every column but version and
+// updated_at, so a column added to interactions and missing from the list
+// would change in a pushed edit without the change log or the field clocks
+// recording it.
+func TestInteractionDiffColumns(t *testing.T) {
+	db, _ := setup(t)
+	var cols []string
+	if err := db.QueryRowRaw(context.Background(), `SELECT array_agg(column_name::text ORDER BY column_name::text) FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'interactions' AND column_name NOT IN ('version', 'updated_at')`, &cols); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cols, postgres.InteractionDiffColumns) {
+		t.Fatalf("interactions' columns but version and updated_at:\n%v\nthe set-based edit write compares:\n%v", cols, postgres.InteractionDiffColumns)
 	}
 }
