@@ -141,11 +141,19 @@ type UpdateInteractionInput struct {
 	OtherPresent    []string    // nil: unchanged
 	Purpose         *string
 	Notes           *string
+	// BaseVersion is the version its author last read (nil: not checked).
+	// A field written here that changed since then, to another value, is
+	// refused (ECONFLICT) rather than overwritten.
+	BaseVersion *int64
 }
 
 // SignInteractionInput signs a draft interaction off.
 type SignInteractionInput struct {
 	ID uuid.UUID
+	// BaseVersion is the version its author read before signing (nil: not
+	// checked). A draft changed since then is refused (ECONFLICT): a
+	// signature attests what its author read.
+	BaseVersion *int64
 }
 
 // AmendInteractionInput corrects a signed interaction, keeping what it replaces.
@@ -155,6 +163,9 @@ type AmendInteractionInput struct {
 	Purpose         *string
 	Notes           *string
 	DurationMinutes *int
+	// BaseVersion is the version its author last read (nil: not checked),
+	// as for UpdateInteractionInput.
+	BaseVersion *int64
 }
 
 func cleanName(field string, s *string) error {
@@ -422,6 +433,9 @@ func (in *CreateInteractionInput) Validate(now time.Time) error {
 
 // Validate checks and normalises the input; now bounds occurredAt.
 func (in *UpdateInteractionInput) Validate(now time.Time) error {
+	if err := CheckBaseVersion(in.BaseVersion); err != nil {
+		return err
+	}
 	if in.Mode != nil && !in.Mode.Valid() {
 		return Errorf(EINVALID, "unknown interaction mode")
 	}
@@ -452,6 +466,9 @@ func (in *UpdateInteractionInput) Validate(now time.Time) error {
 
 // Validate checks the input: a reason and at least one change.
 func (in *AmendInteractionInput) Validate() error {
+	if err := CheckBaseVersion(in.BaseVersion); err != nil {
+		return err
+	}
 	in.Reason = strings.TrimSpace(in.Reason)
 	if in.Reason == "" {
 		return Errorf(EINVALID, "an amendment needs a reason")
@@ -474,4 +491,12 @@ func (in *AmendInteractionInput) Validate() error {
 		}
 	}
 	return checkDuration(in.DurationMinutes)
+}
+
+// CheckBaseVersion refuses a base version below 1 (versions start at 1).
+func CheckBaseVersion(v *int64) error {
+	if v != nil && *v < 1 {
+		return Errorf(EINVALID, "baseVersion must be at least 1")
+	}
+	return nil
 }

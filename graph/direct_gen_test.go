@@ -167,7 +167,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._FeedbackSummaryRow_resolved(ctx, sel, obj.(*model.FeedbackSummaryRow))
 		}},
-	{"Interaction", func() any { return new(care.Interaction) }, []string{"id", "mode", "occurredAt", "durationMinutes", "otherPresent", "purpose", "notes", "status", "signedAt", "createdAt", "updatedAt"},
+	{"Interaction", func() any { return new(care.Interaction) }, []string{"id", "mode", "occurredAt", "durationMinutes", "otherPresent", "purpose", "notes", "status", "signedAt", "createdAt", "updatedAt", "version"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Interaction(ctx, sel, obj.(*care.Interaction))
 		},
@@ -2189,6 +2189,11 @@ func (ec *executionContext) _Interaction_resolved(ctx context.Context, sel ast.S
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Interaction_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Interaction_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

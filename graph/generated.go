@@ -244,6 +244,7 @@ type ComplexityRoot struct {
 		SignedBy        func(childComplexity int) int
 		Status          func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
+		Version         func(childComplexity int) int
 	}
 
 	InteractionAmendment struct {
@@ -1674,6 +1675,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Interaction.UpdatedAt(childComplexity), true
+	case "Interaction.version":
+		if e.ComplexityRoot.Interaction.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Interaction.Version(childComplexity), true
 
 	case "InteractionAmendment.after":
 		if e.ComplexityRoot.InteractionAmendment.After == nil {
@@ -4513,6 +4520,8 @@ type Interaction implements Node {
   createdAt: DateTime!
   "When the record last changed."
   updatedAt: DateTime!
+  "Its version: 1 when recorded, one more with every change from anywhere (this API, a device's sync, an amendment). Send the version you read as ` + "`" + `baseVersion` + "`" + ` when you change it."
+  version: Int!
 }
 
 "One correction of a signed interaction."
@@ -4737,9 +4746,9 @@ type Mutation {
   endRelationship("Which relationship, and when." input: EndRelationshipInput!): CareRelationship!
   "Records a contact as a draft (nurses, GPs). Idempotent on ` + "`" + `id` + "`" + `, so an offline device may retry."
   createInteraction("The new interaction." input: CreateInteractionInput!): Interaction!
-  "Edits a draft interaction (its author only). A signed one is a CONFLICT: amend it instead."
+  "Edits a draft interaction (its author only). A signed one is a CONFLICT: amend it instead. With ` + "`" + `baseVersion` + "`" + `, a field someone else changed since the author read it is a CONFLICT, never overwritten."
   updateInteraction("The changes." input: UpdateInteractionInput!): Interaction!
-  "Signs a draft interaction off (its author only). Signing a signed one returns it unchanged."
+  "Signs a draft interaction off (its author only). Signing a signed one returns it unchanged. With ` + "`" + `baseVersion` + "`" + `, a draft changed since the author read it is a CONFLICT."
   signInteraction("Which interaction." input: SignInteractionInput!): Interaction!
   "Corrects a signed interaction; the original content is kept in ` + "`" + `amendments` + "`" + `."
   amendInteraction("The correction and its reason." input: AmendInteractionInput!): Interaction!
@@ -4926,11 +4935,15 @@ input UpdateInteractionInput {
   purpose: String
   "New notes."
   notes: String
+  "The interaction's ` + "`" + `version` + "`" + ` when its author last read it. Then a field set here that someone else (another device, another session) changed since, to another value, is refused with CONFLICT and nothing is saved, instead of overwriting what the author never saw; fields nobody else changed are saved. Without it nothing is checked: send it."
+  baseVersion: Int
 }
 "Signs an interaction off."
 input SignInteractionInput {
   "Which interaction."
   id: ID!
+  "The interaction's ` + "`" + `version` + "`" + ` its author read before signing. A draft changed since is refused with CONFLICT: a signature attests what its author read. Without it nothing is checked: send it."
+  baseVersion: Int
 }
 "A correction of a signed interaction."
 input AmendInteractionInput {
@@ -4944,6 +4957,8 @@ input AmendInteractionInput {
   notes: String
   "Corrected duration."
   durationMinutes: Int
+  "The interaction's ` + "`" + `version` + "`" + ` when its author last read it: as for updateInteraction, a field corrected here that someone else changed since is refused with CONFLICT."
+  baseVersion: Int
 }
 
 # ---------------------------------------------------------------------------
@@ -6832,6 +6847,8 @@ func (ec *executionContext) childFields_Interaction(ctx context.Context, field g
 		return ec.fieldContext_Interaction_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Interaction_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Interaction_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Interaction", field.Name)
 }
@@ -12361,6 +12378,29 @@ func (ec *executionContext) _Interaction_updatedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Interaction_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Interaction", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Interaction_version(ctx context.Context, field graphql.CollectedField, obj *care.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Interaction_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Interaction_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Interaction", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _InteractionAmendment_id(ctx context.Context, field graphql.CollectedField, obj *care.InteractionAmendment) (ret graphql.Marshaler) {
@@ -22929,7 +22969,7 @@ func (ec *executionContext) unmarshalInputAmendInteractionInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "reason", "purpose", "notes", "durationMinutes"}
+	fieldsInOrder := [...]string{"id", "reason", "purpose", "notes", "durationMinutes", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22971,6 +23011,13 @@ func (ec *executionContext) unmarshalInputAmendInteractionInput(ctx context.Cont
 				return it, err
 			}
 			it.DurationMinutes = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -24566,7 +24613,7 @@ func (ec *executionContext) unmarshalInputSignInteractionInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id"}
+	fieldsInOrder := [...]string{"id", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24580,6 +24627,13 @@ func (ec *executionContext) unmarshalInputSignInteractionInput(ctx context.Conte
 				return it, err
 			}
 			it.ID = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -25007,7 +25061,7 @@ func (ec *executionContext) unmarshalInputUpdateInteractionInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "mode", "occurredAt", "durationMinutes", "participantIds", "otherPresent", "purpose", "notes"}
+	fieldsInOrder := [...]string{"id", "mode", "occurredAt", "durationMinutes", "participantIds", "otherPresent", "purpose", "notes", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25070,6 +25124,13 @@ func (ec *executionContext) unmarshalInputUpdateInteractionInput(ctx context.Con
 				return it, err
 			}
 			it.Notes = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -27211,6 +27272,11 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 			} else {
 				out.Values[i] = ec._Interaction_updatedAt(ctx, field, obj)
 			}
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -503,6 +504,9 @@ func (db *DB) UpdateInteraction(ctx context.Context, in care.UpdateInteractionIn
 		if ex.Status != care.InteractionDraft {
 			return care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
 		}
+		if err := tx.refuseUnseen(ctx, ex, in.BaseVersion, editedColumns(ex, in)); err != nil {
+			return err
+		}
 		if err := tx.checkParticipants(ctx, in.ParticipantIDs); err != nil {
 			return err
 		}
@@ -541,6 +545,13 @@ func (db *DB) SignInteraction(ctx context.Context, in care.SignInteractionInput)
 		if ex.Status != care.InteractionDraft {
 			out = ex
 			return tx.audit(ctx, a, care.AuditRead, interactionRecs([]*care.Interaction{ex}))
+		}
+		if err := checkBaseAhead(ex, in.BaseVersion); err != nil {
+			return err
+		}
+		if in.BaseVersion != nil && *in.BaseVersion < ex.Version {
+			return care.Errorf(care.ECONFLICT, "the draft changed since version %d, which its signer read (it is at version %d): read it again before signing; it was not signed",
+				*in.BaseVersion, ex.Version)
 		}
 		i, err := scanInteraction(tx.q.QueryRow(ctx, signInteractionSQL, in.ID, ex.PractitionerID))
 		if err != nil {
@@ -616,6 +627,9 @@ func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.I
 		if ex.Status == care.InteractionDraft {
 			return care.Errorf(care.ECONFLICT, "a draft is edited, not amended")
 		}
+		if err := tx.refuseUnseen(ctx, ex, in.BaseVersion, amendedColumns(ex, in)); err != nil {
+			return err
+		}
 		by := a.PractitionerID
 		if by == uuid.Nil {
 			by = ex.PractitionerID // the system amends on the author's behalf
@@ -645,4 +659,74 @@ func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.I
 		return nil, fmt.Errorf("amend interaction: %w", err)
 	}
 	return out, nil
+}
+
+// refuseUnseen refuses a write by an author who last read the interaction ex
+// at version base, when a column it writes to a new value (cols) changed
+// since then: ECONFLICT, so that nothing the author never saw is
+// overwritten. The change-log trigger keeps, for each field, the version
+// that last changed it (sync_field_clocks), so columns nobody changed since
+// base are written (the merge the sync engine makes). Nothing is checked
+// when base is nil; a base ahead of the record is EINVALID.
+func (db *DB) refuseUnseen(ctx context.Context, ex *care.Interaction, base *int64, cols []string) error {
+	if err := checkBaseAhead(ex, base); err != nil || base == nil || *base == ex.Version || len(cols) == 0 {
+		return err
+	}
+	var changed []string
+	if err := db.q.QueryRow(ctx, `SELECT coalesce(array_agg(field ORDER BY field), '{}') FROM sync_field_clocks
+		WHERE entity = 'interaction' AND entity_id = $1 AND version > $2 AND field = ANY($3)`, ex.ID, *base, cols).Scan(&changed); err != nil {
+		return fmt.Errorf("fields changed since the base version: %w", translate(err))
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	for k, c := range changed {
+		changed[k] = camelCase(c)
+	}
+	return care.Errorf(care.ECONFLICT, "%s changed since version %d, which this change was based on (the interaction is at version %d): nothing was saved; read it again and reapply the change",
+		strings.Join(changed, ", "), *base, ex.Version)
+}
+
+// checkBaseAhead refuses a base version the record has not reached.
+func checkBaseAhead(ex *care.Interaction, base *int64) error {
+	if base != nil && *base > ex.Version {
+		return care.Errorf(care.EINVALID, "baseVersion %d is ahead of the interaction (version %d)", *base, ex.Version)
+	}
+	return nil
+}
+
+// editedColumns are the columns in writes to a value other than ex's.
+func editedColumns(ex *care.Interaction, in care.UpdateInteractionInput) []string {
+	var cols []string
+	add := func(changes bool, col string) {
+		if changes {
+			cols = append(cols, col)
+		}
+	}
+	add(in.Mode != nil && *in.Mode != ex.Mode, "mode")
+	add(in.OccurredAt != nil && !in.OccurredAt.Equal(ex.OccurredAt), "occurred_at")
+	add(in.DurationMinutes != nil && !equalInt(in.DurationMinutes, ex.DurationMinutes), "duration_minutes")
+	add(in.ParticipantIDs != nil && !slices.Equal(in.ParticipantIDs, ex.ParticipantIDs), "participant_ids")
+	add(in.OtherPresent != nil && !slices.Equal(in.OtherPresent, ex.OtherPresent), "other_present")
+	add(in.Purpose != nil && *in.Purpose != ex.Purpose, "purpose")
+	add(in.Notes != nil && *in.Notes != ex.Notes, "notes")
+	return cols
+}
+
+// amendedColumns are the columns in corrects to a value other than ex's.
+func amendedColumns(ex *care.Interaction, in care.AmendInteractionInput) []string {
+	return editedColumns(ex, care.UpdateInteractionInput{Purpose: in.Purpose, Notes: in.Notes, DurationMinutes: in.DurationMinutes})
+}
+
+func equalInt(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// camelCase is a column's name as the API spells the field (duration_minutes: durationMinutes).
+func camelCase(col string) string {
+	parts := strings.Split(col, "_")
+	for k := 1; k < len(parts); k++ {
+		if parts[k] != "" {
+			parts[k] = strings.ToUpper(parts[k][:1]) + parts[k][1:]
+		}
+	}
+	return strings.Join(parts, "")
 }
