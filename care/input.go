@@ -109,6 +109,9 @@ type UpdateRelationshipInput struct {
 	Consent           *Consent
 	PatientPreference *PatientPreference
 	PeriodEnd         *time.Time
+	// BaseVersion is the version its author last read (nil: not checked),
+	// as for UpdateInteractionInput.
+	BaseVersion *int64
 }
 
 // EndRelationshipInput ends a relationship.
@@ -372,6 +375,9 @@ func (in *StartRelationshipInput) Validate(now time.Time) error {
 
 // Validate checks the input.
 func (in *UpdateRelationshipInput) Validate() error {
+	if err := CheckBaseVersion(in.BaseVersion); err != nil {
+		return err
+	}
 	if in.Consent != nil && !in.Consent.Valid() {
 		return Errorf(EINVALID, "unknown consent value")
 	}

@@ -27,7 +27,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._CareMeasureScore_resolved(ctx, sel, obj.(*model.CareMeasureScore))
 		}},
-	{"CareRelationship", func() any { return new(care.CareRelationship) }, []string{"id", "kind", "status", "relatedPersonName", "periodStart", "periodEnd", "consent", "patientPreference", "createdAt", "updatedAt"},
+	{"CareRelationship", func() any { return new(care.CareRelationship) }, []string{"id", "kind", "status", "relatedPersonName", "periodStart", "periodEnd", "consent", "patientPreference", "createdAt", "updatedAt", "version"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._CareRelationship(ctx, sel, obj.(*care.CareRelationship))
 		},
@@ -808,6 +808,11 @@ func (ec *executionContext) _CareRelationship_resolved(ctx context.Context, sel 
 			}
 		case "updatedAt":
 			out.Values[i] = ec._CareRelationship_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._CareRelationship_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -78,6 +78,7 @@ type ComplexityRoot struct {
 		Status              func(childComplexity int) int
 		Team                func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
+		Version             func(childComplexity int) int
 	}
 
 	CareRelationshipConnection struct {
@@ -1019,6 +1020,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CareRelationship.UpdatedAt(childComplexity), true
+	case "CareRelationship.version":
+		if e.ComplexityRoot.CareRelationship.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CareRelationship.Version(childComplexity), true
 
 	case "CareRelationshipConnection.edges":
 		if e.ComplexityRoot.CareRelationshipConnection.Edges == nil {
@@ -4458,6 +4465,8 @@ type CareRelationship implements Node {
   createdAt: DateTime!
   "When the record last changed."
   updatedAt: DateTime!
+  "Its version: 1 when started, one more with every change from anywhere (this API, a device's sync). Send the version you read as ` + "`" + `baseVersion` + "`" + ` when you change it."
+  version: Int!
 }
 
 "How a contact happened."
@@ -4740,7 +4749,7 @@ type Mutation {
   updatePatient("The changes." input: UpdatePatientInput!): Patient!
   "Starts a care relationship. Idempotent on ` + "`" + `id` + "`" + `. Starting a second active USUAL_GP or NAMED_NURSE is a CONFLICT: end the first."
   startRelationship("The new relationship." input: StartRelationshipInput!): CareRelationship!
-  "Changes consent, preference or planned end of a relationship."
+  "Changes consent, preference or planned end of a relationship. With ` + "`" + `baseVersion` + "`" + `, a field someone else changed since the author read it is a CONFLICT, never overwritten."
   updateRelationship("The changes." input: UpdateRelationshipInput!): CareRelationship!
   "Ends a relationship."
   endRelationship("Which relationship, and when." input: EndRelationshipInput!): CareRelationship!
@@ -4886,6 +4895,8 @@ input UpdateRelationshipInput {
   patientPreference: PatientPreference
   "New planned end."
   periodEnd: DateTime
+  "The relationship's ` + "`" + `version` + "`" + ` when its author last read it. Then a field set here that someone else (a device's sync, another session) changed since, to another value, is refused with CONFLICT and nothing is saved; fields nobody else changed are saved. Without it nothing is checked: send it."
+  baseVersion: Int
 }
 "Ends a relationship."
 input EndRelationshipInput {
@@ -6515,6 +6526,8 @@ func (ec *executionContext) childFields_CareRelationship(ctx context.Context, fi
 		return ec.fieldContext_CareRelationship_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_CareRelationship_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_CareRelationship_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CareRelationship", field.Name)
 }
@@ -9706,6 +9719,29 @@ func (ec *executionContext) _CareRelationship_updatedAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_CareRelationship_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CareRelationship", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _CareRelationship_version(ctx context.Context, field graphql.CollectedField, obj *care.CareRelationship) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CareRelationship_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CareRelationship_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CareRelationship", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _CareRelationshipConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CareRelationshipConnection) (ret graphql.Marshaler) {
@@ -25307,7 +25343,7 @@ func (ec *executionContext) unmarshalInputUpdateRelationshipInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "consent", "patientPreference", "periodEnd"}
+	fieldsInOrder := [...]string{"id", "consent", "patientPreference", "periodEnd", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25342,6 +25378,13 @@ func (ec *executionContext) unmarshalInputUpdateRelationshipInput(ctx context.Co
 				return it, err
 			}
 			it.PeriodEnd = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -25779,6 +25822,11 @@ func (ec *executionContext) _CareRelationship(ctx context.Context, sel ast.Selec
 			} else {
 				out.Values[i] = ec._CareRelationship_updatedAt(ctx, field, obj)
 			}
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

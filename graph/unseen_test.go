@@ -145,6 +145,48 @@ func TestWebChangesNeverOverwriteWhatTheirAuthorDidNotSee(t *testing.T) {
 		}
 	})
 
+	t.Run("a relationship's consent the phone recorded is not overwritten from an old screen", func(t *testing.T) {
+		var out struct {
+			Node struct {
+				Relationships struct {
+					Edges []struct {
+						Node struct {
+							ID                         string
+							Version                    int
+							Consent, PatientPreference string
+						}
+					}
+				}
+			}
+		}
+		web.ok(`query P($id: ID!) { node(id: $id) { ... on Patient { relationships(kind: NAMED_NURSE) { edges { node { id version consent patientPreference } } } } } }`,
+			map[string]any{"id": gid("Patient", p.ID)}, &out)
+		rel := out.Node.Relationships.Edges[0].Node
+		relID := must(scalar.ParseID(rel.ID, "CareRelationship")).get(t)
+		seq++
+		var r pushResult
+		web.ok(pushMutation, push(phone, 2, map[string]any{"mutationSeq": seq, "entity": "CARE_RELATIONSHIP", "id": relID.String(), "op": "UPDATE",
+			"baseVersion": rel.Version, "hlc": hlc(time.Now(), "phone"), "fields": map[string]any{"consent": "REFUSED"}}), &r)
+		if st := r.SyncPush.Results[0].Status; st != "APPLIED" {
+			t.Fatalf("phone's consent: %s %v", st, r.SyncPush.Results[0].Message)
+		}
+		const upd = `mutation U($in: UpdateRelationshipInput!) { updateRelationship(input: $in) { version consent patientPreference } }`
+		res := web.do(upd, map[string]any{"in": map[string]any{"id": rel.ID, "baseVersion": rel.Version, "consent": "GIVEN", "patientPreference": "PREFERRED"}})
+		if code(res) != graph.CodeConflict || !strings.Contains(res.Errors[0].Message, "consent changed since") {
+			t.Fatalf("consent overwritten from an old screen: %+v %s", res.Errors, res.Data)
+		}
+		var after struct {
+			UpdateRelationship struct {
+				Version                    int
+				Consent, PatientPreference string
+			}
+		}
+		web.ok(upd, map[string]any{"in": map[string]any{"id": rel.ID, "baseVersion": rel.Version, "patientPreference": "PREFERRED"}}, &after)
+		if got := after.UpdateRelationship; got.Consent != "REFUSED" || got.PatientPreference != "PREFERRED" || got.Version != rel.Version+2 {
+			t.Fatalf("after the refusal and the merge: %+v", got)
+		}
+	})
+
 	// Random interleavings: the phone pushes edits against the version it
 	// last knew (its own results), the web edits against the version it last
 	// read and reads again when refused. Every value either side wrote is

@@ -504,7 +504,7 @@ func (db *DB) UpdateInteraction(ctx context.Context, in care.UpdateInteractionIn
 		if ex.Status != care.InteractionDraft {
 			return care.Errorf(care.ECONFLICT, "signed interactions change only by amendment")
 		}
-		if err := tx.refuseUnseen(ctx, ex, in.BaseVersion, editedColumns(ex, in)); err != nil {
+		if err := tx.refuseUnseen(ctx, "interaction", ex.ID, ex.Version, in.BaseVersion, editedColumns(ex, in)); err != nil {
 			return err
 		}
 		if err := tx.checkParticipants(ctx, in.ParticipantIDs); err != nil {
@@ -546,7 +546,7 @@ func (db *DB) SignInteraction(ctx context.Context, in care.SignInteractionInput)
 			out = ex
 			return tx.audit(ctx, a, care.AuditRead, interactionRecs([]*care.Interaction{ex}))
 		}
-		if err := checkBaseAhead(ex, in.BaseVersion); err != nil {
+		if err := checkBaseAhead("interaction", ex.Version, in.BaseVersion); err != nil {
 			return err
 		}
 		if in.BaseVersion != nil && *in.BaseVersion < ex.Version {
@@ -627,7 +627,7 @@ func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.I
 		if ex.Status == care.InteractionDraft {
 			return care.Errorf(care.ECONFLICT, "a draft is edited, not amended")
 		}
-		if err := tx.refuseUnseen(ctx, ex, in.BaseVersion, amendedColumns(ex, in)); err != nil {
+		if err := tx.refuseUnseen(ctx, "interaction", ex.ID, ex.Version, in.BaseVersion, amendedColumns(ex, in)); err != nil {
 			return err
 		}
 		by := a.PractitionerID
@@ -661,20 +661,21 @@ func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.I
 	return out, nil
 }
 
-// refuseUnseen refuses a write by an author who last read the interaction ex
-// at version base, when a column it writes to a new value (cols) changed
-// since then: ECONFLICT, so that nothing the author never saw is
-// overwritten. The change-log trigger keeps, for each field, the version
+// refuseUnseen refuses a write to the record id of entity (an interaction or
+// a care relationship, now at version) by an author who last read it at
+// version base, when a column it writes to a new value (cols) changed since
+// then: ECONFLICT, so that nothing the author never saw is overwritten. The
+// change-log trigger keeps, for each field of those entities, the version
 // that last changed it (sync_field_clocks), so columns nobody changed since
 // base are written (the merge the sync engine makes). Nothing is checked
 // when base is nil; a base ahead of the record is EINVALID.
-func (db *DB) refuseUnseen(ctx context.Context, ex *care.Interaction, base *int64, cols []string) error {
-	if err := checkBaseAhead(ex, base); err != nil || base == nil || *base == ex.Version || len(cols) == 0 {
+func (db *DB) refuseUnseen(ctx context.Context, entity string, id uuid.UUID, version int64, base *int64, cols []string) error {
+	if err := checkBaseAhead(entity, version, base); err != nil || base == nil || *base == version || len(cols) == 0 {
 		return err
 	}
 	var changed []string
 	if err := db.q.QueryRow(ctx, `SELECT coalesce(array_agg(field ORDER BY field), '{}') FROM sync_field_clocks
-		WHERE entity = 'interaction' AND entity_id = $1 AND version > $2 AND field = ANY($3)`, ex.ID, *base, cols).Scan(&changed); err != nil {
+		WHERE entity = $1 AND entity_id = $2 AND version > $3 AND field = ANY($4)`, entity, id, *base, cols).Scan(&changed); err != nil {
 		return fmt.Errorf("fields changed since the base version: %w", translate(err))
 	}
 	if len(changed) == 0 {
@@ -683,17 +684,21 @@ func (db *DB) refuseUnseen(ctx context.Context, ex *care.Interaction, base *int6
 	for k, c := range changed {
 		changed[k] = camelCase(c)
 	}
-	return care.Errorf(care.ECONFLICT, "%s changed since version %d, which this change was based on (the interaction is at version %d): nothing was saved; read it again and reapply the change",
-		strings.Join(changed, ", "), *base, ex.Version)
+	return care.Errorf(care.ECONFLICT, "%s changed since version %d, which this change was based on (the %s is at version %d): nothing was saved; read it again and reapply the change",
+		strings.Join(changed, ", "), *base, nounOf(entity), version)
 }
 
 // checkBaseAhead refuses a base version the record has not reached.
-func checkBaseAhead(ex *care.Interaction, base *int64) error {
-	if base != nil && *base > ex.Version {
-		return care.Errorf(care.EINVALID, "baseVersion %d is ahead of the interaction (version %d)", *base, ex.Version)
+func checkBaseAhead(entity string, version int64, base *int64) error {
+	if base != nil && *base > version {
+		return care.Errorf(care.EINVALID, "baseVersion %d is ahead of the %s (version %d)", *base, nounOf(entity), version)
 	}
 	return nil
 }
+
+// nounOf is how messages name an entity of the change log (care_relationship:
+// care relationship).
+func nounOf(entity string) string { return strings.ReplaceAll(entity, "_", " ") }
 
 // editedColumns are the columns in writes to a value other than ex's.
 func editedColumns(ex *care.Interaction, in care.UpdateInteractionInput) []string {

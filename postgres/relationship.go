@@ -402,6 +402,9 @@ func (db *DB) UpdateRelationship(ctx context.Context, in care.UpdateRelationship
 		if in.PeriodEnd != nil && !in.PeriodEnd.After(ex.PeriodStart) {
 			return care.Errorf(care.EINVALID, "periodEnd must be after periodStart")
 		}
+		if err := tx.refuseUnseen(ctx, "care_relationship", ex.ID, ex.Version, in.BaseVersion, relationshipColumns(ex, in)); err != nil {
+			return err
+		}
 		r, err := scanRel(tx.q.QueryRow(ctx, updateRelSQL, in.ID, (*string)(in.Consent), (*string)(in.PatientPreference), in.PeriodEnd))
 		if err != nil {
 			return translate(err)
@@ -459,4 +462,19 @@ func (db *DB) EndRelationship(ctx context.Context, in care.EndRelationshipInput)
 		return nil, fmt.Errorf("end relationship: %w", err)
 	}
 	return out, nil
+}
+
+// relationshipColumns are the columns in writes to a value other than ex's.
+func relationshipColumns(ex *care.CareRelationship, in care.UpdateRelationshipInput) []string {
+	var cols []string
+	if in.Consent != nil && *in.Consent != ex.Consent {
+		cols = append(cols, "consent")
+	}
+	if in.PatientPreference != nil && *in.PatientPreference != ex.PatientPreference {
+		cols = append(cols, "patient_preference")
+	}
+	if in.PeriodEnd != nil && (ex.PeriodEnd == nil || !in.PeriodEnd.Equal(*ex.PeriodEnd)) {
+		cols = append(cols, "period_end")
+	}
+	return cols
 }
