@@ -84,6 +84,10 @@ type UpdatePatientInput struct {
 	FamilyName           *string
 	BirthDate            *time.Time
 	RegisteredPracticeID *uuid.UUID
+	// BaseVersion is the version its author last read (nil: not checked).
+	// If the patient changed since, a change to another value is refused
+	// (ECONFLICT).
+	BaseVersion *int64
 }
 
 // StartRelationshipInput starts a care relationship. Which of the party fields
@@ -297,6 +301,9 @@ func (in *CreatePatientInput) Validate(now time.Time) error {
 
 // Validate checks and normalises the input; now bounds the birth date.
 func (in *UpdatePatientInput) Validate(now time.Time) error {
+	if err := CheckBaseVersion(in.BaseVersion); err != nil {
+		return err
+	}
 	if err := cleanOptName("givenName", in.GivenName); err != nil {
 		return err
 	}

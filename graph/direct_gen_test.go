@@ -237,7 +237,7 @@ var directObjects = []directCase{
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._PageInfo_resolved(ctx, sel, obj.(*model.PageInfo))
 		}},
-	{"Patient", func() any { return new(care.Patient) }, []string{"id", "nhsNumber", "givenName", "familyName", "birthDate", "createdAt", "updatedAt"},
+	{"Patient", func() any { return new(care.Patient) }, []string{"id", "nhsNumber", "givenName", "familyName", "birthDate", "createdAt", "updatedAt", "version"},
 		func(ec *executionContext, ctx context.Context, sel ast.SelectionSet, obj any) graphql.Marshaler {
 			return ec._Patient(ctx, sel, obj.(*care.Patient))
 		},
@@ -3056,6 +3056,11 @@ func (ec *executionContext) _Patient_resolved(ctx context.Context, sel ast.Selec
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Patient_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Patient_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

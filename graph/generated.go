@@ -359,6 +359,7 @@ type ComplexityRoot struct {
 		Relationships      func(childComplexity int, active *bool, kind *care.RelationshipKind, first *int, after *string) int
 		UpdatedAt          func(childComplexity int) int
 		UsualGp            func(childComplexity int) int
+		Version            func(childComplexity int) int
 	}
 
 	PatientConnection struct {
@@ -2302,6 +2303,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Patient.UsualGp(childComplexity), true
+	case "Patient.version":
+		if e.ComplexityRoot.Patient.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Patient.Version(childComplexity), true
 
 	case "PatientConnection.edges":
 		if e.ComplexityRoot.PatientConnection.Edges == nil {
@@ -4373,6 +4380,8 @@ type Patient implements Node {
   createdAt: DateTime!
   "When the record last changed."
   updatedAt: DateTime!
+  "Its version: 1 when registered, one more with every change. Send the version you read as ` + "`" + `baseVersion` + "`" + ` when you change the patient's details."
+  version: Int!
 }
 
 "What a care relationship is."
@@ -4852,6 +4861,8 @@ input UpdatePatientInput {
   birthDate: Date
   "New registered practice."
   registeredPracticeId: ID
+  "The patient's ` + "`" + `version` + "`" + ` when its author last read it. Then, if anyone changed the patient since, a change to another value is refused with CONFLICT and nothing is saved (someone at another desk may have just corrected the name). Without it nothing is checked: send it."
+  baseVersion: Int
 }
 """
 A new care relationship. Patient kinds need ` + "`" + `patientId` + "`" + ` and exactly one of
@@ -7034,6 +7045,8 @@ func (ec *executionContext) childFields_Patient(ctx context.Context, field graph
 		return ec.fieldContext_Patient_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Patient_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Patient_version(ctx, field)
 	case "continuity":
 		return ec.fieldContext_Patient_continuity(ctx, field)
 	}
@@ -14896,6 +14909,29 @@ func (ec *executionContext) _Patient_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Patient_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Patient", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Patient_version(ctx context.Context, field graphql.CollectedField, obj *care.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Patient", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Patient_continuity(ctx context.Context, field graphql.CollectedField, obj *care.Patient) (ret graphql.Marshaler) {
@@ -25227,7 +25263,7 @@ func (ec *executionContext) unmarshalInputUpdatePatientInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "givenName", "familyName", "birthDate", "registeredPracticeId"}
+	fieldsInOrder := [...]string{"id", "givenName", "familyName", "birthDate", "registeredPracticeId", "baseVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25269,6 +25305,13 @@ func (ec *executionContext) unmarshalInputUpdatePatientInput(ctx context.Context
 				return it, err
 			}
 			it.RegisteredPracticeID = data
+		case "baseVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseVersion"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseVersion = data
 		}
 	}
 	return it, nil
@@ -28508,6 +28551,11 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 			} else {
 				out.Values[i] = ec._Patient_updatedAt(ctx, field, obj)
 			}
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

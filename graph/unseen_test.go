@@ -187,6 +187,28 @@ func TestWebChangesNeverOverwriteWhatTheirAuthorDidNotSee(t *testing.T) {
 		}
 	})
 
+	t.Run("a patient renamed at another desk is not renamed back from an old screen", func(t *testing.T) {
+		gp := newClient(t, db, w.gpAActor(), graph.Limits{})
+		var seen struct{ Node struct{ Version int } }
+		web.ok(`query P($id: ID!) { node(id: $id) { ... on Patient { version } } }`, map[string]any{"id": gid("Patient", p.ID)}, &seen)
+		const upd = `mutation U($in: UpdatePatientInput!) { updatePatient(input: $in) { version familyName birthDate } }`
+		gp.ok(upd, map[string]any{"in": map[string]any{"id": gid("Patient", p.ID), "baseVersion": seen.Node.Version, "familyName": "Quill-Hart"}}, nil)
+		res := web.do(upd, map[string]any{"in": map[string]any{"id": gid("Patient", p.ID), "baseVersion": seen.Node.Version, "familyName": "Quill", "birthDate": "1950-02-03"}})
+		if code(res) != graph.CodeConflict {
+			t.Fatalf("rename undone from an old screen: %+v %s", res.Errors, res.Data)
+		}
+		var after struct {
+			UpdatePatient struct {
+				Version               int
+				FamilyName, BirthDate string
+			}
+		}
+		web.ok(upd, map[string]any{"in": map[string]any{"id": gid("Patient", p.ID), "baseVersion": seen.Node.Version + 1, "birthDate": "1950-02-03"}}, &after)
+		if got := after.UpdatePatient; got.FamilyName != "Quill-Hart" || got.BirthDate != "1950-02-03" || got.Version != seen.Node.Version+2 {
+			t.Fatalf("after the refusal and a change from a fresh read: %+v", got)
+		}
+	})
+
 	// Random interleavings: the phone pushes edits against the version it
 	// last knew (its own results), the web edits against the version it last
 	// read and reads again when refused. Every value either side wrote is

@@ -332,6 +332,15 @@ func (db *DB) UpdatePatient(ctx context.Context, in care.UpdatePatientInput) (*c
 			!hasRole(a, care.RoleGP, care.RolePracticeAdmin, care.RoleSystem) {
 			return forbidden("change a patient's registered practice")
 		}
+		if err := checkBaseAhead("patient", ex.Version, in.BaseVersion); err != nil {
+			return err
+		}
+		if in.BaseVersion != nil && *in.BaseVersion < ex.Version && patientChanges(ex, in) {
+			// No field clocks are kept for patients: any change since is
+			// one the author did not see.
+			return care.Errorf(care.ECONFLICT, "the patient changed since version %d, which this change was based on (it is at version %d): nothing was saved; read it again and reapply the change",
+				*in.BaseVersion, ex.Version)
+		}
 		p, err := scanPatient(tx.q.QueryRow(ctx, updatePatientSQL, in.ID, in.GivenName, in.FamilyName, in.BirthDate, in.RegisteredPracticeID))
 		if err != nil {
 			return translate(err)
@@ -343,4 +352,12 @@ func (db *DB) UpdatePatient(ctx context.Context, in care.UpdatePatientInput) (*c
 		return nil, fmt.Errorf("update patient: %w", err)
 	}
 	return out, nil
+}
+
+// patientChanges reports whether in writes a value other than ex's.
+func patientChanges(ex *care.Patient, in care.UpdatePatientInput) bool {
+	return in.GivenName != nil && *in.GivenName != ex.GivenName ||
+		in.FamilyName != nil && *in.FamilyName != ex.FamilyName ||
+		in.BirthDate != nil && !in.BirthDate.Equal(ex.BirthDate) ||
+		in.RegisteredPracticeID != nil && *in.RegisteredPracticeID != ex.RegisteredPracticeID
 }
