@@ -700,7 +700,8 @@ func checkBaseAhead(entity string, version int64, base *int64) error {
 // care relationship).
 func nounOf(entity string) string { return strings.ReplaceAll(entity, "_", " ") }
 
-// editedColumns are the columns in writes to a value other than ex's.
+// editedColumns lists the columns to which the edit in gives a value other
+// than ex's.
 func editedColumns(ex *care.Interaction, in care.UpdateInteractionInput) []string {
 	var cols []string
 	add := func(changes bool, col string) {
@@ -718,7 +719,8 @@ func editedColumns(ex *care.Interaction, in care.UpdateInteractionInput) []strin
 	return cols
 }
 
-// amendedColumns are the columns in corrects to a value other than ex's.
+// amendedColumns lists the columns to which the amendment in gives a value
+// other than ex's.
 func amendedColumns(ex *care.Interaction, in care.AmendInteractionInput) []string {
 	return editedColumns(ex, care.UpdateInteractionInput{Purpose: in.Purpose, Notes: in.Notes, DurationMinutes: in.DurationMinutes})
 }

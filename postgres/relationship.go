@@ -464,7 +464,8 @@ func (db *DB) EndRelationship(ctx context.Context, in care.EndRelationshipInput)
 	return out, nil
 }
 
-// relationshipColumns are the columns in writes to a value other than ex's.
+// relationshipColumns lists the columns to which the change in gives a value
+// other than ex's.
 func relationshipColumns(ex *care.CareRelationship, in care.UpdateRelationshipInput) []string {
 	var cols []string
 	if in.Consent != nil && *in.Consent != ex.Consent {
