@@ -4762,7 +4762,7 @@ type Mutation {
   updateRelationship("The changes." input: UpdateRelationshipInput!): CareRelationship!
   "Ends a relationship."
   endRelationship("Which relationship, and when." input: EndRelationshipInput!): CareRelationship!
-  "Records a contact as a draft (nurses, GPs). Idempotent on ` + "`" + `id` + "`" + `, so an offline device may retry."
+  "Records a contact as a draft (nurses, GPs). Idempotent on ` + "`" + `id` + "`" + `, so an offline device may retry: a repeat answers with the record. A repeat whose content differs from a record nobody has changed since is a CONFLICT and saves nothing (make the changes as an edit)."
   createInteraction("The new interaction." input: CreateInteractionInput!): Interaction!
   "Edits a draft interaction (its author only). A signed one is a CONFLICT: amend it instead. With ` + "`" + `baseVersion` + "`" + `, a field someone else changed since the author read it is a CONFLICT, never overwritten."
   updateInteraction("The changes." input: UpdateInteractionInput!): Interaction!

@@ -209,6 +209,40 @@ func TestWebChangesNeverOverwriteWhatTheirAuthorDidNotSee(t *testing.T) {
 		}
 	})
 
+	t.Run("a retried create whose draft was edited meanwhile is refused, not answered with the old content", func(t *testing.T) {
+		id := uuid.Must(uuid.NewV7())
+		at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+		const create = `mutation C($in: CreateInteractionInput!) { createInteraction(input: $in) { id version notes } }`
+		in := func(notes string) map[string]any {
+			return map[string]any{"in": map[string]any{"id": id.String(), "patientId": gid("Patient", p.ID), "mode": "HOME_VISIT",
+				"occurredAt": at, "purpose": "  wound care ", "notes": notes}}
+		}
+		web.ok(create, in("first look"), nil)
+		// The answer was lost; the same request again is answered with the record.
+		var again struct{ CreateInteraction webVisit }
+		web.ok(create, in("first look"), &again)
+		if again.CreateInteraction.Version != 1 || again.CreateInteraction.Notes != "first look" {
+			t.Fatalf("a faithful retry: %+v", again.CreateInteraction)
+		}
+		// The nurse edited her draft offline before the retry went.
+		r := web.do(create, in("first look; slough on the left heel"))
+		if code(r) != graph.CodeConflict {
+			t.Fatalf("an edited retry answered with the old content: %+v %s", r.Errors, r.Data)
+		}
+		if got := read(id); got.Notes != "first look" || got.Purpose != "wound care" || got.Version != 1 {
+			t.Fatalf("after the refusal: %+v", got)
+		}
+		// Once the record has changed, a late retry of the first create is
+		// answered with it, as before.
+		if r := update(map[string]any{"id": gid("Interaction", id), "baseVersion": 1, "notes": "first look; slough on the left heel"}); code(r) != "" {
+			t.Fatal(r.Errors)
+		}
+		web.ok(create, in("first look"), &again)
+		if again.CreateInteraction.Version != 2 {
+			t.Fatalf("a late retry after an edit: %+v", again.CreateInteraction)
+		}
+	})
+
 	// Random interleavings: the phone pushes edits against the version it
 	// last knew (its own results), the web edits against the version it last
 	// read and reads again when refused. Every value either side wrote is

@@ -84,7 +84,8 @@ func TestCreateInteractionEitherWay(t *testing.T) {
 			dur := rnd.IntN(60)
 			in = care.CreateInteractionInput{ID: &id, PatientID: pick(f.PatientA1, f.PatientA1, f.PatientA2, f.PatientB1, uuid.New()),
 				Mode:       []care.InteractionMode{care.ModeHomeVisit, care.ModePhone, care.ModeClinic, care.ModeVideo, care.ModeMessage, "telepathy"}[rnd.IntN(6)],
-				OccurredAt: at.Add(time.Duration(rnd.IntN(100)) * time.Minute), Purpose: "Wound care", Notes: fmt.Sprintf("visit %d", n)}
+				OccurredAt: at.Add(time.Duration(rnd.IntN(100)) * time.Minute), Purpose: []string{"Wound care", "  Wound care "}[rnd.IntN(2)],
+				Notes: fmt.Sprintf("visit %d", n)}
 			if rnd.IntN(2) == 0 {
 				in.DurationMinutes = &dur
 			}

@@ -301,8 +301,10 @@ RETURNING ` + interactionCols
 // CreateInteraction records a draft for a visible patient (nurse, gp, system)
 // and audits it. The practitioner defaults to the caller, and only the system
 // may record for someone else. Creating again with the same ID, patient, mode
-// and time returns the existing interaction. Errors: EINVALID, EFORBIDDEN,
-// ENOTFOUND (patient not visible, no such practitioner), ECONFLICT (ID used).
+// and time returns the existing interaction, unless it is unchanged since and
+// the repeat's content differs from it (ECONFLICT: nothing is dropped
+// silently). Errors: EINVALID, EFORBIDDEN, ENOTFOUND (patient not visible, no
+// such practitioner), ECONFLICT (ID used).
 func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionInput) (*care.Interaction, error) {
 	a, err := writerOf(ctx)
 	if err != nil {
@@ -312,6 +314,7 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 	if err != nil {
 		return nil, err
 	}
+	in = d.in // as validated (purpose trimmed), as the one-statement path writes it
 	id, prac, participants, others := d.id, d.prac, d.participants, d.others
 	if !db.inTx {
 		if i, err := db.createInteractionAtOnce(ctx, a, d); err != nil || i != nil {
@@ -345,6 +348,14 @@ func (db *DB) CreateInteraction(ctx context.Context, in care.CreateInteractionIn
 			}
 			if ex.PatientID != in.PatientID || ex.Mode != in.Mode || !ex.OccurredAt.Equal(in.OccurredAt.Truncate(time.Microsecond)) {
 				return idConflict()
+			}
+			if ex.Version == 1 && !sameDraft(ex, d) {
+				// A repeat that differs from the record it repeats would be
+				// answered with the record, its own content silently
+				// dropped (a client that edited its draft before retrying).
+				// Once the record has changed, a late retry of the first
+				// create cannot be told from it, and gets the record.
+				return care.Errorf(care.ECONFLICT, "an interaction with this id was already recorded, with other content: nothing was saved; read it and make the changes as an edit")
 			}
 			out = ex
 			return tx.audit(ctx, a, care.AuditRead, interactionRecs([]*care.Interaction{ex}))
@@ -736,4 +747,11 @@ func camelCase(col string) string {
 		}
 	}
 	return strings.Join(parts, "")
+}
+
+// sameDraft reports whether ex holds what the create d would write.
+func sameDraft(ex *care.Interaction, d draft) bool {
+	return ex.PractitionerID == d.prac && ex.Purpose == d.in.Purpose && ex.Notes == d.in.Notes &&
+		equalInt(ex.DurationMinutes, d.in.DurationMinutes) && slices.Equal(ex.ParticipantIDs, d.participants) &&
+		slices.Equal(ex.OtherPresent, d.others)
 }
