@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
@@ -146,6 +147,13 @@ func TestProtocolDocument(t *testing.T) {
 			id := newID(t)
 			c := createVisit(0, id, w.f.PatientA1, "x")
 			push(nurse, phone, c)
+			return answer(push(nurse, tablet, c))
+		},
+		"create-again-edited": func() string {
+			c := createVisit(0, newID(t), w.f.PatientA1, "x")
+			push(nurse, phone, c)
+			c.Fields = maps.Clone(c.Fields)
+			c.Fields["notes"] = "x, and more" // edited on the tablet before it was sent
 			return answer(push(nurse, tablet, c))
 		},
 		"create-taken": func() string {
