@@ -33,34 +33,22 @@ func (db *DB) BaselineInsertInteractionsOrdered(ctx context.Context, rows []care
 }
 
 func (db *DB) baselineInsert(ctx context.Context, rows []care.Interaction, batch int, ordered bool) error {
-	batch = max(batch, 1)
-	for start := 0; start < len(rows); start += batch {
-		chunk := rows[start:min(start+batch, len(rows))]
-		err := db.InTx(ctx, func(tx *DB) error {
-			// Skip the sync change-log triggers: the baseline is the bare table.
-			b := &pgx.Batch{}
-			b.Queue(`SELECT set_config('rapport.bulk_load', 'on', true)`)
-			for _, r := range chunk {
-				participants, others := r.ParticipantIDs, r.OtherPresent
-				if participants == nil {
-					participants = []uuid.UUID{}
-				}
-				if others == nil {
-					others = []string{}
-				}
-				b.Queue(insertInteractionSQL, r.ID, r.PatientID, r.PractitionerID, r.OrganizationID, string(r.Mode), r.OccurredAt,
-					r.DurationMinutes, participants, others, r.Purpose, r.Notes)
+	return db.baselineBatches(ctx, len(rows), batch, "insert", func(b *pgx.Batch, from, to int) {
+		for _, r := range rows[from:to] {
+			participants, others := r.ParticipantIDs, r.OtherPresent
+			if participants == nil {
+				participants = []uuid.UUID{}
 			}
-			if ordered {
-				b.Queue(`UPDATE sync_clock SET seq = seq`)
+			if others == nil {
+				others = []string{}
 			}
-			return tx.q.SendBatch(ctx, b).Close()
-		})
-		if err != nil {
-			return fmt.Errorf("baseline insert of %d interactions: %w", len(chunk), err)
+			b.Queue(insertInteractionSQL, r.ID, r.PatientID, r.PractitionerID, r.OrganizationID, string(r.Mode), r.OccurredAt,
+				r.DurationMinutes, participants, others, r.Purpose, r.Notes)
 		}
-	}
-	return nil
+		if ordered {
+			b.Queue(`UPDATE sync_clock SET seq = seq`)
+		}
+	})
 }
 
 // BaselineUpdateInteractions sets the notes and duration of the
@@ -69,19 +57,29 @@ func (db *DB) baselineInsert(ctx context.Context, rows []care.Interaction, batch
 // triggers. It returns the first database error.
 func (db *DB) BaselineUpdateInteractions(ctx context.Context, ids []uuid.UUID, notes string, minutes, batch int) error {
 	const q = `UPDATE interactions SET notes = $2, duration_minutes = $3, version = version + 1, updated_at = now() WHERE id = $1`
+	return db.baselineBatches(ctx, len(ids), batch, "update", func(b *pgx.Batch, from, to int) {
+		for _, id := range ids[from:to] {
+			b.Queue(q, id, notes, minutes)
+		}
+	})
+}
+
+// baselineBatches sends n rows' statements, batch rows per round trip and
+// transaction, each batch queued by queue (rows from to to) after the
+// setting that skips the sync change-log triggers: the baseline is the bare
+// table. what names the statements in the error.
+func (db *DB) baselineBatches(ctx context.Context, n, batch int, what string, queue func(b *pgx.Batch, from, to int)) error {
 	batch = max(batch, 1)
-	for start := 0; start < len(ids); start += batch {
-		chunk := ids[start:min(start+batch, len(ids))]
+	for from := 0; from < n; from += batch {
+		to := min(from+batch, n)
 		err := db.InTx(ctx, func(tx *DB) error {
 			b := &pgx.Batch{}
 			b.Queue(`SELECT set_config('rapport.bulk_load', 'on', true)`)
-			for _, id := range chunk {
-				b.Queue(q, id, notes, minutes)
-			}
+			queue(b, from, to)
 			return tx.q.SendBatch(ctx, b).Close()
 		})
 		if err != nil {
-			return fmt.Errorf("baseline update of %d interactions: %w", len(chunk), err)
+			return fmt.Errorf("baseline %s of %d interactions: %w", what, to-from, err)
 		}
 	}
 	return nil
