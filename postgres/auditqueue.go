@@ -340,14 +340,9 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 		}
 		return 0, fmt.Errorf("flush %d audit rows: %w", n, err)
 	}
-	now := q.now()
-	lag := now.Sub(chunks[0][0].at)
-	q.mu.Lock()
-	q.dropLocked(k, n)
-	q.done += int64(n)
-	close(q.flushed)
-	q.flushed = make(chan struct{})
-	q.mu.Unlock()
+	lag := q.now().Sub(chunks[0][0].at)
+	// The counters move before anyone waiting on the flush is woken, so a
+	// caller of flush sees the stats of the rows it waited for.
 	q.flushes.Add(1)
 	q.rowsWritten.Add(int64(len(merged)))
 	for {
@@ -356,6 +351,12 @@ func (q *auditQueue) flushOnce(stopping bool) (int, error) {
 			break
 		}
 	}
+	q.mu.Lock()
+	q.dropLocked(k, n)
+	q.done += int64(n)
+	close(q.flushed)
+	q.flushed = make(chan struct{})
+	q.mu.Unlock()
 	return n, nil
 }
 
