@@ -174,7 +174,7 @@ type Device struct {
 	syncMu sync.Mutex // one Push or Pull at a time
 
 	mu         sync.Mutex
-	records    map[Key]*Record
+	records    map[Key]*held
 	gone       map[Key]bool // tombstoned: never to come back
 	pending    []*Change
 	nextSeq    int64
@@ -243,7 +243,7 @@ func New(baseURL, token string, opts ...Option) *Device {
 		retries:   DefaultRetries,
 		backoff:   DefaultBackoff,
 		protocol:  ProtocolVersion,
-		records:   map[Key]*Record{},
+		records:   map[Key]*held{},
 		gone:      map[Key]bool{},
 		subject:   tokenSubject(token),
 	}

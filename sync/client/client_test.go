@@ -695,3 +695,70 @@ func TestIDs(t *testing.T) {
 		t.Errorf("the visit after IDs: %v %v", data, ok)
 	}
 }
+
+// A pulled record is kept as the server stated it and decoded only when
+// read; whether or not it has been read, what a caller is given is its own
+// copy, and a revoked patient's records go with the patient.
+func TestHeldRecords(t *testing.T) {
+	ctx := context.Background()
+	p1, p2 := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	read, unread, other := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	rec := func(entity client.Entity, id uuid.UUID, data map[string]any) any {
+		data["id"] = id.String()
+		return map[string]any{"entity": entity, "id": id.String(), "version": 1, "data": data}
+	}
+	f := newFakeServer()
+	f.pages = []map[string]any{page([]any{
+		rec(client.EntityPatient, p1, map[string]any{}), rec(client.EntityPatient, p2, map[string]any{}),
+		rec(client.EntityInteraction, read, map[string]any{"patientId": p1.String(), "notes": "read", "participantIds": []any{"a"}}),
+		rec(client.EntityInteraction, other, map[string]any{"patientId": p2.String(), "notes": "other"}),
+	}, nil, nil, "cp-1", false)}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	d := client.New(srv.URL, "")
+	if _, err := d.Pull(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// IDs decodes and keeps the fields of the records it looks at; the
+	// record pulled after it stays undecoded.
+	if got := d.IDs(client.EntityInteraction, func(m map[string]any) bool { return m["notes"] == "read" }); len(got) != 1 || got[0] != read {
+		t.Fatalf("IDs matched %v, want [%s]", got, read)
+	}
+	f.pages = []map[string]any{page([]any{
+		rec(client.EntityInteraction, unread, map[string]any{"patientId": p1.String(), "notes": "unread"})}, nil, nil, "cp-2", false)}
+	if _, err := d.Pull(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uuid.UUID{read, unread} {
+		v, ok := d.View(client.EntityInteraction, id)
+		if !ok {
+			t.Fatalf("%s not held", id)
+		}
+		v["notes"] = "scribbled"
+		if again, _ := d.View(client.EntityInteraction, id); again["notes"] == "scribbled" {
+			t.Errorf("changing what View gave changed the held record %s", id)
+		}
+	}
+	for _, r := range d.Records(client.EntityInteraction) {
+		r.Data["notes"] = "scribbled"
+	}
+	for _, r := range d.Snapshot() {
+		if r.Data["notes"] == "scribbled" {
+			t.Errorf("changing what Records gave changed the held record %s", r.ID)
+		}
+	}
+	f.pages = []map[string]any{page(nil, nil, []any{p1.String()}, "cp-3", false)}
+	if _, err := d.Pull(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for k := range d.Snapshot() {
+		left = append(left, k.String())
+	}
+	slices.Sort(left)
+	want := []string{client.Key{Entity: client.EntityInteraction, ID: other}.String(), client.Key{Entity: client.EntityPatient, ID: p2}.String()}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("after revoking %s the device holds %v, want %v", p1, left, want)
+	}
+}

@@ -139,7 +139,7 @@ func (d *Device) enqueue(entity Entity, id uuid.UUID, op Op, fields map[string]a
 		// changes as seen, and nothing else it has not pulled.
 		var v int64
 		if r, ok := d.records[k]; ok {
-			v = r.Version
+			v = r.version
 		}
 		c.BaseVersion = &v
 	}
@@ -163,7 +163,7 @@ func (d *Device) View(entity Entity, id uuid.UUID) (data map[string]any, ok bool
 	defer d.mu.Unlock()
 	k := Key{entity, id}
 	if r, has := d.records[k]; has {
-		data, ok = maps.Clone(r.Data), true
+		data, ok = r.decode(), true
 	}
 	for _, c := range d.pending {
 		if c.Entity != entity || c.ID != id {
@@ -197,7 +197,7 @@ func (d *Device) Records(entity Entity) []Record {
 	var out []Record
 	for k, r := range d.records {
 		if k.Entity == entity {
-			out = append(out, Record{Entity: r.Entity, ID: r.ID, Version: r.Version, Data: maps.Clone(r.Data)})
+			out = append(out, r.record(k))
 		}
 	}
 	return out
@@ -214,8 +214,8 @@ func (d *Device) IDs(entity Entity, match func(data map[string]any) bool) []uuid
 	defer d.mu.Unlock()
 	var out []uuid.UUID
 	for k, r := range d.records {
-		if k.Entity == entity && (match == nil || match(r.Data)) {
-			out = append(out, r.ID)
+		if k.Entity == entity && (match == nil || match(r.fields())) {
+			out = append(out, k.ID)
 		}
 	}
 	return out
@@ -227,7 +227,7 @@ func (d *Device) Snapshot() map[Key]Record {
 	defer d.mu.Unlock()
 	out := make(map[Key]Record, len(d.records))
 	for k, r := range d.records {
-		out[k] = Record{Entity: r.Entity, ID: r.ID, Version: r.Version, Data: maps.Clone(r.Data)}
+		out[k] = r.record(k)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/google/uuid"
 )
@@ -40,12 +41,12 @@ type wireChange struct {
 }
 
 type wireResult struct {
-	MutationSeq int64          `json:"mutationSeq"`
-	Status      string         `json:"status"`
-	Code        *string        `json:"code"`
-	Message     *string        `json:"message"`
-	Version     *int64         `json:"version"`
-	Record      map[string]any `json:"record"`
+	MutationSeq int64           `json:"mutationSeq"`
+	Status      string          `json:"status"`
+	Code        *string         `json:"code"`
+	Message     *string         `json:"message"`
+	Version     *int64          `json:"version"`
+	Record      json.RawMessage `json:"record"`
 	Conflicts   []struct {
 		ID          string `json:"id"`
 		Entity      Entity `json:"entity"`
@@ -65,10 +66,10 @@ type wirePush struct {
 
 type wirePull struct {
 	Upserts []struct {
-		Entity  Entity         `json:"entity"`
-		ID      uuid.UUID      `json:"id"`
-		Version int64          `json:"version"`
-		Data    map[string]any `json:"data"`
+		Entity  Entity          `json:"entity"`
+		ID      uuid.UUID       `json:"id"`
+		Version int64           `json:"version"`
+		Data    json.RawMessage `json:"data"`
 	} `json:"upserts"`
 	Tombstones []struct {
 		Entity Entity    `json:"entity"`
@@ -203,7 +204,7 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 			d.gone[k] = true
 			continue
 		}
-		if r.Record != nil && r.Version != nil {
+		if stated(r.Record) && r.Version != nil {
 			d.upsert(k, *r.Version, r.Record)
 		}
 	}
@@ -214,16 +215,72 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 }
 
 // upsert stores a record unless the device already holds a newer copy or it
-// was deleted; d.mu is held. data is kept, not copied: it is a map decoded
-// from the server's answer for this record, which nothing else holds.
-func (d *Device) upsert(k Key, version int64, data map[string]any) {
+// was deleted; d.mu is held. raw is kept, not copied: it is the record's
+// JSON as decoded from the server's answer, which nothing else holds.
+func (d *Device) upsert(k Key, version int64, raw json.RawMessage) {
 	if d.gone[k] {
 		return
 	}
-	if cur, ok := d.records[k]; ok && cur.Version > version {
+	if cur, ok := d.records[k]; ok && cur.version > version {
 		return
 	}
-	d.records[k] = &Record{Entity: k.Entity, ID: k.ID, Version: version, Data: data}
+	d.records[k] = &held{version: version, raw: raw}
+}
+
+// held is the device's copy of one record as the server last stated it: the
+// record's JSON as it came, its fields decoded only when something on the
+// device reads them. Decoding every pulled record into a map as its page
+// arrived was most of a device's work in a pull (bench/sync_pull_log.md): a
+// phone stores what it pulls and reads a record when its user opens it.
+type held struct {
+	version int64
+	raw     json.RawMessage
+	data    map[string]any // raw decoded, once fields was called; never given out
+}
+
+// stated reports whether raw holds a record (neither absent nor null).
+func stated(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+// fields returns the record's fields, decoded once and kept; the caller
+// must neither keep nor change the map.
+func (h *held) fields() map[string]any {
+	if h.data == nil {
+		h.data = h.decode()
+	}
+	return h.data
+}
+
+// decode returns a new map of the record's fields (empty for a null record).
+// raw was checked as JSON when the answer was decoded, so an error here is
+// a record that is not an object, which the server never sends.
+func (h *held) decode() map[string]any {
+	if h.data != nil {
+		return maps.Clone(h.data)
+	}
+	m := map[string]any{}
+	if stated(h.raw) {
+		_ = json.Unmarshal(h.raw, &m)
+	}
+	return m
+}
+
+// record returns a copy of the held record, as Records and Snapshot give it.
+func (h *held) record(k Key) Record {
+	return Record{Entity: k.Entity, ID: k.ID, Version: h.version, Data: h.decode()}
+}
+
+// patientID returns the patientId field of the record ("" if none),
+// decoding only that field.
+func (h *held) patientID() string {
+	if h.data != nil {
+		s, _ := h.data["patientId"].(string)
+		return s
+	}
+	var v struct {
+		PatientID string `json:"patientId"`
+	}
+	_ = json.Unmarshal(h.raw, &v)
+	return v.PatientID
 }
 
 // Pull fetches pages of changes until the server has no more, applying each
@@ -294,7 +351,7 @@ func (d *Device) applyPage(p *wirePull, rep *PullReport) {
 			delete(d.records, Key{EntityPatient, id})
 		}
 		for k, r := range d.records {
-			if pid, _ := r.Data["patientId"].(string); revoked[pid] {
+			if revoked[r.patientID()] {
 				delete(d.records, k)
 			}
 		}
@@ -311,7 +368,7 @@ func (d *Device) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.checkpoint = nil
-	d.records = map[Key]*Record{}
+	d.records = map[Key]*held{}
 	d.gone = map[Key]bool{}
 }
 
@@ -320,7 +377,7 @@ func (d *Device) wipe() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.checkpoint = nil
-	d.records = map[Key]*Record{}
+	d.records = map[Key]*held{}
 	d.gone = map[Key]bool{}
 	d.pending = nil
 	d.rejected = nil
@@ -346,7 +403,7 @@ func (d *Device) ResolveConflict(ctx context.Context, c Conflict, value any, rea
 	in := map[string]any{"id": c.ID, "value": value, "reason": reason}
 	if id, err := uuid.Parse(c.RecordID); err == nil {
 		if r, ok := d.records[Key{c.Entity, id}]; ok {
-			in["baseVersion"] = r.Version
+			in["baseVersion"] = r.version
 		}
 	}
 	d.mu.Unlock()
