@@ -35,6 +35,9 @@ type Engine struct {
 	// records holds interactions' JSON as pulls encoded them (record_cache.go).
 	records                  *lru.Cache[recordKey, cachedRecord]
 	recordHits, recordMisses atomic.Int64
+	// loadedOnce remembers which records backfills loaded lately, so that
+	// a second backfill of one keeps it (record_cache.go).
+	loadedOnce *doorkeeper
 }
 
 // New returns an engine over db.
@@ -69,6 +72,7 @@ func New(db *postgres.DB, cfg Config) *Engine {
 	e := &Engine{db: db, cfg: cfg, clock: NewClock("server", cfg.Now, cfg.MaxClockSkew)}
 	if cfg.RecordCache > 0 {
 		e.records, _ = lru.New[recordKey, cachedRecord](cfg.RecordCache) // fails only for a size < 1
+		e.loadedOnce = newDoorkeeper(cfg.RecordCache)
 	}
 	return e
 }

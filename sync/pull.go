@@ -215,7 +215,7 @@ func (e *Engine) pullPage(ctx context.Context, tx *postgres.DB, device uuid.UUID
 // With in.WithLoaded each upsert carries its loaded row instead of JSON.
 // Interactions whose JSON the record cache holds at their change are not
 // loaded again (record_cache.go); those loaded from changes[streamFrom:],
-// the stream's, are kept there.
+// the stream's, are kept there, and the backfill's when loaded before.
 func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload, changes []postgres.SyncChange, streamFrom int, in PullInput) error {
 	cached := !in.WithLoaded && !in.WithData
 	refs := make([]postgres.SyncRef, 0, len(changes))
@@ -274,8 +274,11 @@ func (e *Engine) fillPage(ctx context.Context, tx *postgres.DB, out *PullPayload
 		} else {
 			from := len(buf)
 			buf = l.appendJSON(buf)
-			if cached && k >= streamFrom {
+			switch {
+			case cached && k >= streamFrom:
 				e.keep(c, buf[from:], version)
+			case cached:
+				e.keepBackfilled(c, buf[from:], version)
 			}
 		}
 		if in.WithData {

@@ -133,6 +133,49 @@ func BenchmarkPullTeam(b *testing.B) {
 	b.ReportMetric(goalPullRatio, "goal_ratio")
 }
 
+// BenchmarkPullTeamFirst is the first pull of a team's new phones: ten
+// fresh phones of one nurse, one after another, each backfill the same
+// caseload of 20,000 interactions in pages of 1,000. The first loads every
+// record and the second again (a backfill keeps a record in the record
+// cache on its second load, record_cache.go); the other eight find them
+// there. It reports the first phone's rows/s and the others', each beside a
+// plain keyset SELECT of as many rows in the same run.
+func BenchmarkPullTeamFirst(b *testing.B) {
+	const records, page, phones = 20_000, 1_000, 10
+	w := newWorld(b, offline.Config{})
+	nurse := as(w.f.Nurse1Actor)
+	var first, rest, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		ds := phoneCalls(records, []uuid.UUID{w.f.PatientA1, w.f.PatientA2}, w.f.Nurse1, w.f.Nursing)
+		if err := w.db.Load(sys(), ds); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for i := range phones {
+			n, d := timedPull(b, w, &puller{eng: w.eng, ctx: nurse, dev: newID(b), limit: page, raw: true})
+			if i == 0 {
+				first += d
+			} else {
+				rest += d
+			}
+			if n < records {
+				b.Fatalf("phone %d pulled %d records, want at least %d", i, n, records)
+			}
+		}
+		base += timedBaseline(b, w, records, page)
+	}
+	b.StopTimer()
+	n := float64(b.N * records)
+	b.ReportMetric(n/first.Seconds(), "first_rows/s")
+	b.ReportMetric(n*(phones-1)/rest.Seconds(), "others_rows/s")
+	b.ReportMetric(n/base.Seconds(), "baseline_rows/s")
+	b.ReportMetric(base.Seconds()/first.Seconds(), "first_ratio")
+	b.ReportMetric(base.Seconds()*(phones-1)/rest.Seconds(), "others_ratio")
+	b.ReportMetric(goalPullRatio, "goal_ratio")
+}
+
 // BenchmarkPullAmidOthers times a device's ordinary pull (after its first)
 // of the few changes made to its own patients, and her subscription's check
 // that told her to pull, once when nothing else was written since her

@@ -1,6 +1,9 @@
 package sync
 
 import (
+	"hash/maphash"
+	"sync/atomic"
+
 	"github.com/google/uuid"
 	"github.com/rapportcare/rapport/postgres"
 )
@@ -22,13 +25,21 @@ import (
 // audits it as served. Pulls that ask for records as loaded or as maps
 // (RxDB, tests) bypass the cache.
 //
-// Only the stream's records are kept: the changes since a checkpoint, which
+// The stream's records are kept: the changes since a checkpoint, which
 // every device of a team pulls within a round of syncs. A backfill's (a new
-// phone's first pull, a patient entering a caseload) are read from the cache
-// when there but not kept: each is read by one device, and keeping the
-// 100,000 records of one first pull cost that pull a fifth of its speed
-// (copies, evictions, a larger heap for the collector) and pushed out the
-// records that other devices were about to pull.
+// phone's first pull, a patient entering a caseload) are kept only when a
+// backfill loads them a second time: keeping the 100,000 records of one
+// first pull cost that pull a fifth of its speed (copies, evictions, a
+// larger heap for the collector) and pushed out the records that other
+// devices were about to pull, but when a team's phones start together (the
+// morning's first syncs, a new team's phones handed out), each of them
+// backfills the same caseload, and every one after the second finds it here.
+// Which records were loaded once is remembered by a doorkeeper: a table of
+// fingerprints, each slot overwritten by the next record that hashes there,
+// so it costs a fixed 8 bytes a slot (1 MiB for the default cache) whatever
+// is pulled, and forgets.
+// Forgetting, or two records sharing a fingerprint, only decides whether a
+// record is kept; what is served from the cache is still found by its key.
 
 // recordKey names an interaction at one change-log row.
 type recordKey struct {
@@ -79,4 +90,35 @@ func (e *Engine) keep(c postgres.SyncChange, json []byte, version int64) {
 	}
 	kept := append([]byte(nil), json...)
 	e.records.Add(recordKey{c.ID, c.Seq}, cachedRecord{json: kept[:len(kept):len(kept)], version: version})
+}
+
+// keepBackfilled keeps a backfill's record as keep does, if a backfill
+// loaded it at this change before (as far as the doorkeeper remembers).
+func (e *Engine) keepBackfilled(c postgres.SyncChange, json []byte, version int64) {
+	if e.cacheable(c) && e.loadedOnce.again(recordKey{c.ID, c.Seq}) {
+		e.keep(c, json, version)
+	}
+}
+
+// doorkeeper remembers, lossily, which keys it was shown lately.
+type doorkeeper struct {
+	seed  maphash.Seed
+	slots []atomic.Uint64 // a key's fingerprint, in the slot it hashes to
+}
+
+// newDoorkeeper returns a doorkeeper of about four slots for each record
+// the cache holds (a power of two).
+func newDoorkeeper(records int) *doorkeeper {
+	n := 1024
+	for n < 4*records {
+		n *= 2
+	}
+	return &doorkeeper{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, n)}
+}
+
+// again reports whether k was shown before (and its slot not taken since),
+// and remembers it.
+func (d *doorkeeper) again(k recordKey) bool {
+	fp := maphash.Comparable(d.seed, k) | 1 // never 0, an empty slot
+	return d.slots[fp&uint64(len(d.slots)-1)].Swap(fp) == fp
 }
