@@ -124,13 +124,7 @@ func BenchmarkPullTeam(b *testing.B) {
 	// What the cache holds once full (it keeps 20,000 records; each pull
 	// brought 20,000): the live heap after the pulls beside before them.
 	b.ReportMetric(float64(liveHeap()-heapBefore)/(1<<20), "cache_heap_MiB")
-	n := float64(b.N * records)
-	b.ReportMetric(n/first.Seconds(), "first_rows/s")
-	b.ReportMetric(n*(phones-1)/rest.Seconds(), "others_rows/s")
-	b.ReportMetric(n/base.Seconds(), "baseline_rows/s")
-	b.ReportMetric(base.Seconds()/first.Seconds(), "first_ratio")
-	b.ReportMetric(base.Seconds()*(phones-1)/rest.Seconds(), "others_ratio")
-	b.ReportMetric(goalPullRatio, "goal_ratio")
+	reportPhones(b, records, phones, first, rest, base)
 }
 
 // BenchmarkPullTeamFirst is the first pull of a team's new phones: ten
@@ -167,12 +161,19 @@ func BenchmarkPullTeamFirst(b *testing.B) {
 		base += timedBaseline(b, w, records, page)
 	}
 	b.StopTimer()
+	reportPhones(b, records, phones, first, rest, base)
+}
+
+// reportPhones reports a team benchmark's figures: the first phone's rows/s
+// and the others', each of records a pull, beside the plain SELECT's
+// (base: the time it took for records rows, b.N times) and their ratios.
+func reportPhones(b *testing.B, records, phones int, first, rest, base time.Duration) {
 	n := float64(b.N * records)
 	b.ReportMetric(n/first.Seconds(), "first_rows/s")
-	b.ReportMetric(n*(phones-1)/rest.Seconds(), "others_rows/s")
+	b.ReportMetric(n*float64(phones-1)/rest.Seconds(), "others_rows/s")
 	b.ReportMetric(n/base.Seconds(), "baseline_rows/s")
 	b.ReportMetric(base.Seconds()/first.Seconds(), "first_ratio")
-	b.ReportMetric(base.Seconds()*(phones-1)/rest.Seconds(), "others_ratio")
+	b.ReportMetric(base.Seconds()*float64(phones-1)/rest.Seconds(), "others_ratio")
 	b.ReportMetric(goalPullRatio, "goal_ratio")
 }
 
