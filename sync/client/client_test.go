@@ -762,3 +762,29 @@ func TestHeldRecords(t *testing.T) {
 		t.Errorf("after revoking %s the device holds %v, want %v", p1, left, want)
 	}
 }
+
+// An answer whose record is not a JSON object is refused whole: nothing of
+// its page is applied and the checkpoint stays where it was.
+func TestRecordNotAnObject(t *testing.T) {
+	ctx := context.Background()
+	p1, v := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	for _, data := range []string{`"notes as a string"`, `["a"]`, `42`, `true`} {
+		answer := `{"data":{"syncPull":{"upserts":[` +
+			`{"entity":"PATIENT","id":"` + p1.String() + `","version":1,"data":{"id":"` + p1.String() + `"}},` +
+			`{"entity":"INTERACTION","id":"` + v.String() + `","version":1,"data":` + data + `}` +
+			`],"tombstones":[],"revokedPatientIds":[],"checkpoint":"cp-bad","hasMore":false,"resetRequired":false,"wipe":false}}}`
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, answer) }))
+		d := client.New(srv.URL, "", client.WithRetries(0, 0))
+		_, err := d.Pull(ctx)
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "not a JSON object") {
+			t.Errorf("data %s: pull error %v, want a record that is not an object", data, err)
+		}
+		if strings.Contains(fmt.Sprint(err), "notes") {
+			t.Errorf("data %s: the error quotes the record: %v", data, err)
+		}
+		if snap := d.Snapshot(); len(snap) != 0 || d.Checkpoint() != "" {
+			t.Errorf("data %s: the device applied %v, checkpoint %q", data, snap, d.Checkpoint())
+		}
+	}
+}

@@ -41,12 +41,12 @@ type wireChange struct {
 }
 
 type wireResult struct {
-	MutationSeq int64           `json:"mutationSeq"`
-	Status      string          `json:"status"`
-	Code        *string         `json:"code"`
-	Message     *string         `json:"message"`
-	Version     *int64          `json:"version"`
-	Record      json.RawMessage `json:"record"`
+	MutationSeq int64      `json:"mutationSeq"`
+	Status      string     `json:"status"`
+	Code        *string    `json:"code"`
+	Message     *string    `json:"message"`
+	Version     *int64     `json:"version"`
+	Record      recordJSON `json:"record"`
 	Conflicts   []struct {
 		ID          string `json:"id"`
 		Entity      Entity `json:"entity"`
@@ -66,10 +66,10 @@ type wirePush struct {
 
 type wirePull struct {
 	Upserts []struct {
-		Entity  Entity          `json:"entity"`
-		ID      uuid.UUID       `json:"id"`
-		Version int64           `json:"version"`
-		Data    json.RawMessage `json:"data"`
+		Entity  Entity     `json:"entity"`
+		ID      uuid.UUID  `json:"id"`
+		Version int64      `json:"version"`
+		Data    recordJSON `json:"data"`
 	} `json:"upserts"`
 	Tombstones []struct {
 		Entity Entity    `json:"entity"`
@@ -217,7 +217,7 @@ func (d *Device) applyResults(batch []*Change, out *wirePush, rep *PushReport) e
 // upsert stores a record unless the device already holds a newer copy or it
 // was deleted; d.mu is held. raw is kept, not copied: it is the record's
 // JSON as decoded from the server's answer, which nothing else holds.
-func (d *Device) upsert(k Key, version int64, raw json.RawMessage) {
+func (d *Device) upsert(k Key, version int64, raw recordJSON) {
 	if d.gone[k] {
 		return
 	}
@@ -234,12 +234,28 @@ func (d *Device) upsert(k Key, version int64, raw json.RawMessage) {
 // phone stores what it pulls and reads a record when its user opens it.
 type held struct {
 	version int64
-	raw     json.RawMessage
+	raw     recordJSON
 	data    map[string]any // raw decoded, once fields was called; never given out
 }
 
+// recordJSON is a record's JSON as the server sent it, kept undecoded: an
+// object, or null for none. An answer carrying anything else in its place
+// fails to decode, and is not applied, as when records were decoded into
+// maps on arrival.
+type recordJSON []byte
+
+// UnmarshalJSON keeps a copy of an object or null, and refuses anything
+// else (without quoting it: it could be anything a record holds).
+func (r *recordJSON) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' && string(b) != "null" {
+		return fmt.Errorf("a record is not a JSON object (it starts %q)", b[:min(len(b), 1)])
+	}
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
 // stated reports whether raw holds a record (neither absent nor null).
-func stated(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+func stated(raw recordJSON) bool { return len(raw) > 0 && string(raw) != "null" }
 
 // fields returns the record's fields, decoded once and kept; the caller
 // must neither keep nor change the map.
@@ -251,8 +267,7 @@ func (h *held) fields() map[string]any {
 }
 
 // decode returns a new map of the record's fields (empty for a null record).
-// raw was checked as JSON when the answer was decoded, so an error here is
-// a record that is not an object, which the server never sends.
+// raw was checked when the answer was decoded: valid JSON, and an object.
 func (h *held) decode() map[string]any {
 	if h.data != nil {
 		return maps.Clone(h.data)
