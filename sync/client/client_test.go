@@ -697,8 +697,8 @@ func TestIDs(t *testing.T) {
 }
 
 // A pulled record is kept as the server stated it and decoded only when
-// read; whether or not it has been read, what a caller is given is its own
-// copy, and a revoked patient's records go with the patient.
+// read; what a caller is given is its own copy, and a revoked patient's
+// records go with the patient, whether or not they were read.
 func TestHeldRecords(t *testing.T) {
 	ctx := context.Background()
 	p1, p2 := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
@@ -747,7 +747,12 @@ func TestHeldRecords(t *testing.T) {
 			t.Errorf("changing what Records gave changed the held record %s", r.ID)
 		}
 	}
-	f.pages = []map[string]any{page(nil, nil, []any{p1.String()}, "cp-3", false)}
+	// Pulled and never read, then revoked with its patient.
+	never := uuid.Must(uuid.NewV7())
+	f.pages = []map[string]any{
+		page([]any{rec(client.EntityInteraction, never, map[string]any{"patientId": p1.String(), "notes": "never read"})}, nil, nil, "cp-3", true),
+		page(nil, nil, []any{p1.String()}, "cp-4", false),
+	}
 	if _, err := d.Pull(ctx); err != nil {
 		t.Fatal(err)
 	}

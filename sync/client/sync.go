@@ -228,14 +228,15 @@ func (d *Device) upsert(k Key, version int64, raw recordJSON) {
 }
 
 // held is the device's copy of one record as the server last stated it: the
-// record's JSON as it came, its fields decoded only when something on the
-// device reads them. Decoding every pulled record into a map as its page
-// arrived was most of a device's work in a pull (bench/sync_pull_log.md): a
-// phone stores what it pulls and reads a record when its user opens it.
+// record's JSON as it came, its fields decoded the first time something on
+// the device reads them, and kept (the JSON then dropped). Decoding every
+// pulled record into a map as its page arrived was most of a device's work
+// in a pull (bench/sync_pull_log.md): a phone stores what it pulls and reads
+// a record when its user opens it.
 type held struct {
 	version int64
-	raw     recordJSON
-	data    map[string]any // raw decoded, once fields was called; never given out
+	raw     recordJSON     // the record's JSON until its fields are decoded
+	data    map[string]any // its fields, once read; never given out
 }
 
 // recordJSON is a record's JSON as the server sent it, kept undecoded: an
@@ -257,27 +258,22 @@ func (r *recordJSON) UnmarshalJSON(b []byte) error {
 // stated reports whether raw holds a record (neither absent nor null).
 func stated(raw recordJSON) bool { return len(raw) > 0 && string(raw) != "null" }
 
-// fields returns the record's fields, decoded once and kept; the caller
-// must neither keep nor change the map.
+// fields returns the record's fields (empty for a null record), decoded
+// once and kept; the caller must neither keep nor change the map. raw was
+// checked when the answer was decoded: valid JSON, and an object.
 func (h *held) fields() map[string]any {
 	if h.data == nil {
-		h.data = h.decode()
+		m := map[string]any{}
+		if stated(h.raw) {
+			_ = json.Unmarshal(h.raw, &m)
+		}
+		h.data, h.raw = m, nil
 	}
 	return h.data
 }
 
-// decode returns a new map of the record's fields (empty for a null record).
-// raw was checked when the answer was decoded: valid JSON, and an object.
-func (h *held) decode() map[string]any {
-	if h.data != nil {
-		return maps.Clone(h.data)
-	}
-	m := map[string]any{}
-	if stated(h.raw) {
-		_ = json.Unmarshal(h.raw, &m)
-	}
-	return m
-}
+// decode returns a copy of the record's fields, the caller's own.
+func (h *held) decode() map[string]any { return maps.Clone(h.fields()) }
 
 // record returns a copy of the held record, as Records and Snapshot give it.
 func (h *held) record(k Key) Record {
