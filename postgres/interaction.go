@@ -557,10 +557,9 @@ func (db *DB) SignInteraction(ctx context.Context, in care.SignInteractionInput)
 			out = ex
 			return tx.audit(ctx, a, care.AuditRead, interactionRecs([]*care.Interaction{ex}))
 		}
-		if err := checkBaseAhead("interaction", ex.Version, in.BaseVersion); err != nil {
+		if changed, err := changedSince("interaction", ex.Version, in.BaseVersion); err != nil {
 			return err
-		}
-		if in.BaseVersion != nil && *in.BaseVersion < ex.Version {
+		} else if changed {
 			return care.Errorf(care.ECONFLICT, "the draft changed since version %d, which its signer read (it is at version %d): read it again before signing; it was not signed",
 				*in.BaseVersion, ex.Version)
 		}
@@ -681,7 +680,7 @@ func (db *DB) amend(ctx context.Context, in care.AmendInteractionInput) (*care.I
 // base are written (the merge the sync engine makes). Nothing is checked
 // when base is nil; a base ahead of the record is EINVALID.
 func (db *DB) refuseUnseen(ctx context.Context, entity string, id uuid.UUID, version int64, base *int64, cols []string) error {
-	if err := checkBaseAhead(entity, version, base); err != nil || base == nil || *base == version || len(cols) == 0 {
+	if changed, err := changedSince(entity, version, base); err != nil || !changed || len(cols) == 0 {
 		return err
 	}
 	var changed []string
@@ -699,12 +698,17 @@ func (db *DB) refuseUnseen(ctx context.Context, entity string, id uuid.UUID, ver
 		strings.Join(changed, ", "), *base, nounOf(entity), version)
 }
 
-// checkBaseAhead refuses a base version the record has not reached.
-func checkBaseAhead(entity string, version int64, base *int64) error {
-	if base != nil && *base > version {
-		return care.Errorf(care.EINVALID, "baseVersion %d is ahead of the %s (version %d)", *base, nounOf(entity), version)
+// changedSince reports whether a record of entity, now at version, changed
+// since base, the version its author last read (false when base is nil); a
+// base the record has not reached is EINVALID.
+func changedSince(entity string, version int64, base *int64) (bool, error) {
+	switch {
+	case base == nil:
+		return false, nil
+	case *base > version:
+		return false, care.Errorf(care.EINVALID, "baseVersion %d is ahead of the %s (version %d)", *base, nounOf(entity), version)
 	}
-	return nil
+	return *base < version, nil
 }
 
 // nounOf is how messages name an entity of the change log (care_relationship:

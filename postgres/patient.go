@@ -332,10 +332,9 @@ func (db *DB) UpdatePatient(ctx context.Context, in care.UpdatePatientInput) (*c
 			!hasRole(a, care.RoleGP, care.RolePracticeAdmin, care.RoleSystem) {
 			return forbidden("change a patient's registered practice")
 		}
-		if err := checkBaseAhead("patient", ex.Version, in.BaseVersion); err != nil {
+		if changed, err := changedSince("patient", ex.Version, in.BaseVersion); err != nil {
 			return err
-		}
-		if in.BaseVersion != nil && *in.BaseVersion < ex.Version && patientChanges(ex, in) {
+		} else if changed && patientChanges(ex, in) {
 			// No field clocks are kept for patients: any change since is
 			// one the author did not see.
 			return care.Errorf(care.ECONFLICT, "the patient changed since version %d, which this change was based on (it is at version %d): nothing was saved; read it again and reapply the change",
