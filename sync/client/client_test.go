@@ -472,10 +472,14 @@ func TestPull(t *testing.T) {
 		}
 		srv := httptest.NewServer(f)
 		defer srv.Close()
-		d := client.New(srv.URL, "")
+		var calls []client.Call
+		d := client.New(srv.URL, "", client.WithObserver(func(c client.Call) { calls = append(calls, c) }))
 		rep, err := d.Pull(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(calls) != 2 || calls[0].Op != "pull" || calls[0].Items != 3 || calls[1].Items != 2 {
+			t.Errorf("the observer saw %+v; want two pulls of 3 and 2 records", calls)
 		}
 		if rep.Pages != 2 || d.Checkpoint() != "cp-2" {
 			t.Errorf("pages %d checkpoint %q", rep.Pages, d.Checkpoint())
@@ -490,6 +494,9 @@ func TestPull(t *testing.T) {
 		f.pages = []map[string]any{page(nil, []any{map[string]any{"entity": "INTERACTION", "id": i1.String()}}, []any{other.String()}, "cp-3", false)}
 		if _, err := d.Pull(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if last := calls[len(calls)-1]; last.Items != 1 {
+			t.Errorf("the observer saw a page of one tombstone as %d items", last.Items)
 		}
 		snap := d.Snapshot()
 		if len(snap) != 1 {

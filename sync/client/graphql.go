@@ -69,10 +69,16 @@ type response[T any] struct {
 	Errors []gqlError    `json:"errors"`
 }
 
+// counted is an answer that says how many items it carried, for the
+// observer (a pull's page: its records and tombstones).
+type counted interface{ items() int }
+
 // roundTrip makes one HTTP request and decodes the answer. The observer
 // is told the round trip's duration: from sending the request to holding
 // the whole answer, before the device decodes it (a device's decoding is
-// its own work, and costs what its CPU makes it cost).
+// its own work, and costs what its CPU makes it cost). It is told items as
+// what the call carried, unless the answer is counted: then what the answer
+// carried (a pull's records and tombstones).
 func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, field string, items int) (out *T, err error) {
 	start := time.Now()
 	var took time.Duration // set once the answer is read
@@ -85,6 +91,9 @@ func roundTrip[T any](ctx context.Context, d *Device, op string, body []byte, fi
 			}
 			if took == 0 {
 				took = time.Since(start)
+			}
+			if c, ok := any(out).(counted); ok && err == nil {
+				items = c.items()
 			}
 			d.observe(Call{Op: op, Duration: took, Err: transport, Items: items})
 		}

@@ -83,6 +83,9 @@ type wirePull struct {
 	Wipe              bool        `json:"wipe"`
 }
 
+// items is how many records and tombstones the page carried.
+func (p *wirePull) items() int { return len(p.Upserts) + len(p.Tombstones) }
+
 // PushReport says what one Push did.
 type PushReport struct {
 	// Batches is how many batches were answered.
