@@ -128,9 +128,11 @@ const (
 // third... devices), over a network losing 5% of requests and of responses,
 // each round lasting spread (devices come online at random moments within
 // it; 0 = all at once), and reports round-trip latencies beside the goal,
-// and errors.
+// and errors. The database also holds the rest of the district
+// (world.district), as a live one does.
 func simulateDevices(b *testing.B, devices, teams, nurses, rounds, ops int, spread time.Duration) {
 	w := newTeams(b, teams, nurses/teams, 30)
+	w.district(b)
 	if os.Getenv("RAPPORT_SIMULATE_IN_PROCESS") == "" {
 		w.apart(b) // the server's latency, not the simulated devices' collector's
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rapportcare/rapport/auth"
 	"github.com/rapportcare/rapport/care"
+	"github.com/rapportcare/rapport/demo"
 	"github.com/rapportcare/rapport/postgres"
 	"github.com/rapportcare/rapport/postgres/postgrestest"
 	"github.com/rapportcare/rapport/server"
@@ -106,6 +107,22 @@ func newTeams(t testing.TB, teams, nurses, patients int) *world {
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
 	return w
+}
+
+// district loads the rest of the district into w's database: the small demo
+// dataset's two GP practices, their nursing organisation and two years of
+// their patients' interactions (20,000-35,000), none in w's teams' caseloads.
+// A live database holds other practices' records, and statistics of its
+// tables; a world's alone starts empty, so that the server's plans were made
+// for tables of a few rows (the edit of a draft read every interaction, by
+// a sequential scan, at every push) until autovacuum analysed them, at some
+// moment of each run. The bulk load analyses every table.
+func (w *world) district(t testing.TB) {
+	t.Helper()
+	ctx := care.NewContextWithActor(context.Background(), care.SystemActor())
+	if err := w.db.Load(ctx, demo.Generate(demo.Small)); err != nil {
+		t.Fatalf("load the rest of the district: %v", err)
+	}
 }
 
 func testVerifier(t testing.TB) *auth.Verifier {
