@@ -1,0 +1,14 @@
+-- A patient's amended interactions, found through a partial index of them
+-- alone. A sync backfill page sends, with each patient who starts on it,
+-- the practitioners who amended that patient's interactions. The statement
+-- found them by reading every interaction of each such patient and keeping
+-- the amended ones (about 0.17 ms a patient of a nurse's caseload, warm,
+-- under auto_explain; a page of 23 such patients 3-5 ms warm and 20 ms from
+-- disk in psql, generic plans, medium demo data), or, where the statistics
+-- showed few amendments, by probing every amendment in the database for
+-- each page. Through this index the 23 patients took 0.05-0.1 ms. It holds
+-- only amended interactions (463 of 459,000 in the medium demo data), so it
+-- costs writes next to nothing; building it reads the table once (on a very
+-- large table, create it CONCURRENTLY beforehand under this name, and the
+-- migration leaves it).
+CREATE INDEX IF NOT EXISTS interactions_amended_idx ON interactions (patient_id) WHERE status = 'amended';
