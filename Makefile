@@ -100,7 +100,7 @@ bench: ## Run the benchmarks against real PostgreSQL, one package at a time (eac
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 .PHONY: soak
-soak: ## The randomized sync test at full size: 50 devices, about 10,000 changes, lossy network, a restart
+soak: ## The randomized sync test at full size: 50 devices, about 10,000 changes, lossy network, stale replays, a restart
 	@TEST_DATABASE_URL="$$(scripts/pg.sh --test)"; export TEST_DATABASE_URL; \
 	$(GO) test -count=1 -run '^TestJepsen$$' -v -timeout 30m ./sync/jepsen -jepsen.devices=50 -jepsen.rounds=140
 

@@ -28,7 +28,7 @@ type report struct {
 	conflicts, openConflicts           int
 	resolutions, resolutionsRefused    int
 	lost, duplicated, diverged, leaked int
-	dropped                            int64
+	dropped, replayed                  int64
 	elapsed                            time.Duration
 	problems, failures                 []string
 }
@@ -45,7 +45,8 @@ func (r *report) ok() bool {
 
 func (r *report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "devices %d, changes %d (%d values written) in %s; %d requests or answers dropped\n", r.devices, r.ops, r.values, r.elapsed.Round(time.Millisecond), r.dropped)
+	fmt.Fprintf(&b, "devices %d, changes %d (%d values written) in %s; %d requests or answers dropped, %d pushes delivered again stale\n",
+		r.devices, r.ops, r.values, r.elapsed.Round(time.Millisecond), r.dropped, r.replayed)
 	fmt.Fprintf(&b, "results %v; rejected by code %v\n", r.status, r.rejected)
 	fmt.Fprintf(&b, "conflicts recorded %d (open at the end %d); resolutions %d accepted, %d refused\n", r.conflicts, r.openConflicts, r.resolutions, r.resolutionsRefused)
 	fmt.Fprintf(&b, "lost %d, duplicated %d, diverged %d, leaked %d\n", r.lost, r.duplicated, r.diverged, r.leaked)

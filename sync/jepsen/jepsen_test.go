@@ -3,7 +3,9 @@
 // design (device_test.go, written from docs/sync-protocol.md alone) make
 // random changes offline — creates, plain and clinical edits, signs,
 // amendments, deletes, relationship edits, conflict resolutions, edits queued
-// behind unsent and unanswered ones — over a lossy network to two server
+// behind unsent and unanswered ones — over a lossy network (requests and
+// answers dropped, and pushes delivered a second time, stale, after their
+// answers may have been acknowledged and compacted) to two server
 // instances on one database, one of which is restarted mid-run. Then the
 // checker (check_test.go) asks, for every value any device wrote, whether it
 // is the final value, or is in the conflict ledger (or an amendment's
@@ -15,10 +17,12 @@
 package jepsen_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -44,35 +48,84 @@ var (
 	flagSeed     = flag.Uint64("jepsen.seed", 0, "random seed (0: from the clock; printed)")
 	flagDropReq  = flag.Float64("jepsen.drop-requests", 0.05, "share of requests dropped before the server")
 	flagDropResp = flag.Float64("jepsen.drop-responses", 0.20, "share of answers lost after the server applied the request")
+	flagReplay   = flag.Float64("jepsen.replay", 0.10, "share of pushes the network delivers again later, stale, its answer going nowhere")
 )
 
 var secret = []byte("jepsen-test-secret-0123456789-abcdefghijkl")
 
-// lossy drops requests and answers.
+// lossy drops requests and answers, and delivers some pushes a second
+// time, later and stale, as a proxy retrying on its own or an attacker
+// replaying a captured request would: a push it keeps is sent again, before
+// one of the device's later requests, once the device may have had its
+// answer, acknowledged it and seen it compacted. Nobody reads the second
+// answer; whatever the server makes of the push shows in the final state.
 type lossy struct {
 	next      http.RoundTripper
 	mu        sync.Mutex
 	rng       *mrand.Rand
 	on        *atomic.Bool
 	req, resp float64
+	replay    float64
+	stale     []*http.Request // pushes kept to be delivered again
 	dropped   *atomic.Int64
+	replayed  *atomic.Int64
 }
 
 func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	dropReq, dropResp := l.rng.Float64() < l.req, l.rng.Float64() < l.resp
+	keep := l.rng.Float64() < l.replay && r.GetBody != nil
+	var again *http.Request
+	if len(l.stale) > 0 && l.rng.IntN(4) == 0 {
+		k := l.rng.IntN(len(l.stale))
+		again = l.stale[k]
+		l.stale = append(l.stale[:k], l.stale[k+1:]...)
+	}
 	l.mu.Unlock()
-	if l.on.Load() && dropReq {
+	if !l.on.Load() {
+		return l.next.RoundTrip(r)
+	}
+	if again != nil {
+		l.deliverAgain(again)
+	}
+	if keep {
+		if body, err := r.GetBody(); err == nil {
+			if b, err := io.ReadAll(body); err == nil && bytes.Contains(b, []byte("syncPush")) {
+				c := r.Clone(context.Background())
+				c.Body, c.GetBody = io.NopCloser(bytes.NewReader(b)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+				l.mu.Lock()
+				l.stale = append(l.stale, c)
+				l.mu.Unlock()
+			}
+		}
+	}
+	if dropReq {
 		l.dropped.Add(1)
 		return nil, errors.New("request dropped")
 	}
 	res, err := l.next.RoundTrip(r)
-	if err == nil && l.on.Load() && dropResp {
+	if err == nil && dropResp {
 		res.Body.Close()
 		l.dropped.Add(1)
 		return nil, errors.New("answer lost")
 	}
 	return res, err
+}
+
+// deliverAgain sends a kept push to the server once more and throws the
+// answer away.
+func (l *lossy) deliverAgain(r *http.Request) {
+	body, err := r.GetBody()
+	if err != nil {
+		return
+	}
+	c := r.Clone(context.Background())
+	c.Body = body
+	if res, err := l.next.RoundTrip(c); err == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		l.replayed.Add(1)
+	}
 }
 
 // cluster is two server instances on one database; restart replaces one.
@@ -219,7 +272,7 @@ func TestJepsen(t *testing.T) {
 	t.Logf("seed %d (rerun with -jepsen.seed=%d)", seed, seed)
 	faultsOn := &atomic.Bool{}
 	faultsOn.Store(true)
-	dropped := &atomic.Int64{}
+	dropped, replayed := &atomic.Int64{}, &atomic.Int64{}
 	hist := &history{snapshots: map[key]map[int64]map[string]any{}}
 	tokens := map[uuid.UUID]string{}
 	for _, n := range w.nurses {
@@ -232,7 +285,8 @@ func TestJepsen(t *testing.T) {
 	newDevice := func(name string, user uuid.UUID, rng *mrand.Rand, faulty bool) *device {
 		var rt http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 4}
 		if faulty {
-			rt = &lossy{next: rt, rng: mrand.New(mrand.NewPCG(rng.Uint64(), 1)), on: faultsOn, req: *flagDropReq, resp: *flagDropResp, dropped: dropped}
+			rt = &lossy{next: rt, rng: mrand.New(mrand.NewPCG(rng.Uint64(), 1)), on: faultsOn, req: *flagDropReq, resp: *flagDropResp,
+				replay: *flagReplay, dropped: dropped, replayed: replayed}
 		}
 		return &device{name: name, id: newUUIDv7(), user: user.String(), url: cl.url, token: tokens[user],
 			http: &http.Client{Transport: rt, Timeout: 30 * time.Second}, rng: rng, hist: hist,
@@ -390,7 +444,7 @@ func TestJepsen(t *testing.T) {
 		fresh[n.String()] = d
 	}
 	rep := check(t, db, hist, devices, fresh, w.caseload)
-	rep.dropped = dropped.Load()
+	rep.dropped, rep.replayed = dropped.Load(), replayed.Load()
 	rep.elapsed = elapsed
 	rep.failures = failures
 	t.Log("\n" + rep.String())
