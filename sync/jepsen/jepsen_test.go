@@ -66,7 +66,7 @@ type lossy struct {
 	on        *atomic.Bool
 	req, resp float64
 	replay    float64
-	stale     []*http.Request // pushes kept to be delivered again
+	stale     []stalePush // pushes kept to be delivered again
 	dropped   *atomic.Int64
 	replayed  *atomic.Int64
 }
@@ -75,10 +75,11 @@ func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	dropReq, dropResp := l.rng.Float64() < l.req, l.rng.Float64() < l.resp
 	keep := l.rng.Float64() < l.replay && r.GetBody != nil
-	var again *http.Request
+	var again *stalePush
 	if len(l.stale) > 0 && l.rng.IntN(4) == 0 {
 		k := l.rng.IntN(len(l.stale))
-		again = l.stale[k]
+		p := l.stale[k]
+		again = &p
 		l.stale = append(l.stale[:k], l.stale[k+1:]...)
 	}
 	l.mu.Unlock()
@@ -91,10 +92,8 @@ func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
 	if keep {
 		if body, err := r.GetBody(); err == nil {
 			if b, err := io.ReadAll(body); err == nil && bytes.Contains(b, []byte("syncPush")) {
-				c := r.Clone(context.Background())
-				c.Body, c.GetBody = io.NopCloser(bytes.NewReader(b)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 				l.mu.Lock()
-				l.stale = append(l.stale, c)
+				l.stale = append(l.stale, stalePush{r.Clone(context.Background()), b})
 				l.mu.Unlock()
 			}
 		}
@@ -112,15 +111,18 @@ func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
 	return res, err
 }
 
+// stalePush is a push kept to be delivered again: the request (its
+// headers, the device's token among them) and its body.
+type stalePush struct {
+	req  *http.Request
+	body []byte
+}
+
 // deliverAgain sends a kept push to the server once more and throws the
 // answer away.
-func (l *lossy) deliverAgain(r *http.Request) {
-	body, err := r.GetBody()
-	if err != nil {
-		return
-	}
-	c := r.Clone(context.Background())
-	c.Body = body
+func (l *lossy) deliverAgain(p *stalePush) {
+	c := p.req.Clone(context.Background())
+	c.Body = io.NopCloser(bytes.NewReader(p.body))
 	if res, err := l.next.RoundTrip(c); err == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
